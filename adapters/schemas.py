@@ -1,0 +1,153 @@
+"""The canonical order on the wire, as marshmallow schemas, and its conversion to the domain.
+
+Channel adapters map their native payloads onto the plain dict this schema loads; the
+``manual`` channel posts it as is. Errors name the field path (marshmallow's nested
+error dict, flattened by :func:`field_errors`).
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema, EXCLUDE
+
+from router.model import Address, Customer, Order, OrderLine
+from router.statuses import PaymentMethod, PaymentStatus, ShippingMethod
+
+MAX_LINES = 500
+
+
+def _money(**kw):
+    return fields.Decimal(as_string=True, validate=validate.Range(min=Decimal("0"), max=Decimal("100000000")), **kw)
+
+
+class StrictSchema(Schema):
+    class Meta:
+        ordered = True
+
+
+class AddressSchema(StrictSchema):
+    name = fields.String(load_default="", validate=validate.Length(max=200))
+    phone = fields.String(load_default="", validate=validate.Length(max=40))
+    country = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{2}$", error="must be an ISO 3166-1 alpha-2 code"))
+    region = fields.String(load_default="", validate=validate.Length(max=100))
+    city = fields.String(load_default="", validate=validate.Length(max=100))
+    district = fields.String(load_default="", validate=validate.Length(max=100))
+    postcode = fields.String(load_default="", validate=validate.Length(max=20))
+    lines = fields.List(fields.String(validate=validate.Length(max=300)), load_default=list,
+                        validate=validate.Length(max=5))
+    lat = fields.Float(load_default=None, allow_none=True, validate=validate.Range(min=-90, max=90))
+    lon = fields.Float(load_default=None, allow_none=True, validate=validate.Range(min=-180, max=180))
+
+
+class CustomerSchema(StrictSchema):
+    id = fields.String(load_default="", validate=validate.Length(max=100))
+    name = fields.String(load_default="", validate=validate.Length(max=200))
+    email = fields.String(load_default="", validate=validate.Length(max=254))
+    phone = fields.String(load_default="", validate=validate.Length(max=40))
+    tier = fields.String(load_default="standard", validate=validate.Length(max=40))
+
+
+class OrderLineSchema(StrictSchema):
+    sku = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    merchant_id = fields.String(load_default=None, validate=validate.Length(min=1, max=100))
+    quantity = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=100000))
+    unit_price = _money(required=True)
+    discount = _money(load_default=Decimal("0"))
+    name = fields.String(load_default="", validate=validate.Length(max=300))
+
+
+class DiscountSchema(StrictSchema):
+    code = fields.String(load_default="", validate=validate.Length(max=100))
+    amount = _money(required=True)
+
+
+class PaymentSchema(StrictSchema):
+    method = fields.Enum(PaymentMethod, by_value=True, load_default=PaymentMethod.ONLINE)
+    status = fields.Enum(PaymentStatus, by_value=True, load_default=PaymentStatus.UNPAID,
+                         validate=validate.OneOf([PaymentStatus.UNPAID, PaymentStatus.PAID]))
+    transaction_id = fields.String(load_default="", validate=validate.Length(max=100))
+    terms_days = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0, max=365))
+    po_number = fields.String(load_default="", validate=validate.Length(max=100))
+
+
+class CanonicalOrderSchema(StrictSchema):
+    """The canonical order a channel pushes (``manual`` and generic channels post it as is)."""
+
+    channel_order_id = fields.String(required=True, validate=validate.Regexp(r"^[\w\-:/#]{1,100}$",
+                                     error="1-100 letters, digits, _ - : / #"))
+    merchant_id = fields.String(load_default=None, validate=validate.Length(min=1, max=100))
+    currency = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{3}$", error="must be an ISO 4217 code"))
+    customer = fields.Nested(CustomerSchema, load_default=dict)
+    shipping_address = fields.Nested(AddressSchema, required=True)
+    lines = fields.List(fields.Nested(OrderLineSchema), required=True, validate=validate.Length(min=1, max=MAX_LINES))
+    discounts = fields.List(fields.Nested(DiscountSchema), load_default=list, validate=validate.Length(max=20))
+    shipping_fee = _money(load_default=None, allow_none=True)
+    shipping_method = fields.Enum(ShippingMethod, by_value=True, load_default=ShippingMethod.STANDARD)
+    payment = fields.Nested(PaymentSchema, load_default=dict)
+    placed_at = fields.AwareDateTime(required=True)
+    notes = fields.String(load_default="", validate=validate.Length(max=2000))
+    b2b = fields.Boolean(load_default=False)
+
+    @validates_schema
+    def _merchant_per_line(self, data, **_):
+        errors = {}
+        for i, line in enumerate(data.get("lines", [])):
+            if not line.get("merchant_id") and not data.get("merchant_id"):
+                errors.setdefault("lines", {})[i] = {"merchant_id": ["required when the order has no merchant_id"]}
+        if errors:
+            raise ValidationError(errors)
+
+
+class ChannelOrderSchema(CanonicalOrderSchema):
+    """Canonical order as produced by a native-format adapter: it may carry the raw payload."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+
+def field_errors(messages: dict | list, prefix: str = "") -> dict[str, list[str]]:
+    """Flatten marshmallow's nested error dict into ``{"lines.0.quantity": [...]}``."""
+    out: dict[str, list[str]] = {}
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if isinstance(value, (dict,)):
+                out.update(field_errors(value, path))
+            elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+                out[path] = list(value)
+            else:
+                out.update(field_errors(value, path))
+    elif isinstance(messages, list):
+        out[prefix or "_schema"] = [str(m) for m in messages]
+    else:
+        out[prefix or "_schema"] = [str(messages)]
+    return out
+
+
+def to_domain(order_id: str, channel: str, data: dict) -> Order:
+    """Build the domain :class:`Order` from a loaded canonical dict."""
+    addr = data["shipping_address"]
+    cust = data.get("customer") or {}
+    lines = tuple(
+        OrderLine(line_no=i, sku=line["sku"], merchant_id=line.get("merchant_id") or data["merchant_id"],
+                  quantity=line["quantity"], unit_price=Decimal(line["unit_price"]),
+                  discount=Decimal(line.get("discount") or 0), name=line.get("name", ""))
+        for i, line in enumerate(data["lines"], start=1)
+    )
+    pay = data.get("payment") or {}
+    return Order(
+        order_id=order_id, channel=channel, channel_order_id=data["channel_order_id"], currency=data["currency"],
+        lines=lines,
+        address=Address(country=addr["country"], region=addr.get("region", ""), city=addr.get("city", ""),
+                        district=addr.get("district", ""), postcode=addr.get("postcode", ""),
+                        lines=tuple(addr.get("lines") or ()), name=addr.get("name", ""), phone=addr.get("phone", ""),
+                        lat=addr.get("lat"), lon=addr.get("lon")),
+        placed_at=data["placed_at"],
+        customer=Customer(id=cust.get("id", ""), name=cust.get("name", ""), email=cust.get("email", ""),
+                          phone=cust.get("phone", ""), tier=cust.get("tier", "standard")),
+        shipping_method=ShippingMethod(data.get("shipping_method", ShippingMethod.STANDARD)),
+        payment_method=PaymentMethod(pay.get("method", PaymentMethod.ONLINE)),
+        order_discount=sum((Decimal(d["amount"]) for d in data.get("discounts", [])), Decimal("0")),
+        shipping_fee=None if data.get("shipping_fee") is None else Decimal(data["shipping_fee"]),
+        b2b=bool(data.get("b2b")),
+    )
