@@ -1,0 +1,111 @@
+"""The one RabbitMQ broker set-up every process shares (API, workers, scheduler).
+
+Publisher confirms are on (without them a publish can vanish silently); Dramatiq declares
+durable queues, persistent messages and a ``.XQ`` dead-letter queue per queue. Retries back off
+exponentially up to 10 minutes (Dramatiq holds delayed messages unacked in memory, and RabbitMQ
+closes a channel whose delivery stays unacked past its 30-minute consumer timeout). Messages that
+fail for good are also recorded in MongoDB, where operators list and replay them.
+"""
+from __future__ import annotations
+
+import os
+
+import dramatiq
+import structlog
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import (AgeLimit, Callbacks, CurrentMessage, Middleware, Pipelines, Retries,
+                                 ShutdownNotifications, TimeLimit)
+
+from adapters.settings import get_settings
+
+log = structlog.get_logger(__name__)
+
+MIN_BACKOFF_MS = 500
+MAX_BACKOFF_MS = 10 * 60 * 1000
+DEFAULT_TIME_LIMIT_MS = 60 * 1000
+
+
+class DatabaseConnect(Middleware):
+    """Connects each worker process to MongoDB when it boots."""
+
+    def after_process_boot(self, broker):
+        from documents.connection import connect
+
+        settings = get_settings()
+        if not settings.mongo_url:
+            raise RuntimeError("ROUTER_MONGO_URL must be set for worker processes")
+        connect(settings.mongo_url, settings.mongo_db)
+
+
+class LogContext(Middleware):
+    """Binds message id, actor and order id to every log line written while a message runs."""
+
+    def before_process_message(self, broker, message):
+        structlog.contextvars.bind_contextvars(message_id=message.message_id, actor=message.actor_name,
+                                               order_id=_order_id_of(message))
+
+    def after_process_message(self, broker, message, *, result=None, exception=None):
+        structlog.contextvars.clear_contextvars()
+
+    after_skip_message = after_process_message
+
+
+class DeadLetterRecorder(Middleware):
+    """Records every message that failed for good in MongoDB (classic queues' dead lettering is not
+    guaranteed, and the operators' list lives in the database)."""
+
+    def after_nack(self, broker, message):
+        from documents import dead_letters
+
+        error = message.options.get("traceback") or "failed"
+        try:
+            dead_letters.record(message.message_id, message.queue_name, message.actor_name, list(message.args),
+                                dict(message.kwargs), error[-4000:], _order_id_of(message),
+                                {k: v for k, v in message.options.items() if k in ("retries", "max_retries")})
+        except Exception:  # the broker's own DLQ still has it; never crash the worker over bookkeeping
+            log.exception("dead_letter_record_failed", message_id=message.message_id)
+        log.warning("dead_letter", message_id=message.message_id, actor=message.actor_name)
+
+
+def _order_id_of(message) -> str | None:
+    arg = message.args[0] if message.args else message.kwargs.get("order_id")
+    if isinstance(arg, str) and arg.startswith("O"):
+        return arg.split("-F")[0]
+    return None
+
+
+def build_middleware(metrics: bool = False) -> list[Middleware]:
+    settings = get_settings()
+    middleware: list[Middleware] = [
+        AgeLimit(), TimeLimit(time_limit=DEFAULT_TIME_LIMIT_MS), ShutdownNotifications(), Callbacks(), Pipelines(),
+        Retries(max_retries=settings.max_retries, min_backoff=MIN_BACKOFF_MS, max_backoff=MAX_BACKOFF_MS),
+        CurrentMessage(), LogContext(), DeadLetterRecorder(), DatabaseConnect(),
+    ]
+    if metrics:
+        from dramatiq.middleware.prometheus import Prometheus
+
+        middleware.append(Prometheus())
+    return middleware
+
+
+def _with_defaults(url: str) -> str:
+    """Heartbeats and a blocked-connection timeout unless the URL sets its own."""
+    if "heartbeat" in url:
+        return url
+    return url + ("&" if "?" in url else "?") + "heartbeat=30&blocked_connection_timeout=30"
+
+
+def build_broker() -> dramatiq.Broker:
+    settings = get_settings()
+    metrics = os.environ.get("ROUTER_WORKER_METRICS") == "1"
+    if settings.broker == "stub":
+        broker = StubBroker(middleware=build_middleware())
+    else:
+        broker = RabbitmqBroker(url=_with_defaults(settings.amqp_url), confirm_delivery=True,
+                                middleware=build_middleware(metrics))
+    dramatiq.set_broker(broker)
+    return broker
+
+
+broker = build_broker()

@@ -1,0 +1,61 @@
+"""Configuration from the environment (``ROUTER_*``), with laptop defaults. Read once."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from environs import Env
+
+
+@dataclass(frozen=True)
+class Settings:
+    amqp_url: str
+    mongo_url: str | None  # None: start the embedded MongoDB-wire server
+    mongo_db: str
+    http_addr: str
+    queue_prefix: str
+    broker: str  # "rabbitmq" or "stub" (unit tests only)
+    data_dir: str
+    public_url: str  # where third parties call back (simulators in the demo)
+    http_timeout: float
+    outbound_attempts: int
+    max_retries: int
+    max_body_bytes: int
+    log_level: str
+    log_json: bool
+    worker_processes: int
+    worker_threads: int
+
+    @property
+    def http_host(self) -> str:
+        return self.http_addr.rsplit(":", 1)[0]
+
+    @property
+    def http_port(self) -> int:
+        return int(self.http_addr.rsplit(":", 1)[1])
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    env = Env()
+    env.read_env(recurse=False)
+    with env.prefixed("ROUTER_"):
+        http_addr = env.str("HTTP_ADDR", "127.0.0.1:8080")
+        return Settings(
+            amqp_url=env.str("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F"),
+            mongo_url=env.str("MONGO_URL", None) or None,
+            mongo_db=env.str("MONGO_DB", "orderrouter"),
+            http_addr=http_addr,
+            queue_prefix=env.str("QUEUE_PREFIX", "router"),
+            broker=env.str("BROKER", "rabbitmq"),
+            data_dir=env.str("DATA_DIR", ".run"),
+            public_url=env.str("PUBLIC_URL", f"http://{http_addr}"),
+            http_timeout=env.float("HTTP_TIMEOUT", 5.0),
+            outbound_attempts=env.int("OUTBOUND_ATTEMPTS", 3),
+            max_retries=env.int("MAX_RETRIES", 10),
+            max_body_bytes=env.int("MAX_BODY_BYTES", 1_048_576),
+            log_level=env.str("LOG_LEVEL", "INFO"),
+            log_json=env.bool("LOG_JSON", False),
+            worker_processes=env.int("WORKER_PROCESSES", 2),
+            worker_threads=env.int("WORKER_THREADS", 8),
+        )

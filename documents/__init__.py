@@ -1,0 +1,1 @@
+"""MongoDB documents (mongoengine) and their indexes: the only package that knows MongoDB."""

@@ -1,0 +1,29 @@
+"""One place that opens the database connection, for the API, workers, scheduler and tests."""
+from __future__ import annotations
+
+import mongoengine
+from pymongo.database import Database
+
+# Short timeouts: fail fast, let Dramatiq retry the message.
+CLIENT_OPTIONS = dict(serverSelectionTimeoutMS=5000, socketTimeoutMS=5000, connectTimeoutMS=3000,
+                      uuidRepresentation="standard", tz_aware=True)
+
+
+def connect(url: str, db: str) -> Database:
+    """Connect mongoengine's default alias to ``db`` at ``url`` and return the pymongo database."""
+    mongoengine.disconnect()
+    mongoengine.connect(db=db, host=url, **CLIENT_OPTIONS)
+    return mongoengine.get_db()
+
+
+def database() -> Database:
+    return mongoengine.get_db()
+
+
+def ensure_indexes() -> None:
+    """Create every collection's indexes (idempotent)."""
+    from documents import dead_letters, inbox, orders, reference, stock
+
+    for module in (orders, stock, reference, inbox, dead_letters):
+        for cls in module.DOCUMENTS:
+            cls.ensure_indexes()

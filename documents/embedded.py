@@ -1,0 +1,83 @@
+"""The embedded MongoDB-wire server (SecantusDB) for local runs and tests.
+
+Production points ``ROUTER_MONGO_URL`` at a real ``mongod``; when it is unset, ``orderrouter up``
+and the test suite start this server as a child process on a free loopback port. The rest of the
+code never knows which one it talks to. SecantusDB is GPL-2.0 and beta, so it is an optional extra.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pymongo
+
+
+class EmbeddedMongoUnavailable(RuntimeError):
+    """The embedded server is not installed or did not come up."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class EmbeddedMongo:
+    """A SecantusDB server process. ``storage`` is a directory or ``":memory:"``."""
+
+    def __init__(self, storage: str = ":memory:", port: int | None = None, log_path: str | None = None):
+        self.storage = storage
+        self.port = port or free_port()
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mongodb://127.0.0.1:{self.port}/"
+
+    def _command(self) -> list[str]:
+        exe = shutil.which("secantusd-py") or str(Path(sys.executable).with_name("secantusd-py"))
+        if not Path(exe).exists():
+            raise EmbeddedMongoUnavailable(
+                "secantusd-py not found: install the 'embedded' extra or set ROUTER_MONGO_URL")
+        return [exe, "--host", "127.0.0.1", "--port", str(self.port), "--storage-path", self.storage,
+                "--log-level", "WARNING"]
+
+    def start(self, timeout: float = 30.0) -> "EmbeddedMongo":
+        if self.storage != ":memory:":
+            os.makedirs(self.storage, exist_ok=True)
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        self.process = subprocess.Popen(self._command(), stdout=out, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise EmbeddedMongoUnavailable(f"secantusd-py exited with {self.process.returncode}")
+            try:
+                pymongo.MongoClient(self.url, serverSelectionTimeoutMS=300).admin.command("ping")
+                return self
+            except pymongo.errors.PyMongoError:
+                time.sleep(0.1)
+        self.stop()
+        raise EmbeddedMongoUnavailable(f"secantusd-py did not answer on port {self.port} in {timeout}s")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        self.process = None
+
+    def __enter__(self) -> "EmbeddedMongo":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,46 @@
+"""The inbox: every event from outside (payment, WMS, carrier, channel webhook) is stored under a
+unique key before it is acted on. A duplicate key means a replay: the effect happens once."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import mongoengine as me
+from pymongo.errors import DuplicateKeyError
+
+from documents.codec import from_bson, to_bson
+
+
+class InboxEvent(me.DynamicDocument):
+    id = me.StringField(primary_key=True)  # "<kind>:<source>:<external key>"
+    kind = me.StringField(required=True)
+    meta = {"collection": "inbox", "indexes": [{"fields": ["processed", "received_at"]}]}
+
+
+DOCUMENTS = (InboxEvent,)
+
+
+def record(kind: str, source: str, key: str, payload: dict, order_id: str | None = None) -> tuple[str, bool]:
+    """Store an inbound event. Returns ``(event_key, created)``; ``created`` is False for a replay."""
+    event_key = f"{kind}:{source}:{key}"
+    doc = {"_id": event_key, "kind": kind, "source": source, "payload": payload, "order_id": order_id,
+           "processed": False, "received_at": datetime.now(timezone.utc)}
+    try:
+        InboxEvent._get_collection().insert_one(to_bson(doc))
+        return event_key, True
+    except DuplicateKeyError:
+        return event_key, False
+
+
+def load(event_key: str) -> dict | None:
+    raw = InboxEvent._get_collection().find_one({"_id": event_key})
+    return from_bson(raw) if raw else None
+
+
+def mark_processed(event_key: str, outcome: str = "applied") -> None:
+    InboxEvent._get_collection().update_one(
+        {"_id": event_key}, {"$set": {"processed": True, "outcome": outcome, "processed_at": datetime.now(timezone.utc)}})
+
+
+def unprocessed_before(cutoff: datetime, limit: int = 500) -> list[dict]:
+    return [from_bson(d) for d in InboxEvent._get_collection()
+            .find({"processed": False, "received_at": {"$lt": cutoff}}).limit(limit)]

@@ -1,0 +1,105 @@
+"""The order document: one per order, with its fulfilments, amounts, decision and timeline.
+
+Hot paths use the raw collection (plain dicts, one round trip per call); mongoengine declares
+the collection and its indexes. Every state change is one guarded update on ``version``.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import mongoengine as me
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from documents.codec import from_bson, to_bson
+
+
+class OrderDocument(me.DynamicDocument):
+    id = me.StringField(primary_key=True)
+    channel = me.StringField(required=True)
+    channel_order_id = me.StringField(required=True)
+    status = me.StringField(required=True)
+    version = me.IntField(default=0)
+
+    meta = {
+        "collection": "orders",
+        "indexes": [
+            {"fields": ["channel", "channel_order_id"], "unique": True},
+            {"fields": ["status", "-placed_at"]},
+            {"fields": ["-placed_at"]},
+            {"fields": ["channel", "-placed_at"]},
+            {"fields": ["payment_status", "-placed_at"]},
+            {"fields": ["shipment_status", "-placed_at"]},
+            {"fields": ["merchant_ids", "-placed_at"]},
+            {"fields": ["warehouse_ids", "-placed_at"]},
+            {"fields": ["customer.id", "-placed_at"]},
+            {"fields": ["skus", "-placed_at"]},
+            {"fields": ["fulfilments.id"]},
+            {"fields": ["fulfilments.tracking_number"]},
+            {"fields": ["due_at"]},
+            {"fields": ["routing.state", "updated_at"]},
+        ],
+    }
+
+
+DOCUMENTS = (OrderDocument,)
+
+
+def collection():
+    return OrderDocument._get_collection()
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def insert_new(doc: dict) -> tuple[str, bool]:
+    """Insert a new order; on a duplicate (channel, channel order id) return the existing id.
+
+    Returns ``(order_id, created)``.
+    """
+    try:
+        collection().insert_one(to_bson(doc))
+        return doc["_id"], True
+    except DuplicateKeyError:
+        existing = collection().find_one({"channel": doc["channel"], "channel_order_id": doc["channel_order_id"]},
+                                         {"_id": 1})
+        if existing is None:  # the duplicate was on _id itself: a replayed insert of this very order
+            return doc["_id"], False
+        return existing["_id"], False
+
+
+def load(order_id: str) -> dict | None:
+    raw = collection().find_one({"_id": order_id})
+    return from_bson(raw) if raw else None
+
+
+def load_by_fulfilment(fulfilment_id: str) -> dict | None:
+    raw = collection().find_one({"fulfilments.id": fulfilment_id})
+    return from_bson(raw) if raw else None
+
+
+def load_by_tracking(tracking_number: str) -> dict | None:
+    raw = collection().find_one({"fulfilments.tracking_number": tracking_number})
+    return from_bson(raw) if raw else None
+
+
+def save_change(order_id: str, version: int, set_fields: dict, timeline: list[dict] = (),
+                unset: tuple[str, ...] = ()) -> dict | None:
+    """Apply one guarded update: it lands only if the order is still at ``version``.
+
+    Returns the updated document, or None when someone else changed the order first (the caller
+    reloads and decides again).
+    """
+    update: dict = {"$set": to_bson({**set_fields, "updated_at": now()}), "$inc": {"version": 1}}
+    if timeline:
+        update["$push"] = {"timeline": {"$each": to_bson(list(timeline))}}
+    if unset:
+        update["$unset"] = {k: "" for k in unset}
+    raw = collection().find_one_and_update({"_id": order_id, "version": version}, update,
+                                           return_document=ReturnDocument.AFTER)
+    return from_bson(raw) if raw else None
+
+
+def ids_in_state(filter_: dict, limit: int) -> list[str]:
+    return [d["_id"] for d in collection().find(filter_, {"_id": 1}).limit(limit)]

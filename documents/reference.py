@@ -1,0 +1,132 @@
+"""Reference data: merchants, channels, warehouses, carriers, SKUs, routing rules, templates.
+
+Small collections read often: :func:`load_network` caches them for a few seconds per process so
+routing does not read them for every order.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from decimal import Decimal
+
+import mongoengine as me
+
+from documents.codec import from_bson, to_bson
+from router.model import Carrier, Network, Sku, Warehouse
+from router.statuses import ShippingMethod
+
+
+class MerchantDocument(me.DynamicDocument):
+    id = me.StringField(primary_key=True)
+    meta = {"collection": "merchants"}
+
+
+class ChannelDocument(me.DynamicDocument):
+    id = me.StringField(primary_key=True)  # the channel name in the URL
+    meta = {"collection": "channels"}
+
+
+class WarehouseDocument(me.DynamicDocument):
+    id = me.StringField(primary_key=True)
+    meta = {"collection": "warehouses"}
+
+
+class CarrierDocument(me.DynamicDocument):
+    id = me.StringField(primary_key=True)
+    meta = {"collection": "carriers"}
+
+
+class SkuDocument(me.DynamicDocument):
+    id = me.StringField(primary_key=True)  # the SKU code
+    meta = {"collection": "skus", "indexes": [{"fields": ["merchant_id"]}]}
+
+
+class SettingDocument(me.DynamicDocument):
+    """Versioned singletons: routing rules, shipping templates, timer overrides."""
+
+    id = me.StringField(primary_key=True)
+    meta = {"collection": "settings"}
+
+
+DOCUMENTS = (MerchantDocument, ChannelDocument, WarehouseDocument, CarrierDocument, SkuDocument, SettingDocument)
+KINDS = {"merchants": MerchantDocument, "channels": ChannelDocument, "warehouses": WarehouseDocument,
+         "carriers": CarrierDocument, "skus": SkuDocument, "settings": SettingDocument}
+
+
+def upsert(kind: str, doc_id: str, fields: dict) -> None:
+    KINDS[kind]._get_collection().update_one({"_id": doc_id}, {"$set": to_bson(fields)}, upsert=True)
+
+
+def get(kind: str, doc_id: str) -> dict | None:
+    raw = KINDS[kind]._get_collection().find_one({"_id": doc_id})
+    return from_bson(raw) if raw else None
+
+
+def all_of(kind: str) -> list[dict]:
+    return [from_bson(d) for d in KINDS[kind]._get_collection().find({})]
+
+
+def skus(codes: list[str]) -> dict[str, dict]:
+    return {d["_id"]: from_bson(d) for d in SkuDocument._get_collection().find({"_id": {"$in": list(codes)}})}
+
+
+def to_warehouse(d: dict) -> Warehouse:
+    return Warehouse(
+        id=d["_id"], merchant_ids=frozenset(d.get("merchant_ids", ())), country=d.get("country", ""),
+        region=d.get("region", ""), lat=d.get("lat"), lon=d.get("lon"), rank=d.get("rank", 100),
+        daily_capacity=d.get("daily_capacity"), product_types=frozenset(d.get("product_types", ())),
+        serves_regions=frozenset(d.get("serves_regions", ())), active=d.get("active", True),
+    )
+
+
+def to_carrier(d: dict) -> Carrier:
+    levels = d.get("service_levels") or [m.value for m in ShippingMethod]
+    return Carrier(id=d["_id"], regions=frozenset(d.get("regions", ())),
+                   service_levels=frozenset(ShippingMethod(x) for x in levels), rank=d.get("rank", 100))
+
+
+def to_sku(d: dict) -> Sku:
+    return Sku(sku=d["_id"], merchant_id=d["merchant_id"], price=Decimal(str(d.get("price", "0"))),
+               weight_grams=d.get("weight_grams", 500), product_type=d.get("product_type", "general"),
+               name=d.get("name", ""), low_stock_threshold=d.get("low_stock_threshold", 5))
+
+
+class _NetworkCache:
+    """Warehouses, carriers and SKUs for routing, refreshed at most every ``ttl`` seconds."""
+
+    def __init__(self, ttl: float = 5.0):
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._value: tuple[float, str, Network] | None = None
+
+    def get(self) -> Network:
+        from mongoengine import get_db
+
+        key = get_db().name
+        with self._lock:
+            if self._value and self._value[1] == key and time.monotonic() - self._value[0] < self.ttl:
+                return self._value[2]
+        network = Network(
+            warehouses=tuple(sorted((to_warehouse(d) for d in all_of("warehouses")), key=lambda w: w.id)),
+            skus={d["_id"]: to_sku(d) for d in all_of("skus")},
+            carriers=tuple(sorted((to_carrier(d) for d in all_of("carriers")), key=lambda c: c.id)),
+        )
+        with self._lock:
+            self._value = (time.monotonic(), key, network)
+        return network
+
+    def clear(self) -> None:
+        with self._lock:
+            self._value = None
+
+
+network_cache = _NetworkCache()
+
+
+def load_network() -> Network:
+    return network_cache.get()
+
+
+def load_setting(name: str) -> dict | None:
+    doc = get("settings", name)
+    return doc.get("value") if doc else None

@@ -1,0 +1,125 @@
+"""Stock per SKU and warehouse, with holds keyed by order line inside the same document.
+
+Reserve, release and ship are each one conditional update, so each is applied at most once
+however often a message is replayed: the hold key's presence is the guard. ``available`` is
+stored (for indexed low-stock queries) and kept equal to ``on_hand - reserved`` by every update.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import mongoengine as me
+
+
+class StockDocument(me.DynamicDocument):
+    id = me.StringField(primary_key=True)  # "<sku>@<warehouse>"
+    sku = me.StringField(required=True)
+    warehouse_id = me.StringField(required=True)
+    on_hand = me.IntField(default=0)
+    reserved = me.IntField(default=0)
+    available = me.IntField(default=0)
+    safety_stock = me.IntField(default=0)
+    low_stock_threshold = me.IntField(default=5)
+    holds = me.DictField()
+
+    meta = {
+        "collection": "stock",
+        "indexes": [
+            {"fields": ["sku", "warehouse_id"], "unique": True},
+            {"fields": ["warehouse_id", "sku"]},
+            {"fields": ["available"]},
+        ],
+    }
+
+
+DOCUMENTS = (StockDocument,)
+
+
+class InsufficientStock(Exception):
+    """Not enough available stock to place a hold."""
+
+
+def stock_id(sku: str, warehouse_id: str) -> str:
+    return f"{sku}@{warehouse_id}"
+
+
+def hold_key(order_id: str, line_no: int) -> str:
+    """Holds are keyed by order line; a warehouse's stock document holds at most one per line."""
+    key = f"{order_id}~{line_no}"
+    if "." in key or "$" in key:
+        raise ValueError(f"hold key may not contain '.' or '$': {key!r}")
+    return key
+
+
+def collection():
+    return StockDocument._get_collection()
+
+
+def snapshot(skus: list[str], hold_keys: list[str] = ()) -> list[dict]:
+    """Stock rows for ``skus`` in every warehouse, with only the named holds projected."""
+    projection = {"sku": 1, "warehouse_id": 1, "on_hand": 1, "reserved": 1, "safety_stock": 1,
+                  "low_stock_threshold": 1, "available": 1}
+    for key in hold_keys:
+        projection[f"holds.{key}"] = 1
+    return list(collection().find({"sku": {"$in": list(skus)}}, projection))
+
+
+def reserve(sku: str, warehouse_id: str, key: str, quantity: int) -> bool:
+    """Hold ``quantity`` units for ``key``. False when stock is short or the key already holds."""
+    result = collection().update_one(
+        {"_id": stock_id(sku, warehouse_id), "available": {"$gte": quantity}, f"holds.{key}": {"$exists": False}},
+        {"$inc": {"available": -quantity, "reserved": quantity}, "$set": {f"holds.{key}": quantity}},
+    )
+    return result.modified_count == 1
+
+
+def release(sku: str, warehouse_id: str, key: str, quantity: int) -> bool:
+    """Give back the hold ``key`` (of exactly ``quantity``). False when there is no such hold."""
+    result = collection().update_one(
+        {"_id": stock_id(sku, warehouse_id), f"holds.{key}": quantity},
+        {"$inc": {"available": quantity, "reserved": -quantity}, "$unset": {f"holds.{key}": ""}},
+    )
+    return result.modified_count == 1
+
+
+def ship(sku: str, warehouse_id: str, key: str, quantity: int) -> bool:
+    """The held units left the warehouse: on hand and reserved both drop; available is unchanged."""
+    result = collection().update_one(
+        {"_id": stock_id(sku, warehouse_id), f"holds.{key}": quantity},
+        {"$inc": {"on_hand": -quantity, "reserved": -quantity}, "$unset": {f"holds.{key}": ""}},
+    )
+    return result.modified_count == 1
+
+
+def adjust(sku: str, warehouse_id: str, delta: int) -> dict | None:
+    """Inbound (+) or outbound (-) on hand; an outbound may not take available below zero."""
+    filter_ = {"_id": stock_id(sku, warehouse_id)}
+    if delta < 0:
+        filter_["available"] = {"$gte": -delta}
+    return collection().find_one_and_update(filter_, {"$inc": {"on_hand": delta, "available": delta},
+                                                      "$set": {"updated_at": datetime.now(timezone.utc)}},
+                                            return_document=True)
+
+
+def upsert_level(sku: str, warehouse_id: str, on_hand: int, safety_stock: int = 0,
+                 low_stock_threshold: int = 5) -> None:
+    """Seed or stocktake: set on hand, keeping existing holds (available = on hand - reserved)."""
+    doc = collection().find_one({"_id": stock_id(sku, warehouse_id)}, {"reserved": 1}) or {}
+    reserved = doc.get("reserved", 0)
+    collection().update_one(
+        {"_id": stock_id(sku, warehouse_id)},
+        {"$set": {"sku": sku, "warehouse_id": warehouse_id, "on_hand": on_hand, "available": on_hand - reserved,
+                  "safety_stock": safety_stock, "low_stock_threshold": low_stock_threshold,
+                  "updated_at": datetime.now(timezone.utc)},
+         "$setOnInsert": {"reserved": 0, "holds": {}}},
+        upsert=True,
+    )
+
+
+def levels(sku: str | None = None, warehouse_id: str | None = None, limit: int = 1000) -> list[dict]:
+    filter_: dict = {}
+    if sku:
+        filter_["sku"] = sku
+    if warehouse_id:
+        filter_["warehouse_id"] = warehouse_id
+    return list(collection().find(filter_).sort([("sku", 1), ("warehouse_id", 1)]).limit(limit))
