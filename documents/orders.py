@@ -103,3 +103,28 @@ def save_change(order_id: str, version: int, set_fields: dict, timeline: list[di
 
 def ids_in_state(filter_: dict, limit: int) -> list[str]:
     return [d["_id"] for d in collection().find(filter_, {"_id": 1}).limit(limit)]
+
+
+class ConcurrentUpdate(Exception):
+    """The order kept changing under us; the message will be retried."""
+
+
+def update_with(order_id: str, decide, attempts: int = 8) -> tuple[dict | None, object]:
+    """Load, decide, save with a version guard; on a conflict reload and decide again.
+
+    ``decide(doc)`` returns ``(set_fields, timeline, result)``, or ``None`` for "nothing to do".
+    Returns ``(document after, result)``; the document is the unchanged one when nothing was done,
+    and None when the order does not exist. Raises :class:`ConcurrentUpdate` after ``attempts``.
+    """
+    for _ in range(attempts):
+        doc = load(order_id)
+        if doc is None:
+            return None, None
+        decision = decide(doc)
+        if decision is None:
+            return doc, None
+        fields, timeline, result = decision
+        saved = save_change(order_id, doc["version"], fields, timeline)
+        if saved is not None:
+            return saved, result
+    raise ConcurrentUpdate(order_id)

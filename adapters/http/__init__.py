@@ -1,0 +1,1 @@
+"""The HTTP API (Flask + flask-smorest): webhooks in, queries and commands for operators."""

@@ -1,0 +1,90 @@
+"""Domain <-> storage, in one place: router dataclasses to and from the raw order and stock dicts."""
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+from decimal import Decimal
+
+from router.model import Address, Customer, Order, OrderLine, StockLevel
+from router.statuses import (AfterSalesStatus, OrderStatus, PaymentMethod, PaymentStatus, RoutingState,
+                             ShipmentStatus, ShippingMethod)
+
+
+def new_order_document(order: Order, *, received_at: datetime, payment: dict, notes: str = "",
+                       raw: dict | None = None, flags: list[str] = ()) -> dict:
+    """The stored shape of a freshly accepted order, before routing."""
+    paid = payment.get("status") == PaymentStatus.PAID
+    return {
+        "_id": order.order_id,
+        "channel": order.channel,
+        "channel_order_id": order.channel_order_id,
+        "currency": order.currency,
+        "customer": asdict(order.customer),
+        "address": {**asdict(order.address), "lines": list(order.address.lines)},
+        "lines": [asdict(line) for line in order.lines],
+        "merchant_ids": sorted({line.merchant_id for line in order.lines}),
+        "skus": sorted({line.sku for line in order.lines}),
+        "warehouse_ids": [],
+        "order_discount": order.order_discount,
+        "shipping_fee": order.shipping_fee,
+        "shipping_method": order.shipping_method.value,
+        "payment_method": order.payment_method.value,
+        "payment": {k: v for k, v in payment.items() if k != "status"},
+        "b2b": order.b2b,
+        "status": OrderStatus.PENDING_PAYMENT.value,
+        "payment_status": (PaymentStatus.PAID if paid else PaymentStatus.UNPAID).value,
+        "shipment_status": ShipmentStatus.UNSHIPPED.value,
+        "after_sales_status": AfterSalesStatus.NONE.value,
+        "routing": {"state": RoutingState.RECEIVED.value, "attempts": 0},
+        "fulfilments": [],
+        "payments": [],
+        "after_sales": [],
+        "timeline": [{"at": received_at, "actor": f"channel:{order.channel}", "event": "received",
+                      "from": None, "to": OrderStatus.PENDING_PAYMENT.value, "details": {}}],
+        "version": 0,
+        "placed_at": order.placed_at,
+        "created_at": received_at,
+        "updated_at": received_at,
+        "notes": notes,
+        "raw": raw,
+        "flags": list(flags),
+    }
+
+
+def order_from_document(doc: dict) -> Order:
+    a = doc["address"]
+    return Order(
+        order_id=doc["_id"], channel=doc["channel"], channel_order_id=doc["channel_order_id"],
+        currency=doc["currency"],
+        lines=tuple(OrderLine(line_no=l["line_no"], sku=l["sku"], merchant_id=l["merchant_id"],
+                              quantity=l["quantity"], unit_price=Decimal(l["unit_price"]),
+                              discount=Decimal(l.get("discount") or 0), name=l.get("name", ""))
+                    for l in doc["lines"]),
+        address=Address(country=a["country"], region=a.get("region", ""), city=a.get("city", ""),
+                        district=a.get("district", ""), postcode=a.get("postcode", ""),
+                        lines=tuple(a.get("lines") or ()), name=a.get("name", ""), phone=a.get("phone", ""),
+                        lat=a.get("lat"), lon=a.get("lon")),
+        placed_at=doc["placed_at"],
+        customer=Customer(**{k: v for k, v in (doc.get("customer") or {}).items()
+                             if k in ("id", "name", "email", "phone", "tier")}),
+        shipping_method=ShippingMethod(doc.get("shipping_method", "standard")),
+        payment_method=PaymentMethod(doc.get("payment_method", "online")),
+        order_discount=Decimal(doc.get("order_discount") or 0),
+        shipping_fee=None if doc.get("shipping_fee") is None else Decimal(doc["shipping_fee"]),
+        b2b=bool(doc.get("b2b")),
+    )
+
+
+def stock_levels(rows: list[dict], own_holds: dict[tuple[str, str], int] | None = None) -> dict:
+    """Stock rows as ``{(sku, warehouse): StockLevel}``.
+
+    ``own_holds`` are units this very order already holds there (a replayed message): they are
+    counted as available to it again, so that re-planning can reuse them instead of leaking them.
+    """
+    out = {}
+    for r in rows:
+        mine = (own_holds or {}).get((r["sku"], r["warehouse_id"]), 0)
+        out[(r["sku"], r["warehouse_id"])] = StockLevel(
+            sku=r["sku"], warehouse_id=r["warehouse_id"], on_hand=r.get("on_hand", 0),
+            reserved=r.get("reserved", 0) - mine, safety_stock=r.get("safety_stock", 0))
+    return out

@@ -1,0 +1,76 @@
+"""Holding stock for a routing plan, line by line, with nothing leaked on failure or replay.
+
+Each (order line, warehouse) gets one hold keyed ``<order_id>~<line_no>`` in that warehouse's
+stock document. A replayed routing message finds the holds it already made (they are projected
+into the stock snapshot) and reuses them; holds no longer in the plan are released.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from documents import stock
+from router.model import PlannedFulfilment
+
+
+@dataclass(frozen=True)
+class Hold:
+    sku: str
+    warehouse_id: str
+    key: str
+    quantity: int
+
+
+def existing_holds(rows: list[dict], order_id: str) -> list[Hold]:
+    """The holds of ``order_id`` found in snapshot rows (from :func:`documents.stock.snapshot`)."""
+    found = []
+    for r in rows:
+        for key, qty in (r.get("holds") or {}).items():
+            if key.split("~")[0] == order_id:
+                found.append(Hold(r["sku"], r["warehouse_id"], key, qty))
+    return found
+
+
+def holds_for(order_id: str, fulfilments: tuple[PlannedFulfilment, ...]) -> list[Hold]:
+    """The holds a plan needs: one per order line and warehouse (a line split across warehouses
+    holds in each of them under the same key, in different stock documents)."""
+    quantities: dict[tuple[str, str, str], int] = defaultdict(int)
+    for f in fulfilments:
+        for line in f.lines:
+            quantities[(line.sku, f.warehouse_id, stock.hold_key(order_id, line.line_no))] += line.quantity
+    return [Hold(sku, wh, key, q) for (sku, wh, key), q in sorted(quantities.items())]
+
+
+def apply(wanted: list[Hold], existing: list[Hold]) -> tuple[bool, list[Hold]]:
+    """Make the holds in stock match ``wanted``.
+
+    Releases existing holds that are not wanted as they are, then places the missing ones.
+    Returns ``(ok, failed)``: on failure every hold this call placed is released again, so the
+    caller can re-plan with fresh stock.
+    """
+    keep = set(existing) & set(wanted)
+    for hold in set(existing) - keep:
+        stock.release(hold.sku, hold.warehouse_id, hold.key, hold.quantity)
+    placed, failed = [], []
+    for hold in wanted:
+        if hold in keep:
+            continue
+        if stock.reserve(hold.sku, hold.warehouse_id, hold.key, hold.quantity):
+            placed.append(hold)
+        else:
+            failed.append(hold)
+            break
+    if failed:
+        release_all(placed)
+        return False, failed
+    return True, []
+
+
+def release_all(holds: list[Hold]) -> int:
+    """Release ``holds``; returns how many were still there."""
+    return sum(stock.release(h.sku, h.warehouse_id, h.key, h.quantity) for h in holds)
+
+
+def ship_all(holds: list[Hold]) -> int:
+    """The held units left their warehouses; returns how many holds were still there."""
+    return sum(stock.ship(h.sku, h.warehouse_id, h.key, h.quantity) for h in holds)
