@@ -13,6 +13,8 @@ import structlog
 from adapters.schemas import CanonicalOrderSchema, to_domain
 from documents import inbox, orders
 from documents.converters import new_order_document
+from router.model import RoutingDecision
+from router.money import price_order
 
 log = structlog.get_logger(__name__)
 _order_schema = CanonicalOrderSchema()
@@ -39,6 +41,11 @@ def accept_order(channel: str, payload: dict, *, raw: dict | None = None, flags:
     payment = {k: (v.value if hasattr(v, "value") else v) for k, v in (data.get("payment") or {}).items()}
     doc = new_order_document(order, received_at=now, payment=payment, notes=data.get("notes", ""), raw=raw,
                              flags=list(flags))
+    # Until routing prices freight, the payable is what the channel charged.
+    amounts = price_order(order, RoutingDecision(fulfilments=())).order
+    doc.update(amounts={**amounts.to_dict(), "currency": order.currency}, payable=amounts.payable)
+    if doc["payment_status"] == "paid":
+        doc["paid_amount"] = amounts.payable
     order_id, created = orders.insert_new(doc)
     if not created:
         return Accepted(order_id, duplicate=True)

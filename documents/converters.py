@@ -88,3 +88,44 @@ def stock_levels(rows: list[dict], own_holds: dict[tuple[str, str], int] | None 
             sku=r["sku"], warehouse_id=r["warehouse_id"], on_hand=r.get("on_hand", 0),
             reserved=r.get("reserved", 0) - mine, safety_stock=r.get("safety_stock", 0))
     return out
+
+
+def order_state(doc: dict):
+    """The lifecycle's snapshot of a stored order."""
+    from router.lifecycle import OrderState
+    from router.statuses import FulfilmentStatus
+
+    return OrderState(
+        order_id=doc["_id"], status=OrderStatus(doc["status"]), payment_status=PaymentStatus(doc["payment_status"]),
+        shipment_status=ShipmentStatus(doc["shipment_status"]),
+        after_sales_status=AfterSalesStatus(doc.get("after_sales_status", "none")),
+        payment_method=PaymentMethod(doc.get("payment_method", "online")),
+        fulfilments={f["id"]: FulfilmentStatus(f["status"]) for f in doc.get("fulfilments", [])},
+        payable=Decimal((doc.get("amounts") or {}).get("payable", "0")),
+        paid_amount=Decimal(doc.get("paid_amount") or 0), refunded_amount=Decimal(doc.get("refunded_amount") or 0),
+        cancel_requested=bool(doc.get("cancel_requested")), refund_due=bool(doc.get("refund_due")),
+    )
+
+
+def change_fields(doc: dict, change, fulfilment_data: dict[str, dict] | None = None, now: datetime | None = None) -> dict:
+    """The document fields a lifecycle ``Change`` writes: the state fields, and the fulfilments
+    array with new statuses (stamped ``<status>_at``) and any extra per-fulfilment data."""
+    fields = {k: (v.value if hasattr(v, "value") else v) for k, v in change.fields.items()}
+    extra = fulfilment_data or {}
+    if change.fulfilments or extra:
+        fulfilments = []
+        for f in doc.get("fulfilments", []):
+            f = dict(f)
+            if f["id"] in change.fulfilments:
+                f["status"] = change.fulfilments[f["id"]].value
+                if now is not None:
+                    f[f"{f['status']}_at"] = now
+            f.update(extra.get(f["id"], {}))
+            fulfilments.append(f)
+        fields["fulfilments"] = fulfilments
+    return fields
+
+
+def with_details(timeline, details: dict) -> list[dict]:
+    """Timeline entries with the event's own details (ids, tracking numbers) added."""
+    return [{**entry, "details": {**entry.get("details", {}), **details}} for entry in timeline]

@@ -37,8 +37,9 @@ def load(event_key: str) -> dict | None:
 
 
 def mark_processed(event_key: str, outcome: str = "applied") -> None:
+    """Close the entry; the first outcome recorded stays."""
     InboxEvent._get_collection().update_one(
-        {"_id": event_key}, {"$set": {"processed": True, "outcome": outcome, "processed_at": datetime.now(timezone.utc)}})
+        {"_id": event_key, "processed": False}, {"$set": {"processed": True, "outcome": outcome, "processed_at": datetime.now(timezone.utc)}})
 
 
 def unprocessed_before(cutoff: datetime, limit: int = 500) -> list[dict]:

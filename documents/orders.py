@@ -128,3 +128,26 @@ def update_with(order_id: str, decide, attempts: int = 8) -> tuple[dict | None, 
         if saved is not None:
             return saved, result
     raise ConcurrentUpdate(order_id)
+
+
+def load_summary(order_id: str) -> dict | None:
+    return collection().find_one({"_id": order_id}, {"_id": 1, "status": 1})
+
+
+def load_summary_by_fulfilment(fulfilment_id: str) -> dict | None:
+    """``{order_id, fulfilment_id, warehouse_id, carrier_id}`` of a fulfilment, or None."""
+    doc = collection().find_one({"fulfilments.id": fulfilment_id}, {"fulfilments": 1})
+    return _summary(doc, lambda f: f["id"] == fulfilment_id)
+
+
+def load_summary_by_tracking(tracking_number: str) -> dict | None:
+    doc = collection().find_one({"fulfilments.tracking_number": tracking_number}, {"fulfilments": 1})
+    return _summary(doc, lambda f: f.get("tracking_number") == tracking_number)
+
+
+def _summary(doc, match) -> dict | None:
+    for f in (doc or {}).get("fulfilments", []):
+        if match(f):
+            return {"order_id": doc["_id"], "fulfilment_id": f["id"], "warehouse_id": f["warehouse_id"],
+                    "carrier_id": f.get("carrier_id")}
+    return None

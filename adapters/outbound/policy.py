@@ -7,7 +7,7 @@ out the error propagates and the Dramatiq message is retried later with its own 
 from __future__ import annotations
 
 import httpx
-from tenacity import (retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter)
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential, wait_random
 
 from adapters.settings import get_settings
 
@@ -31,7 +31,7 @@ def outbound_retry(fn):
     return retry(
         retry=retry_if_exception(_is_transient),
         stop=stop_after_attempt(get_settings().outbound_attempts),
-        wait=wait_exponential_jitter(initial=0.2, max=2.0),
+        wait=wait_exponential(multiplier=0.2, max=2.0) + wait_random(0, 0.1),
         reraise=True,
     )(fn)
 

@@ -1,0 +1,108 @@
+"""Push a fulfilment to its warehouse: book the carrier's waybill, create the WMS delivery order.
+
+Both calls carry the fulfilment id as idempotency key, so a retried or replayed message creates
+nothing twice at the far side. Transient failures are retried (tenacity in-process, then Dramatiq
+with backoff); a refusal or the last failed attempt marks the fulfilment ``dispatch_failed``,
+where an operator can retry it.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import dramatiq
+import structlog
+from dramatiq.middleware import CurrentMessage
+
+from actors import queues
+from adapters.outbound.carrier import HttpCarrierClient
+from adapters.outbound.policy import OutboundError
+from adapters.outbound.wms import HttpWmsClient
+from adapters.settings import get_settings
+from documents.converters import change_fields, order_state, with_details
+from documents import orders, reference
+from router import lifecycle
+from router.fulfilment_flow import FulfilmentCommand
+from router.statuses import FulfilmentStatus
+
+log = structlog.get_logger(__name__)
+wms_client = HttpWmsClient()
+carrier_client = HttpCarrierClient()
+
+
+@dramatiq.actor(queue_name=queues.DISPATCH, time_limit=120_000)
+def dispatch_fulfilment(order_id: str, fulfilment_id: str) -> None:
+    doc = orders.load(order_id)
+    f = _fulfilment(doc, fulfilment_id)
+    if f is None or f["status"] != FulfilmentStatus.RESERVED or not lifecycle.ready_for_dispatch(order_state(doc)):
+        return
+    try:
+        tracking = f.get("tracking_number") or _book(doc, f)
+        wms = wms_client.create_delivery_order(_warehouse(f), delivery_order(doc, f, tracking))
+    except OutboundError as exc:
+        if exc.retryable and not _last_attempt():
+            raise
+        mark(order_id, fulfilment_id, FulfilmentCommand.DISPATCH_FAILED, {"error": str(exc)})
+        return
+    mark(order_id, fulfilment_id, FulfilmentCommand.DISPATCH,
+         {"tracking_number": tracking, "wms_order_id": wms.get("wms_order_id"), "error": None})
+
+
+@dramatiq.actor(queue_name=queues.DISPATCH, time_limit=60_000)
+def register_tracking(order_id: str, fulfilment_id: str) -> None:
+    """Subscribe to the carrier's tracking events for a shipped fulfilment (idempotent at the carrier)."""
+    f = _fulfilment(orders.load(order_id), fulfilment_id)
+    if f and f.get("tracking_number") and f.get("carrier_id"):
+        carrier_client.register_tracker(_carrier(f["carrier_id"]), f["tracking_number"], fulfilment_id)
+
+
+def mark(order_id: str, fulfilment_id: str, command: FulfilmentCommand, details: dict) -> dict | None:
+    """Record the outcome of a dispatch with the lifecycle rules and one guarded update."""
+    now = datetime.now(timezone.utc)
+
+    def decide(doc):
+        change = lifecycle.on_fulfilment_event(order_state(doc), fulfilment_id, command, now)
+        if change.is_noop:
+            return None
+        return change_fields(doc, change, {fulfilment_id: details}, now), with_details(change.timeline, details), None
+
+    saved, _ = orders.update_with(order_id, decide)
+    return saved
+
+
+def delivery_order(doc: dict, f: dict, tracking: str | None) -> dict:
+    return {"fulfilment_id": f["id"], "order_id": doc["_id"], "warehouse_id": f["warehouse_id"],
+            "carrier_id": f.get("carrier_id"), "tracking_number": tracking, "ship_to": doc["address"],
+            "lines": f["lines"], "shipping_method": doc.get("shipping_method"),
+            "cash_on_delivery": doc.get("payment_method") == "cod" and doc["amounts"]["payable"] or None,
+            "callback_url": get_settings().public_url}
+
+
+def _book(doc: dict, f: dict) -> str | None:
+    if not f.get("carrier_id"):
+        return None
+    warehouse = _warehouse(f)
+    weight = sum(l["quantity"] for l in f["lines"]) * 500
+    return carrier_client.book_shipment(_carrier(f["carrier_id"]), {
+        "fulfilment_id": f["id"], "service_level": doc.get("shipping_method", "standard"),
+        "ship_from": {"warehouse_id": warehouse["_id"], "country": warehouse.get("country"),
+                      "region": warehouse.get("region")},
+        "ship_to": doc["address"], "parcels": [{"weight_grams": weight}]})
+
+
+def _fulfilment(doc: dict | None, fulfilment_id: str) -> dict | None:
+    return next((f for f in (doc or {}).get("fulfilments", []) if f["id"] == fulfilment_id), None)
+
+
+def _warehouse(f: dict) -> dict:
+    return reference.get("warehouses", f["warehouse_id"])
+
+
+def _carrier(carrier_id: str) -> dict:
+    return reference.get("carriers", carrier_id)
+
+
+def _last_attempt() -> bool:
+    message = CurrentMessage.get_current_message()
+    if message is None:
+        return True
+    return message.options.get("retries", 0) >= get_settings().max_retries

@@ -1,0 +1,117 @@
+"""Apply events from outside (payments, WMS acknowledgements, carrier scans) to orders.
+
+Each event was stored in the inbox under its dedupe key before it was published, so a message
+names an inbox entry. An entry already processed is a replay and changes nothing; the order's
+own guarded update makes a concurrent duplicate harmless too.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import dramatiq
+import structlog
+
+from actors import queues
+from actors.dispatch import register_tracking
+from actors.routing import send_dispatches
+from documents.converters import change_fields, order_state, with_details
+from documents import inbox, orders, reservations, stock
+from router import lifecycle
+from router.errors import IllegalTransition
+from router.fulfilment_flow import SHIPPED_OR_LATER
+from router.statuses import PaymentEventType, WmsEventType
+
+log = structlog.get_logger(__name__)
+
+
+@dramatiq.actor(queue_name=queues.EVENTS, time_limit=60_000)
+def apply_payment(event_key: str) -> None:
+    event = inbox.load(event_key)
+    if event is None or event["processed"]:
+        return
+    p = event["payload"]
+    now = datetime.now(timezone.utc)
+
+    def decide(doc):
+        change = lifecycle.on_payment(order_state(doc), PaymentEventType(p["type"]), Decimal(p["amount"]), now)
+        payment = {**p, "received_at": now}
+        fields = {**change_fields(doc, change), "payments": doc.get("payments", []) + [payment]}
+        return fields, with_details(change.timeline, {"transaction_id": p["transaction_id"]}), None
+
+    doc = _guarded(event_key, event["order_id"], decide)
+    if doc is not None:
+        send_dispatches(doc)
+    inbox.mark_processed(event_key)
+
+
+@dramatiq.actor(queue_name=queues.EVENTS, time_limit=60_000)
+def apply_wms_event(event_key: str) -> None:
+    event = inbox.load(event_key)
+    if event is None or event["processed"]:
+        return
+    e = event["payload"]
+    now = datetime.now(timezone.utc)
+    kind = WmsEventType(e["type"])
+
+    def decide(doc):
+        return _fulfilment_change(doc, e, kind, f"wms:{event['source']}", now)
+
+    doc = _guarded(event_key, event["order_id"], decide)
+    if doc is not None and kind == WmsEventType.SHIPPED:
+        _ship_stock(doc, e["fulfilment_id"])
+        register_tracking.send(doc["_id"], e["fulfilment_id"])
+    inbox.mark_processed(event_key)
+
+
+@dramatiq.actor(queue_name=queues.EVENTS, time_limit=60_000)
+def apply_carrier_event(event_key: str) -> None:
+    event = inbox.load(event_key)
+    if event is None or event["processed"]:
+        return
+    e = event["payload"]
+    now = datetime.now(timezone.utc)
+
+    def decide(doc):
+        return _fulfilment_change(doc, e, e["status"], f"carrier:{event['source']}", now)
+
+    _guarded(event_key, event["order_id"], decide)
+    inbox.mark_processed(event_key)
+
+
+def _guarded(event_key: str, order_id: str, decide):
+    """Apply ``decide`` to the order and return it; an event the state forbids is recorded as
+    refused (not retried: it would be refused again) and gives None."""
+    try:
+        doc, _ = orders.update_with(order_id, decide)
+    except IllegalTransition as exc:
+        log.warning("event_refused", event_key=event_key, reason=str(exc))
+        inbox.mark_processed(event_key, f"refused: {exc}")
+        return None
+    return doc
+
+
+def _ship_stock(doc: dict, fulfilment_id: str) -> None:
+    """The fulfilment's held units left the warehouse. Idempotent: a hold ships once."""
+    order_id = doc["_id"]
+    f = next((f for f in doc.get("fulfilments", []) if f["id"] == fulfilment_id), None)
+    if f is None or f["status"] not in SHIPPED_OR_LATER:
+        return
+    reservations.ship_all([reservations.Hold(l["sku"], f["warehouse_id"], stock.hold_key(order_id, l["line_no"]),
+                                             l["quantity"]) for l in f["lines"]])
+
+
+def _fulfilment_change(doc: dict, e: dict, event: str, actor: str, now: datetime):
+    """A WMS or tracking event on one fulfilment: its status (forward only), its tracking history."""
+    change = lifecycle.on_fulfilment_event(order_state(doc), e["fulfilment_id"], event, now, actor)
+    details = _details(e)
+    f = next(f for f in doc["fulfilments"] if f["id"] == e["fulfilment_id"])
+    extra = {"tracking": f.get("tracking", []) + [{**details, "event": str(event), "received_at": now}]}
+    if e.get("tracking_number") and not f.get("tracking_number"):
+        extra["tracking_number"] = e["tracking_number"]
+    return change_fields(doc, change, {f["id"]: extra}, now), with_details(change.timeline, details), None
+
+
+def _details(e: dict) -> dict:
+    return {k: e[k] for k in ("event_id", "tracking_number", "carrier_id", "occurred_at", "location",
+                              "description", "raw_status") if e.get(k) is not None}

@@ -1,0 +1,36 @@
+"""Liveness and Prometheus metrics."""
+from __future__ import annotations
+
+import time
+
+from flask import Response, g, request
+from flask_smorest import Blueprint
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+blp = Blueprint("ops", __name__, description="Operations")
+
+REQUESTS = Counter("router_http_requests_total", "HTTP requests", ["method", "endpoint", "status"])
+LATENCY = Histogram("router_http_request_seconds", "HTTP request latency", ["method", "endpoint"])
+
+
+@blp.route("/healthz", methods=["GET"])
+def healthz():
+    return {"status": "ok"}
+
+
+@blp.route("/metrics", methods=["GET"])
+def metrics():
+    return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+
+
+def install(app) -> None:
+    @app.before_request
+    def _start():
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _observe(response):
+        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+        REQUESTS.labels(request.method, endpoint, response.status_code).inc()
+        LATENCY.labels(request.method, endpoint).observe(time.perf_counter() - g.get("started", time.perf_counter()))
+        return response

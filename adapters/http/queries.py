@@ -1,0 +1,49 @@
+"""Read side: orders, stock."""
+from __future__ import annotations
+
+from flask import jsonify
+from flask_smorest import Blueprint
+
+from adapters.http import auth
+from adapters.http.errors import ApiError
+from adapters.http.schemas import OrderQuerySchema, StockQuerySchema
+from adapters.http.views import order_view, plain
+from documents import orders, queries, stock
+
+blp = Blueprint("queries", __name__, description="Orders and stock")
+
+
+@blp.route("/v1/orders", methods=["GET"])
+@blp.arguments(OrderQuerySchema, location="query")
+def list_orders(args: dict):
+    auth.require_role(auth.Role.VIEWER)
+    limit, cursor = args.pop("limit"), args.pop("cursor", None)
+    try:
+        docs, next_cursor = queries.list_orders(args, limit=limit, cursor=cursor)
+    except queries.BadCursor as exc:
+        raise ApiError(422, "validation_failed", str(exc), {"cursor": [str(exc)]}) from exc
+    return jsonify({"orders": [order_view(d, full=False) for d in docs], "next_cursor": next_cursor})
+
+
+@blp.route("/v1/orders/<order_id>", methods=["GET"])
+def get_order(order_id: str):
+    auth.require_role(auth.Role.VIEWER)
+    doc = orders.load(order_id)
+    if doc is None:
+        raise ApiError(404, "not_found", f"unknown order {order_id!r}")
+    return jsonify(order_view(doc))
+
+
+@blp.route("/v1/stock", methods=["GET"])
+@blp.arguments(StockQuerySchema, location="query")
+def list_stock(args: dict):
+    auth.require_role(auth.Role.VIEWER)
+    rows = stock.levels(args.get("sku"), args.get("warehouse"), limit=args["limit"])
+    out = []
+    for r in rows:
+        row = {k: r.get(k) for k in ("sku", "warehouse_id", "on_hand", "reserved", "available", "safety_stock",
+                                     "low_stock_threshold")}
+        row["low_stock"] = row["available"] < (row["low_stock_threshold"] or 0)
+        if not args["low"] or row["low_stock"]:
+            out.append(row)
+    return jsonify({"stock": plain(out)})

@@ -1,0 +1,140 @@
+"""Reference data from YAML or JSON: merchants, channels, warehouses, carriers, SKUs and their
+stock, routing rules and shipping templates. Loading is idempotent (upserts by id)."""
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import yaml
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+
+from documents import reference, stock
+
+_ID = validate.Regexp(r"^[\w\-]{1,60}$", error="1-60 letters, digits, _ or -")
+
+
+class _Base(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    id = fields.String(required=True, validate=_ID)
+    name = fields.String(load_default="")
+
+
+class MerchantSchema(_Base):
+    merge_window_minutes = fields.Integer(load_default=0)
+
+
+class ChannelSchema(_Base):
+    format = fields.String(load_default="canonical")
+    merchant_id = fields.String(load_default=None)
+    secret = fields.String(load_default=None)
+    token = fields.String(load_default=None)
+    api_url = fields.String(load_default=None)
+    api_token = fields.String(load_default=None)
+
+
+class WarehouseSchema(_Base):
+    merchant_ids = fields.List(fields.String(validate=_ID), required=True)
+    country = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{2}$"))
+    region = fields.String(load_default="")
+    city = fields.String(load_default="")
+    lat = fields.Float(load_default=None, allow_none=True)
+    lon = fields.Float(load_default=None, allow_none=True)
+    rank = fields.Integer(load_default=100)
+    daily_capacity = fields.Integer(load_default=None, allow_none=True)
+    product_types = fields.List(fields.String(), load_default=list)
+    serves_regions = fields.List(fields.String(), load_default=list)
+    wms_url = fields.String(required=True)
+    wms_token = fields.String(load_default=None)
+    token = fields.String(load_default=None)  # what the warehouse presents when it calls us
+    active = fields.Boolean(load_default=True)
+
+
+class CarrierSchema(_Base):
+    regions = fields.List(fields.String(), load_default=list)
+    service_levels = fields.List(fields.String(validate=validate.OneOf(["standard", "express"])),
+                                 load_default=lambda: ["standard", "express"])
+    api_url = fields.String(required=True)
+    api_token = fields.String(load_default=None)
+    token = fields.String(load_default=None)
+    tracking_format = fields.String(load_default="generic")
+    rank = fields.Integer(load_default=100)
+
+
+class SkuSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    sku = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    merchant_id = fields.String(required=True, validate=_ID)
+    name = fields.String(load_default="")
+    price = fields.Decimal(required=True, validate=validate.Range(min=Decimal("0")))
+    weight_grams = fields.Integer(load_default=500)
+    product_type = fields.String(load_default="general")
+    low_stock_threshold = fields.Integer(load_default=5)
+    safety_stock = fields.Integer(load_default=0)
+    stock = fields.Dict(keys=fields.String(validate=_ID), values=fields.Integer(validate=validate.Range(min=0)),
+                        load_default=dict)
+
+
+class WorldSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    merchants = fields.List(fields.Nested(MerchantSchema), load_default=list)
+    channels = fields.List(fields.Nested(ChannelSchema), load_default=list)
+    warehouses = fields.List(fields.Nested(WarehouseSchema), load_default=list)
+    carriers = fields.List(fields.Nested(CarrierSchema), load_default=list)
+    skus = fields.List(fields.Nested(SkuSchema), load_default=list)
+    routing_rules = fields.Dict(load_default=None, allow_none=True)
+    shipping_templates = fields.List(fields.Dict(), load_default=None, allow_none=True)
+    settings = fields.Dict(load_default=dict)
+
+
+def read(path: str | Path) -> dict:
+    text = Path(path).read_text(encoding="utf-8")
+    return json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
+
+
+def load_world(data: dict) -> dict[str, int]:
+    """Validate (raises marshmallow ValidationError naming the field path) and upsert everything.
+
+    Returns counts per kind.
+    """
+    world = WorldSchema().load(data or {})
+    _check_rules(world)
+    for kind in ("merchants", "channels", "warehouses", "carriers"):
+        for item in world[kind]:
+            reference.upsert(kind, item.pop("id"), item)
+    levels = 0
+    for item in world["skus"]:
+        levels_of = item.pop("stock")
+        safety = item.pop("safety_stock")
+        code = item.pop("sku")
+        reference.upsert("skus", code, item)
+        for warehouse_id, on_hand in levels_of.items():
+            stock.upsert_level(code, warehouse_id, on_hand, safety, item["low_stock_threshold"])
+            levels += 1
+    if world["routing_rules"] is not None:
+        reference.upsert("settings", "routing_rules", {"value": world["routing_rules"]})
+    if world["shipping_templates"] is not None:
+        reference.upsert("settings", "shipping_templates", {"value": world["shipping_templates"]})
+    for name, value in world["settings"].items():
+        reference.upsert("settings", name, {"value": value})
+    reference.network_cache.clear()
+    return {**{k: len(world[k]) for k in ("merchants", "channels", "warehouses", "carriers", "skus")},
+            "stock_levels": levels}
+
+
+def _check_rules(world: dict) -> None:
+    if world["routing_rules"] is None:
+        return
+    from router.errors import InvalidRoutingRules
+    from router.rules import RoutingRules
+
+    try:
+        RoutingRules.from_dict(world["routing_rules"])
+    except InvalidRoutingRules as exc:
+        raise ValidationError({"routing_rules": {getattr(exc, "field", "_"): [str(exc)]}}) from exc

@@ -1,0 +1,101 @@
+"""Shared fixtures: the real pieces, started once per session and isolated per test.
+
+- MongoDB: ``ROUTER_TEST_MONGO_URL`` if set, else the embedded MongoDB-wire server (one per
+  session); every test gets a fresh database.
+- RabbitMQ: ``ROUTER_AMQP_URL`` (default 127.0.0.1:5672); queues are prefixed per session so that
+  parallel runs on one broker never see each other's messages.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+
+import pytest
+
+os.environ.setdefault("ROUTER_QUEUE_PREFIX", f"test{os.getpid()}")
+os.environ.setdefault("ROUTER_MAX_RETRIES", "3")
+os.environ.setdefault("ROUTER_OUTBOUND_ATTEMPTS", "3")
+os.environ.setdefault("ROUTER_HTTP_TIMEOUT", "2")
+os.environ.setdefault("dramatiq_prom_db", "/tmp/orderrouter-test-prom")
+
+
+def _rabbit_reachable() -> bool:
+    from urllib.parse import urlparse
+
+    url = urlparse(os.environ.get("ROUTER_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F"))
+    try:
+        with socket.create_connection((url.hostname or "127.0.0.1", url.port or 5672), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def mongo_url():
+    url = os.environ.get("ROUTER_TEST_MONGO_URL")
+    if url:
+        yield url
+        return
+    from documents.embedded import EmbeddedMongo
+
+    server = EmbeddedMongo(":memory:").start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def db(mongo_url):
+    """A fresh database for this test, with every index."""
+    from documents import connection, reference
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    database = connection.connect(mongo_url, name)
+    connection.ensure_indexes()
+    reference.network_cache.clear()
+    yield database
+    database.client.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def broker():
+    if not _rabbit_reachable():
+        pytest.fail("RabbitMQ is not reachable: start it with 'rabbitmq-server -detached'")
+    import actors
+
+    return actors.broker
+
+
+@pytest.fixture
+def worker(broker, db):
+    """A real Dramatiq worker (threads in this process) consuming from RabbitMQ."""
+    import dramatiq
+
+    from actors import queues
+
+    for queue in queues.ALL:
+        broker.declare_queue(queue)
+        broker.flush(queue)
+    w = dramatiq.Worker(broker, worker_threads=4, worker_timeout=100)
+    w.start()
+    yield w
+    w.stop(timeout=10_000)
+
+
+@pytest.fixture
+def api(db, broker):
+    """The HTTP API on a real loopback socket; yields its base URL."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from adapters.http.app import create_app
+
+    server = make_server("127.0.0.1", 0, create_app(), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=5)

@@ -1,0 +1,54 @@
+"""Small builders for test data: a world (merchants, warehouses, carriers, SKUs, stock) and orders."""
+from __future__ import annotations
+
+import itertools
+from datetime import datetime, timezone
+
+_numbers = itertools.count(1)
+# Each party uses one token both ways (what it presents to us, what we present to it).
+TOKENS = {p: f"tok-{p}" for p in ("WH-EAST", "WH-WEST", "WH-M2", "fastship", "slowpost")}
+
+
+def world(wms_url: str, carrier_url: str, stock: dict[str, dict[str, int]] | None = None) -> dict:
+    """Two merchants, three warehouses, two carriers, four SKUs."""
+    stock = stock or {"SKU-A": {"WH-EAST": 10, "WH-WEST": 5}, "SKU-B": {"WH-EAST": 3},
+                      "SKU-C": {"WH-WEST": 8}, "SKU-M2": {"WH-M2": 20}}
+    merchant_of = {"SKU-A": "m1", "SKU-B": "m1", "SKU-C": "m1", "SKU-M2": "m2"}
+    return {
+        "merchants": [{"id": "m1", "name": "Acme"}, {"id": "m2", "name": "Globex"}],
+        "channels": [{"id": "manual", "format": "canonical"}],
+        "warehouses": [
+            {"id": "WH-EAST", "merchant_ids": ["m1"], "country": "US", "region": "NY", "lat": 40.7, "lon": -74.0,
+             "rank": 1, "wms_url": wms_url, "wms_token": TOKENS["WH-EAST"], "token": TOKENS["WH-EAST"]},
+            {"id": "WH-WEST", "merchant_ids": ["m1"], "country": "US", "region": "CA", "lat": 34.0, "lon": -118.2,
+             "rank": 2, "wms_url": wms_url, "wms_token": TOKENS["WH-WEST"], "token": TOKENS["WH-WEST"]},
+            {"id": "WH-M2", "merchant_ids": ["m2"], "country": "US", "region": "TX", "lat": 29.7, "lon": -95.3,
+             "rank": 1, "wms_url": wms_url, "wms_token": TOKENS["WH-M2"], "token": TOKENS["WH-M2"]},
+        ],
+        "carriers": [
+            {"id": "fastship", "regions": ["US"], "api_url": carrier_url, "api_token": TOKENS["fastship"], "token": TOKENS["fastship"],
+             "rank": 1},
+            {"id": "slowpost", "regions": [], "api_url": carrier_url, "api_token": TOKENS["slowpost"], "token": TOKENS["slowpost"],
+             "rank": 2},
+        ],
+        "skus": [{"sku": sku, "merchant_id": merchant_of[sku], "name": sku, "price": "10.00",
+                  "stock": levels} for sku, levels in stock.items()],
+    }
+
+
+def order(lines=(("SKU-A", 2),), *, payment_method="online", paid=False, channel_order_id=None, **extra) -> dict:
+    """A canonical order as a channel would post it."""
+    number = next(_numbers)
+    body = {
+        "channel_order_id": channel_order_id or f"T-{number}",
+        "currency": "USD",
+        "customer": {"id": f"cust-{number % 7}", "name": "Ada Lovelace", "email": "ada@example.com"},
+        "shipping_address": {"name": "Ada Lovelace", "country": "US", "region": "NY", "city": "New York",
+                             "postcode": "10001", "lines": ["1 Main St"], "lat": 40.7, "lon": -74.0},
+        "lines": [{"sku": sku, "merchant_id": "m2" if sku == "SKU-M2" else "m1", "quantity": qty,
+                   "unit_price": "10.00"} for sku, qty in lines],
+        "payment": {"method": payment_method, "status": "paid" if paid else "unpaid"},
+        "placed_at": datetime.now(timezone.utc).isoformat(),
+    }
+    body.update(extra)
+    return body

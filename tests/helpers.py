@@ -1,0 +1,38 @@
+"""Polling with a deadline (tests never sleep to wait) and small HTTP helpers."""
+from __future__ import annotations
+
+import time
+
+import httpx
+
+
+def eventually(check, timeout: float = 20.0, interval: float = 0.05, what: str = "condition"):
+    """Call ``check`` until it returns a truthy value; fail with the last value after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
+
+
+def get_order(api: str, order_id: str) -> dict:
+    response = httpx.get(f"{api}/v1/orders/{order_id}", timeout=5)
+    response.raise_for_status()
+    return response.json()
+
+
+def order_in(api: str, order_id: str, **expected):
+    """Poll until the order's top-level fields equal ``expected``; return the order."""
+    def check():
+        order = get_order(api, order_id)
+        return order if all(order.get(k) == v for k, v in expected.items()) else None
+    return eventually(check, what=f"order {order_id} with {expected}")
+
+
+def stock_of(api: str, sku: str, warehouse: str) -> dict:
+    rows = httpx.get(f"{api}/v1/stock", params={"sku": sku, "warehouse": warehouse}, timeout=5).json()["stock"]
+    assert len(rows) == 1, rows
+    return {k: rows[0][k] for k in ("on_hand", "reserved", "available")}
