@@ -27,10 +27,15 @@ DEFAULT_TIME_LIMIT_MS = 60 * 1000
 
 
 class DatabaseConnect(Middleware):
-    """Connects each worker process to MongoDB when it boots."""
+    """Connects each worker process to MongoDB when it boots (and quiets chatty client loggers)."""
 
     def after_process_boot(self, broker):
+        import logging
+
         from documents.connection import connect
+
+        for noisy in ("httpx", "httpcore", "pika"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
 
         settings = get_settings()
         if not settings.mongo_url:

@@ -5,6 +5,8 @@ the collection and its indexes. Every state change is one guarded update on ``ve
 """
 from __future__ import annotations
 
+import random
+import time
 from datetime import datetime, timezone
 
 import mongoengine as me
@@ -116,7 +118,9 @@ def update_with(order_id: str, decide, attempts: int = 8) -> tuple[dict | None, 
     Returns ``(document after, result)``; the document is the unchanged one when nothing was done,
     and None when the order does not exist. Raises :class:`ConcurrentUpdate` after ``attempts``.
     """
-    for _ in range(attempts):
+    for attempt in range(attempts):
+        if attempt:  # events for one order arrive together: back off a little, with jitter
+            time.sleep(random.uniform(0, 0.01 * 2 ** attempt))
         doc = load(order_id)
         if doc is None:
             return None, None

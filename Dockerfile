@@ -1,0 +1,15 @@
+# The router's image: one image, three roles (api, worker, scheduler) chosen by the command.
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY router ./router
+COPY actors ./actors
+COPY adapters ./adapters
+COPY documents ./documents
+COPY examples ./examples
+RUN pip install . && useradd --system --uid 10001 router && mkdir -p /app/.run && chown router /app/.run
+USER router
+ENV ROUTER_HTTP_ADDR=0.0.0.0:8080 ROUTER_LOG_JSON=true
+EXPOSE 8080
+CMD ["orderrouter", "serve"]

@@ -1,0 +1,47 @@
+"""Periodic sweeps, sent by ``orderrouter scheduler``: the reconciler re-sends steps that stalled.
+
+Every step is idempotent, so re-sending one that is merely slow costs a duplicate message and
+nothing else. Sweeps work in bounded batches; several schedulers running at once are harmless.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import dramatiq
+import structlog
+
+from actors import queues
+from documents import inbox, orders
+from router.statuses import FulfilmentStatus, OrderStatus, RoutingState
+
+log = structlog.get_logger(__name__)
+STALL_AFTER = timedelta(seconds=60)
+BATCH = 500
+EVENT_ACTORS = {"payment": "apply_payment", "wms": "apply_wms_event", "carrier": "apply_carrier_event"}
+
+
+@dramatiq.actor(queue_name=queues.SWEEPS, time_limit=120_000, max_retries=0)
+def reconcile() -> dict:
+    """Re-send routing for orders stuck in ``received``, dispatch for paid orders whose reserved
+    fulfilments never went out, and the actor for inbox events never processed."""
+    cutoff = datetime.now(timezone.utc) - STALL_AFTER
+    counts = {"routing": 0, "dispatch": 0, "events": 0}
+    broker = dramatiq.get_broker()
+    for order_id in orders.ids_in_state({"routing.state": RoutingState.RECEIVED.value, "updated_at": {"$lt": cutoff}},
+                                        BATCH):
+        broker.get_actor("process_order").send(order_id)
+        counts["routing"] += 1
+    stalled = {"status": OrderStatus.AWAITING_SHIPMENT.value, "updated_at": {"$lt": cutoff},
+               "fulfilments.status": FulfilmentStatus.RESERVED.value}
+    for order_id in orders.ids_in_state(stalled, BATCH):
+        broker.get_actor("process_order").send(order_id)  # a routed order's replay re-sends its dispatches
+        counts["dispatch"] += 1
+    for event in inbox.unprocessed_before(cutoff, BATCH):
+        broker.get_actor(EVENT_ACTORS[event["kind"]]).send(event["_id"])
+        counts["events"] += 1
+    if any(counts.values()):
+        log.info("reconciled", **counts)
+    return counts
+
+
+SCHEDULED = (reconcile,)

@@ -1,0 +1,241 @@
+"""``orderrouter``: the one command line of the router (click)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from adapters.settings import get_settings
+
+
+def _mongo_url() -> str:
+    """ROUTER_MONGO_URL, else the URL of the embedded server a running ``orderrouter up`` wrote down."""
+    settings = get_settings()
+    if settings.mongo_url:
+        return settings.mongo_url
+    marker = Path(settings.data_dir) / "mongo.url"
+    if marker.exists():
+        return marker.read_text().strip()
+    raise click.ClickException("ROUTER_MONGO_URL is not set and no 'orderrouter up' is running here")
+
+
+def _connect() -> None:
+    from documents.connection import connect, ensure_indexes
+
+    connect(_mongo_url(), get_settings().mongo_db)
+    ensure_indexes()
+
+
+@click.group()
+def main() -> None:
+    """Omnichannel order router: channels in, warehouses and carriers out."""
+    from adapters.logging import configure_logging
+
+    configure_logging()
+
+
+@main.command()
+@click.option("--seed", "seed_file", type=click.Path(exists=True, dir_okay=False),
+              help="Load this seed file first (default: examples/seed.yaml when the database is empty).")
+@click.option("--workers", default=None, type=int, help="Worker processes (ROUTER_WORKER_PROCESSES).")
+@click.option("--simulators/--no-simulators", default=True, show_default=True,
+              help="Run simulated WMS (127.0.0.1:9101) and carriers (127.0.0.1:9102), as examples/seed.yaml expects.")
+def up(seed_file: str | None, workers: int | None, simulators: bool) -> None:
+    """Run everything for local use: API, workers, scheduler, and the embedded MongoDB when
+    ROUTER_MONGO_URL is unset. Ctrl-C stops it all."""
+    from adapters.stack import Stack, child_env, wait_http
+    from documents.embedded import EmbeddedMongo
+
+    settings = get_settings()
+    data = Path(settings.data_dir)
+    data.mkdir(parents=True, exist_ok=True)
+    embedded = None
+    url = settings.mongo_url
+    if not url:
+        embedded = EmbeddedMongo(str((data / "mongo").resolve()), log_path=str(data / "mongo.log")).start()
+        url = embedded.url
+        (data / "mongo.url").write_text(url)
+        click.echo(f"embedded MongoDB-wire server on {url} (data in {data / 'mongo'})")
+    os.environ["ROUTER_MONGO_URL"] = url
+    get_settings.cache_clear()
+    _connect()
+    from documents import reference
+
+    seed_path = seed_file or ("examples/seed.yaml" if not reference.all_of("warehouses")
+                              and Path("examples/seed.yaml").exists() else None)
+    if seed_path:
+        _seed(seed_path)
+    sims = _start_simulators(settings.public_url) if simulators else []
+    stack = Stack(child_env(url), data)
+    stack.add("api", "serve")
+    stack.add("worker", "worker", *(["--processes", str(workers)] if workers else []))
+    stack.add("scheduler", "scheduler")
+    stack.start()
+    try:
+        wait_http(f"http://{settings.http_addr}/healthz")
+        click.echo(f"order router up: http://{settings.http_addr}  (OpenAPI: /openapi.json, logs in {data}/)")
+        while True:
+            stack.supervise_once()
+            time.sleep(1)
+    except KeyboardInterrupt:
+        click.echo("stopping")
+    finally:
+        stack.stop()
+        for sim in sims:
+            sim.stop()
+        if embedded:
+            embedded.stop()
+            (data / "mongo.url").unlink(missing_ok=True)
+
+
+def _start_simulators(callback_url: str) -> list:
+    """Simulated WMS and carriers on their seed-file ports, calling back with each party's token."""
+    from adapters.simulators.carrier import CarrierSimulator
+    from adapters.simulators.wms import WmsSimulator
+    from documents import reference
+
+    tokens = {d["_id"]: d.get("token") for kind in ("warehouses", "carriers") for d in reference.all_of(kind)}
+    wms = WmsSimulator(callback_url=callback_url, tokens=tokens, auto_progress=True, step_delay=2.0, port=9101)
+    carrier = CarrierSimulator(callback_url=callback_url, tokens=tokens, auto_progress=True, step_delay=3.0,
+                               port=9102)
+    click.echo("simulated WMS on 127.0.0.1:9101, carriers on 127.0.0.1:9102")
+    return [wms.start(), carrier.start()]
+
+
+@main.command()
+@click.option("--threads", default=16, show_default=True)
+def serve(threads: int) -> None:
+    """Serve the HTTP API with gunicorn (gthread workers) on ROUTER_HTTP_ADDR."""
+    os.environ.setdefault("ROUTER_MONGO_URL", _mongo_url())
+    argv = [sys.executable, "-m", "gunicorn", "adapters.wsgi:app", "--bind", get_settings().http_addr,
+            "--worker-class", "gthread", "--workers", "1", "--threads", str(threads), "--timeout", "60",
+            "--graceful-timeout", "20", "--access-logfile", "-"]
+    os.execv(sys.executable, argv)
+
+
+@main.command()
+@click.option("--processes", default=None, type=int, help="Worker processes (ROUTER_WORKER_PROCESSES).")
+@click.option("--threads", default=None, type=int, help="Threads per process (ROUTER_WORKER_THREADS).")
+def worker(processes: int | None, threads: int | None) -> None:
+    """Run Dramatiq workers, restarting them if they exit (a dead child stops the whole group)."""
+    settings = get_settings()
+    os.environ.setdefault("ROUTER_MONGO_URL", _mongo_url())
+    os.environ.setdefault("ROUTER_WORKER_METRICS", "1")
+    os.environ.setdefault("dramatiq_prom_db", str(Path(settings.data_dir).resolve() / "prometheus"))
+    Path(os.environ["dramatiq_prom_db"]).mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "dramatiq", "actors", "--processes", str(processes or settings.worker_processes),
+            "--threads", str(threads or settings.worker_threads)]
+    backoff = 1.0
+    while True:
+        started = time.monotonic()
+        child = subprocess.Popen(argv)
+        try:
+            code = child.wait()
+        except KeyboardInterrupt:
+            child.terminate()
+            child.wait(timeout=30)
+            return
+        if code == 0:
+            return
+        backoff = 1.0 if time.monotonic() - started > 60 else min(backoff * 2, 30)
+        click.echo(f"workers exited with {code}; restarting in {backoff:.0f}s", err=True)
+        time.sleep(backoff)
+
+
+@main.command()
+@click.option("--interval", default=30, show_default=True, help="Seconds between sweeps.")
+def scheduler(interval: int) -> None:
+    """Send the periodic sweeps (timers, reconciler). Safe to run more than one."""
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    os.environ.setdefault("ROUTER_MONGO_URL", _mongo_url())
+    import actors
+    from actors import sweeps
+
+    sched = BlockingScheduler(timezone="UTC")
+    for job in sweeps.SCHEDULED:
+        sched.add_job(job.send, "interval", seconds=interval, max_instances=1, coalesce=True, id=job.actor_name)
+    click.echo(f"scheduler: {', '.join(j.actor_name for j in sweeps.SCHEDULED)} every {interval}s")
+    del actors
+    try:
+        sched.start()
+    except KeyboardInterrupt:
+        pass
+
+
+def _seed(path: str) -> None:
+    from marshmallow import ValidationError
+
+    from adapters.schemas import field_errors
+    from adapters.seed import load_world, read
+
+    try:
+        counts = load_world(read(path))
+    except ValidationError as exc:
+        errors = field_errors(exc.messages)
+        raise click.ClickException("invalid seed file:\n" + "\n".join(f"  {k}: {'; '.join(v)}"
+                                                                       for k, v in errors.items())) from exc
+    click.echo("seeded " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def seed(file: str) -> None:
+    """Load merchants, channels, warehouses, carriers, SKUs, stock and rules from YAML or JSON."""
+    _connect()
+    _seed(file)
+
+
+@main.group()
+def dlq() -> None:
+    """Dead letters: messages that failed for good."""
+
+
+@dlq.command("list")
+@click.option("--limit", default=50, show_default=True)
+def dlq_list(limit: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from documents import dead_letters
+
+    _connect()
+    table = Table("message id", "actor", "order", "failed at", "error")
+    for d in dead_letters.pending(limit):
+        table.add_row(d["_id"], d["actor"], d.get("order_id") or "", d["failed_at"].isoformat(timespec="seconds"),
+                      (d.get("error") or "").strip().splitlines()[-1][:80] if d.get("error") else "")
+    Console().print(table)
+
+
+@dlq.command("replay")
+@click.argument("message_id", required=False)
+@click.option("--all", "replay_all", is_flag=True, help="Replay every dead letter not yet replayed.")
+def dlq_replay(message_id: str | None, replay_all: bool) -> None:
+    """Send a dead letter's message again (its actor is idempotent)."""
+    from actors.replay import replay
+
+    if not message_id and not replay_all:
+        raise click.UsageError("give a MESSAGE_ID or --all")
+    _connect()
+    replayed = replay(None if replay_all else message_id)
+    click.echo(f"replayed {len(replayed)} message(s)")
+
+
+@main.command()
+@click.option("--orders", "n", default=200, show_default=True, help="How many orders to push.")
+@click.option("--concurrency", default=8, show_default=True)
+@click.option("--workers", default=2, show_default=True, help="Worker processes.")
+@click.option("--timeout", default=300, show_default=True, help="Seconds to wait for the orders to settle.")
+def demo(n: int, concurrency: int, workers: int, timeout: int) -> None:
+    """Push N generated orders through the whole system with simulated WMS and carriers."""
+    from adapters.demo import run_demo
+
+    run_demo(n, concurrency=concurrency, workers=workers, timeout=timeout)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,266 @@
+"""``orderrouter demo``: a whole router on loopback, with simulated warehouses and carriers, and N
+generated orders pushed through its real HTTP API. Also the engine of ``bench/e2e.py``."""
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+
+from adapters.settings import get_settings
+
+REGIONS = [("SH", "上海市", "浦东新区", 31.22, 121.54), ("GD", "广州市", "天河区", 23.13, 113.33),
+           ("BJ", "北京市", "朝阳区", 39.92, 116.44), ("SC", "成都市", "武侯区", 30.64, 104.04),
+           ("ZJ", "杭州市", "西湖区", 30.26, 120.13), ("JS", "南京市", "鼓楼区", 32.07, 118.77)]
+NAMES = ["王芳", "李娜", "张伟", "刘洋", "陈静", "杨帆", "赵磊", "黄敏"]
+TERMINAL = {"cancelled", "closed", "rejected", "on_hold"}
+
+
+@dataclass
+class Running:
+    api: str
+    mongo_url: str
+    db_name: str
+    stack: object
+    wms: object
+    carrier: object
+    seed: dict
+    api_pid: int = 0
+    worker_pid: int = 0
+
+
+@contextmanager
+def running_router(workers: int = 2, threads: int = 8, seed_path: str = "examples/seed.yaml", step_delay=0.02,
+                   wms_fail_rate: float = 0.0):
+    """Start an embedded database (unless ROUTER_MONGO_URL is set), simulators, the API and workers
+    in a fresh database and queue namespace; yield a :class:`Running`; stop everything after."""
+    from adapters.seed import load_world, read
+    from adapters.simulators.carrier import CarrierSimulator
+    from adapters.simulators.wms import WmsSimulator
+    from adapters.stack import Stack, child_env, wait_http
+    from documents.connection import connect, ensure_indexes
+    from documents.embedded import EmbeddedMongo, free_port
+
+    settings = get_settings()
+    run_id = uuid.uuid4().hex[:8]
+    log_dir = Path(settings.data_dir) / f"demo-{run_id}"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    embedded = None if settings.mongo_url else EmbeddedMongo(":memory:", log_path=str(log_dir / "mongo.log")).start()
+    mongo_url = settings.mongo_url or embedded.url
+    db_name = f"demo_{run_id}"
+    port = free_port()
+    api = f"http://127.0.0.1:{port}"
+    world = read(seed_path)
+    tokens = {w["id"]: w.get("token") for w in world["warehouses"]} | {c["id"]: c.get("token") for c in world["carriers"]}
+    wms = WmsSimulator(callback_url=api, tokens=tokens, auto_progress=True, step_delay=step_delay,
+                       callback_workers=8).start()
+    if wms_fail_rate:
+        wms.fail_rate(wms_fail_rate, seed=1)
+    carrier = CarrierSimulator(callback_url=api, tokens=tokens, auto_progress=True, step_delay=step_delay,
+                               callback_workers=8).start()
+    for w in world["warehouses"]:
+        w["wms_url"] = wms.url
+    for c in world["carriers"]:
+        c["api_url"] = carrier.url
+    connect(mongo_url, db_name)
+    ensure_indexes()
+    load_world(world)
+    env = child_env(mongo_url, ROUTER_MONGO_DB=db_name, ROUTER_QUEUE_PREFIX=f"demo{run_id}",
+                    ROUTER_HTTP_ADDR=f"127.0.0.1:{port}", ROUTER_PUBLIC_URL=api, ROUTER_LOG_LEVEL="WARNING",
+                    ROUTER_WORKER_METRICS="0", ROUTER_API_TOKENS="")
+    stack = Stack(env, log_dir)
+    api_part = stack.add("api", "serve")
+    worker_part = stack.add("worker", "worker", "--processes", str(workers), "--threads", str(threads))
+    stack.start()
+    try:
+        wait_http(f"{api}/healthz", timeout=60)
+        yield Running(api, mongo_url, db_name, stack, wms, carrier, world, api_part.process.pid,
+                      worker_part.process.pid)
+    finally:
+        stack.stop()
+        wms.stop()
+        carrier.stop()
+        from mongoengine import get_db
+
+        get_db().client.drop_database(db_name)
+        if embedded:
+            embedded.stop()
+
+
+def generate_orders(world: dict, n: int, seed: int = 42) -> list[dict]:
+    """N canonical orders over the seeded SKUs: 1-4 lines, several merchants, CN addresses."""
+    rng = random.Random(seed)
+    skus = [s for s in world["skus"] if sum(s.get("stock", {}).values()) > 0]
+    orders = []
+    now = datetime.now(timezone.utc).isoformat()
+    for i in range(n):
+        region, city, district, lat, lon = rng.choice(REGIONS)
+        lines = {}
+        for sku in rng.sample(skus, rng.choice([1, 1, 1, 2, 2, 3, 4])):
+            lines[sku["sku"]] = {"sku": sku["sku"], "merchant_id": sku["merchant_id"], "quantity": rng.choice([1, 1, 2]),
+                                 "unit_price": str(sku["price"]), "name": sku.get("name", "")}
+        method = rng.choices(["online", "cod", "prepaid"], [7, 2, 1])[0]
+        name = rng.choice(NAMES)
+        orders.append({
+            "channel_order_id": f"DEMO-{seed}-{i}",
+            "currency": "CNY",
+            "customer": {"id": f"c{rng.randrange(n // 3 + 1)}", "name": name, "phone": "13800138000"},
+            "shipping_address": {"name": name, "phone": "13800138000", "country": "CN", "region": region,
+                                 "city": city, "district": district, "postcode": "200000",
+                                 "lines": [f"{rng.randint(1, 999)}号"], "lat": lat, "lon": lon},
+            "lines": list(lines.values()),
+            "discounts": [{"code": "WELCOME", "amount": "5.00"}] if rng.random() < 0.2 else [],
+            "payment": {"method": "cod" if method == "cod" else "online",
+                        "status": "paid" if method == "prepaid" else "unpaid"},
+            "placed_at": now,
+        })
+    return orders
+
+
+@dataclass
+class DemoResult:
+    accepted: int = 0
+    refused: int = 0
+    first_accepted: float = 0.0
+    last_accepted: float = 0.0
+    statuses: dict = field(default_factory=dict)
+    shipment: dict = field(default_factory=dict)
+    orders: list = field(default_factory=list)
+
+
+def push_orders(api: str, orders: list[dict], concurrency: int = 8, token: str | None = None,
+                progress: bool = True) -> DemoResult:
+    """POST every order (and a payment notice for online unpaid ones) through the HTTP API."""
+    from tqdm import tqdm
+
+    result = DemoResult()
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    with httpx.Client(base_url=api, timeout=30, limits=limits, headers=headers) as client:
+        def one(order: dict):
+            r = client.post("/v1/channels/manual/orders", json=order)
+            if r.status_code not in (200, 202):
+                return None
+            return r.json()["order_id"]
+
+        result.first_accepted = time.time()
+        with ThreadPoolExecutor(concurrency) as pool, tqdm(total=len(orders), desc="orders in", unit="order",
+                                                           disable=not progress) as bar:
+            for order, order_id in zip(orders, pool.map(one, orders)):
+                bar.update(1)
+                if order_id is None:
+                    result.refused += 1
+                    continue
+                result.accepted += 1
+                result.orders.append((order_id, order))
+        result.last_accepted = time.time()
+    return result
+
+
+def pay(api: str, result: DemoResult, concurrency: int = 8) -> None:
+    """Send the payment notice for every online unpaid order, once its amount is known."""
+    with httpx.Client(base_url=api, timeout=30) as client, ThreadPoolExecutor(concurrency) as pool:
+        def one(item):
+            order_id, order = item
+            if order["payment"]["method"] != "online" or order["payment"]["status"] == "paid":
+                return
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                o = client.get(f"/v1/orders/{order_id}").json()
+                if o.get("routing", {}).get("state") != "received":
+                    break
+                time.sleep(0.2)
+            client.post("/v1/payments", json={"order_id": order_id, "transaction_id": f"tx-{order_id}",
+                                              "type": "paid", "amount": o["amounts"]["payable"]})
+        list(pool.map(one, result.orders))
+
+
+def fetch_all(api: str) -> list[dict]:
+    out, cursor = [], None
+    with httpx.Client(base_url=api, timeout=60) as client:
+        while True:
+            params = {"limit": 500, **({"cursor": cursor} if cursor else {})}
+            page = client.get("/v1/orders", params=params).json()
+            out.extend(page["orders"])
+            cursor = page["next_cursor"]
+            if not cursor:
+                return out
+
+
+def settled(order: dict) -> bool:
+    return order["shipment_status"] == "delivered" or order["status"] in TERMINAL or (
+        order.get("routing", {}).get("state") in ("backordered", "held", "rejected"))
+
+
+def wait_settled(api: str, n: int, timeout: float, progress: bool = True) -> list[dict]:
+    from tqdm import tqdm
+
+    deadline = time.monotonic() + timeout
+    with tqdm(total=n, desc="settled", unit="order", disable=not progress) as bar:
+        while True:
+            orders = fetch_all(api)
+            done = sum(settled(o) for o in orders)
+            bar.update(done - bar.n)
+            if done >= n or time.monotonic() > deadline:
+                return orders
+            time.sleep(1)
+
+
+def latencies(orders: list[dict], stamp: str) -> list[float]:
+    """Seconds from acceptance to the last fulfilment's ``<stamp>_at``, per order that has it."""
+    out = []
+    for o in orders:
+        times = [f.get(f"{stamp}_at") for f in o.get("fulfilments", [])]
+        if times and all(times):
+            end = max(datetime.fromisoformat(t) for t in times)
+            out.append((end - datetime.fromisoformat(o["created_at"])).total_seconds())
+    return out
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def channel_token(world: dict, channel: str = "manual") -> str | None:
+    return next((c.get("token") for c in world.get("channels", []) if c["id"] == channel), None)
+
+
+def run_demo(n: int, concurrency: int = 8, workers: int = 2, timeout: int = 300) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    with running_router(workers=workers) as router:
+        console.print(f"router on {router.api}; simulated WMS {router.wms.url}, carriers {router.carrier.url}")
+        orders = generate_orders(router.seed, n)
+        started = time.time()
+        result = push_orders(router.api, orders, concurrency, token=channel_token(router.seed))
+        pay(router.api, result, concurrency)
+        final = wait_settled(router.api, result.accepted, timeout)
+        elapsed = time.time() - started
+    by_status: dict[str, int] = {}
+    for o in final:
+        key = (o["status"], o["shipment_status"])
+        by_status[key] = by_status.get(key, 0) + 1
+    table = Table("status", "shipment", "orders", title=f"{n} orders, {result.accepted} accepted, {result.refused} refused")
+    for (status, shipment), count in sorted(by_status.items()):
+        table.add_row(status, shipment, str(count))
+    console.print(table)
+    delivered = latencies(final, "delivered")
+    summary = Table("figure", "value")
+    summary.add_row("throughput (orders delivered / s)", f"{len(delivered) / elapsed:.1f}")
+    for p in (50, 90, 99):
+        summary.add_row(f"p{p} accepted -> delivered", f"{percentile(delivered, p):.2f} s")
+    summary.add_row("elapsed", f"{elapsed:.1f} s")
+    console.print(summary)
+    if not delivered:
+        console.print("[yellow]no order reached delivered: see the logs in .run/demo-*/[/yellow]")
