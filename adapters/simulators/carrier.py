@@ -1,0 +1,177 @@
+"""A simulated carrier API serving several carriers.
+
+Server side of the router's generic carrier protocol, under `{url}/{carrier_id}/`:
+
+- `POST shipments` (Idempotency-Key required): 201 {"tracking_number":
+  "<CARRIER>-<12 digits>", "label_url"} the first time, 200 with the same answer for
+  the same key; 400 without a key, 401 on a wrong bearer token.
+- `POST trackers` {"tracking_number", "fulfilment_id"}: 201 the first time, 200 again
+  for the same tracking number; with `auto_progress=True` it starts the parcel's
+  events label_created, in_transit, out_for_delivery, delivered, posted to
+  `{callback_url}/v1/carriers/{carrier_id}/events`.
+- `GET labels/{tracking_number}.pdf`: a tiny fake label.
+
+`out_of_order=True` adds a late in_transit scan (new event id, later occurred_at)
+after delivered; `duplicate_rate` repeats some events with the same event id.
+"""
+from __future__ import annotations
+
+import itertools
+import random
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from adapters.simulators.callbacks import Callback, CallbackScheduler
+from adapters.simulators.server import Request, Response, SimulatorServer, bearer_ok, error
+from router.statuses import TrackingStatus
+
+PROGRESS = (TrackingStatus.LABEL_CREATED, TrackingStatus.IN_TRANSIT,
+            TrackingStatus.OUT_FOR_DELIVERY, TrackingStatus.DELIVERED)
+_WHERE = {
+    TrackingStatus.LABEL_CREATED: ("origin depot", "Shipment information received"),
+    TrackingStatus.IN_TRANSIT: ("sorting centre", "In transit"),
+    TrackingStatus.OUT_FOR_DELIVERY: ("delivery depot", "Out for delivery"),
+    TrackingStatus.DELIVERED: ("destination", "Delivered"),
+}
+
+
+@dataclass
+class Shipment:
+    """A booked shipment: the request as received and the answer given."""
+
+    fulfilment_id: str
+    carrier_id: str
+    tracking_number: str
+    label_url: str
+    request: dict[str, Any]
+
+
+@dataclass
+class Tracker:
+    """A tracked parcel and the statuses posted for it so far."""
+
+    carrier_id: str
+    tracking_number: str
+    fulfilment_id: str | None
+    statuses_sent: list[str] = field(default_factory=list)
+
+
+class CarrierSimulator(SimulatorServer):
+    """Simulated carriers. `tokens` maps carrier id to its bearer token (used both ways);
+    `shipments` maps fulfilment id to `Shipment`, `trackers` tracking number to `Tracker`."""
+
+    def __init__(self, callback_url: str | None = None, tokens: dict[str, str] | None = None,
+                 auto_progress: bool = False, step_delay: float = 0.05,
+                 duplicate_rate: float = 0.0, out_of_order: bool = False, seed: int = 0,
+                 host: str = "127.0.0.1", port: int = 0, callback_workers: int = 4,
+                 callback_attempts: int = 4) -> None:
+        super().__init__(host, port)
+        if auto_progress and not callback_url:
+            raise ValueError("auto_progress needs a callback_url")
+        self.callback_url = callback_url.rstrip("/") if callback_url else None
+        self.tokens = dict(tokens or {})
+        self.auto_progress, self.out_of_order = auto_progress, out_of_order
+        self.duplicate_rate = duplicate_rate
+        self.shipments: dict[str, Shipment] = {}
+        self.trackers: dict[str, Tracker] = {}
+        self.callbacks = CallbackScheduler(step_delay, callback_workers, callback_attempts)
+        self._rng = random.Random(seed)
+        self._numbers = itertools.count(1)
+
+    def start(self) -> "CarrierSimulator":
+        """Start serving and the callback workers; returns self."""
+        self.callbacks.start()
+        return super().start()
+
+    def stop(self) -> None:
+        """Stop serving and drop callbacks not yet posted."""
+        super().stop()
+        self.callbacks.stop()
+
+    def handle(self, request: Request) -> Response:
+        """Route one request of the carrier protocol."""
+        seg, method = request.segments, request.method
+        if method == "GET" and len(seg) == 3 and seg[1] == "labels":
+            return Response(200, b"%PDF-1.4\n% simulated label\n", "application/pdf")
+        if len(seg) != 2 or method != "POST" or seg[1] not in ("shipments", "trackers"):
+            return error(404, "not_found", request.path)
+        if not bearer_ok(request, self.tokens.get(seg[0])):
+            return error(401, "unauthorised", "wrong or missing bearer token")
+        if not isinstance(request.body, dict):
+            return error(422, "invalid_body", "a JSON object is required")
+        if seg[1] == "shipments":
+            return self._book(seg[0], request)
+        return self._track(seg[0], request.body)
+
+    def track(self, tracking_number: str, steps=PROGRESS) -> None:
+        """Post the statuses `steps` for a tracked parcel, in order (as auto_progress does).
+
+        Raises KeyError for an unknown tracker, RuntimeError without a callback_url.
+        """
+        tracker = self.trackers[tracking_number]
+        chain: list[Callback] = []
+        for status in steps:
+            chain.append(self._event(tracker, status))
+            with self.lock:
+                if self._rng.random() < self.duplicate_rate:
+                    chain.append(chain[-1])  # the same object: same event_id, same occurred_at
+        if self.out_of_order and TrackingStatus.IN_TRANSIT in steps:
+            chain.append(self._event(tracker, TrackingStatus.IN_TRANSIT, "late scan"))
+        self.callbacks.submit(chain, on_step=lambda cb: self._on_step(tracker, cb))
+
+    def send_event(self, tracking_number: str, status: str, **fields: Any) -> None:
+        """Post one event (any status, e.g. "exception") with extra body `fields`."""
+        tracker = self.trackers[tracking_number]
+        callback = self._event(tracker, status)
+        callback.body.update(fields)
+        self.callbacks.submit([callback], on_step=lambda cb: self._on_step(tracker, cb))
+
+    def _book(self, carrier_id: str, request: Request) -> Response:
+        key = request.idempotency_key
+        if not key:
+            return error(400, "missing_idempotency_key", "Idempotency-Key header is required")
+        with self.lock:
+            shipment = self.shipments.get(key)
+            if shipment is not None:
+                if shipment.carrier_id != carrier_id:
+                    return error(409, "idempotency_key_reused", "key used for another carrier")
+                status = 200
+            else:
+                number = f"{carrier_id.upper()}-{100_000_000_000 + next(self._numbers)}"
+                shipment = Shipment(key, carrier_id, number,
+                                    f"{self.url}/{carrier_id}/labels/{number}.pdf", request.body)
+                self.shipments[key] = shipment
+                status = 201
+        return Response(status, {"tracking_number": shipment.tracking_number,
+                                 "label_url": shipment.label_url})
+
+    def _track(self, carrier_id: str, body: dict[str, Any]) -> Response:
+        number = body.get("tracking_number")
+        if not number:
+            return error(422, "invalid_body", "tracking_number is required")
+        with self.lock:
+            tracker = self.trackers.get(number)
+            created = tracker is None
+            if created:
+                tracker = Tracker(carrier_id, number, body.get("fulfilment_id"))
+                self.trackers[number] = tracker
+        if created and self.auto_progress:
+            self.track(number)
+        return Response(201 if created else 200, {"tracking_number": number})
+
+    def _event(self, tracker: Tracker, status: str, note: str | None = None) -> Callback:
+        if not self.callback_url:
+            raise RuntimeError("CarrierSimulator has no callback_url")
+        location, description = _WHERE.get(status, ("", str(status)))
+        body = {"event_id": uuid.uuid4().hex, "tracking_number": tracker.tracking_number,
+                "status": str(status), "location": location,
+                "description": f"{description} ({note})" if note else description}
+        token = self.tokens.get(tracker.carrier_id)
+        return Callback(f"{self.callback_url}/v1/carriers/{tracker.carrier_id}/events", body,
+                        {"Authorization": f"Bearer {token}"} if token else {})
+
+    def _on_step(self, tracker: Tracker, callback: Callback) -> bool:
+        with self.lock:
+            tracker.statuses_sent.append(callback.body["status"])
+        return True

@@ -1,0 +1,190 @@
+"""The fulfilment status machine: router commands, WMS events and canonical tracking events.
+
+A fulfilment only ever moves forward. An event that the fulfilment is already past (a
+late carrier scan, a repeated WMS ack) is *stale*: :func:`apply_event` returns the current
+status unchanged instead of raising, because warehouses and carriers deliver late and
+twice. An event that makes no sense at all in the current state (shipping a fulfilment
+that was never reserved, a carrier scan on a cancelled one) raises
+:class:`~router.errors.IllegalTransition`.
+
+``exception`` is a detour of the carrier leg (delivery failed, parcel held): the next
+progress scan after it is taken at face value.
+
+``return_received`` is not a fulfilment event: returns belong to ``router/after_sales.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from enum import StrEnum
+
+from router.errors import IllegalTransition
+from router.statuses import FulfilmentStatus as F
+from router.statuses import ShipmentStatus
+from router.statuses import TrackingStatus as T
+from router.statuses import WmsEventType as W
+
+
+class FulfilmentCommand(StrEnum):
+    """What the router itself does to a fulfilment."""
+
+    RESERVE = "reserve"
+    DISPATCH = "dispatch"  # the WMS took the order (HTTP 2xx)
+    DISPATCH_FAILED = "dispatch_failed"  # the WMS could not be reached or refused the request
+    CANCEL = "cancel"  # before the WMS has it; after, ask the WMS to intercept
+
+
+def transition(machine: str, table: Mapping, current: str, command: str) -> str:
+    """Look ``(current, command)`` up in ``table``; return the new status.
+
+    Raises :class:`IllegalTransition` (with the commands ``current`` allows) when absent.
+    """
+    try:
+        return table[(current, command)]
+    except KeyError:
+        raise IllegalTransition(machine, current, command, commands_from(table, current)) from None
+
+
+def commands_from(table: Mapping, current: str) -> tuple[str, ...]:
+    """The commands ``table`` allows from ``current``, sorted."""
+    return tuple(sorted({str(cmd) for (src, cmd) in table if src == current}))
+
+
+def _rows(event: str, sources: Iterable[F], to: F) -> dict:
+    return {(src, event): to for src in sources}
+
+
+# Where the fulfilment stands, for "never backwards". exception and dispatch_failed are
+# detours, cancelled is an end; they have no rank.
+RANK: dict[F, int] = {
+    F.PLANNED: 0,
+    F.RESERVED: 1,
+    F.DISPATCHED: 2,
+    F.ACCEPTED: 3,
+    F.PICKED: 4,
+    F.PACKED: 5,
+    F.SHIPPED: 6,
+    F.IN_TRANSIT: 7,
+    F.OUT_FOR_DELIVERY: 8,
+    F.DELIVERED: 9,
+}
+SHIPPED_OR_LATER = frozenset({F.SHIPPED, F.IN_TRANSIT, F.OUT_FOR_DELIVERY, F.DELIVERED, F.EXCEPTION})
+AT_WAREHOUSE = frozenset({F.DISPATCHED, F.ACCEPTED, F.PICKED, F.PACKED})
+NOT_YET_DISPATCHED = frozenset({F.PLANNED, F.RESERVED, F.DISPATCH_FAILED})
+
+# The warehouse may answer before the router has recorded its own dispatch (or after a
+# timed-out dispatch it counted as failed): evidence from the WMS wins over our record.
+_WMS_SOURCES = (F.RESERVED, F.DISPATCH_FAILED, F.DISPATCHED)
+_CARRIER_LEG = (F.SHIPPED, F.IN_TRANSIT, F.OUT_FOR_DELIVERY, F.EXCEPTION)
+
+TRANSITIONS: dict[tuple[F, str], F] = {
+    # router commands
+    (F.PLANNED, FulfilmentCommand.RESERVE): F.RESERVED,
+    (F.RESERVED, FulfilmentCommand.DISPATCH): F.DISPATCHED,
+    (F.DISPATCH_FAILED, FulfilmentCommand.DISPATCH): F.DISPATCHED,
+    (F.RESERVED, FulfilmentCommand.DISPATCH_FAILED): F.DISPATCH_FAILED,
+    (F.PLANNED, FulfilmentCommand.CANCEL): F.CANCELLED,
+    (F.RESERVED, FulfilmentCommand.CANCEL): F.CANCELLED,
+    (F.DISPATCH_FAILED, FulfilmentCommand.CANCEL): F.CANCELLED,
+    # WMS events
+    **_rows(W.ACCEPTED, _WMS_SOURCES, F.ACCEPTED),
+    **_rows(W.PICKED, (*_WMS_SOURCES, F.ACCEPTED), F.PICKED),
+    **_rows(W.PACKED, (*_WMS_SOURCES, F.ACCEPTED, F.PICKED), F.PACKED),
+    **_rows(W.SHIPPED, (*_WMS_SOURCES, F.ACCEPTED, F.PICKED, F.PACKED), F.SHIPPED),
+    **_rows(W.SHORT_PICKED, (F.DISPATCHED, F.ACCEPTED, F.PICKED), F.DISPATCH_FAILED),
+    **_rows(W.REJECTED, (F.RESERVED, F.DISPATCHED), F.DISPATCH_FAILED),
+    **_rows(W.INTERCEPTED, (F.DISPATCHED, F.ACCEPTED, F.PICKED, F.PACKED, F.DISPATCH_FAILED), F.CANCELLED),
+    # carrier tracking events (canonical words); a scan proves the parcel left the warehouse
+    **_rows(T.IN_TRANSIT, (*AT_WAREHOUSE, F.SHIPPED, F.EXCEPTION), F.IN_TRANSIT),
+    **_rows(T.OUT_FOR_DELIVERY, (*AT_WAREHOUSE, F.SHIPPED, F.IN_TRANSIT, F.EXCEPTION), F.OUT_FOR_DELIVERY),
+    **_rows(
+        T.AVAILABLE_FOR_PICKUP, (*AT_WAREHOUSE, F.SHIPPED, F.IN_TRANSIT, F.EXCEPTION), F.OUT_FOR_DELIVERY
+    ),
+    **_rows(T.DELIVERED, (*AT_WAREHOUSE, *_CARRIER_LEG), F.DELIVERED),
+    **_rows(T.DELIVERY_FAILED, (*AT_WAREHOUSE, F.SHIPPED, F.IN_TRANSIT, F.OUT_FOR_DELIVERY), F.EXCEPTION),
+    **_rows(T.EXCEPTION, (*AT_WAREHOUSE, F.SHIPPED, F.IN_TRANSIT, F.OUT_FOR_DELIVERY), F.EXCEPTION),
+    **_rows(T.EXPIRED, (*AT_WAREHOUSE, F.SHIPPED, F.IN_TRANSIT, F.OUT_FOR_DELIVERY), F.EXCEPTION),
+}
+
+EVENTS: tuple[str, ...] = (
+    *FulfilmentCommand,
+    *(w for w in W if w is not W.RETURN_RECEIVED),
+    *T,
+)
+
+_ROUTER_COMMANDS = frozenset(str(c) for c in FulfilmentCommand)
+# WMS words that may trail an intercept (sent before it, delivered after it).
+_LATE_ON_CANCELLED = frozenset(
+    {
+        W.ACCEPTED,
+        W.PICKED,
+        W.PACKED,
+        W.SHORT_PICKED,
+        W.REJECTED,
+        W.INTERCEPTED,
+        FulfilmentCommand.CANCEL,
+        FulfilmentCommand.DISPATCH_FAILED,
+    }
+)
+
+
+def is_stale(current: F, event: str) -> bool:
+    """True when ``event`` is not in the table from ``current`` because ``current`` is past it.
+
+    Stale events are no-ops: repeated and late WMS acks and carrier scans, the router's
+    own reserve / dispatch messages redelivered after the fact. Once a fulfilment is
+    dispatched the table holds every forward move, so any other WMS or carrier event is
+    behind it. ``label_created`` is informational and never moves anything. Not stale
+    (so illegal): anything on a planned fulfilment, WMS refusals and
+    carrier scans on one never dispatched, shipping or carrier scans on a cancelled one
+    (goods moved that we believed stopped), and cancelling one the WMS already has.
+    """
+    current = F(current)
+    if (current, event) in TRANSITIONS or event not in EVENTS or current is F.PLANNED:
+        return False
+    if event == T.LABEL_CREATED:
+        return True  # informational: a label says nothing about where the parcel is
+    if current is F.CANCELLED:
+        return event in _LATE_ON_CANCELLED
+    if event == FulfilmentCommand.CANCEL:
+        return False
+    if event in _ROUTER_COMMANDS:
+        return True
+    if current is F.RESERVED:
+        return False
+    if current is F.DISPATCH_FAILED:
+        return event in (W.SHORT_PICKED, W.REJECTED)
+    return True
+
+
+def apply_event(current: F, event: str) -> F:
+    """Apply a router command, WMS event or canonical tracking status to a fulfilment.
+
+    Returns the new status; returns ``current`` itself for a stale event (see
+    :func:`is_stale`). Raises :class:`IllegalTransition` (machine ``"fulfilment"``) for any
+    other event the table does not allow from ``current``.
+    """
+    current = F(current)
+    if (current, event) in TRANSITIONS:
+        return TRANSITIONS[(current, event)]
+    if is_stale(current, event):
+        return current
+    raise IllegalTransition("fulfilment", current, event, commands_from(TRANSITIONS, current))
+
+
+def derive_shipment_status(fulfilment_statuses: Iterable[F]) -> ShipmentStatus:
+    """The order's shipment status from its fulfilments' statuses.
+
+    Cancelled fulfilments are ignored. None shipped (or no fulfilment at all): unshipped;
+    some shipped or later: partially_shipped; all shipped or later: shipped; all delivered:
+    delivered. ``exception`` counts as shipped (the parcel is with the carrier).
+    """
+    live = [F(s) for s in fulfilment_statuses if F(s) is not F.CANCELLED]
+    shipped = [s for s in live if s in SHIPPED_OR_LATER]
+    if not shipped:
+        return ShipmentStatus.UNSHIPPED
+    if len(shipped) < len(live):
+        return ShipmentStatus.PARTIALLY_SHIPPED
+    if all(s is F.DELIVERED for s in live):
+        return ShipmentStatus.DELIVERED
+    return ShipmentStatus.SHIPPED

@@ -1,0 +1,349 @@
+"""The order lifecycle: the decisions that move an order, its payment and its fulfilments.
+
+Every decision takes an :class:`~router.order_state.OrderState` snapshot and ``now`` and
+returns a :class:`~router.order_state.Change` (new field values, fulfilment statuses,
+timeline entries, outcomes the caller must act on) or raises
+:class:`~router.errors.IllegalTransition`. Nothing here reads a clock or touches storage:
+the caller loads, decides, persists the change with a guarded update on ``Change.expect``,
+and acts on ``Change.outcomes``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from router.errors import IllegalTransition, RefundExceedsPaid
+from router.fulfilment_flow import (
+    AT_WAREHOUSE,
+    NOT_YET_DISPATCHED,
+    SHIPPED_OR_LATER,
+    FulfilmentCommand,
+    apply_event,
+    derive_shipment_status,
+    transition,
+)
+from router.fulfilment_flow import TRANSITIONS as FULFILMENT_TRANSITIONS
+from router.order_state import (
+    ORDER_TRANSITIONS,
+    PAYMENT_TRANSITIONS,
+    Change,
+    OrderCommand,
+    OrderState,
+    Outcome,
+    PaymentCommand,
+    can_cancel,
+    can_change_address,
+    decide,
+    order_buttons,
+    payment_satisfied,
+    ready_for_dispatch,
+)
+from router.statuses import (
+    FulfilmentStatus,
+    OrderStatus,
+    PaymentEventType,
+    PaymentStatus,
+    RoutingState,
+    WmsEventType,
+)
+
+__all__ = [
+    "ORDER_TRANSITIONS", "PAYMENT_TRANSITIONS", "Change", "OrderCommand", "OrderState", "Outcome",
+    "PaymentCommand", "allowed_commands", "approve_hold", "cancel", "change_address", "confirm_receipt",
+    "derive_shipment_status", "expire_unpaid", "on_fulfilment_event", "on_intercept_failed", "on_intercepted",
+    "on_payment", "on_routed", "ready_for_dispatch", "reject_hold",
+]
+
+OS, P, F, C = OrderStatus, PaymentStatus, FulfilmentStatus, OrderCommand
+
+
+def _ready_outcome(before: OrderState, change: Change) -> Change:
+    if not ready_for_dispatch(before) and ready_for_dispatch(change.apply(before)):
+        return replace(change, outcomes=(*change.outcomes, Outcome.READY_FOR_DISPATCH))
+    return change
+
+
+def _stop_undispatched(state: OrderState) -> dict[str, FulfilmentStatus]:
+    return {fid: F.CANCELLED for fid, s in state.fulfilments.items() if s in NOT_YET_DISPATCHED}
+
+
+def _unwanted_money(state: OrderState) -> tuple[Outcome, ...]:
+    return (Outcome.REFUND_DUE,) if state.paid_amount > state.refunded_amount else ()
+
+
+def _stop_order(state: OrderState, now, actor, event, command, details=None) -> Change:
+    """Cancel or reject: stop what has not reached a warehouse, flag money to give back."""
+    stopped = _stop_undispatched(state)
+    refund = _unwanted_money(state)
+    return decide(
+        state, now, actor, event, commands=(command,), fulfilments=stopped,
+        fields={"refund_due": True} if refund else None,
+        outcomes=((Outcome.RELEASE_STOCK,) if stopped else ()) + refund,
+        details={**(details or {}), "stopped": sorted(stopped)},
+    )
+
+
+def on_routed(
+    state: OrderState,
+    decision_kind: RoutingState | str,
+    now: datetime,
+    actor: str = "system",
+    fulfilments: Mapping[str, FulfilmentStatus] | None = None,
+) -> Change:
+    """Routing finished: ``decision_kind`` is ``routed`` or ``backordered`` (the order waits
+    for payment, or awaits shipment when paid / cash on delivery / terms), ``held``
+    (on_hold) or ``rejected``. ``fulfilments`` (id -> status) are the new fulfilments.
+
+    Raises :class:`IllegalTransition` when the order is not in a routable status and
+    ``ValueError`` for ``received``.
+    """
+    kind = RoutingState(decision_kind)
+    new = dict(fulfilments or {})
+    if kind in (RoutingState.ROUTED, RoutingState.BACKORDERED):
+        commands = (C.ROUTE,)
+        if state.status is OS.PENDING_PAYMENT and payment_satisfied(state):
+            commands += (C.PAYMENT_SATISFIED,)
+        change = decide(state, now, actor, f"routing.{kind}", commands=commands, fulfilments=new)
+        return _ready_outcome(state, change)
+    if kind is RoutingState.HELD:
+        return decide(state, now, actor, "routing.held", commands=(C.HOLD,), fulfilments=new)
+    if kind is RoutingState.REJECTED:
+        return _stop_order(
+            replace(state, fulfilments={**state.fulfilments, **new}), now, actor, "routing.rejected", C.REJECT
+        )
+    raise ValueError(f"not a routing outcome: {kind}")
+
+
+def on_payment(
+    state: OrderState, kind: PaymentEventType | str, amount: Decimal, now: datetime, actor: str = "payment"
+) -> Change:
+    """A payment notice: ``paid``, ``failed`` or ``refunded`` for ``amount`` (> 0 except
+    for ``failed``).
+
+    paid: pending_payment -> awaiting_shipment once paid in full (less is recorded as
+    underpaid); on a cancelled / rejected / closed order, or paid twice, the money is
+    recorded and ``refund_due`` set, the order is not reopened. failed: payment_status
+    failed, the order stays payable. refunded: partially_refunded or refunded by amount;
+    fully refunded orders awaiting shipment, shipped or completed become closed.
+    Raises :class:`IllegalTransition` for a refund of an unpaid or refunded order,
+    :class:`~router.errors.RefundExceedsPaid` above what was paid, ``ValueError`` for a
+    bad amount.
+    """
+    kind = PaymentEventType(kind)
+    amount = Decimal(amount)
+    if amount < 0 or (amount == 0 and kind is not PaymentEventType.FAILED):
+        raise ValueError(f"payment amount must be positive, got {amount}")
+    event, details = f"payment.{kind}", {"amount": amount}
+    if kind is PaymentEventType.FAILED:
+        if state.payment_status not in (P.UNPAID, P.FAILED):
+            return decide(state, now, actor, event, details={**details, "ignored": "already paid"})
+        failed = transition("payment", PAYMENT_TRANSITIONS, state.payment_status, PaymentCommand.FAILED)
+        return decide(state, now, actor, event, fields={"payment_status": failed}, details=details)
+    if kind is PaymentEventType.PAID:
+        paid = state.paid_amount + amount
+        fields: dict[str, Any] = {"paid_amount": paid}
+        unpaid = state.payment_status in (P.UNPAID, P.FAILED)
+        if unpaid and paid >= state.payable:
+            fields["payment_status"] = P.PAID
+        if state.status in (OS.CANCELLED, OS.REJECTED, OS.CLOSED) or not unpaid:
+            return decide(
+                state, now, actor, event, fields={**fields, "refund_due": True},
+                outcomes=(Outcome.REFUND_DUE,), details={**details, "refund": "not reopened"},
+            )
+        if paid < state.payable:
+            return decide(
+                state, now, actor, event, fields=fields,
+                details={**details, "underpaid": state.payable - paid},
+            )
+        commands = (C.PAYMENT_SATISFIED,) if state.status is OS.PENDING_PAYMENT else ()
+        return _ready_outcome(
+            state, decide(state, now, actor, event, commands=commands, fields=fields, details=details)
+        )
+    refunded = state.refunded_amount + amount
+    if refunded > state.paid_amount:
+        raise RefundExceedsPaid(amount, state.paid_amount - state.refunded_amount)
+    full = refunded == state.paid_amount
+    pay_cmd = PaymentCommand.REFUND_FULL if full else PaymentCommand.REFUND_PARTIAL
+    fields = {
+        "refunded_amount": refunded,
+        "payment_status": transition("payment", PAYMENT_TRANSITIONS, state.payment_status, pay_cmd),
+    }
+    if not full:
+        return decide(state, now, actor, event, fields=fields, details=details)
+    fields["refund_due"] = False
+    if (state.status, C.FULLY_REFUNDED) not in ORDER_TRANSITIONS:
+        return decide(state, now, actor, event, fields=fields, details=details)
+    stopped = _stop_undispatched(state)
+    at_warehouse = sorted(fid for fid, s in state.fulfilments.items() if s in AT_WAREHOUSE)
+    outcomes = ((Outcome.RELEASE_STOCK,) if stopped else ()) + (
+        (Outcome.INTERCEPT_REQUESTED,) if at_warehouse else ()
+    )
+    return decide(
+        state, now, actor, event, commands=(C.FULLY_REFUNDED,), fulfilments=stopped,
+        fields={**fields, "cancel_requested": bool(at_warehouse) or state.cancel_requested},
+        outcomes=outcomes, details={**details, "stopped": sorted(stopped), "intercept": at_warehouse},
+    )
+
+
+def on_fulfilment_event(
+    state: OrderState, fulfilment_id: str, event: str, now: datetime, actor: str = "system"
+) -> Change:
+    """Apply a router command (``FulfilmentCommand``), WMS event (``WmsEventType``) or
+    canonical tracking status (``TrackingStatus``) to one fulfilment, and follow through
+    on the order: every live fulfilment shipped -> order shipped; every fulfilment
+    intercepted after a cancel -> order cancelled; a dispatch failure -> ``reroute``.
+
+    Stale events (late scans, repeated acks) give a no-op change that records them.
+    Raises ``KeyError`` for an unknown fulfilment and :class:`IllegalTransition` when the
+    fulfilment machine refuses the event, or for ``dispatch`` while not ready for dispatch.
+    """
+    current = state.fulfilments[fulfilment_id]
+    moves = (current, event) in FULFILMENT_TRANSITIONS
+    if event == FulfilmentCommand.DISPATCH and moves and not ready_for_dispatch(state):
+        raise IllegalTransition("order", state.status, "dispatch", allowed_commands(state))
+    new = apply_event(current, event)
+    details = {"fulfilment_id": fulfilment_id}
+    if new is current:
+        return decide(state, now, actor, f"fulfilment.{event}", details={**details, "ignored": "stale"})
+    after = replace(state, fulfilments={**state.fulfilments, fulfilment_id: new})
+    live = after.live_fulfilments()
+    commands, fields, outcomes = (), {}, ()
+    if new is F.CANCELLED:
+        outcomes += (Outcome.RELEASE_STOCK,)
+    if new is F.DISPATCH_FAILED and state.status is OS.AWAITING_SHIPMENT:
+        outcomes += (Outcome.REROUTE,)
+    all_shipped = bool(live) and all(s in SHIPPED_OR_LATER for s in live.values())
+    if state.status is OS.AWAITING_SHIPMENT and all_shipped:
+        commands = (C.SHIP,)
+        if state.cancel_requested:  # an intercept came too late: the parcel won
+            fields["cancel_requested"] = False
+            outcomes += (Outcome.ALERT_OPERATOR,)
+    if not live and state.cancel_requested:  # the last intercept came back: the cancel is done
+        fields["cancel_requested"] = False
+        if (state.status, C.CANCEL) in ORDER_TRANSITIONS:
+            commands = (C.CANCEL,)
+            if _unwanted_money(state):
+                fields["refund_due"] = True
+                outcomes += (Outcome.REFUND_DUE,)
+    return decide(
+        state, now, actor, f"fulfilment.{event}", commands=commands, fields=fields,
+        fulfilments={fulfilment_id: new}, outcomes=outcomes, details=details,
+    )
+
+
+def on_intercepted(state: OrderState, fulfilment_id: str, now: datetime, actor: str = "system") -> Change:
+    """The WMS stopped a dispatched fulfilment: it is cancelled, its stock released, and the
+    order cancelled once nothing of it is left. Raises as :func:`on_fulfilment_event`."""
+    return on_fulfilment_event(state, fulfilment_id, WmsEventType.INTERCEPTED, now, actor)
+
+
+def on_intercept_failed(
+    state: OrderState, fulfilment_id: str, now: datetime, actor: str = "system"
+) -> Change:
+    """The WMS could not stop a fulfilment (already left): the cancel request lapses, the
+    order carries on (the customer turns to after-sales)."""
+    return decide(
+        state, now, actor, "fulfilment.intercept_failed", fields={"cancel_requested": False},
+        outcomes=(Outcome.ALERT_OPERATOR,), details={"fulfilment_id": fulfilment_id},
+    )
+
+
+def _refuse(state: OrderState, command: str) -> IllegalTransition:
+    return IllegalTransition("order", state.status, command, allowed_commands(state))
+
+
+def cancel(state: OrderState, actor: str, now: datetime) -> Change:
+    """Cancel the order. Before any fulfilment reached a warehouse: cancelled, with
+    ``release_stock`` (and ``refund_due`` when paid). Some at a warehouse, none shipped:
+    the rest is cancelled, ``cancel_requested`` set, outcome ``intercept_requested``
+    (ask the WMS, then call :func:`on_intercepted` / :func:`on_intercept_failed`); asking
+    again repeats the outcome. Shipped or later: :class:`IllegalTransition` (use after-sales).
+    """
+    if not can_cancel(state):
+        raise _refuse(state, C.CANCEL)
+    at_warehouse = sorted(fid for fid, s in state.fulfilments.items() if s in AT_WAREHOUSE)
+    if not at_warehouse:
+        return _stop_order(state, now, actor, "order.cancel", C.CANCEL)
+    stopped = _stop_undispatched(state)
+    return decide(
+        state, now, actor, "order.cancel", fields={"cancel_requested": True}, fulfilments=stopped,
+        outcomes=((Outcome.RELEASE_STOCK,) if stopped else ()) + (Outcome.INTERCEPT_REQUESTED,),
+        details={"intercept": at_warehouse, "stopped": sorted(stopped)},
+    )
+
+
+def change_address(state: OrderState, actor: str, now: datetime, address: Mapping | None = None) -> Change:
+    """Record a new shipping address (in the timeline details; the caller stores it), until
+    anything has shipped; ``update_wms_address`` when a warehouse already has a fulfilment.
+    Raises :class:`IllegalTransition` once shipped, cancelled, rejected, completed or closed."""
+    if not can_change_address(state):
+        raise _refuse(state, C.CHANGE_ADDRESS)
+    dispatched = sorted(fid for fid, s in state.fulfilments.items() if s in AT_WAREHOUSE)
+    return decide(
+        state, now, actor, "order.change_address", commands=(C.CHANGE_ADDRESS,),
+        outcomes=(Outcome.UPDATE_WMS_ADDRESS,) if dispatched else (),
+        details={"address": dict(address or {}), "update_wms": dispatched},
+    )
+
+
+def confirm_receipt(state: OrderState, actor: str, now: datetime) -> Change:
+    """shipped -> completed (``actor`` ``system`` records the automatic confirmation).
+    Raises :class:`IllegalTransition` in any other status."""
+    command = C.AUTO_CONFIRM_RECEIPT if actor == "system" else C.CONFIRM_RECEIPT
+    if state.status is not OS.SHIPPED:
+        raise _refuse(state, command)
+    return decide(state, now, actor, f"order.{command}", commands=(command,))
+
+
+def approve_hold(state: OrderState, actor: str, now: datetime) -> Change:
+    """on_hold -> pending_payment, or awaiting_shipment when paid / cash on delivery / terms;
+    outcome ``resume_routing``. Raises :class:`IllegalTransition` unless on hold."""
+    if state.status is not OS.ON_HOLD:
+        raise _refuse(state, C.APPROVE_HOLD)
+    commands = (C.APPROVE_HOLD,) + ((C.PAYMENT_SATISFIED,) if payment_satisfied(state) else ())
+    change = decide(
+        state, now, actor, "order.approve_hold", commands=commands, outcomes=(Outcome.RESUME_ROUTING,),
+    )
+    return _ready_outcome(state, change)
+
+
+def reject_hold(state: OrderState, actor: str, now: datetime, reason: str = "") -> Change:
+    """on_hold -> rejected: stock released, ``refund_due`` when paid. Raises
+    :class:`IllegalTransition` unless on hold."""
+    if state.status is not OS.ON_HOLD:
+        raise _refuse(state, C.REJECT_HOLD)
+    return _stop_order(state, now, actor, "order.reject_hold", C.REJECT_HOLD, {"reason": reason})
+
+
+def expire_unpaid(state: OrderState, now: datetime) -> Change:
+    """The unpaid-order timer: pending_payment -> cancelled, stock released. Raises
+    :class:`IllegalTransition` when the order is no longer pending payment."""
+    return _stop_order(state, now, "system", "timer.expire_unpaid", C.EXPIRE_UNPAID)
+
+
+def allowed_commands(
+    machine_or_state: OrderState | str, current: str | None = None, case_type: str | None = None
+) -> tuple[str, ...]:
+    """What may be done now.
+
+    With an :class:`OrderState`: the customer / operator buttons its state allows (see
+    ``order_state.order_buttons``). With a machine name (``order``, ``payment``,
+    ``fulfilment``, ``after_sales`` plus ``case_type``) and a ``current`` status: the
+    commands that machine's table allows from it, sorted. Raises ``ValueError`` for an
+    unknown machine.
+    """
+    if isinstance(machine_or_state, OrderState):
+        return order_buttons(machine_or_state)
+    from router.after_sales import AFTER_SALES_TRANSITIONS, AfterSalesType
+    from router.fulfilment_flow import TRANSITIONS, commands_from
+
+    tables = {"order": ORDER_TRANSITIONS, "payment": PAYMENT_TRANSITIONS, "fulfilment": TRANSITIONS}
+    if machine_or_state == "after_sales":
+        return commands_from(AFTER_SALES_TRANSITIONS[AfterSalesType(case_type)], current)
+    if machine_or_state not in tables:
+        raise ValueError(f"unknown machine {machine_or_state!r}")
+    return commands_from(tables[machine_or_state], current)

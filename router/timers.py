@@ -1,0 +1,220 @@
+"""Deadlines of an order's life and what firing each one does.
+
+The scheduler's sweep asks :func:`next_deadline` when to look at an order again, and at
+that time asks :func:`due_action` what to do. ``due_action`` re-derives the deadline from
+the current state and timestamps, so a sweep that runs late, twice, or after the order
+moved on (paid, confirmed, scanned) gets ``None``: firing a timer is idempotent.
+
+Defaults: unpaid orders cancelled 30 minutes after placed; receipt confirmed 7 days after
+shipped; after-sales window closed (order closed) 15 days after completed; a WMS that has
+not acknowledged a dispatch for 2 hours, or a parcel without a carrier scan for 48 hours
+since pickup (or its last scan), is alerted. Receipt and window timers pause while an
+after-sales case is open and resume, from the same start, when it ends.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from router.lifecycle import confirm_receipt, expire_unpaid
+from router.order_state import Change, OrderCommand, OrderState, Outcome, decide
+from router.statuses import AfterSalesStatus, FulfilmentStatus, OrderStatus, PaymentMethod, PaymentStatus
+
+
+class TimerAction(StrEnum):
+    CANCEL_UNPAID = "cancel_unpaid"
+    AUTO_CONFIRM_RECEIPT = "auto_confirm_receipt"
+    CLOSE_AFTER_SALES_WINDOW = "close_after_sales_window"
+    WMS_ACK_STALLED = "wms_ack_stalled"
+    CARRIER_SCAN_STALLED = "carrier_scan_stalled"
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
+_UNIT = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_duration(value: timedelta | int | float | str) -> timedelta:
+    """A positive duration from a timedelta, a number of seconds, or ``"30m"`` / ``"2h"`` /
+    ``"7d"`` / ``"90s"``. Raises ``ValueError`` otherwise."""
+    if isinstance(value, timedelta):
+        duration = value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        duration = timedelta(seconds=value)
+    elif isinstance(value, str) and (m := _DURATION.match(value)):
+        duration = timedelta(**{_UNIT[m.group(2)]: float(m.group(1))})
+    else:
+        raise ValueError(f"not a duration: {value!r}")
+    if duration <= timedelta(0):
+        raise ValueError(f"a deadline must be positive, got {value!r}")
+    return duration
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    """How long each stage may last before its timer fires."""
+
+    unpaid_cancel: timedelta = timedelta(minutes=30)
+    auto_confirm_receipt: timedelta = timedelta(days=7)
+    after_sales_window: timedelta = timedelta(days=15)
+    wms_ack_stall: timedelta = timedelta(hours=2)
+    carrier_scan_stall: timedelta = timedelta(hours=48)
+
+    @classmethod
+    def for_order(
+        cls, channel: str, merchant_ids: Iterable[str], overrides: Mapping | None = None
+    ) -> Deadlines:
+        """The deadlines for one order. ``overrides``:
+        ``{"default": {...}, "channels": {channel: {...}}, "merchants": {merchant_id: {...}}}``,
+        each ``{...}`` mapping field names to durations (see :func:`parse_duration`).
+        Merchants override the channel, which overrides the default; when the order's
+        merchants disagree, the longest wins (no timer fires before any merchant promised).
+        Raises ``ValueError`` for an unknown field or a bad duration.
+        """
+        overrides = overrides or {}
+        deadlines = cls()._with(overrides.get("default", {}))
+        deadlines = deadlines._with(overrides.get("channels", {}).get(channel, {}))
+        merchant_values: dict[str, timedelta] = {}
+        for merchant_id in merchant_ids:
+            for name, value in overrides.get("merchants", {}).get(merchant_id, {}).items():
+                duration = getattr(cls()._with({name: value}), name)  # checks the name, parses
+                merchant_values[name] = max(duration, merchant_values.get(name, duration))
+        return deadlines._with(merchant_values)
+
+    def _with(self, values: Mapping) -> Deadlines:
+        known = {f.name for f in fields(self)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown deadline(s): {', '.join(sorted(unknown))}")
+        return replace(self, **{name: parse_duration(value) for name, value in values.items()})
+
+
+@dataclass(frozen=True)
+class Timestamps:
+    """When things happened to the order. Per-fulfilment maps are keyed by fulfilment id;
+    ``alerted_at`` by :func:`alert_key` (set by the caller when it raised a stall alert)."""
+
+    placed_at: datetime
+    shipped_at: datetime | None = None
+    completed_at: datetime | None = None
+    dispatched_at: Mapping[str, datetime] = field(default_factory=dict)
+    picked_up_at: Mapping[str, datetime] = field(default_factory=dict)
+    last_scan_at: Mapping[str, datetime] = field(default_factory=dict)
+    alerted_at: Mapping[str, datetime] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Timer:
+    """A timer: what fires, and for which fulfilment (stall timers only)."""
+
+    action: TimerAction
+    fulfilment_id: str | None = None
+
+
+def alert_key(timer: Timer) -> str:
+    """Where the caller records that it raised a stall alert (``Timestamps.alerted_at``)."""
+    return f"{timer.action}:{timer.fulfilment_id}"
+
+
+_CASE_OPEN = frozenset(AfterSalesStatus) - {
+    AfterSalesStatus.NONE,
+    AfterSalesStatus.SUCCEEDED,
+    AfterSalesStatus.REJECTED,
+}
+_WITH_CARRIER = (FulfilmentStatus.SHIPPED, FulfilmentStatus.IN_TRANSIT, FulfilmentStatus.OUT_FOR_DELIVERY)
+
+
+def all_deadlines(
+    state: OrderState, deadlines: Deadlines, timestamps: Timestamps
+) -> list[tuple[datetime, Timer]]:
+    """Every timer armed in the current state, with its due time, soonest first."""
+    armed: list[tuple[datetime, Timer]] = []
+    case_open = state.after_sales_status in _CASE_OPEN
+    if (
+        state.status is OrderStatus.PENDING_PAYMENT
+        and state.payment_method is PaymentMethod.ONLINE
+        and state.payment_status in (PaymentStatus.UNPAID, PaymentStatus.FAILED)
+    ):
+        armed.append((timestamps.placed_at + deadlines.unpaid_cancel, Timer(TimerAction.CANCEL_UNPAID)))
+    if state.status is OrderStatus.SHIPPED and timestamps.shipped_at and not case_open:
+        armed.append(
+            (timestamps.shipped_at + deadlines.auto_confirm_receipt, Timer(TimerAction.AUTO_CONFIRM_RECEIPT))
+        )
+    if state.status is OrderStatus.COMPLETED and timestamps.completed_at and not case_open:
+        armed.append(
+            (
+                timestamps.completed_at + deadlines.after_sales_window,
+                Timer(TimerAction.CLOSE_AFTER_SALES_WINDOW),
+            )
+        )
+    if state.status not in (OrderStatus.CANCELLED, OrderStatus.REJECTED):
+        for fid, status in sorted(state.fulfilments.items()):
+            if status is FulfilmentStatus.DISPATCHED:
+                action, since, stall = (
+                    TimerAction.WMS_ACK_STALLED,
+                    timestamps.dispatched_at.get(fid),
+                    deadlines.wms_ack_stall,
+                )
+            elif status in _WITH_CARRIER:
+                since = timestamps.last_scan_at.get(fid) or timestamps.picked_up_at.get(fid)
+                action, stall = TimerAction.CARRIER_SCAN_STALLED, deadlines.carrier_scan_stall
+            else:
+                continue
+            timer = Timer(action, fid)
+            alerted = timestamps.alerted_at.get(alert_key(timer))
+            if since is not None and (alerted is None or alerted < since):
+                armed.append((since + stall, timer))
+    return sorted(armed, key=lambda due: (due[0], due[1].action, due[1].fulfilment_id or ""))
+
+
+def next_deadline(
+    state: OrderState, deadlines: Deadlines, timestamps: Timestamps
+) -> tuple[datetime, Timer] | None:
+    """The soonest ``(due_at, timer)`` armed in the current state, or ``None`` when nothing
+    is pending (a finished order, or one waiting on people with no clock running)."""
+    armed = all_deadlines(state, deadlines, timestamps)
+    return armed[0] if armed else None
+
+
+def due_action(
+    state: OrderState, timer: Timer | TimerAction, now: datetime, deadlines: Deadlines, timestamps: Timestamps
+) -> Change | None:
+    """What firing ``timer`` at ``now`` does, or ``None`` when it should not fire: not due
+    yet, or no longer armed because the order moved on (a late or duplicate sweep).
+
+    cancel_unpaid -> the order is cancelled (``lifecycle.expire_unpaid``); auto_confirm_receipt
+    -> completed; close_after_sales_window -> closed; stalls -> a change with no field
+    changes and outcome ``alert_operator`` (record ``alerted_at[alert_key(timer)] = now``).
+    """
+    if isinstance(timer, (TimerAction, str)):
+        timer = Timer(TimerAction(timer))
+    due = next((at for at, armed in all_deadlines(state, deadlines, timestamps) if armed == timer), None)
+    if due is None or now < due:
+        return None
+    if timer.action is TimerAction.CANCEL_UNPAID:
+        return expire_unpaid(state, now)
+    if timer.action is TimerAction.AUTO_CONFIRM_RECEIPT:
+        return confirm_receipt(state, "system", now)
+    if timer.action is TimerAction.CLOSE_AFTER_SALES_WINDOW:
+        return decide(
+            state,
+            now,
+            "system",
+            "timer.close_after_sales_window",
+            commands=(OrderCommand.CLOSE_AFTER_SALES_WINDOW,),
+        )
+    return decide(
+        state,
+        now,
+        "system",
+        f"timer.{timer.action}",
+        outcomes=(Outcome.ALERT_OPERATOR,),
+        details={
+            "fulfilment_id": timer.fulfilment_id,
+            "due_at": due.isoformat(),
+            "status": str(state.fulfilments[timer.fulfilment_id]),
+        },
+    )
