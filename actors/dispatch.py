@@ -61,8 +61,9 @@ def mark(order_id: str, fulfilment_id: str, command: FulfilmentCommand, details:
 
     def decide(doc):
         change = lifecycle.on_fulfilment_event(order_state(doc), fulfilment_id, command, now)
-        if change.is_noop:
-            return None
+        f = next(f for f in doc["fulfilments"] if f["id"] == fulfilment_id)
+        if change.is_noop and all(f.get(k) == v for k, v in details.items()):
+            return None  # a replay, or the WMS already answered (its evidence moved the status on)
         return change_fields(doc, change, {fulfilment_id: details}, now), with_details(change.timeline, details), None
 
     saved, _ = orders.update_with(order_id, decide)

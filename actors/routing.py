@@ -44,7 +44,7 @@ def route(doc: dict, now: datetime) -> dict:
     risks = [] if problems else assess_risk(order, network)
     decision, holds = (RoutingDecision(fulfilments=()), []) if problems or risks else _plan_and_reserve(order, network)
     fields, timeline = routed_fields(doc, order, decision, problems, risks, now)
-    saved = orders.save_change(doc["_id"], doc["version"], fields, timeline)
+    saved = orders.save_change(doc["_id"], doc["version"], fields, timeline, current=doc)
     if saved is None:  # a concurrent run of this message won: keep its holds, drop ours
         winner = orders.load(doc["_id"])
         reservations.apply(_holds_of(winner), holds)

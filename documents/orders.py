@@ -10,7 +10,6 @@ import time
 from datetime import datetime, timezone
 
 import mongoengine as me
-from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from documents.codec import from_bson, to_bson
@@ -87,20 +86,29 @@ def load_by_tracking(tracking_number: str) -> dict | None:
 
 
 def save_change(order_id: str, version: int, set_fields: dict, timeline: list[dict] = (),
-                unset: tuple[str, ...] = ()) -> dict | None:
+                unset: tuple[str, ...] = (), current: dict | None = None) -> dict | None:
     """Apply one guarded update: it lands only if the order is still at ``version``.
 
     Returns the updated document, or None when someone else changed the order first (the caller
-    reloads and decides again).
+    reloads and decides again). With ``current`` (the document the decision was made on) the
+    result is merged locally instead of read back: one round trip, not two. (findAndModify would
+    also be one, but measured 20x slower than update_one on the embedded server.)
     """
-    update: dict = {"$set": to_bson({**set_fields, "updated_at": now()}), "$inc": {"version": 1}}
+    stamp = now()
+    update: dict = {"$set": to_bson({**set_fields, "updated_at": stamp}), "$inc": {"version": 1}}
     if timeline:
         update["$push"] = {"timeline": {"$each": to_bson(list(timeline))}}
     if unset:
         update["$unset"] = {k: "" for k in unset}
-    raw = collection().find_one_and_update({"_id": order_id, "version": version}, update,
-                                           return_document=ReturnDocument.AFTER)
-    return from_bson(raw) if raw else None
+    result = collection().update_one({"_id": order_id, "version": version}, update)
+    if result.modified_count != 1:
+        return None
+    if current is None or any("." in k for k in (*set_fields, *unset)):
+        return load(order_id)
+    merged = {k: v for k, v in current.items() if k not in unset}
+    merged.update(set_fields, updated_at=stamp, version=version + 1,
+                  timeline=list(current.get("timeline", [])) + list(timeline))
+    return merged
 
 
 def ids_in_state(filter_: dict, limit: int) -> list[str]:
@@ -128,7 +136,7 @@ def update_with(order_id: str, decide, attempts: int = 8) -> tuple[dict | None, 
         if decision is None:
             return doc, None
         fields, timeline, result = decision
-        saved = save_change(order_id, doc["version"], fields, timeline)
+        saved = save_change(order_id, doc["version"], fields, timeline, current=doc)
         if saved is not None:
             return saved, result
     raise ConcurrentUpdate(order_id)

@@ -2,7 +2,7 @@
 decision returns. Pure data: the decisions live in ``router/lifecycle.py`` (order,
 payment, fulfilments), ``router/after_sales.py`` and ``router/timers.py``.
 
-Actors in timeline entries: ``customer``, ``operator:<id>``, ``system``, ``wms:<id>``,
+Actors in timeline entries: ``customer``, ``operator:<id>``, ``system``, ``wms:<id>``, ``channel:<id>``,
 ``carrier:<id>``, ``payment``.
 """
 
@@ -105,7 +105,7 @@ PAYMENT_TRANSITIONS: dict[tuple[PaymentStatus, PaymentCommand], PaymentStatus] =
 }
 
 ZERO = Decimal(0)
-_ACTOR = re.compile(r"^(customer|system|payment|(operator|wms|carrier):[^\s:]+)$")
+_ACTOR = re.compile(r"^(customer|system|payment|(operator|wms|carrier|channel):[^\s:]+)$")
 
 
 @dataclass(frozen=True)

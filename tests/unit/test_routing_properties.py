@@ -10,7 +10,7 @@ from router.money import price_order
 from router.routing import plan_fulfilments
 from routing_factories import routing_inputs
 
-SETTINGS = settings(max_examples=120, deadline=None)
+SETTINGS = settings(max_examples=80, deadline=None)
 
 
 @SETTINGS
@@ -151,6 +151,8 @@ def test_rules_never_break_conservation_filters_max_splits_or_min_value(inputs, 
             assert w.active and w.id not in exclude and f.merchant_id in w.merchant_ids
             if "capacity" in strategy.filters and w.daily_capacity is not None:
                 assert w.orders_today < w.daily_capacity
+            for fl in f.lines:  # a SKU's product type is always respected
+                assert not w.product_types or network.skus[fl.sku].product_type in w.product_types
             if "serves_region" in strategy.filters and w.serves_regions:
                 assert order.address.country in w.serves_regions
     pricing = price_order(order, decision)
