@@ -21,7 +21,7 @@ from adapters.settings import get_settings
 from documents.converters import change_fields, order_state, with_details
 from documents import orders, reference
 from router import lifecycle
-from router.fulfilment_flow import FulfilmentCommand
+from router.fulfilment_flow import AT_WAREHOUSE, FulfilmentCommand
 from router.statuses import FulfilmentStatus
 
 log = structlog.get_logger(__name__)
@@ -29,11 +29,17 @@ wms_client = HttpWmsClient()
 carrier_client = HttpCarrierClient()
 
 
+DISPATCHABLE = {FulfilmentStatus.RESERVED.value}
+RETRYABLE = {FulfilmentStatus.RESERVED.value, FulfilmentStatus.DISPATCH_FAILED.value}
+
+
 @dramatiq.actor(queue_name=queues.DISPATCH, time_limit=120_000)
-def dispatch_fulfilment(order_id: str, fulfilment_id: str) -> None:
+def dispatch_fulfilment(order_id: str, fulfilment_id: str, retry: bool = False) -> None:
+    """``retry``: an operator asked to try a ``dispatch_failed`` fulfilment again."""
     doc = orders.load(order_id)
     f = _fulfilment(doc, fulfilment_id)
-    if f is None or f["status"] != FulfilmentStatus.RESERVED or not lifecycle.ready_for_dispatch(order_state(doc)):
+    allowed = RETRYABLE if retry else DISPATCHABLE
+    if f is None or f["status"] not in allowed or not lifecycle.ready_for_dispatch(order_state(doc)):
         return
     try:
         tracking = f.get("tracking_number") or _book(doc, f)
@@ -53,6 +59,36 @@ def register_tracking(order_id: str, fulfilment_id: str) -> None:
     f = _fulfilment(orders.load(order_id), fulfilment_id)
     if f and f.get("tracking_number") and f.get("carrier_id"):
         carrier_client.register_tracker(_carrier(f["carrier_id"]), f["tracking_number"], fulfilment_id)
+
+
+@dramatiq.actor(queue_name=queues.DISPATCH, time_limit=60_000)
+def intercept_fulfilment(order_id: str, fulfilment_id: str) -> None:
+    """Ask the warehouse to stop a dispatched fulfilment (a cancel after dispatch)."""
+    from actors.follow_up import follow_up
+
+    f = _fulfilment(orders.load(order_id), fulfilment_id)
+    if f is None or f["status"] not in AT_WAREHOUSE:
+        return
+    intercepted = wms_client.cancel_delivery_order(_warehouse(f), fulfilment_id)
+    now = datetime.now(timezone.utc)
+
+    def decide(doc):
+        state = order_state(doc)
+        if state.fulfilments.get(fulfilment_id) not in AT_WAREHOUSE:
+            return None
+        change = (lifecycle.on_intercepted if intercepted else lifecycle.on_intercept_failed)(state, fulfilment_id, now)
+        return change_fields(doc, change, now=now), change.timeline, change.outcomes
+
+    follow_up(*orders.update_with(order_id, decide))
+
+
+@dramatiq.actor(queue_name=queues.DISPATCH, time_limit=60_000)
+def update_wms_address(order_id: str, fulfilment_id: str) -> None:
+    """Send the order's current shipping address to the warehouse holding the fulfilment."""
+    doc = orders.load(order_id)
+    f = _fulfilment(doc, fulfilment_id)
+    if f is not None and f["status"] in AT_WAREHOUSE:
+        wms_client.change_address(_warehouse(f), fulfilment_id, doc["address"])
 
 
 def mark(order_id: str, fulfilment_id: str, command: FulfilmentCommand, details: dict) -> dict | None:

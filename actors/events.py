@@ -14,6 +14,8 @@ import structlog
 
 from actors import queues
 from actors.dispatch import register_tracking
+from actors.after_sales import exchange_progress
+from actors.follow_up import follow_up
 from actors.routing import send_dispatches
 from documents.converters import change_fields, order_state, with_details
 from documents import inbox, orders, reservations, stock
@@ -32,16 +34,23 @@ def apply_payment(event_key: str) -> None:
         return
     p = event["payload"]
     now = datetime.now(timezone.utc)
+    if p["type"] == PaymentEventType.REFUNDED and p.get("after_sales_case"):
+        _refund_case(event_key, p)
+        return
 
     def decide(doc):
+        if any(x.get("transaction_id") == p["transaction_id"] and x.get("type") == p["type"]
+               for x in doc.get("payments", [])):
+            return None  # applied before a crash: only the follow-ups are left to re-emit
         change = lifecycle.on_payment(order_state(doc), PaymentEventType(p["type"]), Decimal(p["amount"]), now)
         payment = {**p, "received_at": now}
         fields = {**change_fields(doc, change), "payments": doc.get("payments", []) + [payment]}
-        return fields, with_details(change.timeline, {"transaction_id": p["transaction_id"]}), None
+        return fields, with_details(change.timeline, {"transaction_id": p["transaction_id"]}), change.outcomes
 
-    doc = _guarded(event_key, event["order_id"], decide)
-    if doc is not None:
-        send_dispatches(doc)
+    doc, outcomes = _guarded(event_key, event["order_id"], decide)
+    if outcomes is None and doc is not None:
+        send_dispatches(doc)  # a replay: the payment is recorded, its dispatches may not be sent
+    follow_up(doc, outcomes)
     inbox.mark_processed(event_key)
 
 
@@ -57,10 +66,13 @@ def apply_wms_event(event_key: str) -> None:
     def decide(doc):
         return _fulfilment_change(doc, e, kind, f"wms:{event['source']}", now)
 
-    doc = _guarded(event_key, event["order_id"], decide)
+    doc, outcomes = _guarded(event_key, event["order_id"], decide)
     if doc is not None and kind == WmsEventType.SHIPPED:
         _ship_stock(doc, e["fulfilment_id"])
         register_tracking.send(doc["_id"], e["fulfilment_id"])
+    follow_up(doc, outcomes)
+    if doc is not None:
+        exchange_progress(doc)
     inbox.mark_processed(event_key)
 
 
@@ -75,20 +87,34 @@ def apply_carrier_event(event_key: str) -> None:
     def decide(doc):
         return _fulfilment_change(doc, e, e["status"], f"carrier:{event['source']}", now)
 
-    _guarded(event_key, event["order_id"], decide)
+    doc, outcomes = _guarded(event_key, event["order_id"], decide)
+    follow_up(doc, outcomes)
+    if doc is not None:
+        exchange_progress(doc)
     inbox.mark_processed(event_key)
+
+
+def _refund_case(event_key: str, p: dict) -> None:
+    """A refund the payment service made for an after-sales case: the case succeeds with it."""
+    from actors.after_sales import CaseNotFound, refund
+
+    try:
+        refund(p["after_sales_case"], "payment", transaction_id=p["transaction_id"])
+        inbox.mark_processed(event_key)
+    except (IllegalTransition, CaseNotFound) as exc:
+        inbox.mark_processed(event_key, f"refused: {exc}")
 
 
 def _guarded(event_key: str, order_id: str, decide):
     """Apply ``decide`` to the order and return it; an event the state forbids is recorded as
-    refused (not retried: it would be refused again) and gives None."""
+    refused (not retried: it would be refused again) and gives ``(None, None)``.
+    Returns ``(document, outcomes)``."""
     try:
-        doc, _ = orders.update_with(order_id, decide)
+        return orders.update_with(order_id, decide)
     except IllegalTransition as exc:
         log.warning("event_refused", event_key=event_key, reason=str(exc))
         inbox.mark_processed(event_key, f"refused: {exc}")
-        return None
-    return doc
+        return None, None
 
 
 def _ship_stock(doc: dict, fulfilment_id: str) -> None:
@@ -103,13 +129,17 @@ def _ship_stock(doc: dict, fulfilment_id: str) -> None:
 
 def _fulfilment_change(doc: dict, e: dict, event: str, actor: str, now: datetime):
     """A WMS or tracking event on one fulfilment: its status (forward only), its tracking history."""
+    f = next(f for f in doc["fulfilments"] if f["id"] == e["fulfilment_id"])
+    if e.get("event_id") and any(t.get("event_id") == e["event_id"] for t in f.get("tracking", [])):
+        return None  # applied before a crash
     change = lifecycle.on_fulfilment_event(order_state(doc), e["fulfilment_id"], event, now, actor)
     details = _details(e)
-    f = next(f for f in doc["fulfilments"] if f["id"] == e["fulfilment_id"])
     extra = {"tracking": f.get("tracking", []) + [{**details, "event": str(event), "received_at": now}]}
     if e.get("tracking_number") and not f.get("tracking_number"):
         extra["tracking_number"] = e["tracking_number"]
-    return change_fields(doc, change, {f["id"]: extra}, now), with_details(change.timeline, details), None
+    if event in (WmsEventType.SHORT_PICKED, WmsEventType.REJECTED):
+        extra["reroute"] = True  # the warehouse cannot ship it: route it elsewhere
+    return change_fields(doc, change, {f["id"]: extra}, now), with_details(change.timeline, details), change.outcomes
 
 
 def _details(e: dict) -> dict:

@@ -12,17 +12,19 @@ import structlog
 
 from actors import queues
 from documents import orders, reference, reservations, stock
+from documents.schedule import schedule_fields
 from documents.converters import change_fields, order_from_document, order_state, stock_levels
 from router import lifecycle
 from router.model import RoutingDecision
 from router.money import price_order
 from router.routing import plan_fulfilments
 from router.rules import RoutingRules
-from router.statuses import FulfilmentStatus, RoutingState
+from router.statuses import FulfilmentStatus, OrderStatus, RoutingState
 from router.validation import assess_risk, validate_order
 
 log = structlog.get_logger(__name__)
 RESERVE_ATTEMPTS = 3
+FINAL = {OrderStatus.CANCELLED.value, OrderStatus.CLOSED.value, OrderStatus.REJECTED.value}
 
 
 @dramatiq.actor(queue_name=queues.ORDERS, time_limit=60_000)
@@ -30,6 +32,8 @@ def process_order(order_id: str) -> None:
     doc = orders.load(order_id)
     if doc is None:
         log.warning("order_missing", order_id=order_id)
+        return
+    if doc["status"] in FINAL:  # cancelled or closed before routing got to it
         return
     if doc["routing"]["state"] == RoutingState.RECEIVED:
         doc = route(doc, datetime.now(timezone.utc))
@@ -41,9 +45,11 @@ def route(doc: dict, now: datetime) -> dict:
     order = order_from_document(doc)
     network = reference.load_network()
     problems = validate_order(order, network)
-    risks = [] if problems else assess_risk(order, network)
+    trusted = doc["routing"].get("approved_by") or doc.get("exchange_for")  # reviewed, or our own replacement
+    risks = [] if problems or trusted else assess_risk(order, network)
     decision, holds = (RoutingDecision(fulfilments=()), []) if problems or risks else _plan_and_reserve(order, network)
     fields, timeline = routed_fields(doc, order, decision, problems, risks, now)
+    fields.update(schedule_fields(doc, fields, now))
     saved = orders.save_change(doc["_id"], doc["version"], fields, timeline, current=doc)
     if saved is None:  # a concurrent run of this message won: keep its holds, drop ours
         winner = orders.load(doc["_id"])
@@ -122,7 +128,7 @@ _rules_cache: dict = {}
 
 
 def _rules() -> RoutingRules | None:
-    raw = reference.load_setting("routing_rules")
+    raw = reference.cached_setting("routing_rules")
     if raw is None:
         return None
     version = raw.get("version")

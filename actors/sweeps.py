@@ -44,4 +44,6 @@ def reconcile() -> dict:
     return counts
 
 
-SCHEDULED = (reconcile,)
+from actors.timers import sweep_timers  # noqa: E402
+
+SCHEDULED = (reconcile, sweep_timers)

@@ -33,7 +33,7 @@ def new_order_id(now: datetime) -> str:
 
 
 def accept_order(channel: str, payload: dict, *, raw: dict | None = None, flags: list[str] = (),
-                 now: datetime | None = None) -> Accepted:
+                 now: datetime | None = None, extra: dict | None = None) -> Accepted:
     """Validate a canonical order dict (raises marshmallow ValidationError), store it, publish routing."""
     data = _order_schema.load(payload)
     now = now or datetime.now(timezone.utc)
@@ -46,6 +46,7 @@ def accept_order(channel: str, payload: dict, *, raw: dict | None = None, flags:
     doc.update(amounts={**amounts.to_dict(), "currency": order.currency}, payable=amounts.payable)
     if doc["payment_status"] == "paid":
         doc["paid_amount"] = amounts.payable
+    doc.update(extra or {})
     order_id, created = orders.insert_new(doc)
     if not created:
         return Accepted(order_id, duplicate=True)

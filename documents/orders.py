@@ -136,6 +136,9 @@ def update_with(order_id: str, decide, attempts: int = 8) -> tuple[dict | None, 
         if decision is None:
             return doc, None
         fields, timeline, result = decision
+        from documents.schedule import schedule_fields
+
+        fields = {**fields, **schedule_fields(doc, fields, now())}
         saved = save_change(order_id, doc["version"], fields, timeline, current=doc)
         if saved is not None:
             return saved, result

@@ -118,6 +118,7 @@ class _NetworkCache:
     def clear(self) -> None:
         with self._lock:
             self._value = None
+        _settings_cache.clear()
 
 
 network_cache = _NetworkCache()
@@ -125,6 +126,23 @@ network_cache = _NetworkCache()
 
 def load_network() -> Network:
     return network_cache.get()
+
+
+_settings_cache: dict[tuple[str, str], tuple[float, object]] = {}
+SETTINGS_TTL = 5.0
+
+
+def cached_setting(name: str):
+    """:func:`load_setting`, cached per database for a few seconds (read on every order)."""
+    from mongoengine import get_db
+
+    key = (get_db().name, name)
+    hit = _settings_cache.get(key)
+    if hit and time.monotonic() - hit[0] < SETTINGS_TTL:
+        return hit[1]
+    value = load_setting(name)
+    _settings_cache[key] = (time.monotonic(), value)
+    return value
 
 
 def load_setting(name: str) -> dict | None:

@@ -101,6 +101,41 @@ def adjust(sku: str, warehouse_id: str, delta: int) -> dict | None:
                                             return_document=True)
 
 
+def apply_adjustment(sku: str, warehouse_id: str, kind: str, quantity: int, reason: str = "",
+                     actor: str = "system") -> dict:
+    """Inbound (+quantity), outbound (-quantity) or stocktake (on hand := quantity), with a ledger
+    entry. Raises LookupError for an unknown level, InsufficientStock when an outbound or a
+    stocktake would take available below zero (held units cannot be counted away)."""
+    coll = collection()
+    current = coll.find_one({"_id": stock_id(sku, warehouse_id)}, {"on_hand": 1, "reserved": 1})
+    if current is None:
+        raise LookupError(f"no stock level for {sku} in {warehouse_id}")
+    delta = {"inbound": quantity, "outbound": -quantity, "stocktake": quantity - current["on_hand"]}[kind]
+    filter_: dict = {"_id": stock_id(sku, warehouse_id)}
+    if kind == "stocktake":
+        filter_["on_hand"] = current["on_hand"]  # guard: nothing moved since we read it
+        if quantity < current["reserved"]:
+            raise InsufficientStock(f"{sku}@{warehouse_id}: {current['reserved']} units are held for orders")
+    elif delta < 0:
+        filter_["available"] = {"$gte": -delta}
+    entry = {"at": datetime.now(timezone.utc), "kind": kind, "quantity": quantity, "delta": delta,
+             "reason": reason, "actor": actor}
+    result = coll.update_one(filter_, {"$inc": {"on_hand": delta, "available": delta},
+                                       "$push": {"ledger": {"$each": [entry], "$slice": -200}},
+                                       "$set": {"updated_at": entry["at"]}})
+    if result.modified_count != 1:
+        raise InsufficientStock(f"{sku}@{warehouse_id}: not enough available stock (or it changed: retry)")
+    return coll.find_one({"_id": stock_id(sku, warehouse_id)})
+
+
+def restock(sku: str, warehouse_id: str, key: str, quantity: int) -> bool:
+    """Returned goods back on the shelf, once per ``key`` (an after-sales case and line)."""
+    result = collection().update_one(
+        {"_id": stock_id(sku, warehouse_id), f"receipts.{key}": {"$exists": False}},
+        {"$inc": {"on_hand": quantity, "available": quantity}, "$set": {f"receipts.{key}": quantity}})
+    return result.modified_count == 1
+
+
 def upsert_level(sku: str, warehouse_id: str, on_hand: int, safety_stock: int = 0,
                  low_stock_threshold: int = 5) -> None:
     """Seed or stocktake: set on hand, keeping existing holds (available = on hand - reserved)."""

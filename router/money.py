@@ -167,3 +167,13 @@ def price_order(order: Order, decision: RoutingDecision) -> OrderPricing:
         by_merchant[merchant_of[n]] = by_merchant.get(merchant_of[n], Amounts()) + a
         total += a
     return OrderPricing(currency=cur, order=total, lines=by_line, fulfilments=by_key, merchants=by_merchant)
+
+
+def split_amounts(amounts: Amounts, weights: Sequence[Decimal], currency: str) -> list[Amounts]:
+    """Split ``amounts`` over parts in proportion to ``weights``, each component exactly (largest
+    remainder), so the parts add up to ``amounts`` and each keeps payable = goods - discount + freight."""
+    q = currency_quantum(currency)
+    goods = allocate(amounts.goods, weights, q)
+    discount = allocate(amounts.discount, weights, q)
+    freight = allocate(amounts.freight, weights, q)
+    return [Amounts.of(g, d, f) for g, d, f in zip(goods, discount, freight)]

@@ -75,6 +75,9 @@ def worker(broker, db):
 
     from actors import queues
 
+    import logging
+
+    logging.getLogger("pika.channel").setLevel(logging.ERROR)  # flushing a queue not yet created is fine
     for queue in queues.ALL:
         broker.declare_queue(queue)
         broker.flush(queue)

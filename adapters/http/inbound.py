@@ -96,7 +96,7 @@ def carrier_event(event: dict, carrier: str):
     if owner is None or owner["carrier_id"] != carrier:  # a carrier reports on its own parcels only
         raise ApiError(404, "not_found", f"carrier {carrier!r} has no parcel {event['tracking_number']!r}")
     key = event["event_id"] or f"{event['tracking_number']}:{event['status'].value}:{event['occurred_at'].isoformat()}"
-    payload = {**event, "status": event["status"].value, "fulfilment_id": owner["fulfilment_id"]}
+    payload = {**event, "event_id": key, "status": event["status"].value, "fulfilment_id": owner["fulfilment_id"]}
     accepted = intake.accept_event("carrier", carrier, key, payload, "apply_carrier_event",
                                    order_id=owner["order_id"])
     return _answer(accepted, "event_id")

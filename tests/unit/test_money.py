@@ -110,3 +110,21 @@ def test_yen_order_is_priced_in_whole_yen():
     p = price_order(o, d)
     assert [p.lines[1].discount, p.lines[2].discount] == [D("33"), D("67")]
     assert p.order.payable == D("2900")
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from router.money import Amounts, split_amounts  # noqa: E402
+
+_cents = st.integers(min_value=0, max_value=10**7).map(lambda c: D(c) / 100)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_cents, _cents, _cents, st.lists(st.integers(min_value=1, max_value=50), min_size=1, max_size=6))
+def test_split_amounts_adds_up_exactly_and_keeps_payable_per_part(goods, discount, freight, weights):
+    whole = Amounts.of(goods, discount, freight)
+    parts = split_amounts(whole, [D(w) for w in weights], "USD")
+    assert sum((p.goods for p in parts), D(0)) == whole.goods
+    assert sum((p.discount for p in parts), D(0)) == whole.discount
+    assert sum((p.freight for p in parts), D(0)) == whole.freight
+    assert all(p.payable == p.goods - p.discount + p.freight for p in parts)

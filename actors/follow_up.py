@@ -1,0 +1,55 @@
+"""What to do after a lifecycle change has been saved: the ``Outcome``s router/ asks for.
+
+Every follow-up is idempotent (hold keys, idempotency keys, guarded updates), so running one
+twice after a replayed message is harmless.
+"""
+from __future__ import annotations
+
+import structlog
+
+from documents import reservations, stock
+from router.fulfilment_flow import AT_WAREHOUSE
+from router.order_state import Outcome
+from router.statuses import FulfilmentStatus, RoutingState
+
+log = structlog.get_logger(__name__)
+
+
+def holds_of(doc: dict, statuses: frozenset[str] | None = None) -> list[reservations.Hold]:
+    """The stock holds of the order's fulfilments (only those in ``statuses`` when given)."""
+    return [reservations.Hold(l["sku"], f["warehouse_id"], stock.hold_key(doc["_id"], l["line_no"]), l["quantity"])
+            for f in doc.get("fulfilments", []) if statuses is None or f["status"] in statuses
+            for l in f["lines"]]
+
+
+def follow_up(doc: dict | None, outcomes) -> None:
+    """Act on ``outcomes`` for the saved order ``doc``."""
+    if doc is None or not outcomes:
+        return
+    from actors.dispatch import intercept_fulfilment, update_wms_address
+    from actors.routing import process_order, send_dispatches
+
+    outcomes = set(outcomes)
+    if Outcome.RELEASE_STOCK in outcomes:
+        released = reservations.release_all(holds_of(doc, frozenset({FulfilmentStatus.CANCELLED.value})))
+        log.info("stock_released", order_id=doc["_id"], holds=released)
+    if Outcome.READY_FOR_DISPATCH in outcomes:
+        send_dispatches(doc)
+    if Outcome.INTERCEPT_REQUESTED in outcomes:
+        for f in doc["fulfilments"]:
+            if f["status"] in AT_WAREHOUSE:
+                intercept_fulfilment.send(doc["_id"], f["id"])
+    if Outcome.UPDATE_WMS_ADDRESS in outcomes:
+        for f in doc["fulfilments"]:
+            if f["status"] in AT_WAREHOUSE:
+                update_wms_address.send(doc["_id"], f["id"])
+    if Outcome.RESUME_ROUTING in outcomes and doc["routing"]["state"] == RoutingState.RECEIVED:
+        process_order.send(doc["_id"])
+    if Outcome.REROUTE in outcomes:
+        from actors.rerouting import reroute_failed
+
+        for f in doc["fulfilments"]:
+            if f["status"] == FulfilmentStatus.DISPATCH_FAILED and f.get("reroute"):
+                reroute_failed.send(doc["_id"], f["id"])
+    if Outcome.ALERT_OPERATOR in outcomes or Outcome.REFUND_DUE in outcomes:
+        log.warning("operator_attention", order_id=doc["_id"], outcomes=sorted(str(o) for o in outcomes))

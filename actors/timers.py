@@ -1,0 +1,68 @@
+"""Timers: an order's next deadline is stored on it (``due_at``, ``due_timer``); the scheduler's
+sweep finds the due ones in batches and fires each with a guarded update. Firing re-derives the
+deadline from the current state (router/timers.py), so a late, repeated or concurrent sweep, or an
+order that moved on in time, does nothing."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import dramatiq
+import structlog
+
+from actors import queues
+from actors.follow_up import follow_up
+from documents import orders
+from documents.converters import change_fields, order_state
+from documents.schedule import alert_key, deadlines_for, timestamps_of
+from router.timers import Timer, TimerAction, due_action
+
+log = structlog.get_logger(__name__)
+BATCH = 500
+
+
+def due_orders(now: datetime, limit: int = BATCH) -> list[str]:
+    return orders.ids_in_state({"due_at": {"$lte": now}}, limit)
+
+
+def fire(order_id: str, now: datetime) -> bool:
+    """Fire the order's due timer at ``now``; True when it changed the order."""
+    fired = {}
+
+    def decide(doc):
+        fired.clear()  # decide runs again after a conflict: only the attempt that lands counts
+        timer_doc = doc.get("due_timer")
+        if not timer_doc or doc.get("due_at") is None or doc["due_at"] > now:
+            return None
+        timer = Timer(TimerAction(timer_doc["action"]), timer_doc.get("fulfilment_id"))
+        change = due_action(order_state(doc), timer, now, deadlines_for(doc), timestamps_of(doc))
+        if change is None:  # moved on in time: just re-arm the next deadline
+            return {}, [], ()
+        fields = change_fields(doc, change, now=now)
+        if timer.action in (TimerAction.WMS_ACK_STALLED, TimerAction.CARRIER_SCAN_STALLED):
+            fields["alerted_at"] = {**(doc.get("alerted_at") or {}), alert_key(timer): now}
+            fields["exceptions"] = doc.get("exceptions", []) + [
+                {"at": now, "kind": timer.action.value, "fulfilment_id": timer.fulfilment_id}]
+        fired["timer"] = timer.action.value
+        return fields, list(change.timeline), change.outcomes
+
+    doc, outcomes = orders.update_with(order_id, decide)
+    follow_up(doc, outcomes)
+    if fired:
+        log.info("timer_fired", order_id=order_id, timer=fired["timer"])
+    return bool(fired)
+
+
+@dramatiq.actor(queue_name=queues.SWEEPS, time_limit=60_000)
+def fire_timer(order_id: str) -> None:
+    fire(order_id, datetime.now(timezone.utc))
+
+
+@dramatiq.actor(queue_name=queues.SWEEPS, time_limit=120_000, max_retries=0)
+def sweep_timers() -> int:
+    """Send ``fire_timer`` for every order whose deadline has passed (one batch per sweep)."""
+    due = due_orders(datetime.now(timezone.utc))
+    for order_id in due:
+        fire_timer.send(order_id)
+    if due:
+        log.info("timers_due", count=len(due))
+    return len(due)

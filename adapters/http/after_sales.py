@@ -1,0 +1,83 @@
+"""After-sales cases: open one on an order, then review, receive the return, refund."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from flask import jsonify
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from actors import after_sales
+from adapters.http import auth
+from adapters.http.errors import ApiError
+from adapters.http.views import plain
+from router.after_sales import CaseCommand, ReturnCondition
+from router.order_state import AfterSalesType
+
+blp = Blueprint("after_sales", __name__, description="Refunds, returns and exchanges")
+_CASE = validate.Regexp(r"^O[0-9A-F]{6,20}-AS\d{1,3}$", error="not an after-sales case id")
+
+
+class CaseLineSchema(Schema):
+    line_no = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=10_000))
+    quantity = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=100_000))
+
+
+class OpenCaseSchema(Schema):
+    type = fields.Enum(AfterSalesType, by_value=True, required=True)
+    amount = fields.Decimal(as_string=True, load_default=Decimal("0"),
+                            validate=validate.Range(min=Decimal("0"), max=Decimal("100000000")))
+    lines = fields.List(fields.Nested(CaseLineSchema), load_default=list, validate=validate.Length(max=500))
+    reason = fields.String(load_default="", validate=validate.Length(max=1000))
+
+
+class ReturnReceivedSchema(Schema):
+    condition = fields.Enum(ReturnCondition, by_value=True, required=True)
+
+
+def _run(fn, *args):
+    try:
+        return jsonify(plain(fn(*args)))
+    except after_sales.CaseNotFound as exc:
+        raise ApiError(404, "not_found", f"unknown order or case {exc.args[0]!r}") from exc
+    except ValueError as exc:  # RefundExceedsPaid and bad amounts / lines
+        raise ApiError(422, "validation_failed", str(exc), {"amount" if "amount" in str(exc) or "refund" in str(exc).lower()
+                                                           else "lines": [str(exc)]}) from exc
+
+
+def _operator() -> str:
+    return f"operator:{auth.require_role(auth.Role.OPERATOR)}"
+
+
+@blp.route("/v1/orders/<order_id>/after-sales", methods=["POST"])
+@blp.arguments(OpenCaseSchema)
+def open_case(body: dict, order_id: str):
+    response = _run(after_sales.open_case, order_id, body["type"], _operator(), body["amount"],
+                    tuple((l["line_no"], l["quantity"]) for l in body["lines"]), body["reason"])
+    response.status_code = 201
+    return response
+
+
+@blp.route("/v1/after-sales/<case_id>/approve", methods=["POST"])
+def approve(case_id: str):
+    _CASE(case_id)
+    return _run(after_sales.step, case_id, CaseCommand.APPROVE, _operator())
+
+
+@blp.route("/v1/after-sales/<case_id>/reject", methods=["POST"])
+def reject(case_id: str):
+    _CASE(case_id)
+    return _run(after_sales.step, case_id, CaseCommand.REJECT, _operator())
+
+
+@blp.route("/v1/after-sales/<case_id>/return-received", methods=["POST"])
+@blp.arguments(ReturnReceivedSchema)
+def return_received(body: dict, case_id: str):
+    _CASE(case_id)
+    return _run(after_sales.step, case_id, CaseCommand.RETURN_RECEIVED, _operator(), body["condition"])
+
+
+@blp.route("/v1/after-sales/<case_id>/refund", methods=["POST"])
+def refund(case_id: str):
+    _CASE(case_id)
+    return _run(after_sales.refund, case_id, _operator())

@@ -1,0 +1,124 @@
+"""Customer and operator commands, dead letters and stock adjustments.
+
+Commands the state forbids get 409 with the current state and the allowed commands; every
+operator command is recorded on the order's timeline with who asked.
+"""
+from __future__ import annotations
+
+from flask import jsonify
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from actors import commands
+from adapters.http import auth
+from adapters.http.errors import ApiError
+from adapters.http.schemas import AddressChangeSchema, StockAdjustmentSchema
+from adapters.http.views import order_view, plain
+from documents import dead_letters, stock
+from documents.converters import order_state
+from router import lifecycle
+
+blp = Blueprint("commands", __name__, description="Commands on orders, dead letters, stock")
+
+
+class ReasonSchema(Schema):
+    reason = fields.String(load_default="", validate=validate.Length(max=500))
+
+
+def _order(fn, *args):
+    try:
+        doc = fn(*args)
+    except commands.OrderNotFound as exc:
+        raise ApiError(404, "not_found", f"unknown order or fulfilment {exc.args[0]!r}") from exc
+    return jsonify(order_view(doc, full=False))
+
+
+@blp.route("/v1/orders/<order_id>/cancel", methods=["POST"])
+def cancel(order_id: str):
+    return _order(commands.cancel, order_id, _actor(auth.Role.OPERATOR))
+
+
+@blp.route("/v1/orders/<order_id>/shipping-address", methods=["PATCH"])
+@blp.arguments(AddressChangeSchema)
+def change_address(body: dict, order_id: str):
+    return _order(commands.change_address, order_id, _actor(auth.Role.OPERATOR), body["address"])
+
+
+@blp.route("/v1/orders/<order_id>/confirm-receipt", methods=["POST"])
+def confirm_receipt(order_id: str):
+    return _order(commands.confirm_receipt, order_id, _actor(auth.Role.OPERATOR))
+
+
+@blp.route("/v1/orders/<order_id>/approve-hold", methods=["POST"])
+def approve_hold(order_id: str):
+    return _order(commands.approve_hold, order_id, _actor(auth.Role.OPERATOR))
+
+
+@blp.route("/v1/orders/<order_id>/reject-hold", methods=["POST"])
+@blp.arguments(ReasonSchema)
+def reject_hold(body: dict, order_id: str):
+    return _order(commands.reject_hold, order_id, _actor(auth.Role.OPERATOR), body["reason"])
+
+
+@blp.route("/v1/orders/<order_id>/allowed-commands", methods=["GET"])
+def allowed(order_id: str):
+    auth.require_role(auth.Role.VIEWER)
+    from documents import orders
+
+    doc = orders.load(order_id)
+    if doc is None:
+        raise ApiError(404, "not_found", f"unknown order {order_id!r}")
+    return jsonify({"order_id": order_id, "allowed": list(lifecycle.allowed_commands(order_state(doc)))})
+
+
+@blp.route("/v1/fulfilments/<fulfilment_id>/retry-dispatch", methods=["POST"])
+def retry_dispatch(fulfilment_id: str):
+    response = _order(commands.retry_dispatch, fulfilment_id, _actor(auth.Role.OPERATOR))
+    response.status_code = 202
+    return response
+
+
+@blp.route("/v1/dead-letters", methods=["GET"])
+def list_dead_letters():
+    auth.require_role(auth.Role.VIEWER)
+    return jsonify({"dead_letters": plain([{**d, "message_id": d.pop("_id")} for d in dead_letters.pending(500)])})
+
+
+@blp.route("/v1/dead-letters/<message_id>/replay", methods=["POST"])
+def replay_dead_letter(message_id: str):
+    auth.require_role(auth.Role.OPERATOR)
+    from actors.replay import replay
+
+    try:
+        done = replay(message_id)
+    except KeyError as exc:
+        raise ApiError(404, "not_found", f"no pending dead letter {message_id!r}") from exc
+    return jsonify({"replayed": done}), 202
+
+
+@blp.route("/v1/dead-letters/replay-all", methods=["POST"])
+def replay_all_dead_letters():
+    auth.require_role(auth.Role.ADMIN)
+    from actors.replay import replay
+
+    return jsonify({"replayed": replay(None)}), 202
+
+
+@blp.route("/v1/stock/adjustments", methods=["POST"])
+@blp.arguments(StockAdjustmentSchema)
+def adjust_stock(body: dict):
+    actor = _actor(auth.Role.OPERATOR)
+    try:
+        row = stock.apply_adjustment(body["sku"], body["warehouse_id"], body["kind"], body["quantity"],
+                                     reason=body["reason"], actor=actor)
+    except stock.InsufficientStock as exc:
+        raise ApiError(409, "insufficient_stock", str(exc)) from exc
+    except LookupError as exc:
+        raise ApiError(404, "not_found", str(exc)) from exc
+    return jsonify(plain({k: row.get(k) for k in ("sku", "warehouse_id", "on_hand", "reserved", "available")})), 201
+
+
+def _actor(role: auth.Role) -> str:
+    """The timeline actor for the calling operator (``operator:<name>``)."""
+    name = auth.require_role(role)
+    return f"operator:{name}"

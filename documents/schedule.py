@@ -1,0 +1,50 @@
+"""Deadlines stored on the order: every guarded save recomputes ``due_at`` / ``due_timer`` (an
+indexed due time the scheduler sweeps), so a timer is never a broker delay and never forgotten."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from documents import reference
+from documents.converters import order_state
+from router.timers import Deadlines, Timestamps, alert_key, next_deadline  # noqa: F401  (alert_key re-exported)
+
+
+def _parse(value) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value)
+
+
+def timestamps_of(doc: dict) -> Timestamps:
+    """When things happened to a stored order, in the shape router/timers.py reads."""
+    fulfilments = doc.get("fulfilments", [])
+
+    def per(key):
+        return {f["id"]: _parse(f[key]) for f in fulfilments if f.get(key)}
+
+    last_scan = {f["id"]: _parse(f["tracking"][-1].get("received_at"))
+                 for f in fulfilments if f.get("tracking") and f["tracking"][-1].get("received_at")}
+    return Timestamps(placed_at=_parse(doc["placed_at"]), shipped_at=_parse(doc.get("shipped_at")),
+                      completed_at=_parse(doc.get("completed_at")), dispatched_at=per("dispatched_at"),
+                      picked_up_at=per("shipped_at"), last_scan_at=last_scan,
+                      alerted_at={k: _parse(v) for k, v in (doc.get("alerted_at") or {}).items()})
+
+
+def deadlines_for(doc: dict) -> Deadlines:
+    return Deadlines.for_order(doc["channel"], doc.get("merchant_ids", ()), reference.cached_setting("timeouts"))
+
+
+def schedule_fields(before: dict, fields: dict, now: datetime) -> dict:
+    """Fields to add to a save: ``<status>_at`` when the order status changes, and the next due time."""
+    after = {**before, **fields}
+    extra: dict = {}
+    if after.get("status") != before.get("status"):
+        extra[f"{after['status']}_at"] = now
+        after[f"{after['status']}_at"] = now
+    upcoming = next_deadline(order_state(after), deadlines_for(after), timestamps_of(after))
+    if upcoming is None:
+        extra.update(due_at=None, due_timer=None)
+    else:
+        due_at, timer = upcoming
+        extra.update(due_at=due_at, due_timer={"action": timer.action.value, "fulfilment_id": timer.fulfilment_id})
+    return extra
