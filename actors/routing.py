@@ -146,3 +146,25 @@ def send_dispatches(doc: dict) -> None:
     for f in doc.get("fulfilments", []):
         if f["status"] == FulfilmentStatus.RESERVED:
             dispatch_fulfilment.send(doc["_id"], f["id"])
+
+
+def simulate(order) -> dict:
+    """Route ``order`` against current stock and rules without reserving or storing anything."""
+    network = reference.load_network()
+    problems = validate_order(order, network)
+    risks = [] if problems else assess_risk(order, network)
+    rows = stock.snapshot(sorted({line.sku for line in order.lines}))
+    decision = plan_fulfilments(order, stock_levels(rows), network, _rules())
+    pricing = price_order(order, decision)
+    return {
+        "problems": [p.__dict__ for p in problems], "risks": [p.__dict__ for p in risks],
+        "fulfilments": [{"fulfilment_id": f.fulfilment_id, "merchant_id": f.merchant_id,
+                         "warehouse_id": f.warehouse_id, "carrier_id": f.carrier_id, "freight": str(f.freight),
+                         "lines": [l.__dict__ for l in f.lines],
+                         "amounts": pricing.fulfilments[f.fulfilment_id].to_dict()} for f in decision.fulfilments],
+        "backordered": [b.__dict__ for b in decision.backordered],
+        "held_reason": decision.held_reason,
+        "amounts": {**pricing.order.to_dict(), "currency": order.currency},
+        "sub_orders": {m: a.to_dict() for m, a in pricing.merchants.items()},
+        "decision": decision.explanation,
+    }

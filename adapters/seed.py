@@ -88,8 +88,7 @@ class WorldSchema(Schema):
     warehouses = fields.List(fields.Nested(WarehouseSchema), load_default=list)
     carriers = fields.List(fields.Nested(CarrierSchema), load_default=list)
     skus = fields.List(fields.Nested(SkuSchema), load_default=list)
-    routing_rules = fields.Dict(load_default=None, allow_none=True)
-    shipping_templates = fields.List(fields.Dict(), load_default=None, allow_none=True)
+    routing_rules = fields.Dict(load_default=None, allow_none=True)  # with its shipping templates
     settings = fields.Dict(load_default=dict)
 
 
@@ -119,8 +118,6 @@ def load_world(data: dict) -> dict[str, int]:
             levels += 1
     if world["routing_rules"] is not None:
         reference.upsert("settings", "routing_rules", {"value": world["routing_rules"]})
-    if world["shipping_templates"] is not None:
-        reference.upsert("settings", "shipping_templates", {"value": world["shipping_templates"]})
     for name, value in world["settings"].items():
         reference.upsert("settings", name, {"value": value})
     reference.network_cache.clear()
@@ -137,4 +134,4 @@ def _check_rules(world: dict) -> None:
     try:
         RoutingRules.from_dict(world["routing_rules"])
     except InvalidRoutingRules as exc:
-        raise ValidationError({"routing_rules": {getattr(exc, "field", "_"): [str(exc)]}}) from exc
+        raise ValidationError({"routing_rules": {exc.field or "_": [exc.message]}}) from exc

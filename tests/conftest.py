@@ -102,3 +102,33 @@ def api(db, broker):
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join(timeout=5)
+
+
+# Simulated third parties on loopback and a seeded world (used by e2e and integration tests).
+from adapters.simulators.carrier import CarrierSimulator  # noqa: E402
+from adapters.simulators.wms import WmsSimulator  # noqa: E402
+from tests import factories  # noqa: E402
+
+
+@pytest.fixture
+def wms(api):
+    sim = WmsSimulator(callback_url=api, tokens=factories.TOKENS, auto_progress=False, step_delay=0.02)
+    sim.start()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def carrier(api):
+    sim = CarrierSimulator(callback_url=api, tokens=factories.TOKENS, auto_progress=False, step_delay=0.02)
+    sim.start()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def seeded(db, wms, carrier):
+    from adapters.seed import load_world
+
+    load_world(factories.world(wms.url, carrier.url))
+    return factories

@@ -1,0 +1,59 @@
+"""Routing rules (view, replace with validation and a new version) and routing simulation."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from flask import jsonify, request
+from flask_smorest import Blueprint
+
+from adapters.http import auth
+from adapters.http.errors import ApiError
+from adapters.http.views import plain
+from adapters.schemas import CanonicalOrderSchema, to_domain
+from documents import reference
+from router.errors import InvalidRoutingRules
+from router.rules import DEFAULT_RULES, RoutingRules
+
+blp = Blueprint("routing", __name__, description="Routing rules and simulation")
+
+
+@blp.route("/v1/routing/rules", methods=["GET"])
+def get_rules():
+    auth.require_role(auth.Role.VIEWER)
+    raw = reference.load_setting("routing_rules")
+    return jsonify({"rules": raw or DEFAULT_RULES.to_dict(), "builtin": raw is None})
+
+
+@blp.route("/v1/routing/rules", methods=["PUT"])
+def put_rules():
+    """Replace the rules. They must parse and carry a version not used before."""
+    actor = auth.require_role(auth.Role.ADMIN)
+    raw = request.get_json(silent=True)
+    if not isinstance(raw, dict):
+        raise ApiError(400, "malformed_json", "body must be a JSON object of routing rules")
+    try:
+        rules = RoutingRules.from_dict(raw)
+    except InvalidRoutingRules as exc:
+        raise ApiError(422, "validation_failed", "the routing rules are invalid", {exc.field: [exc.message]}) from exc
+    history = reference.load_setting("routing_rules_history") or []
+    current = reference.load_setting("routing_rules")
+    if rules.version in {h["version"] for h in history} | ({current["version"]} if current else set()):
+        raise ApiError(409, "version_exists", f"rules version {rules.version!r} was used before: give a new one")
+    if current:
+        history = (history + [{"version": current["version"], "replaced_at": datetime.now(timezone.utc).isoformat(),
+                               "replaced_by": actor, "rules": current}])[-20:]
+        reference.upsert("settings", "routing_rules_history", {"value": history})
+    reference.upsert("settings", "routing_rules", {"value": rules.to_dict()})
+    reference.network_cache.clear()
+    return jsonify({"version": rules.version}), 200
+
+
+@blp.route("/v1/routing/simulate", methods=["POST"])
+@blp.arguments(CanonicalOrderSchema)
+def simulate(data: dict):
+    """Route a posted canonical order against current stock and rules; nothing is reserved."""
+    auth.require_role(auth.Role.VIEWER)
+    from actors.routing import simulate as run
+
+    channel = request.args.get("channel", "manual")[:60]
+    return jsonify(plain(run(to_domain("SIMULATION", channel, data))))
