@@ -36,7 +36,13 @@ def _run(order_id: str, decide_change, extra_fields=None) -> dict:
 
 
 def cancel(order_id: str, actor: str) -> dict:
-    return _run(order_id, lambda state, now: lifecycle.cancel(state, actor, now))
+    """Cancel; the channel hears of it unless it is where the cancel came from."""
+    from actors.channel_sync import outbox_entry, send_pending
+
+    doc = _run(order_id, lambda state, now: lifecycle.cancel(state, actor, now),
+               lambda doc: {"outbox": outbox_entry(doc, "cancelled", doc["_id"], origin=actor, cause="cancel")})
+    send_pending(doc, cause="cancel")
+    return doc
 
 
 def change_address(order_id: str, actor: str, address: dict) -> dict:

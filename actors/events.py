@@ -15,6 +15,7 @@ import structlog
 from actors import queues
 from actors.dispatch import register_tracking
 from actors.after_sales import exchange_progress
+from actors.channel_sync import outbox_entry, send_pending
 from actors.follow_up import follow_up
 from actors.routing import send_dispatches
 from documents.converters import change_fields, order_state, with_details
@@ -73,6 +74,7 @@ def apply_wms_event(event_key: str) -> None:
     follow_up(doc, outcomes)
     if doc is not None:
         exchange_progress(doc)
+        send_pending(doc, cause=e.get("event_id"))
     inbox.mark_processed(event_key)
 
 
@@ -91,6 +93,7 @@ def apply_carrier_event(event_key: str) -> None:
     follow_up(doc, outcomes)
     if doc is not None:
         exchange_progress(doc)
+        send_pending(doc, cause=e.get("event_id"))
     inbox.mark_processed(event_key)
 
 
@@ -132,16 +135,26 @@ def _fulfilment_change(doc: dict, e: dict, event: str, actor: str, now: datetime
     f = next(f for f in doc["fulfilments"] if f["id"] == e["fulfilment_id"])
     if e.get("event_id") and any(t.get("event_id") == e["event_id"] for t in f.get("tracking", [])):
         return None  # applied before a crash
-    change = lifecycle.on_fulfilment_event(order_state(doc), e["fulfilment_id"], event, now, actor)
+    if e.get("final") is False:  # a partial confirmation (Qimen confirmType 1): recorded, more will follow
+        event = "partial_confirmation"
+        change = lifecycle.Change()
+    else:
+        change = lifecycle.on_fulfilment_event(order_state(doc), e["fulfilment_id"], event, now, actor)
     details = _details(e)
     extra = {"tracking": f.get("tracking", []) + [{**details, "event": str(event), "received_at": now}]}
     if e.get("tracking_number") and not f.get("tracking_number"):
         extra["tracking_number"] = e["tracking_number"]
     if event in (WmsEventType.SHORT_PICKED, WmsEventType.REJECTED):
         extra["reroute"] = True  # the warehouse cannot ship it: route it elsewhere
-    return change_fields(doc, change, {f["id"]: extra}, now), with_details(change.timeline, details), change.outcomes
+    fields = change_fields(doc, change, {f["id"]: extra}, now)
+    if change.fulfilments.get(f["id"]) in SHIPPED_OR_LATER and f["status"] not in SHIPPED_OR_LATER:
+        fields["outbox"] = outbox_entry(doc, "shipped", f["id"], cause=e.get("event_id"), fulfilment_id=f["id"],
+                                        carrier_id=f.get("carrier_id"),
+                                        tracking_number=extra.get("tracking_number") or f.get("tracking_number"),
+                                        order_shipped=fields.get("status") == "shipped")
+    return fields, with_details(change.timeline, details), change.outcomes
 
 
 def _details(e: dict) -> dict:
     return {k: e[k] for k in ("event_id", "tracking_number", "carrier_id", "occurred_at", "location",
-                              "description", "raw_status") if e.get(k) is not None}
+                              "description", "raw_status", "raw_type", "exception_reason") if e.get(k)}

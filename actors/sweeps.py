@@ -25,7 +25,7 @@ def reconcile() -> dict:
     """Re-send routing for orders stuck in ``received``, dispatch for paid orders whose reserved
     fulfilments never went out, and the actor for inbox events never processed."""
     cutoff = datetime.now(timezone.utc) - STALL_AFTER
-    counts = {"routing": 0, "dispatch": 0, "events": 0}
+    counts = {"routing": 0, "dispatch": 0, "events": 0, "outbox": 0}
     broker = dramatiq.get_broker()
     for order_id in orders.ids_in_state({"routing.state": RoutingState.RECEIVED.value, "updated_at": {"$lt": cutoff}},
                                         BATCH):
@@ -36,6 +36,12 @@ def reconcile() -> dict:
     for order_id in orders.ids_in_state(stalled, BATCH):
         broker.get_actor("process_order").send(order_id)  # a routed order's replay re-sends its dispatches
         counts["dispatch"] += 1
+    for doc in orders.collection().find({"outbox.state": "pending", "updated_at": {"$lt": cutoff}},
+                                        {"outbox": 1}).limit(BATCH):
+        for entry in doc["outbox"]:
+            if entry["state"] == "pending":
+                broker.get_actor("sync_channel").send(doc["_id"], entry["id"])
+                counts["outbox"] += 1
     for event in inbox.unprocessed_before(cutoff, BATCH):
         broker.get_actor(EVENT_ACTORS[event["kind"]]).send(event["_id"])
         counts["events"] += 1

@@ -53,12 +53,19 @@ def accept_order(channel: str, payload: dict, *, raw: dict | None = None, flags:
     return Accepted(order_id, duplicate=False, published=_publish("process_order", order_id))
 
 
-def accept_event(kind: str, source: str, key: str, payload: dict, actor_name: str,
+def accept_event(kind: str, source: str, key: str, payload: dict, actor_name: str | None,
                  order_id: str | None = None) -> Accepted:
-    """Store an inbound event under ``kind:source:key`` and publish ``actor_name`` for it."""
+    """Store an inbound event under ``kind:source:key`` and publish ``actor_name`` for it.
+
+    With ``actor_name`` None the event is only recorded, flagged for a person (an event word
+    the router does not know): ``published`` is False.
+    """
     event_key, created = inbox.record(kind, source, key, payload, order_id)
     if not created:
         return Accepted(event_key, duplicate=True)
+    if actor_name is None:
+        inbox.mark_processed(event_key, "flagged: unknown event word")
+        return Accepted(event_key, duplicate=False, published=False)
     return Accepted(event_key, duplicate=False, published=_publish(actor_name, event_key))
 
 
@@ -72,3 +79,59 @@ def _publish(actor_name: str, *args) -> bool:
     except Exception:
         log.warning("publish_failed", actor=actor_name, key=args[0] if args else None, exc_info=True)
         return False
+
+
+def accept_channel_order(channel: str, channel_order, webhook_id: str | None) -> Accepted:
+    """A channel's native order webhook (create, update or cancel), already mapped.
+
+    A new order is accepted (routed unless the channel fulfils it itself, e.g. Amazon AFN); a
+    repeated delivery (same webhook id) or a stale update (older ``updated_at``) changes nothing;
+    a newer update that says paid records the payment; one that says cancelled cancels the order
+    here, and the channel is not told back what it told us.
+    """
+    from documents import orders
+
+    if webhook_id and inbox.load(f"webhook:{channel}:{webhook_id}"):
+        existing = orders.collection().find_one(
+            {"channel": channel, "channel_order_id": channel_order.canonical["channel_order_id"]}, {"_id": 1})
+        return Accepted(existing["_id"] if existing else webhook_id, duplicate=True)
+    extra = {"channel_updated_at": channel_order.updated_at, "native_status": channel_order.native_status,
+             "ship_by": channel_order.ship_by}
+    if not channel_order.route:
+        extra["routing"] = {"state": "external", "reason": "fulfilled by the channel", "attempts": 0}
+    accepted = accept_order(channel, channel_order.canonical, raw=channel_order.raw, flags=channel_order.flags,
+                            extra=extra)
+    if accepted.duplicate:
+        _apply_channel_update(channel, accepted.id, channel_order)
+    if webhook_id:
+        inbox.record("webhook", channel, webhook_id, {"order_id": accepted.id}, accepted.id)
+        inbox.mark_processed(f"webhook:{channel}:{webhook_id}")
+    if channel_order.cancelled and not accepted.duplicate:
+        _apply_channel_update(channel, accepted.id, channel_order)
+    return accepted
+
+
+def _apply_channel_update(channel: str, order_id: str, channel_order) -> None:
+    from actors import commands
+    from documents import orders
+    from router.errors import IllegalTransition
+
+    doc = orders.load(order_id)
+    seen = doc.get("channel_updated_at")
+    if channel_order.updated_at and seen and channel_order.updated_at <= seen and not channel_order.cancelled:
+        return  # stale: an older state of the order than the one we hold
+    if channel_order.cancelled and doc["status"] not in ("cancelled", "closed"):
+        try:
+            commands.cancel(order_id, f"channel:{channel}")
+        except IllegalTransition:
+            log.warning("channel_cancel_refused", order_id=order_id, status=doc["status"])
+    elif (channel_order.canonical.get("payment") or {}).get("status") == "paid" and doc["payment_status"] != "paid":
+        accept_event("payment", channel, f"{channel_order.canonical['channel_order_id']}:paid",
+                     {"order_id": order_id, "transaction_id": f"{channel}:{channel_order.canonical['channel_order_id']}",
+                      "type": "paid", "amount": str(doc.get("payable") or doc["amounts"]["payable"])},
+                     "apply_payment", order_id=order_id)
+    if channel_order.updated_at:
+        orders.collection().update_one({"_id": order_id, "$or": [{"channel_updated_at": None},
+                                                                 {"channel_updated_at": {"$lt": channel_order.updated_at}}]},
+                                       {"$set": {"channel_updated_at": channel_order.updated_at,
+                                                 "native_status": channel_order.native_status}})

@@ -77,13 +77,13 @@ def _check_row(row: dict, now: datetime, notify) -> dict | None:
     if not is_low(row):
         _rearm(row["_id"], now)
         return None
-    alert = _fire(row, now)
+    alert = _fire(row, now, deliverable=notify is not post_webhook or webhook_url() is not None)
     if alert is not None:
         deliver(alert, notify)
     return alert
 
 
-def _fire(row: dict, now: datetime) -> dict | None:
+def _fire(row: dict, now: datetime, deliverable: bool) -> dict | None:
     """Claim the crossing (armed -> fired) and record its alert; None when it was claimed before.
 
     The arm names the alert id before the alert exists, so a crash in between is repaired by
@@ -107,7 +107,7 @@ def _fire(row: dict, now: datetime) -> dict | None:
     alert = {"sku": row["sku"], "warehouse_id": row["warehouse_id"], "available": row.get("available", 0),
              "on_hand": row.get("on_hand", 0), "reserved": row.get("reserved", 0),
              "threshold": row.get("low_stock_threshold") or 0, "raised_at": now, "resolved_at": None,
-             "webhook": {"status": PENDING if webhook_url() else DISABLED, "attempts": 0}}
+             "webhook": {"status": PENDING if deliverable else DISABLED, "attempts": 0}}
     result = _alerts().update_one({"_id": alert_id}, {"$setOnInsert": alert}, upsert=True)
     return {"_id": alert_id, **alert} if result.upserted_id is not None else None
 

@@ -39,6 +39,7 @@ class OrderDocument(me.DynamicDocument):
             {"fields": ["fulfilments.tracking_number"]},
             {"fields": ["due_at"]},
             {"fields": ["routing.state", "updated_at"]},
+            {"fields": ["outbox.state"]},
         ],
     }
 

@@ -145,6 +145,19 @@ def cached_setting(name: str):
     return value
 
 
+def cached(kind: str, doc_id: str) -> dict | None:
+    """:func:`get`, cached per database for a few seconds (channels and parties read per event)."""
+    from mongoengine import get_db
+
+    key = (get_db().name, f"{kind}/{doc_id}")
+    hit = _settings_cache.get(key)
+    if hit and time.monotonic() - hit[0] < SETTINGS_TTL:
+        return hit[1]
+    value = get(kind, doc_id)
+    _settings_cache[key] = (time.monotonic(), value)
+    return value
+
+
 def load_setting(name: str) -> dict | None:
     doc = get("settings", name)
     return doc.get("value") if doc else None

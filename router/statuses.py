@@ -67,6 +67,7 @@ class RoutingState(StrEnum):
     BACKORDERED = "backordered"
     HELD = "held"
     REJECTED = "rejected"
+    EXTERNAL = "external"  # recorded, fulfilled by the channel itself (e.g. Amazon AFN)
 
 
 class PaymentMethod(StrEnum):

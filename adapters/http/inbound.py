@@ -15,6 +15,7 @@ from adapters.http import auth
 from adapters.http.errors import ApiError
 from adapters.http.schemas import AcceptedSchema, CarrierEventSchema, PaymentNoticeSchema, WmsEventSchema
 from adapters.schemas import CanonicalOrderSchema
+from adapters.channels import CHANNEL_FORMATS
 from documents import orders, reference
 
 blp = Blueprint("inbound", __name__, description="Channels, payments, warehouses and carriers push here")
@@ -44,19 +45,17 @@ def push_order(channel: str):
         raise ApiError(404, "not_found", "unknown channel")
     config = reference.get("channels", channel) or {}
     fmt = config.get("format") or channel
-    try:  # TEMPORARY until the channel formats land
-        from adapters.channels import CHANNEL_FORMATS
-    except ImportError:
-        CHANNEL_FORMATS = {}
     native = CHANNEL_FORMATS.get(fmt)
     if native is None:
         if config.get("token") and not auth._same(auth._bearer(), config["token"]):
             raise ApiError(401, "unauthorized", "bad or missing channel token")
         return _answer(intake.accept_order(channel, _json_body()), "order_id")
-    native.verify(request.headers, request.get_data(cache=True), config.get("secret"))
-    channel_order = native.to_canonical(_json_body(), merchant_id=config.get("merchant_id"))
-    accepted = intake.accept_order(channel, channel_order.canonical, raw=channel_order.raw,
-                                   flags=channel_order.flags)
+    if not config.get("secret"):
+        raise ApiError(401, "unauthorized", f"channel {channel!r} has no webhook secret configured")
+    native.verify(request.headers, request.get_data(cache=True), config["secret"])
+    payload = _json_body()
+    accepted = intake.accept_channel_order(channel, native.to_canonical(payload, config.get("merchant_id")),
+                                           native.dedupe_key(request.headers, payload))
     return _answer(accepted, "order_id")
 
 
@@ -74,29 +73,75 @@ def payment_notice(notice: dict):
 
 
 @blp.route("/v1/wms/<warehouse>/events", methods=["POST"])
-@blp.arguments(WmsEventSchema)
+@blp.doc(requestBody={"content": {"application/json": {"schema": WmsEventSchema}}},
+         summary="A warehouse reports on its fulfilments (generic, Qimen or ShipHero format)")
 @blp.response(202, AcceptedSchema)
-def wms_event(event: dict, warehouse: str):
-    auth.require_party("warehouses", warehouse)
-    owner = orders.load_summary_by_fulfilment(event["fulfilment_id"])
-    if owner is None or owner["warehouse_id"] != warehouse:  # a warehouse reports on its own fulfilments only
-        raise ApiError(404, "not_found", f"warehouse {warehouse!r} has no fulfilment {event['fulfilment_id']!r}")
-    payload = {**event, "type": event["type"].value}
-    accepted = intake.accept_event("wms", warehouse, event["event_id"], payload, "apply_wms_event",
-                                   order_id=owner["order_id"])
-    return _answer(accepted, "event_id")
+def wms_event(warehouse: str):
+    from adapters.wms_formats import WMS_FORMATS, qimen
+
+    record = auth.require_party("warehouses", warehouse)
+    name = record.get("wms_format") or "generic"
+    if name == "qimen" and record.get("secret"):
+        qimen.verify_request(request.args.to_dict(), request.get_data(cache=True), record["secret"])
+    elif WMS_FORMATS[name].verify and record.get("secret"):
+        WMS_FORMATS[name].verify(request.headers, request.get_data(cache=True), record["secret"])
+    updates = WMS_FORMATS[name].parse(_json_body())
+    owners = {}
+    for u in updates:  # a warehouse reports on its own fulfilments only: check all before storing any
+        owner = orders.load_summary_by_fulfilment(u.fulfilment_id)
+        if owner is None or owner["warehouse_id"] != warehouse:
+            raise ApiError(404, "not_found", f"warehouse {warehouse!r} has no fulfilment {u.fulfilment_id!r}")
+        owners[u.fulfilment_id] = owner
+    results = []
+    for u in updates:
+        payload = {"event_id": u.event_id, "fulfilment_id": u.fulfilment_id, "type": u.type.value if u.type else None,
+                   "raw_type": u.raw_type, "occurred_at": u.occurred_at, "tracking_number": u.tracking_number,
+                   "carrier_id": u.carrier_id, "final": u.final,
+                   "lines": [{"line_no": n, "sku": sku, "quantity": q} for n, sku, q in u.lines]}
+        actor = "apply_wms_event" if u.type else None  # an unknown word is kept raw and flagged, not applied
+        results.append(intake.accept_event("wms", warehouse, u.event_id, payload, actor,
+                                           order_id=owners[u.fulfilment_id]["order_id"]))
+    return _answer_all(results)
 
 
 @blp.route("/v1/carriers/<carrier>/events", methods=["POST"])
-@blp.arguments(CarrierEventSchema)
+@blp.doc(requestBody={"content": {"application/json": {"schema": CarrierEventSchema}}},
+         summary="A carrier posts tracking events (generic, AfterShip, EasyPost or 17TRACK format)")
 @blp.response(202, AcceptedSchema)
-def carrier_event(event: dict, carrier: str):
-    auth.require_party("carriers", carrier)
-    owner = orders.load_summary_by_tracking(event["tracking_number"])
-    if owner is None or owner["carrier_id"] != carrier:  # a carrier reports on its own parcels only
-        raise ApiError(404, "not_found", f"carrier {carrier!r} has no parcel {event['tracking_number']!r}")
-    key = event["event_id"] or f"{event['tracking_number']}:{event['status'].value}:{event['occurred_at'].isoformat()}"
-    payload = {**event, "event_id": key, "status": event["status"].value, "fulfilment_id": owner["fulfilment_id"]}
-    accepted = intake.accept_event("carrier", carrier, key, payload, "apply_carrier_event",
-                                   order_id=owner["order_id"])
-    return _answer(accepted, "event_id")
+def carrier_event(carrier: str):
+    from adapters.tracking import TRACKING_FORMATS
+
+    record = auth.require_party("carriers", carrier)
+    fmt = TRACKING_FORMATS[record.get("tracking_format") or "generic"]
+    if fmt.verify and record.get("secret"):
+        fmt.verify(request.headers, request.get_data(cache=True), record["secret"])
+    updates = fmt.parse(_json_body())
+    owners = {}
+    for u in updates:  # a carrier reports on its own parcels only
+        owner = orders.load_summary_by_tracking(u.tracking_number)
+        if owner is None or owner["carrier_id"] != carrier:
+            raise ApiError(404, "not_found", f"carrier {carrier!r} has no parcel {u.tracking_number!r}")
+        owners[u.tracking_number] = owner
+    results = []
+    for u in updates:
+        owner = owners[u.tracking_number]
+        payload = {"event_id": u.event_id, "tracking_number": u.tracking_number,
+                   "status": u.status.value if u.status else None, "raw_status": u.raw_status,
+                   "occurred_at": u.occurred_at, "description": u.description, "location": u.location,
+                   "exception_reason": u.exception_reason, "fulfilment_id": owner["fulfilment_id"]}
+        actor = "apply_carrier_event" if u.status else None
+        results.append(intake.accept_event("carrier", carrier, u.event_id, payload, actor, order_id=owner["order_id"]))
+    return _answer_all(results)
+
+
+def _answer_all(results: list[intake.Accepted]):
+    """One event: ``{"event_id", "duplicate"}``; several: ``{"events": [...]}``. 200 when all were
+    replays, 202 otherwise; unapplied (unknown-word) events are listed under ``flagged``."""
+    if len(results) == 1:
+        body = {"event_id": results[0].id, "duplicate": results[0].duplicate}
+    else:
+        body = {"events": [{"event_id": r.id, "duplicate": r.duplicate} for r in results]}
+    flagged = [r.id for r in results if not r.published and not r.duplicate]
+    if flagged:
+        body["flagged"] = flagged
+    return jsonify(body), 200 if results and all(r.duplicate for r in results) else 202
