@@ -1,0 +1,229 @@
+"""Shopify order webhooks (``orders/create``, ``orders/updated``, ``orders/cancelled``) and fulfilments.
+
+In: the webhook's JSON body (the REST Order resource) and its headers. Out: a
+:class:`ChannelOrder`. Raised: BadSignature, PayloadError naming Shopify's own field path.
+
+Money is read from ``*_set.shop_money`` where present (the shop's currency), else from the
+plain field. Discounts: Shopify allocates every discount application, order-level codes
+included, to line items (``line_items[].discount_allocations``) or to shipping lines
+(``shipping_lines[].discount_allocations``). So a line's canonical discount is the sum of
+its allocations, the shipping fee is the shipping price less its allocations, and the
+order-level ``discount_codes`` are NOT added again. Only a remainder of ``total_discounts``
+that no allocation explains becomes an order-level canonical discount (flagged). The
+shipping fee is what the buyer paid for shipping, 0.00 when the order has no shipping
+line (never None: the router must not charge freight the channel did not). Taxes
+are not modelled: amounts are taken as Shopify shows them (``taxes_included`` says which).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from adapters.channels.channel_order import (
+    ChannelFormat,
+    ChannelOrder,
+    checked,
+    clip,
+    money,
+    order_id,
+    shipping_method,
+    person_name,
+)
+from adapters.native import Native, header, verify_hmac
+from router.statuses import PaymentMethod, PaymentStatus
+
+SIGNATURE_HEADER = "X-Shopify-Hmac-Sha256"
+WEBHOOK_ID_HEADER = "X-Shopify-Webhook-Id"
+_PAID = {"paid", "partially_refunded", "refunded"}
+_UNPAID = {"pending", "authorized", "partially_paid", "unpaid", "voided", "expired"}
+ZERO = Decimal("0")
+
+
+def verify(headers, raw_body: bytes, secret: str | bytes) -> None:
+    """Check ``X-Shopify-Hmac-Sha256`` = base64(HMAC-SHA256(secret, raw body)); raises BadSignature."""
+    verify_hmac(headers, SIGNATURE_HEADER, raw_body, secret)
+
+
+def dedupe_key(headers, payload) -> str | None:
+    """The delivery's ``X-Shopify-Webhook-Id`` (the same on Shopify's retries), or None."""
+    return header(headers, WEBHOOK_ID_HEADER) or None
+
+
+def to_canonical(payload: dict, merchant_id: str) -> ChannelOrder:
+    """Map a Shopify Order to a ChannelOrder for ``merchant_id``; raises PayloadError."""
+    order = Native(payload)
+    order.mapping()
+    flags: list[str] = []
+    currency = (
+        order.dig("total_price_set", "shop_money", "currency_code").text() or order.req("currency").text()
+    )
+    lines = [_line(item, flags) for item in order.req("line_items").items()]
+    if not lines:
+        raise order.get("line_items").fail("must not be empty")
+    line_discounts = sum((Decimal(line["discount"]) for line in lines), ZERO)
+    shipping_lines = order.get("shipping_lines").items()
+    shipping_fee = sum((_amount(s, "price") or ZERO for s in shipping_lines), ZERO)
+    shipping_off = sum((_allocated(s) for s in shipping_lines), ZERO)
+    discounts = _unallocated(order, line_discounts + shipping_off, flags)
+    cancelled = order.get("cancelled_at").present or order.get("cancel_reason").present
+    canonical = {
+        "channel_order_id": order_id(order.req("id").text(), "id"),
+        "merchant_id": merchant_id,
+        "currency": currency.upper(),
+        "customer": _customer(order),
+        "shipping_address": _address(order, flags),
+        "lines": lines,
+        "discounts": discounts,
+        "shipping_fee": money(max(shipping_fee - shipping_off, ZERO)),
+        "shipping_method": shipping_method(
+            *(s.get("title").text() + " " + s.get("code").text() for s in shipping_lines)
+        ),
+        "payment": _payment(order, flags),
+        "placed_at": (order.get("created_at").when() or order.req("processed_at").when()).isoformat(),
+        "notes": clip(order.get("note").text(), 2000),
+        "b2b": order.get("po_number").present or order.get("payment_terms").present,
+    }
+    if order.get("cancel_reason").present:
+        flags.append(f"cancel_reason:{order.get('cancel_reason').text()}")
+    return ChannelOrder(
+        canonical=checked(canonical),
+        raw=payload,
+        native_status="cancelled" if cancelled else order.get("financial_status").text(),
+        flags=flags,
+        updated_at=order.get("updated_at").when(),
+        cancelled=cancelled,
+    )
+
+
+def _amount(node: Native, key: str) -> Decimal | None:
+    shop = node.dig(f"{key}_set", "shop_money", "amount")
+    return shop.money() if shop.present else node.get(key).money()
+
+
+def _allocated(node: Native) -> Decimal:
+    return sum((_amount(a, "amount") or ZERO for a in node.get("discount_allocations").items()), ZERO)
+
+
+def _line(item: Native, flags: list[str]) -> dict:
+    quantity = item.req("quantity").integer()
+    if quantity < 1:
+        raise item.get("quantity").fail("must be at least 1")
+    unit_price = _amount(item, "price")
+    if unit_price is None:
+        raise item.get("price").fail("is required")
+    if item.get("discount_allocations").present:
+        discount = _allocated(item)
+    else:  # older payloads: the deprecated per-line total
+        discount = _amount(item, "total_discount") or ZERO
+    if discount > unit_price * quantity:
+        raise item.get("discount_allocations").fail("exceed the line's price")
+    sku = item.req("sku").text()
+    if item.get("requires_shipping").value is False:
+        flags.append(f"not_shipped:{sku}")
+    return {
+        "sku": clip(sku, 100),
+        "quantity": quantity,
+        "unit_price": money(unit_price),
+        "discount": money(discount),
+        "name": clip(item.first("name", "title").text(), 300),
+    }
+
+
+def _unallocated(order: Native, allocated: Decimal, flags: list[str]) -> list[dict]:
+    total = _amount(order, "total_discounts") or ZERO
+    rest = total - allocated
+    if rest <= 0:
+        return []
+    codes = ",".join(c.get("code").text() for c in order.get("discount_codes").items())
+    flags.append(f"unallocated_discount:{money(rest)}")
+    return [{"code": clip(codes, 100), "amount": money(rest)}]
+
+
+def _address(order: Native, flags: list[str]) -> dict:
+    addr = order.get("shipping_address")
+    if not addr.present:
+        addr = order.get("billing_address")
+        if not addr.present:
+            raise order.get("shipping_address").fail("is required")
+        flags.append("billing_address_used")
+    name = addr.get("name").text() or person_name(addr.get("first_name").text(), addr.get("last_name").text())
+    lat, lon = addr.get("latitude").value, addr.get("longitude").value
+    coords = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (lat, lon))
+    return {
+        "name": clip(name, 200),
+        "phone": clip(addr.get("phone").text() or order.get("phone").text(), 40),
+        "country": addr.req("country_code").text().upper(),
+        "region": clip(addr.first("province_code", "province").text(), 100),
+        "city": clip(addr.get("city").text(), 100),
+        "postcode": clip(addr.get("zip").text(), 20),
+        "lines": [
+            clip(addr.get(k).text(), 300) for k in ("company", "address1", "address2") if addr.get(k).present
+        ],
+        "lat": lat if coords and -90 <= lat <= 90 else None,
+        "lon": lon if coords and -180 <= lon <= 180 else None,
+    }
+
+
+def _customer(order: Native) -> dict:
+    cust = order.get("customer")
+    if not cust.present:
+        return {"email": clip(order.get("email").text(), 254)}
+    name = person_name(cust.get("first_name").text(), cust.get("last_name").text())
+    return {
+        "id": clip(cust.get("id").text(), 100),
+        "name": clip(name, 200),
+        "email": clip(order.get("email").text() or cust.get("email").text(), 254),
+        "phone": clip(cust.get("phone").text() or order.get("phone").text(), 40),
+    }
+
+
+def _payment(order: Native, flags: list[str]) -> dict:
+    status = order.get("financial_status").text()
+    gateways = [order.get("gateway").text()] + [g.text() for g in order.get("payment_gateway_names").items()]
+    cod = any("cash on delivery" in g.lower() or g.lower() == "cod" for g in gateways)
+    terms = order.get("payment_terms")
+    if status not in _PAID | _UNPAID:
+        flags.append(f"unknown_status:{status}")
+    elif status in ("refunded", "partially_refunded", "voided", "expired", "partially_paid"):
+        flags.append(f"payment:{status}")
+    paid = status in _PAID
+    method = PaymentMethod.CASH_ON_DELIVERY if cod else PaymentMethod.ONLINE
+    if not cod and not paid and (order.get("po_number").present or terms.present):
+        method = PaymentMethod.TERMS
+    return {
+        "method": method.value,
+        "status": (PaymentStatus.PAID if paid else PaymentStatus.UNPAID).value,
+        "terms_days": terms.get("due_in_days").integer() if terms.present else None,
+        "po_number": clip(order.get("po_number").text(), 100),
+    }
+
+
+def fulfillment_request(
+    fulfillment_order_id: int | str,
+    tracking_number: str,
+    company: str,
+    lines: list[tuple[int | str, int]] | None = None,
+    tracking_url: str | None = None,
+    notify_customer: bool = True,
+) -> dict:
+    """Body for ``POST /admin/api/{version}/fulfillments.json``.
+
+    ``lines`` are ``(fulfillment_order_line_item_id, quantity)`` pairs; None ships every
+    remaining line of the fulfilment order.
+    """
+    by_order: dict = {"fulfillment_order_id": fulfillment_order_id}
+    if lines is not None:
+        by_order["fulfillment_order_line_items"] = [{"id": i, "quantity": q} for i, q in lines]
+    tracking = {"number": tracking_number, "company": company}
+    if tracking_url:
+        tracking["url"] = tracking_url
+    return {
+        "fulfillment": {
+            "line_items_by_fulfillment_order": [by_order],
+            "tracking_info": tracking,
+            "notify_customer": notify_customer,
+        }
+    }
+
+
+FORMAT = ChannelFormat("shopify", verify, dedupe_key, to_canonical)

@@ -1,0 +1,142 @@
+"""Amazon SP-API Order + OrderItems -> canonical orders."""
+
+import json
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from adapters.channels import CHANNEL_FORMATS, amazon
+from adapters.errors import PayloadError
+from adapters.schemas import CanonicalOrderSchema
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "channels"
+
+
+def fixture(name: str) -> dict:
+    return json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def mapped(name: str):
+    data = fixture(name)
+    order = amazon.map_order(data["order"], data["items"], "m-az")
+    return order, CanonicalOrderSchema().load(order.canonical)
+
+
+def test_mfn_order_divides_item_price_by_quantity_for_the_unit_price():
+    order, loaded = mapped("amazon_mfn_unshipped")
+    c = order.canonical
+    assert (
+        c["channel_order_id"] == "113-4598234-7719425"
+        and c["currency"] == "USD"
+        and c["merchant_id"] == "m-az"
+    )
+    # 10.00 for 3 cables: 3.34 each, 0.02 rounding + 1.00 promotion as discount; 63.98 / 2 is exact
+    assert [(line["sku"], line["quantity"], line["unit_price"], line["discount"]) for line in c["lines"]] == [
+        ("CABLE-USBC-2M", 3, "3.34", "1.02"),
+        ("CHARGER-65W", 2, "31.99", "0.00"),
+    ]
+    assert c["shipping_fee"] == "5.99" and c["shipping_method"] == "express"
+    assert c["payment"] == {"method": "online", "status": "paid", "po_number": ""}
+    a = c["shipping_address"]
+    assert (a["name"], a["country"], a["region"], a["city"], a["postcode"]) == (
+        "Chris O'Neill",
+        "US",
+        "WA",
+        "Seattle",
+        "98101-1234",
+    )
+    assert a["lines"] == ["500 Pine St", "Suite 1200"]
+    assert loaded["placed_at"] == datetime(2024, 3, 5, 15, 10, 22, tzinfo=timezone.utc)
+    assert order.updated_at == datetime(2024, 3, 5, 15, 42, 10, tzinfo=timezone.utc)
+    assert order.ship_by == datetime(2024, 3, 7, 6, 59, 59, tzinfo=timezone.utc)
+    assert (
+        order.route and not order.cancelled and order.native_status == "Unshipped" and "prime" in order.flags
+    )
+    net = sum(line["unit_price"] * line["quantity"] - line["discount"] for line in loaded["lines"])
+    assert net == Decimal("10.00") - Decimal("1.00") + Decimal("63.98")  # nothing lost to rounding
+
+
+def test_afn_business_order_is_recorded_but_not_routed():
+    order, _ = mapped("amazon_afn_business_shipped")
+    c = order.canonical
+    assert order.route is False and c["b2b"] is True
+    assert c["payment"]["po_number"] == "BEST-2024-00912" and c["payment"]["status"] == "paid"
+    assert c["lines"][0]["unit_price"] == "11.99" and c["lines"][0]["quantity"] == 30
+    a = c["shipping_address"]
+    assert (a["city"], a["region"], a["lines"]) == ("Düsseldorf", "Nordrhein-Westfalen", ["Große Straße 7"])
+    assert "status:Shipped" in order.flags
+
+
+def test_cod_order_with_restricted_address_still_maps_for_routing():
+    order, _ = mapped("amazon_cod_restricted_jp")
+    c = order.canonical
+    assert c["payment"]["method"] == "cod" and c["payment"]["status"] == "unpaid"
+    assert c["currency"] == "JPY" and c["lines"][0]["unit_price"] == "1990" and c["shipping_fee"] == "350.00"
+    assert c["shipping_address"] == {
+        "name": "",
+        "phone": "",
+        "country": "JP",
+        "region": "東京都",
+        "city": "渋谷区",
+        "district": "",
+        "postcode": "150-0002",
+        "lines": [],
+    }
+    assert "address_restricted" in order.flags
+
+
+def test_unit_price_keeps_more_places_when_the_division_is_exact():
+    data = fixture("amazon_mfn_unshipped")
+    data["items"][1]["ItemPrice"]["Amount"] = "10.05"
+    line = amazon.map_order(data["order"], data["items"], "m-az").canonical["lines"][1]
+    assert (line["unit_price"], line["discount"]) == ("5.025", "0.00")
+
+
+def test_cancelled_order_and_zero_quantity_items():
+    data = fixture("amazon_mfn_unshipped")
+    data["order"]["OrderStatus"] = "Canceled"
+    data["items"][1]["QuantityOrdered"] = 0
+    order = amazon.map_order(data["order"], data["items"], "m-az")
+    assert order.cancelled and [line["sku"] for line in order.canonical["lines"]] == ["CABLE-USBC-2M"]
+    assert "zero_quantity:CHARGER-65W" in order.flags
+
+
+def test_missing_address_falls_back_to_the_marketplace_country():
+    data = fixture("amazon_afn_business_shipped")
+    del data["order"]["ShippingAddress"]
+    order = amazon.map_order(data["order"], data["items"], "m-az")
+    assert order.canonical["shipping_address"] == {"country": "DE"} and "address_missing" in order.flags
+
+
+def test_pending_order_without_prices_is_refused_with_the_item_path():
+    data = fixture("amazon_mfn_unshipped")
+    data["order"]["OrderStatus"] = "Pending"
+    del data["items"][0]["ItemPrice"]
+    with pytest.raises(PayloadError) as err:
+        amazon.map_order(data["order"], data["items"], "m-az")
+    assert err.value.field_path == "items.0.ItemPrice"
+
+
+@pytest.mark.parametrize(
+    "key, value, field_path",
+    [
+        ("QuantityOrdered", "many", "items.1.QuantityOrdered"),
+        ("SellerSKU", "", "items.1.SellerSKU"),
+        ("PromotionDiscount", {"Amount": "99.00"}, "items.1.PromotionDiscount"),
+    ],
+)
+def test_malformed_items_name_the_sp_api_path(key, value, field_path):
+    data = fixture("amazon_mfn_unshipped")
+    data["items"][1][key] = value
+    with pytest.raises(PayloadError) as err:
+        amazon.map_order(data["order"], data["items"], "m-az")
+    assert err.value.field_path == field_path
+
+
+def test_registry_form_takes_order_and_items_and_dedupes_per_update():
+    data = fixture("amazon_mfn_unshipped")
+    fmt = CHANNEL_FORMATS["amazon"]
+    assert fmt.to_canonical(data, "m-az").canonical["channel_order_id"] == "113-4598234-7719425"
+    assert fmt.dedupe_key({}, data) == "113-4598234-7719425@2024-03-05T15:42:10Z"

@@ -1,0 +1,103 @@
+"""Any junk a channel sends gives a PayloadError or a valid canonical order, never another exception."""
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from adapters.channels import CHANNEL_FORMATS
+from adapters.channels.csv_import import parse_csv
+from adapters.errors import PayloadError
+from adapters.schemas import CanonicalOrderSchema
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "channels"
+JUNK = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=12)
+    | st.sampled_from(["", "-1", "1e999", "NaN", "2024-13-40", "0", "１２", "abc"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
+CASES = [(p.name.split("_")[0], p.stem) for p in sorted(FIXTURES.glob("*.json"))]
+
+
+def paths(value, prefix=()):
+    """Every path into a JSON value (dict keys and list indices)."""
+    yield prefix
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield from paths(child, prefix + (key,))
+    elif isinstance(value, list):
+        for i, child in enumerate(value):
+            yield from paths(child, prefix + (i,))
+
+
+def replaced(value, path, junk):
+    if not path:
+        return junk
+    out = copy.deepcopy(value)
+    node = out
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = junk
+    return out
+
+
+def assert_payload_error_or_valid(fmt: str, payload) -> None:
+    try:
+        order = CHANNEL_FORMATS[fmt].to_canonical(payload, "m-junk")
+    except PayloadError as exc:
+        assert exc.field_path and exc.message
+        return
+    CanonicalOrderSchema().load(order.canonical)
+
+
+@pytest.mark.parametrize("fmt", sorted(CHANNEL_FORMATS))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(junk=JUNK)
+def test_whole_payload_junk(fmt, junk):
+    assert_payload_error_or_valid(fmt, junk)
+
+
+@pytest.mark.parametrize("fmt, name", CASES)
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_one_field_of_a_real_payload_replaced_with_junk(fmt, name, data):
+    payload = json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
+    path = data.draw(st.sampled_from(list(paths(payload))))
+    assert_payload_error_or_valid(fmt, replaced(payload, path, data.draw(JUNK)))
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=st.text(max_size=300))
+def test_csv_junk_never_raises(text):
+    orders, errors = parse_csv(
+        "channel_order_id,placed_at,currency,country,sku,quantity,unit_price\n" + text, "m"
+    )
+    for order in orders:
+        CanonicalOrderSchema().load(order)
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=st.text(max_size=300))
+def test_csv_without_header_never_raises(text):
+    parse_csv(text)
+
+
+@pytest.mark.parametrize("fmt", sorted(CHANNEL_FORMATS))
+@given(
+    headers=st.dictionaries(st.text(max_size=20), st.text(max_size=40) | st.none(), max_size=3),
+    body=st.binary(max_size=50),
+)
+@settings(max_examples=30, deadline=None)
+def test_signature_and_dedupe_junk_raise_only_bad_signature(fmt, headers, body):
+    from adapters.errors import BadSignature
+
+    with pytest.raises(BadSignature):
+        CHANNEL_FORMATS[fmt].verify(headers, body, "secret")
+    CHANNEL_FORMATS[fmt].dedupe_key(headers, None)
