@@ -138,7 +138,7 @@ def _case_follow_up(doc: dict, case: AfterSalesCase, outcomes) -> dict:
         restock(doc, case)
     if CaseOutcome.SHIP_EXCHANGE in outcomes:
         ship_exchange(doc, case)
-    return next(c for c in orders.load(doc["_id"])["after_sales"] if c["case_id"] == case.case_id)
+    return next(c for c in orders.load(doc["_id"], working=True)["after_sales"] if c["case_id"] == case.case_id)
 
 
 def restock(doc: dict, case: AfterSalesCase) -> None:
@@ -182,7 +182,7 @@ def exchange_progress(doc: dict) -> None:
         doc["shipment_status"])
     if command is None:
         return
-    original = orders.load(link["order_id"])
+    original = orders.load(link["order_id"], working=True)
     case = next((c for c in original.get("after_sales", []) if c["case_id"] == link["case_id"]), None)
     if case is None or case["status"] != AfterSalesStatus.EXCHANGE_SHIPPING:
         return

@@ -38,7 +38,7 @@ def send_pending(doc: dict | None, cause: str | None = None) -> None:
 
 @dramatiq.actor(queue_name=queues.SYNC, time_limit=60_000)
 def sync_channel(order_id: str, entry_id: str) -> None:
-    doc = orders.load(order_id)
+    doc = orders.load(order_id, working=True)
     entry = next((e for e in (doc or {}).get("outbox", []) if e["id"] == entry_id), None)
     if entry is None or entry["state"] != "pending":
         return

@@ -73,7 +73,7 @@ def retry_dispatch(fulfilment_id: str, actor: str) -> dict:
     summary = orders.load_summary_by_fulfilment(fulfilment_id)
     if summary is None:
         raise OrderNotFound(fulfilment_id)
-    doc = orders.load(summary["order_id"])
+    doc = orders.load(summary["order_id"], working=True)
     f = next(f for f in doc["fulfilments"] if f["id"] == fulfilment_id)
     if f["status"] != FulfilmentStatus.DISPATCH_FAILED:
         raise IllegalTransition("fulfilment", f["status"], "retry_dispatch", ())

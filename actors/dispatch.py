@@ -36,7 +36,7 @@ RETRYABLE = {FulfilmentStatus.RESERVED.value, FulfilmentStatus.DISPATCH_FAILED.v
 @dramatiq.actor(queue_name=queues.DISPATCH, time_limit=120_000)
 def dispatch_fulfilment(order_id: str, fulfilment_id: str, retry: bool = False) -> None:
     """``retry``: an operator asked to try a ``dispatch_failed`` fulfilment again."""
-    doc = orders.load(order_id)
+    doc = orders.load(order_id, working=True)
     f = _fulfilment(doc, fulfilment_id)
     allowed = RETRYABLE if retry else DISPATCHABLE
     if f is None or f["status"] not in allowed or not lifecycle.ready_for_dispatch(order_state(doc)):
@@ -56,7 +56,7 @@ def dispatch_fulfilment(order_id: str, fulfilment_id: str, retry: bool = False) 
 @dramatiq.actor(queue_name=queues.DISPATCH, time_limit=60_000)
 def register_tracking(order_id: str, fulfilment_id: str) -> None:
     """Subscribe to the carrier's tracking events for a shipped fulfilment (idempotent at the carrier)."""
-    f = _fulfilment(orders.load(order_id), fulfilment_id)
+    f = _fulfilment(orders.load(order_id, working=True), fulfilment_id)
     if f and f.get("tracking_number") and f.get("carrier_id"):
         carrier_client.register_tracker(_carrier(f["carrier_id"]), f["tracking_number"], fulfilment_id)
 
@@ -66,7 +66,7 @@ def intercept_fulfilment(order_id: str, fulfilment_id: str) -> None:
     """Ask the warehouse to stop a dispatched fulfilment (a cancel after dispatch)."""
     from actors.follow_up import follow_up
 
-    f = _fulfilment(orders.load(order_id), fulfilment_id)
+    f = _fulfilment(orders.load(order_id, working=True), fulfilment_id)
     if f is None or f["status"] not in AT_WAREHOUSE:
         return
     intercepted = wms_client.cancel_delivery_order(_warehouse(f), fulfilment_id)
@@ -85,7 +85,7 @@ def intercept_fulfilment(order_id: str, fulfilment_id: str) -> None:
 @dramatiq.actor(queue_name=queues.DISPATCH, time_limit=60_000)
 def update_wms_address(order_id: str, fulfilment_id: str) -> None:
     """Send the order's current shipping address to the warehouse holding the fulfilment."""
-    doc = orders.load(order_id)
+    doc = orders.load(order_id, working=True)
     f = _fulfilment(doc, fulfilment_id)
     if f is not None and f["status"] in AT_WAREHOUSE:
         wms_client.change_address(_warehouse(f), fulfilment_id, doc["address"])
@@ -131,11 +131,11 @@ def _fulfilment(doc: dict | None, fulfilment_id: str) -> dict | None:
 
 
 def _warehouse(f: dict) -> dict:
-    return reference.get("warehouses", f["warehouse_id"])
+    return reference.cached("warehouses", f["warehouse_id"])
 
 
 def _carrier(carrier_id: str) -> dict:
-    return reference.get("carriers", carrier_id)
+    return reference.cached("carriers", carrier_id)
 
 
 def _last_attempt() -> bool:

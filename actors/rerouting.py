@@ -27,7 +27,7 @@ OPEN = frozenset({FulfilmentStatus.RESERVED, FulfilmentStatus.DISPATCHED, Fulfil
 
 @dramatiq.actor(queue_name=queues.ORDERS, time_limit=60_000)
 def reroute_failed(order_id: str, fulfilment_id: str) -> None:
-    doc = orders.load(order_id)
+    doc = orders.load(order_id, working=True)
     failed = next((f for f in (doc or {}).get("fulfilments", []) if f["id"] == fulfilment_id), None)
     if failed is None or failed["status"] != FulfilmentStatus.DISPATCH_FAILED or failed.get("rerouted_to") is not None:
         return

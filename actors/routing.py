@@ -29,7 +29,7 @@ FINAL = {OrderStatus.CANCELLED.value, OrderStatus.CLOSED.value, OrderStatus.REJE
 
 @dramatiq.actor(queue_name=queues.ORDERS, time_limit=60_000)
 def process_order(order_id: str) -> None:
-    doc = orders.load(order_id)
+    doc = orders.load(order_id, working=True)
     if doc is None:
         log.warning("order_missing", order_id=order_id)
         return
@@ -52,7 +52,7 @@ def route(doc: dict, now: datetime) -> dict:
     fields.update(schedule_fields(doc, fields, now))
     saved = orders.save_change(doc["_id"], doc["version"], fields, timeline, current=doc)
     if saved is None:  # a concurrent run of this message won: keep its holds, drop ours
-        winner = orders.load(doc["_id"])
+        winner = orders.load(doc["_id"], working=True)
         reservations.apply(_holds_of(winner), holds)
         return winner
     return saved

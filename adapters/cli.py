@@ -237,5 +237,88 @@ def demo(n: int, concurrency: int, workers: int, timeout: int) -> None:
     run_demo(n, concurrency=concurrency, workers=workers, timeout=timeout)
 
 
+@main.command()
+@click.option("--repair", is_flag=True, help="Fix what is safe to fix (stock counters, orphan holds) and say what.")
+@click.option("--require-timers", is_flag=True, help="Also flag live orders with no due_at scheduled.")
+def check(repair: bool, require_timers: bool) -> None:
+    """Check the invariants (stock conserved, holds match fulfilments, money adds up, nothing
+    stuck or duplicated); print what is wrong and exit 1 if anything is."""
+    from documents import invariants
+
+    _connect()
+    violations = invariants.check_all(require_timers=require_timers)
+    for v in violations:
+        click.echo(str(v))
+    if repair and violations:
+        report = invariants.repair(violations)
+        for line in report.done:
+            click.echo(f"repaired: {line}")
+        violations = invariants.check_all(require_timers=require_timers)
+        click.echo(f"{len(report.done)} repair(s); {len(violations)} violation(s) left")
+        for v in violations:
+            click.echo(f"left: {v}")
+    elif not violations:
+        click.echo("all invariants hold")
+    if violations:
+        sys.exit(1)
+
+
+@main.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--channel", default="manual", show_default=True, help="The channel the orders came from.")
+@click.option("--merchant", default=None, help="Merchant for rows without one.")
+def import_csv(file: str, channel: str, merchant: str | None) -> None:
+    """Import orders from a CSV file (one row per order line). Bad rows are reported and skipped;
+    the good orders go in. Importing the same file again changes nothing."""
+    from marshmallow import ValidationError
+    from tqdm import tqdm
+
+    import actors  # noqa: F401  (the broker the accepted orders are published on)
+    from adapters.channels.csv_import import RowError, parse_csv
+    from adapters.intake import accept_order
+    from adapters.schemas import field_errors
+
+    _connect()
+    orders, errors = parse_csv(Path(file).read_text(encoding="utf-8"), merchant_id=merchant)
+    accepted = duplicates = 0
+    for order in tqdm(orders, desc="importing", unit="order"):
+        try:
+            result = accept_order(channel, order)
+        except ValidationError as exc:
+            errors.extend(RowError(0, path, "; ".join(messages), order["channel_order_id"])
+                          for path, messages in field_errors(exc.messages).items())
+            continue
+        accepted += not result.duplicate
+        duplicates += result.duplicate
+    click.echo(f"{accepted} orders imported, {duplicates} already there, {len(errors)} problems")
+    for e in errors:
+        click.echo(f"  row {e.row}: {e.field}: {e.message}" + (f" (order {e.channel_order_id})" if e.channel_order_id else ""))
+    if errors:
+        raise SystemExit(1)
+
+
+@main.group()
+def poll() -> None:
+    """Fetch orders from channels that are polled rather than pushing."""
+
+
+@poll.command("amazon")
+@click.option("--channel", default="amazon", show_default=True)
+@click.option("--every", default=0, help="Seconds between polls; 0 polls once.")
+def poll_amazon(channel: str, every: int) -> None:
+    """Read new and updated Amazon orders (SP-API getOrders / getOrderItems)."""
+    import actors  # noqa: F401
+    from adapters.pollers.amazon import poll as run
+
+    _connect()
+    while True:
+        result = run(channel)
+        click.echo(f"{result.orders} orders seen, {result.accepted} new, {result.duplicates} known, "
+                   f"{result.errors} errors, watermark {result.watermark}")
+        if not every:
+            return
+        time.sleep(every)
+
+
 if __name__ == "__main__":
     main()

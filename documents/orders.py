@@ -71,8 +71,13 @@ def insert_new(doc: dict) -> tuple[str, bool]:
         return existing["_id"], False
 
 
-def load(order_id: str) -> dict | None:
-    raw = collection().find_one({"_id": order_id})
+# What a state change needs: not the timeline (append-only, growing) nor the raw channel payload.
+WORKING_SET = {"timeline": 0, "raw": 0}
+
+
+def load(order_id: str, working: bool = False) -> dict | None:
+    """The whole order, or with ``working`` only what deciding a change needs (see WORKING_SET)."""
+    raw = collection().find_one({"_id": order_id}, WORKING_SET if working else None)
     return from_bson(raw) if raw else None
 
 
@@ -107,8 +112,9 @@ def save_change(order_id: str, version: int, set_fields: dict, timeline: list[di
     if current is None or any("." in k for k in (*set_fields, *unset)):
         return load(order_id)
     merged = {k: v for k, v in current.items() if k not in unset}
-    merged.update(set_fields, updated_at=stamp, version=version + 1,
-                  timeline=list(current.get("timeline", [])) + list(timeline))
+    merged.update(set_fields, updated_at=stamp, version=version + 1)
+    if "timeline" in current:
+        merged["timeline"] = list(current["timeline"]) + list(timeline)
     return merged
 
 
@@ -130,7 +136,7 @@ def update_with(order_id: str, decide, attempts: int = 8) -> tuple[dict | None, 
     for attempt in range(attempts):
         if attempt:  # events for one order arrive together: back off a little, with jitter
             time.sleep(random.uniform(0, 0.01 * 2 ** attempt))
-        doc = load(order_id)
+        doc = load(order_id, working=True)
         if doc is None:
             return None, None
         decision = decide(doc)

@@ -56,7 +56,7 @@ def db(mongo_url):
     connection.ensure_indexes()
     reference.network_cache.clear()
     yield database
-    database.client.drop_database(name)
+    connection.database().client.drop_database(name)  # the test may have reconnected (the CLI does)
 
 
 @pytest.fixture(scope="session")

@@ -29,7 +29,7 @@ def _same(a: str | None, b: str | None) -> bool:
 
 def require_party(kind: str, party_id: str) -> dict:
     """A warehouse or carrier calling about itself: its token must match. Returns its record."""
-    record = reference.get(kind, party_id)
+    record = reference.cached(kind, party_id)
     if record is None:
         raise ApiError(404, "not_found", f"unknown {kind[:-1]} {party_id!r}")
     token = record.get("token")

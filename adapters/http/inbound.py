@@ -6,6 +6,7 @@ Each is stored under its dedupe key and published (see adapters/intake.py): 202 
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 
 from flask import jsonify, request
 from flask_smorest import Blueprint
@@ -85,7 +86,7 @@ def wms_event(warehouse: str):
         qimen.verify_request(request.args.to_dict(), request.get_data(cache=True), record["secret"])
     elif WMS_FORMATS[name].verify and record.get("secret"):
         WMS_FORMATS[name].verify(request.headers, request.get_data(cache=True), record["secret"])
-    updates = WMS_FORMATS[name].parse(_json_body())
+    updates = WMS_FORMATS[name].parse(_json_body(), received_at=datetime.now(timezone.utc))
     owners = {}
     for u in updates:  # a warehouse reports on its own fulfilments only: check all before storing any
         owner = orders.load_summary_by_fulfilment(u.fulfilment_id)
@@ -115,7 +116,7 @@ def carrier_event(carrier: str):
     fmt = TRACKING_FORMATS[record.get("tracking_format") or "generic"]
     if fmt.verify and record.get("secret"):
         fmt.verify(request.headers, request.get_data(cache=True), record["secret"])
-    updates = fmt.parse(_json_body())
+    updates = fmt.parse(_json_body(), received_at=datetime.now(timezone.utc))
     owners = {}
     for u in updates:  # a carrier reports on its own parcels only
         owner = orders.load_summary_by_tracking(u.tracking_number)

@@ -89,7 +89,7 @@ def test_two_schedulers_sweeping_at_once_cancel_once(api, worker, seeded):
         t.start()
     for t in threads:
         t.join(timeout=30)
-    assert sorted(results) == [False, True]
+    assert results.count(True) == 1  # the other sweep found nothing due, or lost the guarded update
     assert stock_of(api, "SKU-B", "WH-EAST") == {"on_hand": 3, "reserved": 0, "available": 3}
 
 

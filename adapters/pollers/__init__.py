@@ -1,0 +1,1 @@
+"""Channels we fetch from rather than being pushed to."""
