@@ -1,0 +1,621 @@
+"""End to end: N orders through the whole router (HTTP API, RabbitMQ, Dramatiq workers, MongoDB,
+simulated WMS and carriers), against a no-op baseline measured in the same run on the same servers.
+
+Prints and writes ``bench/results/e2e.json``: orders per second from first accepted to last
+dispatched and to last delivered, p50/p99 latency (accepted -> dispatched, accepted -> delivered),
+peak RSS of the API and the workers, CPU seconds per process group, Dramatiq messages and MongoDB
+round trips per order (counted inside the API and worker processes by bench/shim/sitecustomize.py,
+a pymongo CommandListener plus counters around Actor.send/call and httpx, loaded via PYTHONPATH,
+no product change), and the baseline (bench/baseline.py: the same hops and round trips per order
+with no-op actors and raw pymongo) with the ratio ours / baseline. Benchmarks never assert.
+
+    python bench/e2e.py [--orders N] [--workers P] [--threads T] [--quick] [--repeat K]
+                        [--profile] [--no-baseline]
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+os.chdir(REPO)
+
+from bench.common import CpuMeter, machine_info, median, percentile, pids_named, write_result  # noqa: E402
+
+SHIM = REPO / "bench" / "shim"
+RESULTS = REPO / "bench" / "results"
+READS = {"find", "getMore", "aggregate", "count", "distinct"}
+UPDATES = {"update", "findAndModify", "delete"}
+INSERTS = {"insert"}
+AFTER_DISPATCH = ("dispatched_at", "accepted_at", "picked_at", "packed_at", "shipped_at", "in_transit_at",
+                  "out_for_delivery_at", "delivered_at")
+# The router's actors in pipeline order (the baseline's chain follows it).
+CHAIN = ("process_order", "apply_payment", "dispatch_fulfilment", "apply_wms_event", "register_tracking",
+         "apply_carrier_event")
+EXTERNAL = {"apply_payment", "apply_wms_event", "apply_carrier_event"}  # published by the API
+
+
+def port_of(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return str(urlsplit(url).port)
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def bench_seed(factor: int = 100) -> str:
+    """The example world with every stock level multiplied, so N orders do not run out of stock
+    (an order backordered for lack of stock would skip most of the pipeline)."""
+    from adapters.seed import read
+
+    world = read(str(REPO / "examples" / "seed.yaml"))
+    for sku in world["skus"]:
+        sku["stock"] = {w: q * factor for w, q in (sku.get("stock") or {}).items()}
+    path = Path(tempfile.mkdtemp(prefix="bench-seed-")) / "seed.json"
+    path.write_text(json.dumps(world, default=str))
+    return str(path)
+
+
+def to_dt(v) -> datetime | None:
+    if v is None:
+        return None
+    if isinstance(v, str):
+        v = datetime.fromisoformat(v)
+    return v if v.tzinfo else v.replace(tzinfo=timezone.utc)
+
+
+def settled(o: dict) -> bool:
+    return o.get("shipment_status") == "delivered" or o.get("status") in {"cancelled", "closed", "rejected", "on_hold"} \
+        or (o.get("routing") or {}).get("state") in ("backordered", "held", "rejected")
+
+
+# ---------------------------------------------------------------------------------------- ours
+
+class Payer(threading.Thread):
+    """The payment service: pays each online, unpaid order once routing has priced it (polls the
+    database directly, so the harness's polling does not load the API)."""
+
+    def __init__(self, api: str, db, concurrency: int):
+        super().__init__(daemon=True, name="payer")
+        self.api, self.db, self.concurrency = api, db, concurrency
+        self.stop_event = threading.Event()
+        self.paid: set[str] = set()
+        self.errors = 0
+
+    def run(self) -> None:
+        import httpx
+
+        with httpx.Client(base_url=self.api, timeout=30) as client, ThreadPoolExecutor(self.concurrency) as pool:
+            def pay(o):
+                r = client.post("/v1/payments", json={"order_id": o["_id"], "transaction_id": f"tx-{o['_id']}",
+                                                      "type": "paid", "amount": str(o["amounts"]["payable"])})
+                if r.status_code not in (200, 202):
+                    self.errors += 1
+
+            while not self.stop_event.is_set():
+                due = [o for o in self.db.orders.find(
+                    {"payment_method": "online", "payment_status": "unpaid", "routing.state": "routed"},
+                    {"amounts.payable": 1}) if o["_id"] not in self.paid]
+                self.paid.update(o["_id"] for o in due)
+                list(pool.map(pay, due))
+                self.stop_event.wait(1.0)  # each poll is a scan on the (saturated) server
+
+
+def start_profilers(router, duration: int) -> list[tuple[str, subprocess.Popen, Path]]:
+    spy = Path(sys.executable).with_name("py-spy")
+    if not spy.exists():
+        log("py-spy not installed in this venv: no profile (pip install py-spy)")
+        return []
+    mongo_port = port_of(router.mongo_url)
+    db_pids = pids_named(f"--port {mongo_port} ")
+    jobs = [("worker-svg", router.worker_pid, RESULTS / "profile-worker.svg", []),
+            ("worker", router.worker_pid, RESULTS / "profile-worker.txt", ["--format", "raw"]),
+            ("api", router.api_pid, RESULTS / "profile-api.txt", ["--format", "raw"])]
+    if db_pids:
+        jobs.append(("db", db_pids[0], RESULTS / "profile-db.txt", ["--format", "raw"]))
+    out = []
+    for name, pid, path, extra in jobs:
+        argv = [str(spy), "record", "--pid", str(pid), "--subprocesses", "--duration", str(duration),
+                "--rate", "50", "--nonblocking", "-o", str(path), *extra]
+        out.append((name, subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE), path))
+    return out
+
+
+PROJECT_FRAMES = tuple(f"{a}{d}/" for a in ("(", "/work/main/") for d in ("actors", "documents", "router", "adapters")) \
+    + ("secantus/",)  # and the embedded database server's own code
+
+
+def summarise_profile(path: Path, top: int = 15) -> dict:
+    """Top self-time frames and top inclusive frames of the project's own code (and of the embedded
+    database server), from py-spy raw output."""
+    self_t: dict[str, int] = defaultdict(int)
+    incl: dict[str, int] = defaultdict(int)
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not n.isdigit():
+            continue
+        n = int(n)
+        total += n
+        frames = stack.split(";")
+        # py-spy frames look like "function (path/to/file.py:line)"; the first one is the process/thread
+        leaf = frames[-1]
+        self_t[_shorten(leaf)] += n
+        seen = set()
+        for f in frames:
+            s = _shorten(f, lines=False)
+            if any(p in f for p in PROJECT_FRAMES) and s not in seen:
+                seen.add(s)
+                incl[s] += n
+    pct = lambda v: round(100 * v / total, 1) if total else 0  # noqa: E731
+    return {"samples": total,
+            "self_top": [[k, pct(v)] for k, v in sorted(self_t.items(), key=lambda kv: -kv[1])[:top]],
+            "project_inclusive_top": [[k, pct(v)] for k, v in sorted(incl.items(), key=lambda kv: -kv[1])[:top]]}
+
+
+def _shorten(frame: str, lines: bool = True) -> str:
+    name, _, where = frame.partition(" (")
+    where = where.rstrip(")")
+    for marker in ("site-packages/", "/work/main/", "lib/python3.11/"):
+        if marker in where:
+            where = where.split(marker, 1)[1]
+            break
+    if not lines:
+        where = where.rsplit(":", 1)[0]
+    return f"{name} ({where})" if where else name
+
+
+def read_counts(count_dir: Path) -> dict[str, dict]:
+    """Sum the shim's per-process files by role."""
+    roles: dict[str, dict] = {}
+    for path in count_dir.glob("*.json"):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        agg = roles.setdefault(data["role"], defaultdict(lambda: defaultdict(float)))
+        for key, table in data.items():
+            if isinstance(table, dict):
+                for k, v in table.items():
+                    agg[key][k] += v
+    return {r: {k: dict(v) for k, v in agg.items()} for r, agg in roles.items()}
+
+
+def round_trips(db_counts: dict, db_us: dict, orders: int) -> dict:
+    """MongoDB commands per order, by actor and by kind (read / update / insert / other)."""
+    by_actor: dict[str, dict] = defaultdict(lambda: defaultdict(float))
+    for key, n in db_counts.items():
+        actor, cmd = key.split("|", 1)
+        kind = "reads" if cmd in READS else "updates" if cmd in UPDATES else "inserts" if cmd in INSERTS else "other"
+        by_actor[actor][kind] += n
+        by_actor[actor]["total"] += n
+        by_actor[actor]["db_ms"] += db_us.get(key, 0) / 1000
+    return {a: {k: round(v, 1) for k, v in d.items()} for a, d in by_actor.items()}
+
+
+def run_ours(args, router, count_dir: Path) -> dict:
+    from mongoengine import get_db
+
+    from adapters.demo import channel_token, generate_orders, push_orders
+    from adapters.stack import descendants, peak_rss_mb
+
+    db = get_db()
+    mongo_port = port_of(router.mongo_url)
+    meter = CpuMeter({
+        "db": lambda: pids_named(f"--port {mongo_port} "),
+        "api": lambda: descendants(router.api_pid),
+        "workers": lambda: descendants(router.worker_pid),
+        "harness_and_simulators": lambda: [os.getpid()],
+        "rabbitmq": lambda: pids_named("beam.smp"),
+    })
+    orders = generate_orders(router.seed, args.orders, seed=int(time.time()) % 100000)
+    payer = Payer(router.api, db, args.concurrency)
+    profilers = []
+    meter.start()
+    payer.start()
+    t_push = time.time()
+    pushed = {}
+
+    def push():
+        pushed["r"] = push_orders(router.api, orders, args.concurrency, token=channel_token(router.seed),
+                                  progress=False)
+
+    pusher = threading.Thread(target=push)
+    pusher.start()
+    if args.profile:
+        time.sleep(3)
+        profilers = start_profilers(router, args.profile_duration)
+        log(f"profiling workers, API and database for {args.profile_duration}s")
+    pusher.join()
+    result = pushed["r"]
+    log(f"pushed {result.accepted} accepted, {result.refused} refused in {result.last_accepted - t_push:.1f}s")
+    deadline = time.monotonic() + args.timeout
+    last_log = 0.0
+    while True:
+        docs = list(db.orders.find({}, {"status": 1, "shipment_status": 1, "routing.state": 1}))
+        done = sum(settled(o) for o in docs)
+        if time.monotonic() - last_log > 10:
+            log(f"settled {done}/{result.accepted}")
+            last_log = time.monotonic()
+        if done >= result.accepted or time.monotonic() > deadline:
+            break
+        time.sleep(3)  # the poll is a scan on the database server, the bottleneck: keep it rare
+    payer.stop_event.set()
+    cpu = meter.stop()
+    time.sleep(1.5)  # let the shim write its last counts
+    rss = {"api_mb": round(peak_rss_mb(router.api_pid), 1), "workers_mb": round(peak_rss_mb(router.worker_pid), 1)}
+    for name, proc, path in profilers:
+        try:
+            proc.wait(timeout=args.profile_duration + 30)
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+
+    docs = list(db.orders.find({}, {"created_at": 1, "status": 1, "shipment_status": 1, "routing.state": 1,
+                                    "payment_method": 1, "payment_status": 1, "fulfilments": 1}))
+    n = len(docs)
+    first = min(to_dt(o["created_at"]) for o in docs)
+    dispatched, delivered = [], []
+    fulfilments = 0
+    statuses: dict[str, int] = defaultdict(int)
+    for o in docs:
+        statuses[f"{o['status']}/{o['shipment_status']}/{o['routing']['state']}"] += 1
+        fs = o.get("fulfilments") or []
+        fulfilments += len(fs)
+        if not fs:
+            continue
+        created = to_dt(o["created_at"])
+        disp = [min((to_dt(f[k]) for k in AFTER_DISPATCH if f.get(k)), default=None) for f in fs]
+        if all(disp):
+            dispatched.append((created, max(disp)))
+        deliv = [to_dt(f.get("delivered_at")) for f in fs]
+        if all(deliv):
+            delivered.append((created, max(deliv)))
+
+    def rate(pairs):
+        if not pairs:
+            return None, None
+        span = (max(e for _, e in pairs) - first).total_seconds()
+        return round(len(pairs) / span, 2), round(span, 2)
+
+    lat = lambda pairs: [(e - s).total_seconds() for s, e in pairs]  # noqa: E731
+    disp_rate, disp_span = rate(dispatched)
+    deliv_rate, deliv_span = rate(delivered)
+    inbox = defaultdict(int)
+    for e in db.inbox.find({}, {"kind": 1}):
+        inbox[e["kind"]] += 1
+
+    counts = read_counts(count_dir)
+    worker, api = counts.get("worker", {}), counts.get("api", {})
+    done = {a: int(v) for a, v in worker.get("done", {}).items()}
+    sent: dict[str, int] = defaultdict(int)
+    for c in (worker, api):
+        for edge, v in c.get("sent", {}).items():
+            sent[edge.split(">", 1)[1]] += int(v)
+    w_rt = round_trips(worker.get("db", {}), worker.get("db_us", {}), n)
+    a_rt = round_trips(api.get("db", {}), api.get("db_us", {}), n)
+    actors = {}
+    for a in sorted(done, key=lambda a: CHAIN.index(a) if a in CHAIN else 99):
+        m = done[a]
+        rt = w_rt.get(a, {})
+        actors[a] = {
+            "messages": m, "per_order": round(m / n, 3),
+            "db_round_trips_per_message": round(rt.get("total", 0) / m, 2),
+            "reads_per_message": round(rt.get("reads", 0) / m, 3),
+            "updates_per_message": round(rt.get("updates", 0) / m, 3),
+            "inserts_per_message": round(rt.get("inserts", 0) / m, 3),
+            "wall_ms_per_message": round(1000 * worker.get("run_s", {}).get(a, 0) / m, 2),
+            "db_ms_per_message": round(rt.get("db_ms", 0) / m, 2),
+            "http_out_ms_per_message": round(1000 * worker.get("http_s", {}).get(a, 0) / m, 2),
+            "http_out_calls_per_message": round(worker.get("http", {}).get(a, 0) / m, 2),
+            "publish_ms_per_message": round(1000 * worker.get("send_s", {}).get(a, 0) / m, 2),
+        }
+    messages_from_data = n + 2 * fulfilments + sum(inbox.values())
+    api_total = sum(d.get("total", 0) for d in a_rt.values())
+    return {
+        "orders_pushed": len(orders), "accepted": result.accepted, "refused": result.refused, "orders_in_db": n,
+        "push_seconds": round(result.last_accepted - t_push, 2),
+        "fulfilments_per_order": round(fulfilments / n, 3),
+        "orders_dispatched": len(dispatched), "orders_delivered": len(delivered),
+        "statuses": dict(statuses), "payments_sent": len(payer.paid), "payment_errors": payer.errors,
+        "throughput_to_dispatched_per_s": disp_rate, "span_to_last_dispatched_s": disp_span,
+        "throughput_to_delivered_per_s": deliv_rate, "span_to_last_delivered_s": deliv_span,
+        "latency_dispatched_s": {"p50": _r(percentile(lat(dispatched), 50)), "p99": _r(percentile(lat(dispatched), 99))},
+        "latency_delivered_s": {"p50": _r(percentile(lat(delivered), 50)), "p99": _r(percentile(lat(delivered), 99))},
+        "peak_rss": rss,
+        "cpu": cpu,
+        "messages": {
+            "processed_per_order": round(sum(done.values()) / n, 3),
+            "sent_per_order": round(sum(sent.values()) / n, 3),
+            "from_data_per_order": round(messages_from_data / n, 3),
+            "from_data_formula": "1 process_order + 2 per fulfilment (dispatch, register_tracking) + 1 per inbox row",
+            "inbox_rows_per_order": {k: round(v / n, 3) for k, v in inbox.items()},
+            "processed_by_actor": done, "sent_by_actor": dict(sent),
+        },
+        "db_round_trips_per_order": {
+            "workers": round(sum(d.get("total", 0) for d in w_rt.values()) / n, 2),
+            "api": round(api_total / n, 2),
+            "api_reads": round(sum(d.get("reads", 0) for d in a_rt.values()) / n, 2),
+            "api_updates": round(sum(d.get("updates", 0) for d in a_rt.values()) / n, 2),
+            "api_inserts": round(sum(d.get("inserts", 0) for d in a_rt.values()) / n, 2),
+            "api_db_ms_per_order": round(sum(d.get("db_ms", 0) for d in a_rt.values()) / n, 2),
+            "by_command_workers": _by_command(worker.get("db", {}), n),
+            "by_command_api": _by_command(api.get("db", {}), n),
+        },
+        "actors": actors,
+        "profiles": {name: str(path.relative_to(REPO)) for name, _, path in profilers},
+    }
+
+
+def _by_command(db_counts: dict, n: int) -> dict:
+    out: dict[str, float] = defaultdict(float)
+    for key, v in db_counts.items():
+        out[key.split("|", 1)[1]] += v
+    return {k: round(v / n, 2) for k, v in sorted(out.items(), key=lambda kv: -kv[1])}
+
+
+def _r(v):
+    return None if v is None else round(v, 3)
+
+
+# ------------------------------------------------------------------------------------ baseline
+
+def baseline_hops(ours: dict) -> tuple[list[dict], dict]:
+    """The baseline chain from our counts: each actor's messages per order and round trips per
+    message; the API's round trips are done by the driver (one insert per order: the order) and by
+    the hops standing for externally published messages (the rest), so totals per order match."""
+    actors, rt = ours["actors"], ours["db_round_trips_per_order"]
+    ext_per_order = sum(a["per_order"] for name, a in actors.items() if name in EXTERNAL) or 1
+    api_extra = {"finds": rt["api_reads"], "updates": rt["api_updates"], "inserts": max(rt["api_inserts"] - 1, 0)}
+    hops = []
+    for name in sorted(actors, key=lambda a: CHAIN.index(a) if a in CHAIN else 99):
+        a = actors[name]
+        hop = {"kind": name, "per_order": a["per_order"], "finds": a["reads_per_message"],
+               "updates": a["updates_per_message"], "inserts": a["inserts_per_message"]}
+        if name in EXTERNAL:
+            for k, v in api_extra.items():
+                hop[k] += v / ext_per_order
+        hops.append(hop)
+    return hops, {"driver_inserts_per_order": 1, "api_ops_spread_over_external_hops": api_extra}
+
+
+def run_baseline(args, router, hops: list[dict], log_dir: Path) -> dict:
+    import pymongo
+
+    from adapters.settings import get_settings
+    from adapters.stack import descendants, peak_rss_mb
+
+    prefix = f"bench-baseline-{os.getpid()}"
+    db_name = f"baseline_{uuid.uuid4().hex[:8]}"
+    os.environ.update(BASELINE_AMQP_URL=get_settings().amqp_url, BASELINE_MONGO_URL=router.mongo_url,
+                      BASELINE_QUEUE_PREFIX=prefix, BASELINE_DB=db_name)
+    baseline = importlib.import_module("bench.baseline")
+    env = {k: v for k, v in os.environ.items() if k != "BENCH_COUNT_DIR"}
+    out = open(log_dir / f"baseline-{db_name}.log", "ab")
+    proc = subprocess.Popen([sys.executable, "-m", "dramatiq", "bench.baseline", "--path", str(REPO),
+                             "--processes", str(args.workers), "--threads", str(args.threads)],
+                            env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    client = pymongo.MongoClient(router.mongo_url, **baseline.CLIENT_OPTIONS)
+    db = client[db_name]
+    try:
+        db.orders.insert_one({"_id": "warm-up", "created_at": datetime.now(timezone.utc), "version": 0})
+        baseline.send("warm-up", [["noop", 1, 1, 1]], 0)
+        deadline = time.monotonic() + 60
+        while not db.orders.find_one({"_id": "warm-up", "done_at": {"$exists": True}}):
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"baseline workers did not start: see {out.name}")
+            time.sleep(0.2)
+        db.orders.delete_one({"_id": "warm-up"})
+        plans = baseline.build_plans(args.orders, hops)
+        mongo_port = port_of(router.mongo_url)
+        meter = CpuMeter({"db": lambda: pids_named(f"--port {mongo_port} "),
+                          "workers": lambda: descendants(proc.pid), "driver": lambda: [os.getpid()],
+                          "rabbitmq": lambda: pids_named("beam.smp")})
+        meter.start()
+
+        def one(i):
+            oid = f"B{i:06d}"
+            db.orders.insert_one({"_id": oid, "created_at": datetime.now(timezone.utc), "version": 0})
+            baseline.send(oid, plans[i], 0)
+
+        t0 = time.time()
+        with ThreadPoolExecutor(args.concurrency) as pool:
+            list(pool.map(one, range(args.orders)))
+        log(f"baseline: pushed {args.orders} in {time.time() - t0:.1f}s")
+        deadline = time.monotonic() + args.timeout
+        while db.orders.count_documents({"done_at": {"$exists": True}}) < args.orders and time.monotonic() < deadline:
+            time.sleep(3)
+        cpu = meter.stop()
+        docs = list(db.orders.find({}, {"created_at": 1, "done_at": 1, "t_dispatch_fulfilment": 1}))
+        rss = round(peak_rss_mb(proc.pid), 1)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=20)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(proc.pid, signal.SIGKILL)
+        client.drop_database(db_name)
+        client.close()
+    first = min(to_dt(d["created_at"]) for d in docs)
+    done = [(to_dt(d["created_at"]), to_dt(d["done_at"])) for d in docs if d.get("done_at")]
+    disp = [(to_dt(d["created_at"]), to_dt(d["t_dispatch_fulfilment"])) for d in docs if d.get("t_dispatch_fulfilment")]
+    span = lambda pairs: (max(e for _, e in pairs) - first).total_seconds() if pairs else None  # noqa: E731
+    lat = lambda pairs: [(e - s).total_seconds() for s, e in pairs]  # noqa: E731
+    return {
+        "orders": args.orders, "completed": len(done),
+        "hops_per_order": round(sum(len(p) for p in plans) / len(plans), 3),
+        "db_round_trips_per_order": round(1 + sum(sum(h[1:]) for p in plans for h in p) / len(plans), 2),
+        "throughput_to_done_per_s": round(len(done) / span(done), 2) if done else None,
+        "throughput_to_dispatched_per_s": round(len(disp) / span(disp), 2) if disp else None,
+        "latency_done_s": {"p50": _r(percentile(lat(done), 50)), "p99": _r(percentile(lat(done), 99))},
+        "peak_rss_workers_mb": rss, "cpu": cpu,
+    }
+
+
+def delete_baseline_queues() -> None:
+    """Remove this process's baseline queues (and their .DQ / .XQ) from RabbitMQ."""
+    import pika
+
+    from adapters.settings import get_settings
+
+    prefix = f"bench-baseline-{os.getpid()}"
+    try:
+        conn = pika.BlockingConnection(pika.URLParameters(get_settings().amqp_url))
+        ch = conn.channel()
+        for q in ("orders", "dispatch", "events"):
+            for suffix in ("", ".DQ", ".XQ"):
+                ch.queue_delete(f"{prefix}.{q}{suffix}")
+        conn.close()
+    except Exception as exc:  # tidying only
+        log(f"could not delete baseline queues: {exc!r}")
+
+
+# ---------------------------------------------------------------------------------------- main
+
+def run_once(args, k: int) -> dict:
+    from adapters.demo import running_router
+
+    count_dir = Path(tempfile.mkdtemp(prefix="bench-counts-"))
+    os.environ["BENCH_COUNT_DIR"] = str(count_dir)
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(SHIM)]
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(SHIM), *paths])
+    from adapters.settings import get_settings
+
+    embedded = None
+    if args.no_retry_writes:  # our own embedded server, reached with retryWrites=false by everyone
+        from documents.embedded import EmbeddedMongo
+
+        embedded = EmbeddedMongo(":memory:").start()
+        os.environ["ROUTER_MONGO_URL"] = embedded.url + "?retryWrites=false"
+        get_settings.cache_clear()
+    try:
+        return _run_once(args, k, count_dir)
+    finally:
+        if embedded:
+            embedded.stop()
+            os.environ.pop("ROUTER_MONGO_URL", None)
+            get_settings.cache_clear()
+
+
+def _run_once(args, k: int, count_dir: Path) -> dict:
+    from adapters.demo import running_router
+
+    log(f"run {k + 1}/{args.repeat}: starting the router ({args.workers} worker processes x {args.threads} threads)")
+    with running_router(workers=args.workers, threads=args.threads, seed_path=bench_seed()) as router:
+        log_dir = Path(router.stack.log_dir)
+        time.sleep(2)  # let the worker processes boot and connect
+        ours = run_ours(args, router, count_dir)
+        log(f"ours: {ours['throughput_to_dispatched_per_s']}/s to dispatched, "
+            f"{ours['throughput_to_delivered_per_s']}/s to delivered ({ours['orders_delivered']} delivered)")
+        base = None
+        if not args.no_baseline:
+            hops, spread = baseline_hops(ours)
+            base = run_baseline(args, router, hops, log_dir)
+            base["model"] = {"hops": hops, **spread}
+            log(f"baseline: {base['throughput_to_done_per_s']}/s ({base['completed']} done)")
+    run = {"ours": ours, "baseline": base}
+    if base and ours["throughput_to_delivered_per_s"] and base["throughput_to_done_per_s"]:
+        run["ratio_delivered_vs_baseline"] = round(ours["throughput_to_delivered_per_s"] / base["throughput_to_done_per_s"], 3)
+        if base["throughput_to_dispatched_per_s"] and ours["throughput_to_dispatched_per_s"]:
+            run["ratio_dispatched_vs_baseline_dispatched"] = round(
+                ours["throughput_to_dispatched_per_s"] / base["throughput_to_dispatched_per_s"], 3)
+    return run
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--orders", type=int, default=2000)
+    ap.add_argument("--quick", action="store_true", help="300 orders")
+    ap.add_argument("--workers", type=int, default=2, help="Dramatiq worker processes (ours and baseline)")
+    ap.add_argument("--threads", type=int, default=8, help="threads per worker process (ours and baseline)")
+    ap.add_argument("--concurrency", type=int, default=8, help="HTTP clients pushing orders and payments")
+    ap.add_argument("--repeat", type=int, default=1, help="runs; the medians are reported")
+    ap.add_argument("--timeout", type=int, default=300, help="seconds to wait for orders to settle")
+    ap.add_argument("--profile", action="store_true", help="py-spy the workers, API and database during the run")
+    ap.add_argument("--profile-duration", type=int, default=20)
+    ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--no-retry-writes", action="store_true",
+                    help="connect everyone with retryWrites=false (the embedded server slows down past 10,000 "
+                         "retryable writes in 30 minutes; see the report)")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args(argv)
+    if args.quick and args.orders == 2000:
+        args.orders = 300
+    started = time.time()
+    runs = []
+    try:
+        for k in range(args.repeat):
+            runs.append(run_once(args, k))
+    finally:
+        if not args.no_baseline:
+            delete_baseline_queues()
+
+    def med(path):
+        vals = []
+        for r in runs:
+            v = r
+            for p in path:
+                v = v.get(p) if isinstance(v, dict) else None
+            vals.append(v)
+        return _r(median(vals))
+
+    summary = {
+        "throughput_to_dispatched_per_s": med(("ours", "throughput_to_dispatched_per_s")),
+        "throughput_to_delivered_per_s": med(("ours", "throughput_to_delivered_per_s")),
+        "latency_dispatched_p50_s": med(("ours", "latency_dispatched_s", "p50")),
+        "latency_dispatched_p99_s": med(("ours", "latency_dispatched_s", "p99")),
+        "latency_delivered_p50_s": med(("ours", "latency_delivered_s", "p50")),
+        "latency_delivered_p99_s": med(("ours", "latency_delivered_s", "p99")),
+        "peak_rss_api_mb": med(("ours", "peak_rss", "api_mb")),
+        "peak_rss_workers_mb": med(("ours", "peak_rss", "workers_mb")),
+        "messages_per_order": med(("ours", "messages", "processed_per_order")),
+        "db_round_trips_per_order_workers": med(("ours", "db_round_trips_per_order", "workers")),
+        "db_round_trips_per_order_api": med(("ours", "db_round_trips_per_order", "api")),
+        "baseline_throughput_per_s": med(("baseline", "throughput_to_done_per_s")),
+        "baseline_throughput_to_dispatched_per_s": med(("baseline", "throughput_to_dispatched_per_s")),
+        "ratio_ours_vs_baseline": med(("ratio_delivered_vs_baseline",)),
+        "ratio_dispatched_vs_baseline_dispatched": med(("ratio_dispatched_vs_baseline_dispatched",)),
+        "aim_ratio": 0.5,
+    }
+    profiles = {}
+    if args.profile and runs:
+        for name, rel in runs[-1]["ours"]["profiles"].items():
+            if rel.endswith(".txt") and (REPO / rel).exists():
+                profiles[name] = summarise_profile(REPO / rel)
+    result = {"benchmark": "e2e", "orders": args.orders, "workers": args.workers, "threads": args.threads,
+              "concurrency": args.concurrency, "repeat": args.repeat, "profiled": args.profile,
+              "retry_writes": not args.no_retry_writes,
+              "seconds": round(time.time() - started, 1), "machine": machine_info(), "summary": summary,
+              "runs": runs, "profile_summary": profiles}
+    path = write_result("e2e", result, args.out)
+    print()
+    for k, v in summary.items():
+        print(f"{k:>42}: {v}")
+    for name, prof in profiles.items():
+        print(f"\nprofile {name} ({prof['samples']} samples), self time:")
+        for frame, p in prof["self_top"][:10]:
+            print(f"  {p:5.1f}%  {frame}")
+        print("  project code, inclusive:")
+        for frame, p in prof["project_inclusive_top"][:10]:
+            print(f"  {p:5.1f}%  {frame}")
+    print(f"\nwrote {path.relative_to(REPO) if path.is_relative_to(REPO) else path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
