@@ -15,6 +15,7 @@ from documents.converters import change_fields, order_state
 from router import after_sales, lifecycle
 from router.after_sales import AfterSalesCase, CaseCommand, CaseOutcome, ReturnCondition
 from router.order_state import AfterSalesType
+from router.paperwork import PaperKind, with_paper
 from router.statuses import AfterSalesStatus, PaymentEventType
 
 log = structlog.get_logger(__name__)
@@ -80,7 +81,10 @@ def step(case_id: str, command: str, actor: str, condition: str | None = None) -
         index = _index(cases, case_id)
         moved = after_sales.apply_case(cases[index], command, now, actor, condition)
         cases[index] = moved.case
-        fields, timeline = _save_cases(doc, cases, order_state(doc), now, actor, moved.timeline)
+        papers = doc.get("papers", [])
+        if command == CaseCommand.APPROVE and moved.case.type is not AfterSalesType.REFUND_ONLY:
+            papers = with_paper(papers, PaperKind.RETURN_SLIP, case_id, now, lines=[list(x) for x in moved.case.lines])
+        fields, timeline = _save_cases(doc, cases, order_state(doc), now, actor, moved.timeline, {"papers": papers})
         return fields, timeline, (moved.case, moved.outcomes)
 
     doc, result = orders.update_with(order_id, decide)
@@ -108,7 +112,9 @@ def refund(case_id: str, actor: str, transaction_id: str | None = None) -> dict:
         payment = {"type": "refunded", "amount": str(case.amount), "transaction_id": transaction_id or case_id,
                    "after_sales_case": case_id, "received_at": now}
         more, timeline = _save_cases({**doc, **fields}, cases, after, now, actor, list(paid_back.timeline) + list(done.timeline),
-                                     {"payments": doc.get("payments", []) + [payment]})
+                                     {"payments": doc.get("payments", []) + [payment],
+                                      "papers": with_paper(doc.get("papers", []), PaperKind.REFUND_SLIP, case_id, now,
+                                                           amount=str(case.amount))})
         return {**fields, **more}, timeline, (done.case, tuple(paid_back.outcomes) + tuple(done.outcomes))
 
     doc, result = orders.update_with(order_id, decide)

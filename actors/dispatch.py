@@ -22,6 +22,7 @@ from documents.converters import change_fields, order_state, with_details
 from documents import orders, reference
 from router import lifecycle
 from router.fulfilment_flow import AT_WAREHOUSE, FulfilmentCommand
+from router.paperwork import PaperKind, with_paper
 from router.statuses import FulfilmentStatus
 
 log = structlog.get_logger(__name__)
@@ -100,7 +101,11 @@ def mark(order_id: str, fulfilment_id: str, command: FulfilmentCommand, details:
         f = next(f for f in doc["fulfilments"] if f["id"] == fulfilment_id)
         if change.is_noop and all(f.get(k) == v for k, v in details.items()):
             return None  # a replay, or the WMS already answered (its evidence moved the status on)
-        return change_fields(doc, change, {fulfilment_id: details}, now), with_details(change.timeline, details), None
+        fields = change_fields(doc, change, {fulfilment_id: details}, now)
+        if command == FulfilmentCommand.DISPATCH:
+            fields["papers"] = with_paper(doc.get("papers", []), PaperKind.SHIPPING_NOTE, fulfilment_id, now,
+                                          warehouse_id=f["warehouse_id"], tracking_number=details.get("tracking_number"))
+        return fields, with_details(change.timeline, details), None
 
     saved, _ = orders.update_with(order_id, decide)
     return saved

@@ -23,6 +23,7 @@ from documents import inbox, orders, reservations, stock
 from router import lifecycle
 from router.errors import IllegalTransition
 from router.fulfilment_flow import SHIPPED_OR_LATER
+from router.paperwork import PaperKind, with_paper
 from router.statuses import PaymentEventType, WmsEventType
 
 log = structlog.get_logger(__name__)
@@ -46,6 +47,9 @@ def apply_payment(event_key: str) -> None:
         change = lifecycle.on_payment(order_state(doc), PaymentEventType(p["type"]), Decimal(p["amount"]), now)
         payment = {**p, "received_at": now}
         fields = {**change_fields(doc, change), "payments": doc.get("payments", []) + [payment]}
+        if fields.get("payment_status") == "paid":
+            fields["papers"] = with_paper(doc.get("papers", []), PaperKind.RECEIPT, doc["_id"], now,
+                                          amount=p["amount"], transaction_id=p["transaction_id"])
         return fields, with_details(change.timeline, {"transaction_id": p["transaction_id"]}), change.outcomes
 
     doc, outcomes = _guarded(event_key, event["order_id"], decide)

@@ -15,6 +15,7 @@ from documents import inbox, orders
 from documents.converters import new_order_document
 from router.model import RoutingDecision
 from router.money import price_order
+from router.paperwork import PaperKind, with_paper
 
 log = structlog.get_logger(__name__)
 _order_schema = CanonicalOrderSchema()
@@ -46,6 +47,8 @@ def accept_order(channel: str, payload: dict, *, raw: dict | None = None, flags:
     doc.update(amounts={**amounts.to_dict(), "currency": order.currency}, payable=amounts.payable)
     if doc["payment_status"] == "paid":
         doc["paid_amount"] = amounts.payable
+        doc["papers"] = with_paper([], PaperKind.RECEIPT, doc["_id"], now, amount=str(amounts.payable),
+                                   transaction_id=payment.get("transaction_id") or f"{channel}:{order.channel_order_id}")
     doc.update(extra or {})
     order_id, created = orders.insert_new(doc)
     if not created:

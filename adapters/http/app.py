@@ -10,7 +10,7 @@ from adapters.settings import get_settings
 def create_app() -> Flask:
     """Build the app. The caller has connected the database and imported the actors."""
     import actors  # noqa: F401  (declares actors on the broker so the API can publish to them)
-    from adapters.http import after_sales, commands, errors, inbound, ops, queries, routing
+    from adapters.http import after_sales, commands, errors, inbound, ops, papers, queries, routing
 
     app = Flask("orderrouter")
     app.config.update(
@@ -18,7 +18,7 @@ def create_app() -> Flask:
         OPENAPI_JSON_PATH="openapi.json", MAX_CONTENT_LENGTH=get_settings().max_body_bytes, JSON_SORT_KEYS=False,
     )
     api = Api(app)
-    for module in (inbound, queries, commands, after_sales, routing, ops, *__import__("adapters.console", fromlist=["MODULES"]).MODULES):
+    for module in (inbound, queries, commands, after_sales, routing, papers, ops):
         api.register_blueprint(module.blp)
     ops.install(app)
     errors.register(app)

@@ -63,3 +63,4 @@ def register(app) -> None:
         return jsonify(error_body(code, exc.description or exc.name)), exc.code or 500
 
     app.register_error_handler(Exception, handle)
+    app.register_error_handler(HTTPException, handle)  # over flask-smorest's own, for one error shape

@@ -43,9 +43,8 @@ def verify(headers, raw_body: bytes, secret: str | bytes) -> None:
     if not secret:
         raise BadSignature("no signing secret configured")
     key = secret.encode() if isinstance(secret, str) else bytes(secret)
-    expected = hashlib.sha256(
-        (raw_body.encode() if isinstance(raw_body, str) else bytes(raw_body)) + b"/" + key
-    ).hexdigest()
+    body = raw_body.encode() if isinstance(raw_body, str) else bytes(raw_body)
+    expected = hashlib.sha256(body + b"/" + key).hexdigest()
     if not hmac.compare_digest(expected.encode(), given.strip().lower().encode("utf-8", "replace")):
         raise BadSignature(f"{SIGNATURE_HEADER} does not match the body")
 

@@ -143,6 +143,11 @@ def test_return_with_restock_then_refund_partially_refunds_the_order(api, worker
     assert httpx.post(f"{api}/v1/after-sales/{case_id}/refund", timeout=5).json()["status"] == "succeeded"
     order = get_order(api, order_id)
     assert order["payment_status"] == "partially_refunded" and order["after_sales_status"] == "succeeded"
+    fid = order["fulfilments"][0]["id"]
+    assert [p["number"] for p in order["papers"]] == [f"RC-{order_id}", f"SN-{fid}", f"RS-{case_id}", f"RF-{case_id}"]
+    slip = httpx.get(f"{api}/v1/orders/{order_id}/papers/RF-{case_id}", timeout=5)
+    assert slip.headers["content-type"].startswith("text/html")
+    assert "Refund slip" in slip.text and "10.00 USD" in slip.text and "SKU-A" in slip.text
 
 
 def test_two_after_sales_cases_on_one_order_and_a_full_refund_closes_it(api, worker, seeded, wms, carrier):
