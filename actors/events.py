@@ -22,7 +22,7 @@ from documents.converters import change_fields, order_state, with_details
 from documents import inbox, orders, reservations, stock
 from router import lifecycle
 from router.errors import IllegalTransition
-from router.fulfilment_flow import SHIPPED_OR_LATER
+from router.fulfilment_flow import SHIPPED_OR_LATER, stage_of
 from router.paperwork import PaperKind, with_paper
 from router.statuses import PaymentEventType, WmsEventType
 
@@ -60,45 +60,74 @@ def apply_payment(event_key: str) -> None:
 
 
 @dramatiq.actor(queue_name=queues.EVENTS, time_limit=60_000)
-def apply_wms_event(event_key: str) -> None:
-    event = inbox.load(event_key)
-    if event is None or event["processed"]:
+def apply_wms_event(event_key: str, event: dict | None = None) -> None:
+    """``event`` (order_id, source, payload) rides in the message; replays load it from the inbox."""
+    event = event or _unprocessed(event_key)
+    if event is None:
         return
-    e = event["payload"]
-    now = datetime.now(timezone.utc)
-    kind = WmsEventType(e["type"])
-
-    def decide(doc):
-        return _fulfilment_change(doc, e, kind, f"wms:{event['source']}", now)
-
-    doc, outcomes = _guarded(event_key, event["order_id"], decide)
+    kind = WmsEventType(event["payload"]["type"])
+    doc = _apply_fulfilment_event(event_key, event, kind, f"wms:{event['source']}")
     if doc is not None and kind == WmsEventType.SHIPPED:
-        _ship_stock(doc, e["fulfilment_id"])
-        register_tracking.send(doc["_id"], e["fulfilment_id"])
-    follow_up(doc, outcomes)
-    if doc is not None:
-        exchange_progress(doc)
-        send_pending(doc, cause=e.get("event_id"))
+        _ship_stock(doc, event["payload"]["fulfilment_id"])
+        register_tracking.send(doc["_id"], event["payload"]["fulfilment_id"])
     inbox.mark_processed(event_key)
 
 
 @dramatiq.actor(queue_name=queues.EVENTS, time_limit=60_000)
-def apply_carrier_event(event_key: str) -> None:
-    event = inbox.load(event_key)
-    if event is None or event["processed"]:
+def apply_carrier_event(event_key: str, event: dict | None = None) -> None:
+    event = event or _unprocessed(event_key)
+    if event is None:
         return
-    e = event["payload"]
-    now = datetime.now(timezone.utc)
+    _apply_fulfilment_event(event_key, event, event["payload"]["status"], f"carrier:{event['source']}")
+    inbox.mark_processed(event_key)
 
-    def decide(doc):
-        return _fulfilment_change(doc, e, e["status"], f"carrier:{event['source']}", now)
+
+def _unprocessed(event_key: str) -> dict | None:
+    event = inbox.load(event_key)
+    return None if event is None or event["processed"] else event
+
+
+def _apply_fulfilment_event(event_key: str, event: dict, kind, actor: str) -> dict | None:
+    """One WMS or carrier event on one fulfilment. A step that cannot change anything derived at
+    order level (accepted, picked, packed; scans in transit) is one positional update guarded on
+    that fulfilment's status, so events on sibling fulfilments never collide; anything else is a
+    version-guarded update of the order. Returns the order (None when the event was refused)."""
+    e, now = event["payload"], datetime.now(timezone.utc)
+    doc = orders.load(event["order_id"], working=True)
+    if doc is not None and _fast_step(doc, e, kind, actor, now):
+        return doc
+
+    def decide(current):
+        return _fulfilment_change(current, e, kind, actor, now)
 
     doc, outcomes = _guarded(event_key, event["order_id"], decide)
     follow_up(doc, outcomes)
     if doc is not None:
         exchange_progress(doc)
         send_pending(doc, cause=e.get("event_id"))
-    inbox.mark_processed(event_key)
+    return doc
+
+
+def _fast_step(doc: dict, e: dict, kind, actor: str, now: datetime) -> bool:
+    f = next((f for f in doc["fulfilments"] if f["id"] == e["fulfilment_id"]), None)
+    if f is None or e.get("final") is False or any(t.get("event_id") == e.get("event_id") for t in f.get("tracking", [])):
+        return False
+    try:
+        change = lifecycle.on_fulfilment_event(order_state(doc), f["id"], kind, now, actor)
+    except IllegalTransition:
+        return False  # the slow path records the refusal
+    new = change.fulfilments.get(f["id"])
+    if new is None or change.outcomes or set(change.fields) - {"shipment_status"} \
+            or change.fields.get("shipment_status", doc["shipment_status"]) != doc["shipment_status"] \
+            or stage_of(f["status"]) != stage_of(new):
+        return False
+    details = _details(e)
+    entry = {**details, "event": str(kind), "received_at": now}
+    set_fields = {"status": new.value, f"{new.value}_at": now}
+    if e.get("tracking_number") and not f.get("tracking_number"):
+        set_fields["tracking_number"] = e["tracking_number"]
+    return orders.advance_fulfilment(doc["_id"], f["id"], f["status"], set_fields, entry,
+                                     with_details(change.timeline, details))
 
 
 def _refund_case(event_key: str, p: dict) -> None:
@@ -160,5 +189,8 @@ def _fulfilment_change(doc: dict, e: dict, event: str, actor: str, now: datetime
 
 
 def _details(e: dict) -> dict:
-    return {k: e[k] for k in ("event_id", "tracking_number", "carrier_id", "occurred_at", "location",
-                              "description", "raw_status", "raw_type", "exception_reason") if e.get(k)}
+    """What the timeline and tracking history keep of an event (times as ISO strings, whichever
+    path the event came by)."""
+    keys = ("event_id", "tracking_number", "carrier_id", "occurred_at", "location", "description", "raw_status",
+            "raw_type", "exception_reason")
+    return {k: e[k].isoformat() if isinstance(e[k], datetime) else e[k] for k in keys if e.get(k)}

@@ -69,7 +69,21 @@ def accept_event(kind: str, source: str, key: str, payload: dict, actor_name: st
     if actor_name is None:
         inbox.mark_processed(event_key, "flagged: unknown event word")
         return Accepted(event_key, duplicate=False, published=False)
-    return Accepted(event_key, duplicate=False, published=_publish(actor_name, event_key))
+    if kind == "payment":
+        return Accepted(event_key, duplicate=False, published=_publish(actor_name, event_key))
+    # the event rides in the message (one read less per event); the inbox keeps it for replays
+    event = {"order_id": order_id, "source": source, "payload": _jsonable(payload)}
+    return Accepted(event_key, duplicate=False, published=_publish(actor_name, event_key, event))
+
+
+def _jsonable(value):
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
 
 
 def _publish(actor_name: str, *args) -> bool:

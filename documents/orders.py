@@ -118,6 +118,25 @@ def save_change(order_id: str, version: int, set_fields: dict, timeline: list[di
     return merged
 
 
+def advance_fulfilment(order_id: str, fulfilment_id: str, expect_status: str, set_fields: dict,
+                       tracking_entry: dict | None, timeline: list[dict]) -> bool:
+    """Move one fulfilment with a positional update guarded on its own status (not the order's
+    version), appending to its tracking history and the order's timeline. False when the
+    fulfilment is no longer in ``expect_status``."""
+    update: dict = {"$set": to_bson({**{f"fulfilments.$.{k}": v for k, v in set_fields.items()}, "updated_at": now()}),
+                    "$inc": {"version": 1}}
+    push = {}
+    if tracking_entry:
+        push["fulfilments.$.tracking"] = to_bson(tracking_entry)
+    if timeline:
+        push["timeline"] = {"$each": to_bson(list(timeline))}
+    if push:
+        update["$push"] = push
+    result = collection().update_one(
+        {"_id": order_id, "fulfilments": {"$elemMatch": {"id": fulfilment_id, "status": expect_status}}}, update)
+    return result.modified_count == 1
+
+
 def ids_in_state(filter_: dict, limit: int) -> list[str]:
     return [d["_id"] for d in collection().find(filter_, {"_id": 1}).limit(limit)]
 

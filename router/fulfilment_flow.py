@@ -188,3 +188,16 @@ def derive_shipment_status(fulfilment_statuses: Iterable[F]) -> ShipmentStatus:
     if all(s is F.DELIVERED for s in live):
         return ShipmentStatus.DELIVERED
     return ShipmentStatus.SHIPPED
+
+
+_STAGES = {F.PLANNED: "unshipped", F.RESERVED: "unshipped", F.DISPATCHED: "unshipped", F.ACCEPTED: "unshipped",
+           F.PICKED: "unshipped", F.PACKED: "unshipped", F.DISPATCH_FAILED: "unshipped",
+           F.SHIPPED: "with_carrier", F.IN_TRANSIT: "with_carrier", F.OUT_FOR_DELIVERY: "with_carrier",
+           F.EXCEPTION: "with_carrier", F.DELIVERED: "delivered", F.CANCELLED: "cancelled"}
+
+
+def stage_of(status: F | str) -> str:
+    """What the order-level statuses see of a fulfilment: unshipped, with_carrier, delivered or
+    cancelled. A move within one stage cannot change the order's status or shipment status,
+    whatever its sibling fulfilments do meanwhile."""
+    return _STAGES[F(status)]
