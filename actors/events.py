@@ -19,7 +19,7 @@ from actors.channel_sync import outbox_entry, send_pending
 from actors.follow_up import follow_up
 from actors.routing import send_dispatches
 from documents.converters import change_fields, order_state, with_details
-from documents import inbox, orders, reservations, stock
+from documents import inbox, orders, reservations
 from router import lifecycle
 from router.errors import IllegalTransition
 from router.fulfilment_flow import SHIPPED_OR_LATER, stage_of
@@ -155,12 +155,9 @@ def _guarded(event_key: str, order_id: str, decide):
 
 def _ship_stock(doc: dict, fulfilment_id: str) -> None:
     """The fulfilment's held units left the warehouse. Idempotent: a hold ships once."""
-    order_id = doc["_id"]
     f = next((f for f in doc.get("fulfilments", []) if f["id"] == fulfilment_id), None)
-    if f is None or f["status"] not in SHIPPED_OR_LATER:
-        return
-    reservations.ship_all([reservations.Hold(l["sku"], f["warehouse_id"], stock.hold_key(order_id, l["line_no"]),
-                                             l["quantity"]) for l in f["lines"]])
+    if f is not None and f["status"] in SHIPPED_OR_LATER:
+        reservations.ship_all(reservations.holds_of_order(doc, fulfilment_id=fulfilment_id))
 
 
 def _fulfilment_change(doc: dict, e: dict, event: str, actor: str, now: datetime):

@@ -7,19 +7,12 @@ from __future__ import annotations
 
 import structlog
 
-from documents import reservations, stock
+from documents import reservations
 from router.fulfilment_flow import AT_WAREHOUSE
 from router.order_state import Outcome
 from router.statuses import FulfilmentStatus, RoutingState
 
 log = structlog.get_logger(__name__)
-
-
-def holds_of(doc: dict, statuses: frozenset[str] | None = None) -> list[reservations.Hold]:
-    """The stock holds of the order's fulfilments (only those in ``statuses`` when given)."""
-    return [reservations.Hold(l["sku"], f["warehouse_id"], stock.hold_key(doc["_id"], l["line_no"]), l["quantity"])
-            for f in doc.get("fulfilments", []) if statuses is None or f["status"] in statuses
-            for l in f["lines"]]
 
 
 def follow_up(doc: dict | None, outcomes) -> None:
@@ -31,7 +24,7 @@ def follow_up(doc: dict | None, outcomes) -> None:
 
     outcomes = set(outcomes)
     if Outcome.RELEASE_STOCK in outcomes:
-        released = reservations.release_all(holds_of(doc, frozenset({FulfilmentStatus.CANCELLED.value})))
+        released = reservations.release_all(reservations.holds_of_order(doc, frozenset({FulfilmentStatus.CANCELLED.value})))
         log.info("stock_released", order_id=doc["_id"], holds=released)
     if Outcome.READY_FOR_DISPATCH in outcomes:
         send_dispatches(doc)

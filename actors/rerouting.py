@@ -10,7 +10,6 @@ import dramatiq
 import structlog
 
 from actors import queues
-from actors.follow_up import follow_up, holds_of
 from documents import orders, reference, reservations, stock
 from documents.converters import change_fields, order_from_document, order_state, stock_levels
 from router import lifecycle
@@ -39,7 +38,7 @@ def reroute_failed(order_id: str, fulfilment_id: str) -> None:
     keys = [stock.hold_key(order_id, n) for n in wanted_lines]
     rows = stock.snapshot(sorted({l.sku for l in partial.lines}), keys)
     mine = reservations.existing_holds(rows, order_id)
-    keep = holds_of(doc, frozenset(s.value for s in OPEN))
+    keep = reservations.holds_of_order(doc, frozenset(s.value for s in OPEN))
     own = {}
     for h in mine:
         if h not in keep:

@@ -53,7 +53,7 @@ def route(doc: dict, now: datetime) -> dict:
     saved = orders.save_change(doc["_id"], doc["version"], fields, timeline, current=doc)
     if saved is None:  # a concurrent run of this message won: keep its holds, drop ours
         winner = orders.load(doc["_id"], working=True)
-        reservations.apply(_holds_of(winner), holds)
+        reservations.apply(reservations.holds_of_order(winner, frozenset({FulfilmentStatus.RESERVED.value})), holds)
         return winner
     return saved
 
@@ -117,11 +117,6 @@ def _fulfilment(f, pricing) -> dict:
             "amounts": pricing.fulfilments[f.fulfilment_id].to_dict(), "freight": str(f.freight),
             "tracking_number": None, "wms_order_id": None, "tracking": []}
 
-
-def _holds_of(doc: dict) -> list:
-    return [reservations.Hold(l["sku"], f["warehouse_id"], stock.hold_key(doc["_id"], l["line_no"]), l["quantity"])
-            for f in doc.get("fulfilments", []) if f["status"] == FulfilmentStatus.RESERVED
-            for l in f["lines"]]
 
 
 _rules_cache: dict = {}

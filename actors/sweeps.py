@@ -52,4 +52,13 @@ def reconcile() -> dict:
 
 from actors.timers import sweep_timers  # noqa: E402
 
-SCHEDULED = (reconcile, sweep_timers)
+
+@dramatiq.actor(queue_name=queues.SWEEPS, time_limit=120_000, max_retries=0)
+def sweep_low_stock() -> dict:
+    """Record (once per crossing) and post low-stock alerts; retry posts that failed."""
+    from documents import alerts
+
+    return alerts.sweep_low_stock()
+
+
+SCHEDULED = (reconcile, sweep_timers, sweep_low_stock)

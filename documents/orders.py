@@ -40,6 +40,10 @@ class OrderDocument(me.DynamicDocument):
             {"fields": ["due_at"]},
             {"fields": ["routing.state", "updated_at"]},
             {"fields": ["outbox.state"]},
+            {"fields": ["payable", "-placed_at"]},
+            {"fields": ["channel_order_id"]},
+            {"fields": ["fulfilments.status"]},
+            {"fields": ["after_sales_status", "-placed_at"]},
         ],
     }
 

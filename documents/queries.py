@@ -67,11 +67,29 @@ def list_orders(filters: dict, limit: int = 50, cursor: str | None = None) -> tu
         placed, oid = decode_cursor(cursor)
         page = {"$or": [{"placed_at": {"$lt": placed}}, {"placed_at": placed, "_id": {"$lt": oid}}]}
         query = {"$and": [query, page]} if query else page
-    docs = [from_bson(d) for d in collection().find(query, LIST_PROJECTION)
-            .sort([("placed_at", -1), ("_id", -1)]).limit(limit + 1)]
+    cursor_ = collection().find(query, LIST_PROJECTION).sort([("placed_at", -1), ("_id", -1)]).limit(limit + 1)
+    docs = [from_bson(d) for d in cursor_.hint(_index_for(filters))]
     more = len(docs) > limit
     docs = docs[:limit]
     return docs, (encode_cursor(docs[-1]) if more and docs else None)
+
+
+# The index to walk for a list, newest first: the most selective equality filter's compound index
+# with placed_at, else placed_at alone. Named explicitly because the embedded server's planner
+# picked a collection scan (no filter, amount range) or the unique channel index and an in-memory
+# sort (channel filter): 2 to 33 s at 100,000 orders in bench/console.py.
+_HINTS = [("customer", "customer.id_1_placed_at_-1"), ("sku", "skus_1_placed_at_-1"),
+          ("channel_order_id", "channel_order_id_1"), ("warehouse", "warehouse_ids_1_placed_at_-1"),
+          ("merchant", "merchant_ids_1_placed_at_-1"), ("status", "status_1_placed_at_-1"),
+          ("payment_status", "payment_status_1_placed_at_-1"), ("shipment_status", "shipment_status_1_placed_at_-1"),
+          ("after_sales_status", "after_sales_status_1_placed_at_-1"), ("channel", "channel_1_placed_at_-1")]
+
+
+def _index_for(filters: dict) -> str:
+    for name, index in _HINTS:
+        if filters.get(name) is not None:
+            return index
+    return "placed_at_-1"
 
 
 def count_by_status(filters: dict) -> dict[str, int]:

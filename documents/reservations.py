@@ -74,3 +74,12 @@ def release_all(holds: list[Hold]) -> int:
 def ship_all(holds: list[Hold]) -> int:
     """The held units left their warehouses; returns how many holds were still there."""
     return sum(stock.ship(h.sku, h.warehouse_id, h.key, h.quantity) for h in holds)
+
+
+def holds_of_order(doc: dict, statuses: frozenset[str] | None = None, fulfilment_id: str | None = None) -> list[Hold]:
+    """The holds a stored order's fulfilments account for (only those in ``statuses``, or only
+    ``fulfilment_id``, when given)."""
+    return [Hold(l["sku"], f["warehouse_id"], stock.hold_key(doc["_id"], l["line_no"]), l["quantity"])
+            for f in doc.get("fulfilments", [])
+            if (statuses is None or f["status"] in statuses) and (fulfilment_id is None or f["id"] == fulfilment_id)
+            for l in f["lines"]]

@@ -18,7 +18,9 @@ def create_app() -> Flask:
         OPENAPI_JSON_PATH="openapi.json", MAX_CONTENT_LENGTH=get_settings().max_body_bytes, JSON_SORT_KEYS=False,
     )
     api = Api(app)
-    for module in (inbound, queries, commands, after_sales, routing, papers, ops):
+    from adapters.console import MODULES as CONSOLE
+
+    for module in (inbound, queries, commands, after_sales, routing, papers, ops, *CONSOLE):
         api.register_blueprint(module.blp)
     ops.install(app)
     errors.register(app)

@@ -115,6 +115,9 @@ def adjust_stock(body: dict):
         raise ApiError(409, "insufficient_stock", str(exc)) from exc
     except LookupError as exc:
         raise ApiError(404, "not_found", str(exc)) from exc
+    from documents.alerts import check_low_stock
+
+    check_low_stock(body["sku"], body["warehouse_id"])
     return jsonify(plain({k: row.get(k) for k in ("sku", "warehouse_id", "on_hand", "reserved", "available")})), 201
 
 

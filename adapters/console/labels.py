@@ -1,0 +1,110 @@
+"""Every word the console shows, in English and Chinese: status labels and interface text.
+
+Status words are keyed by the enums of ``router/statuses.py`` (never re-spelled here); the
+Chinese labels follow the usual wording of Chinese e-commerce back offices.
+"""
+from __future__ import annotations
+
+from router.order_state import OrderCommand
+from router.statuses import AfterSalesStatus as AS
+from router.statuses import FulfilmentStatus as F
+from router.statuses import OrderStatus as O
+from router.statuses import PaymentStatus as P
+from router.statuses import RoutingState as R
+from router.statuses import ShipmentStatus as S
+
+LANGUAGES = {"en": "English", "zh": "中文"}
+DEFAULT_LANGUAGE = "en"
+
+STATUS_LABELS: dict[str, dict] = {
+    "order": {O.PENDING_PAYMENT: ("Pending payment", "待付款"), O.AWAITING_SHIPMENT: ("Awaiting shipment", "待发货"),
+              O.SHIPPED: ("Shipped", "已发货"), O.COMPLETED: ("Completed", "已完成"),
+              O.CANCELLED: ("Cancelled", "已取消"), O.CLOSED: ("Closed", "交易关闭"),
+              O.ON_HOLD: ("On hold", "待审核"), O.REJECTED: ("Rejected", "已拒单")},
+    "payment": {P.UNPAID: ("Unpaid", "未付款"), P.PAID: ("Paid", "已付款"), P.FAILED: ("Payment failed", "付款失败"),
+                P.PARTIALLY_REFUNDED: ("Partially refunded", "部分退款"), P.REFUNDED: ("Refunded", "已退款")},
+    "shipment": {S.UNSHIPPED: ("Unshipped", "未发货"), S.PARTIALLY_SHIPPED: ("Partially shipped", "部分发货"),
+                 S.SHIPPED: ("Shipped", "已发货"), S.DELIVERED: ("Delivered", "已签收")},
+    "after_sales": {AS.NONE: ("None", "无售后"), AS.PENDING_REVIEW: ("Pending review", "售后待审核"),
+                    AS.AWAITING_RETURN: ("Awaiting return", "待退货"), AS.AWAITING_REFUND: ("Awaiting refund", "待退款"),
+                    AS.AWAITING_EXCHANGE_RETURN: ("Awaiting exchange return", "换货待退回"),
+                    AS.EXCHANGE_SHIPPING: ("Exchange shipping", "换货发出中"), AS.SUCCEEDED: ("Succeeded", "售后成功"),
+                    AS.REJECTED: ("Rejected", "售后已拒绝")},
+    "fulfilment": {F.PLANNED: ("Planned", "已计划"), F.RESERVED: ("Stock reserved", "已占库存"),
+                   F.DISPATCHED: ("Sent to warehouse", "已下发仓库"), F.ACCEPTED: ("Accepted", "仓库已接单"),
+                   F.PICKED: ("Picked", "已拣货"), F.PACKED: ("Packed", "已打包"), F.SHIPPED: ("Shipped", "已发货"),
+                   F.IN_TRANSIT: ("In transit", "运输中"), F.OUT_FOR_DELIVERY: ("Out for delivery", "派送中"),
+                   F.DELIVERED: ("Delivered", "已签收"), F.EXCEPTION: ("Exception", "异常"),
+                   F.CANCELLED: ("Cancelled", "已取消"), F.DISPATCH_FAILED: ("Dispatch failed", "下发失败")},
+    "routing": {R.RECEIVED: ("Received", "已接收"), R.ROUTED: ("Routed", "已分仓"), R.BACKORDERED: ("Backordered", "缺货待补"),
+                R.HELD: ("Held", "待审核"), R.REJECTED: ("Rejected", "已拒单")},
+    "command": {OrderCommand.CANCEL: ("Cancel order", "取消订单"), OrderCommand.CHANGE_ADDRESS: ("Change address", "修改地址"),
+                OrderCommand.CONFIRM_RECEIPT: ("Confirm receipt", "确认收货"),
+                OrderCommand.APPROVE_HOLD: ("Approve", "审核通过"), OrderCommand.REJECT_HOLD: ("Reject", "审核拒绝"),
+                "after_sales.refund": ("Refund", "申请退款"), "after_sales.return": ("Return", "申请退货"),
+                "after_sales.exchange": ("Exchange", "申请换货")},
+}
+AFTER_SALES_TAB = ("After-sales", "售后中")
+
+TEXT: dict[str, tuple[str, str]] = {
+    "console": ("Operations console", "运营控制台"), "orders": ("Orders", "订单"), "stock": ("Stock", "库存"),
+    "exceptions": ("Exceptions", "异常"), "reports": ("Reports", "报表"), "settings": ("Settings", "设置"),
+    "login": ("Sign in", "登录"), "logout": ("Sign out", "退出"), "token": ("API token", "API 令牌"),
+    "bad_token": ("That token is not valid.", "令牌无效。"), "all": ("All", "全部"),
+    "channel": ("Channel", "渠道"), "merchant": ("Merchant", "商家"), "warehouse": ("Warehouse", "仓库"),
+    "customer": ("Customer", "客户"), "sku": ("SKU", "SKU"), "from": ("From", "开始日期"), "to": ("To", "结束日期"),
+    "min_amount": ("Min amount", "最低金额"), "max_amount": ("Max amount", "最高金额"), "filter": ("Filter", "筛选"),
+    "reset": ("Reset", "重置"), "search": ("Order number or channel order id", "订单号或渠道订单号"),
+    "order": ("Order", "订单"), "channel_order": ("Channel order", "渠道订单号"), "placed": ("Placed", "下单时间"),
+    "status": ("Status", "状态"), "payment": ("Payment", "支付"), "shipment": ("Shipment", "发货"),
+    "amount": ("Amount", "金额"), "next_page": ("Next page", "下一页"), "first_page": ("First page", "第一页"),
+    "no_orders": ("No orders match.", "没有符合条件的订单。"), "selected": ("With selected", "批量操作"),
+    "approve_held": ("Approve held", "审核通过"), "retry_failed": ("Retry failed dispatch", "重新下发"),
+    "cancel": ("Cancel", "取消"), "export_csv": ("Export CSV", "导出 CSV"), "lines": ("Lines", "商品明细"),
+    "quantity": ("Qty", "数量"), "unit_price": ("Unit price", "单价"), "discount": ("Discount", "优惠"),
+    "amounts": ("Amounts", "金额"), "goods": ("Goods", "商品金额"), "freight": ("Freight", "运费"),
+    "payable": ("Payable", "应付金额"), "fulfilments": ("Fulfilments", "发货单"), "carrier": ("Carrier", "承运商"),
+    "tracking": ("Tracking", "物流轨迹"), "tracking_number": ("Tracking number", "运单号"),
+    "routing": ("Routing decision", "分仓决策"), "why": ("Why this warehouse", "为何选择此仓库"),
+    "after_sales": ("After-sales", "售后"), "documents": ("Documents", "单据"), "timeline": ("Timeline", "操作记录"),
+    "actions": ("Actions", "操作"), "retry_dispatch": ("Retry dispatch", "重新下发"), "reason": ("Reason", "原因"),
+    "confirm": ("Are you sure?", "确定吗？"), "on_hand": ("On hand", "在库"), "reserved": ("Reserved", "已占用"),
+    "available": ("Available", "可用"), "threshold": ("Low-stock threshold", "预警阈值"), "low": ("Low stock", "库存不足"),
+    "only_low": ("Only low stock", "仅显示库存不足"), "adjust": ("Adjust stock", "库存调整"),
+    "inbound": ("Inbound", "入库"), "outbound": ("Outbound", "出库"), "stocktake": ("Stocktake", "盘点"),
+    "kind": ("Kind", "类型"), "apply": ("Apply", "提交"), "alerts": ("Low-stock alerts", "库存预警"),
+    "raised": ("Raised", "触发时间"), "webhook": ("Webhook", "通知"), "dead_letters": ("Dead letters", "死信"),
+    "replay": ("Replay", "重放"), "replay_all": ("Replay all", "全部重放"), "failed_dispatch": ("Failed dispatches", "下发失败"),
+    "stalled": ("Stalled fulfilments", "停滞的发货单"), "held": ("Held orders", "待审核订单"),
+    "approve": ("Approve", "审核通过"), "reject": ("Reject", "审核拒绝"), "error": ("Error", "错误"),
+    "actor": ("Actor", "执行者"), "failed_at": ("Failed at", "失败时间"), "since": ("Since", "自"),
+    "nothing": ("Nothing here.", "暂无。"), "currency": ("Currency", "币种"), "show": ("Show", "查询"),
+    "orders_per_day": ("Orders per day", "每日订单"), "revenue_per_day": ("Revenue per day", "每日营业额"),
+    "orders_per_month": ("Orders per month", "每月订单"), "revenue_per_month": ("Revenue per month", "每月营业额"),
+    "by_channel": ("By channel", "按渠道"), "by_region": ("By region", "按地区"), "best_sellers": ("Best sellers", "畅销商品"),
+    "slow_sellers": ("Slow sellers", "滞销商品"), "pay_to_ship": ("Payment to shipment", "付款到发货"),
+    "average_hours": ("Average hours", "平均小时"), "units": ("Units", "件数"), "revenue": ("Revenue", "营业额"),
+    "download": ("Download CSV", "下载 CSV"), "timeouts": ("Timeouts", "超时设置"), "overrides": ("Overrides", "覆盖配置"),
+    "routing_rules": ("Routing rules", "分仓规则"), "save": ("Save", "保存"), "endpoints": ("Endpoints", "对接地址"),
+    "saved": ("Saved.", "已保存。"), "admin_only": ("Only an admin may change this.", "仅管理员可修改。"),
+    "done": ("Done", "完成"), "refused": ("Refused", "被拒绝"), "address": ("Shipping address", "收货地址"),
+    "change_address": ("Change address", "修改地址"), "role": ("Role", "角色"), "ledger": ("Adjustments", "调整记录"),
+    "csrf": ("The form expired; try again.", "表单已过期，请重试。"), "not_found": ("Not found.", "未找到。"),
+    "none_selected": ("Select some orders first.", "请先选择订单。"), "explanation": ("Explanation", "决策明细"),
+}
+
+
+def status_label(kind: str, value, lang: str) -> str:
+    """The label of a status word (``kind``: order, payment, shipment, after_sales, fulfilment,
+    routing, command); the word itself when it has none."""
+    pair = STATUS_LABELS.get(kind, {}).get(value)
+    if pair is None:
+        return str(value) if value is not None else ""
+    return pair[1] if lang == "zh" else pair[0]
+
+
+def text(key: str, lang: str) -> str:
+    pair = TEXT.get(key)
+    if pair is None:
+        return key
+    return pair[1] if lang == "zh" else pair[0]
