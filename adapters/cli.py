@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -62,6 +63,7 @@ def up(seed_file: str | None, workers: int | None, simulators: bool) -> None:
         click.echo(f"embedded MongoDB-wire server on {url} (data in {data / 'mongo'})")
     os.environ["ROUTER_MONGO_URL"] = url
     get_settings.cache_clear()
+    _local_tokens(data)
     _connect()
     from documents import reference
 
@@ -70,6 +72,7 @@ def up(seed_file: str | None, workers: int | None, simulators: bool) -> None:
     if seed_path:
         _seed(seed_path)
     sims = _start_simulators(settings.public_url) if simulators else []
+    signal.signal(signal.SIGTERM, _interrupt)  # docker / systemd stop: stop the children too
     stack = Stack(child_env(url), data)
     stack.add("api", "serve")
     stack.add("worker", "worker", *(["--processes", str(workers)] if workers else []))
@@ -90,6 +93,29 @@ def up(seed_file: str | None, workers: int | None, simulators: bool) -> None:
         if embedded:
             embedded.stop()
             (data / "mongo.url").unlink(missing_ok=True)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _local_tokens(data: Path) -> None:
+    """Nothing is open without a token: for a local run with none configured, make an admin token
+    and a payment-service token, keep them in the data directory, and say where."""
+    import secrets
+
+    path = data / "tokens.env"
+    if os.environ.get("ROUTER_API_TOKENS"):
+        return
+    if not path.exists():
+        path.write_text(f"ROUTER_API_TOKENS=local:admin:{secrets.token_hex(16)}\n"
+                        f"ROUTER_PAYMENTS_TOKEN={secrets.token_hex(16)}\n")
+        path.chmod(0o600)
+    for line in path.read_text().splitlines():
+        key, _, value = line.partition("=")
+        os.environ.setdefault(key, value)
+    admin = os.environ["ROUTER_API_TOKENS"].split(":", 2)[2]
+    click.echo(f"operator token (admin): {admin}   (kept in {path}; set ROUTER_API_TOKENS to use your own)")
 
 
 def _start_simulators(callback_url: str) -> list:

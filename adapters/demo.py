@@ -3,6 +3,7 @@ generated orders pushed through its real HTTP API. Also the engine of ``bench/e2
 from __future__ import annotations
 
 import random
+import secrets
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +34,16 @@ class Running:
     seed: dict
     api_pid: int = 0
     worker_pid: int = 0
+    admin_token: str = ""
+    payments_token: str = ""
+
+    @property
+    def admin_headers(self) -> dict:
+        return {"Authorization": f"Bearer {self.admin_token}"}
+
+    @property
+    def payment_headers(self) -> dict:
+        return {"Authorization": f"Bearer {self.payments_token}"}
 
 
 @contextmanager
@@ -71,9 +82,11 @@ def running_router(workers: int = 2, threads: int = 8, seed_path: str = "example
     connect(mongo_url, db_name)
     ensure_indexes()
     load_world(world)
+    admin_token, payments_token = secrets.token_hex(16), secrets.token_hex(16)
     env = child_env(mongo_url, ROUTER_MONGO_DB=db_name, ROUTER_QUEUE_PREFIX=f"demo{run_id}",
                     ROUTER_HTTP_ADDR=f"127.0.0.1:{port}", ROUTER_PUBLIC_URL=api, ROUTER_LOG_LEVEL="WARNING",
-                    ROUTER_WORKER_METRICS="0", ROUTER_API_TOKENS="")
+                    ROUTER_WORKER_METRICS="0", ROUTER_API_TOKENS=f"demo:admin:{admin_token}",
+                    ROUTER_PAYMENTS_TOKEN=payments_token)
     stack = Stack(env, log_dir)
     api_part = stack.add("api", "serve")
     worker_part = stack.add("worker", "worker", "--processes", str(workers), "--threads", str(threads))
@@ -81,7 +94,7 @@ def running_router(workers: int = 2, threads: int = 8, seed_path: str = "example
     try:
         wait_http(f"{api}/healthz", timeout=60)
         yield Running(api, mongo_url, db_name, stack, wms, carrier, world, api_part.process.pid,
-                      worker_part.process.pid)
+                      worker_part.process.pid, admin_token, payments_token)
     finally:
         stack.stop()
         wms.stop()
@@ -163,9 +176,10 @@ def push_orders(api: str, orders: list[dict], concurrency: int = 8, token: str |
     return result
 
 
-def pay(api: str, result: DemoResult, concurrency: int = 8) -> None:
-    """Send the payment notice for every online unpaid order, once its amount is known."""
-    with httpx.Client(base_url=api, timeout=30) as client, ThreadPoolExecutor(concurrency) as pool:
+def pay(api: str, result: DemoResult, concurrency: int = 8, headers: dict | None = None) -> None:
+    """Send the payment notice for every online unpaid order, once its amount is known
+    (``headers``: the payment service's token, which may also read orders as an admin's)."""
+    with httpx.Client(base_url=api, timeout=30, headers=headers) as client, ThreadPoolExecutor(concurrency) as pool:
         def one(item):
             order_id, order = item
             if order["payment"]["method"] != "online" or order["payment"]["status"] == "paid":
@@ -181,9 +195,9 @@ def pay(api: str, result: DemoResult, concurrency: int = 8) -> None:
         list(pool.map(one, result.orders))
 
 
-def fetch_all(api: str) -> list[dict]:
+def fetch_all(api: str, headers: dict | None = None) -> list[dict]:
     out, cursor = [], None
-    with httpx.Client(base_url=api, timeout=60) as client:
+    with httpx.Client(base_url=api, timeout=60, headers=headers) as client:
         while True:
             params = {"limit": 500, **({"cursor": cursor} if cursor else {})}
             page = client.get("/v1/orders", params=params).json()
@@ -198,13 +212,13 @@ def settled(order: dict) -> bool:
         order.get("routing", {}).get("state") in ("backordered", "held", "rejected"))
 
 
-def wait_settled(api: str, n: int, timeout: float, progress: bool = True) -> list[dict]:
+def wait_settled(api: str, n: int, timeout: float, progress: bool = True, headers: dict | None = None) -> list[dict]:
     from tqdm import tqdm
 
     deadline = time.monotonic() + timeout
     with tqdm(total=n, desc="settled", unit="order", disable=not progress) as bar:
         while True:
-            orders = fetch_all(api)
+            orders = fetch_all(api, headers)
             done = sum(settled(o) for o in orders)
             bar.update(done - bar.n)
             if done >= n or time.monotonic() > deadline:
@@ -244,8 +258,8 @@ def run_demo(n: int, concurrency: int = 8, workers: int = 2, timeout: int = 300)
         orders = generate_orders(router.seed, n)
         started = time.time()
         result = push_orders(router.api, orders, concurrency, token=channel_token(router.seed))
-        pay(router.api, result, concurrency)
-        final = wait_settled(router.api, result.accepted, timeout)
+        pay(router.api, result, concurrency, router.admin_headers)  # an admin may read orders and record payments
+        final = wait_settled(router.api, result.accepted, timeout, headers=router.admin_headers)
         elapsed = time.time() - started
     by_status: dict[str, int] = {}
     for o in final:

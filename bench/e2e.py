@@ -91,9 +91,10 @@ class Payer(threading.Thread):
     """The payment service: pays each online, unpaid order once routing has priced it (polls the
     database directly, so the harness's polling does not load the API)."""
 
-    def __init__(self, api: str, db, concurrency: int):
+    def __init__(self, api: str, db, concurrency: int, headers: dict | None = None):
         super().__init__(daemon=True, name="payer")
         self.api, self.db, self.concurrency = api, db, concurrency
+        self.headers = headers
         self.stop_event = threading.Event()
         self.paid: set[str] = set()
         self.errors = 0
@@ -101,7 +102,8 @@ class Payer(threading.Thread):
     def run(self) -> None:
         import httpx
 
-        with httpx.Client(base_url=self.api, timeout=30) as client, ThreadPoolExecutor(self.concurrency) as pool:
+        with httpx.Client(base_url=self.api, timeout=30, headers=self.headers) as client, \
+                ThreadPoolExecutor(self.concurrency) as pool:
             def pay(o):
                 r = client.post("/v1/payments", json={"order_id": o["_id"], "transaction_id": f"tx-{o['_id']}",
                                                       "type": "paid", "amount": str(o["amounts"]["payable"])})
@@ -225,7 +227,7 @@ def run_ours(args, router, count_dir: Path) -> dict:
         "rabbitmq": lambda: pids_named("beam.smp"),
     })
     orders = generate_orders(router.seed, args.orders, seed=int(time.time()) % 100000)
-    payer = Payer(router.api, db, args.concurrency)
+    payer = Payer(router.api, db, args.concurrency, router.payment_headers)
     profilers = []
     meter.start()
     payer.start()

@@ -18,6 +18,9 @@ os.environ.setdefault("ROUTER_MAX_RETRIES", "3")
 os.environ.setdefault("ROUTER_OUTBOUND_ATTEMPTS", "3")
 os.environ.setdefault("ROUTER_HTTP_TIMEOUT", "2")
 os.environ.setdefault("dramatiq_prom_db", "/tmp/orderrouter-test-prom")
+# Nothing is open without a token: the tests act as these operators and as the payment service.
+os.environ.setdefault("ROUTER_API_TOKENS", "admin:admin:test-admin,op:operator:test-operator,viewer:viewer:test-viewer")
+os.environ.setdefault("ROUTER_PAYMENTS_TOKEN", "test-payments")
 
 
 def _rabbit_reachable() -> bool:

@@ -5,6 +5,10 @@ import time
 
 import httpx
 
+ADMIN = {"Authorization": "Bearer test-admin"}
+# The tests' HTTP client acts as an admin operator unless a request says otherwise.
+http = httpx.Client(headers=ADMIN, timeout=10)
+
 
 def eventually(check, timeout: float = 20.0, interval: float = 0.05, what: str = "condition"):
     """Call ``check`` until it returns a truthy value; fail with the last value after ``timeout``."""
@@ -19,7 +23,7 @@ def eventually(check, timeout: float = 20.0, interval: float = 0.05, what: str =
 
 
 def get_order(api: str, order_id: str) -> dict:
-    response = httpx.get(f"{api}/v1/orders/{order_id}", timeout=5)
+    response = http.get(f"{api}/v1/orders/{order_id}", timeout=5)
     response.raise_for_status()
     return response.json()
 
@@ -33,6 +37,6 @@ def order_in(api: str, order_id: str, **expected):
 
 
 def stock_of(api: str, sku: str, warehouse: str) -> dict:
-    rows = httpx.get(f"{api}/v1/stock", params={"sku": sku, "warehouse": warehouse}, timeout=5).json()["stock"]
+    rows = http.get(f"{api}/v1/stock", params={"sku": sku, "warehouse": warehouse}, timeout=5).json()["stock"]
     assert len(rows) == 1, rows
     return {k: rows[0][k] for k in ("on_hand", "reserved", "available")}

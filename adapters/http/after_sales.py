@@ -50,6 +50,7 @@ def _operator() -> str:
 
 
 @blp.route("/v1/orders/<order_id>/after-sales", methods=["POST"])
+@auth.role(auth.Role.OPERATOR)
 @blp.arguments(OpenCaseSchema)
 def open_case(body: dict, order_id: str):
     response = _run(after_sales.open_case, order_id, body["type"], _operator(), body["amount"],
@@ -71,6 +72,7 @@ def reject(case_id: str):
 
 
 @blp.route("/v1/after-sales/<case_id>/return-received", methods=["POST"])
+@auth.role(auth.Role.OPERATOR)
 @blp.arguments(ReturnReceivedSchema)
 def return_received(body: dict, case_id: str):
     _CASE(case_id)

@@ -1,5 +1,6 @@
-"""Who is calling: channels, warehouses and carriers by their own secret or token, operators by
-API tokens carrying a role. One place decides, every view asks."""
+"""Who is calling: channels, warehouses and carriers by their own secret or token, the payment
+service by its token, operators by API tokens carrying a role. One place decides, every view asks.
+Nothing but ``/healthz`` is open: with no tokens configured, every other call is refused."""
 from __future__ import annotations
 
 import hmac
@@ -30,29 +31,30 @@ def _same(a: str | None, b: str | None) -> bool:
 def require_party(kind: str, party_id: str) -> dict:
     """A warehouse or carrier calling about itself: its token must match. Returns its record."""
     record = reference.cached(kind, party_id)
-    if record is None:
-        raise ApiError(404, "not_found", f"unknown {kind[:-1]} {party_id!r}")
-    token = record.get("token")
-    if token and not _same(_bearer(), token):
+    if record is None or not _same(_bearer(), record.get("token")):  # unknown and wrong look alike
         raise ApiError(401, "unauthorized", f"bad or missing token for {kind[:-1]} {party_id!r}")
     return record
 
 
 def operator_tokens() -> dict[str, tuple[str, Role]]:
-    """``ROUTER_API_TOKENS`` = ``name:role:token,...``; empty means open (a laptop default)."""
-    tokens = {}
-    for item in filter(None, os.environ.get("ROUTER_API_TOKENS", "").split(",")):
-        name, role, token = item.split(":", 2)
-        tokens[token] = (name, Role[role.upper()])
-    return tokens
+    """``ROUTER_API_TOKENS`` = ``name:role:token,...`` (role viewer, operator or admin)."""
+    raw = os.environ.get("ROUTER_API_TOKENS", "")
+    if _tokens_cache.get("raw") != raw:
+        tokens = {}
+        for item in filter(None, (i.strip() for i in raw.split(","))):
+            name, role, token = item.split(":", 2)
+            tokens[token] = (name, Role[role.upper()])
+        _tokens_cache.update(raw=raw, tokens=tokens)
+    return _tokens_cache["tokens"]
+
+
+_tokens_cache: dict = {}
 
 
 def require_role(role: Role) -> str:
     """The calling operator's name, if their token carries at least ``role``."""
-    tokens = operator_tokens()
-    if not tokens:
-        return "anonymous"
-    found = tokens.get(_bearer() or "")
+    presented = _bearer() or ""
+    found = next((who for token, who in operator_tokens().items() if _same(presented, token)), None)
     if found is None:
         raise ApiError(401, "unauthorized", "a valid operator token is required")
     name, has = found
@@ -61,8 +63,35 @@ def require_role(role: Role) -> str:
     return name
 
 
-def require_payments() -> None:
-    """Payment notices carry the payment service's token (``ROUTER_PAYMENTS_TOKEN``) when set."""
-    token = os.environ.get("ROUTER_PAYMENTS_TOKEN")
-    if token and not _same(_bearer(), token):
-        raise ApiError(401, "unauthorized", "bad or missing payment service token")
+def require_payments() -> str:
+    """Payment notices come from the payment service (``ROUTER_PAYMENTS_TOKEN``) or an admin
+    recording an offline payment (a B2B wire transfer). Returns who."""
+    if _same(_bearer(), os.environ.get("ROUTER_PAYMENTS_TOKEN")):
+        return "payment"
+    return f"operator:{require_role(Role.ADMIN)}"
+
+
+def require_channel(config: dict) -> str:
+    """A canonical-format channel push: the channel's own token, or an operator's (staff typing in
+    a phone order). Returns who."""
+    if config.get("token") and _same(_bearer(), config["token"]):
+        return f"channel:{config['_id']}"
+    return f"operator:{require_role(Role.OPERATOR)}"
+
+
+def checked_first(check):
+    """Run ``check`` (an auth function) before the view's body is parsed and validated, so an
+    unauthenticated caller learns nothing about the schema. Keeps the view's OpenAPI data."""
+    import functools
+
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            check()
+            return view(*args, **kwargs)
+        return wrapper
+    return decorate
+
+
+def role(needed: Role):
+    return checked_first(lambda: require_role(needed))

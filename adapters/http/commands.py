@@ -39,6 +39,7 @@ def cancel(order_id: str):
 
 
 @blp.route("/v1/orders/<order_id>/shipping-address", methods=["PATCH"])
+@auth.role(auth.Role.OPERATOR)
 @blp.arguments(AddressChangeSchema)
 def change_address(body: dict, order_id: str):
     return _order(commands.change_address, order_id, _actor(auth.Role.OPERATOR), body["address"])
@@ -55,6 +56,7 @@ def approve_hold(order_id: str):
 
 
 @blp.route("/v1/orders/<order_id>/reject-hold", methods=["POST"])
+@auth.role(auth.Role.OPERATOR)
 @blp.arguments(ReasonSchema)
 def reject_hold(body: dict, order_id: str):
     return _order(commands.reject_hold, order_id, _actor(auth.Role.OPERATOR), body["reason"])
@@ -105,6 +107,7 @@ def replay_all_dead_letters():
 
 
 @blp.route("/v1/stock/adjustments", methods=["POST"])
+@auth.role(auth.Role.OPERATOR)
 @blp.arguments(StockAdjustmentSchema)
 def adjust_stock(body: dict):
     actor = _actor(auth.Role.OPERATOR)

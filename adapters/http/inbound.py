@@ -48,8 +48,7 @@ def push_order(channel: str):
     fmt = config.get("format") or channel
     native = CHANNEL_FORMATS.get(fmt)
     if native is None:
-        if config.get("token") and not auth._same(auth._bearer(), config["token"]):
-            raise ApiError(401, "unauthorized", "bad or missing channel token")
+        auth.require_channel({"_id": channel, **config})
         return _answer(intake.accept_order(channel, _json_body()), "order_id")
     if not config.get("secret"):
         raise ApiError(401, "unauthorized", f"channel {channel!r} has no webhook secret configured")
@@ -61,6 +60,7 @@ def push_order(channel: str):
 
 
 @blp.route("/v1/payments", methods=["POST"])
+@auth.checked_first(auth.require_payments)
 @blp.arguments(PaymentNoticeSchema)
 @blp.response(202, AcceptedSchema)
 def payment_notice(notice: dict):

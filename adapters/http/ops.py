@@ -20,6 +20,9 @@ def healthz():
 
 @blp.route("/metrics", methods=["GET"])
 def metrics():
+    from adapters.http import auth
+
+    auth.require_role(auth.Role.VIEWER)  # Prometheus scrapes with a viewer bearer token
     return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
 
 
@@ -27,6 +30,10 @@ def install(app) -> None:
     @app.before_request
     def _start():
         g.started = time.perf_counter()
+        if request.path == "/openapi.json":  # served by flask-smorest: guard it here
+            from adapters.http import auth
+
+            auth.require_role(auth.Role.VIEWER)
 
     @app.after_request
     def _observe(response):

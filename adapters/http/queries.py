@@ -14,6 +14,7 @@ blp = Blueprint("queries", __name__, description="Orders and stock")
 
 
 @blp.route("/v1/orders", methods=["GET"])
+@auth.role(auth.Role.VIEWER)
 @blp.arguments(OrderQuerySchema, location="query")
 def list_orders(args: dict):
     auth.require_role(auth.Role.VIEWER)
@@ -35,6 +36,7 @@ def get_order(order_id: str):
 
 
 @blp.route("/v1/stock", methods=["GET"])
+@auth.role(auth.Role.VIEWER)
 @blp.arguments(StockQuerySchema, location="query")
 def list_stock(args: dict):
     auth.require_role(auth.Role.VIEWER)

@@ -87,6 +87,7 @@ def _viewer_range(args: dict) -> reports.ReportRange:
 
 
 @blp.route("/v1/reports/orders-by-day", methods=["GET"])
+@auth.role(auth.Role.VIEWER)
 @blp.arguments(ReportQuerySchema, location="query")
 def orders_by_day(args: dict):
     """Orders and revenue per UTC day and currency."""
@@ -95,6 +96,7 @@ def orders_by_day(args: dict):
 
 
 @blp.route("/v1/reports/orders-by-month", methods=["GET"])
+@auth.role(auth.Role.VIEWER)
 @blp.arguments(ReportQuerySchema, location="query")
 def orders_by_month(args: dict):
     """Orders and revenue per UTC month and currency."""
@@ -103,6 +105,7 @@ def orders_by_month(args: dict):
 
 
 @blp.route("/v1/reports/by-channel", methods=["GET"])
+@auth.role(auth.Role.VIEWER)
 @blp.arguments(ReportQuerySchema, location="query")
 def by_channel(args: dict):
     """Orders and revenue per channel and currency."""
@@ -111,6 +114,7 @@ def by_channel(args: dict):
 
 
 @blp.route("/v1/reports/by-region", methods=["GET"])
+@auth.role(auth.Role.VIEWER)
 @blp.arguments(ReportQuerySchema, location="query")
 def by_region(args: dict):
     """Orders and revenue per shipping country / region and currency."""
@@ -119,6 +123,7 @@ def by_region(args: dict):
 
 
 @blp.route("/v1/reports/top-skus", methods=["GET"])
+@auth.role(auth.Role.VIEWER)
 @blp.arguments(ReportQuerySchema, location="query")
 def top_skus(args: dict):
     """Best sellers (most units) and slow sellers (fewest units, unsold catalogue SKUs included)."""
@@ -130,6 +135,7 @@ def top_skus(args: dict):
 
 
 @blp.route("/v1/reports/payment-to-shipment", methods=["GET"])
+@auth.role(auth.Role.VIEWER)
 @blp.arguments(ReportQuerySchema, location="query")
 def payment_to_shipment(args: dict):
     """Average time from the first payment to the first shipment, overall and per channel."""

@@ -49,6 +49,7 @@ def put_rules():
 
 
 @blp.route("/v1/routing/simulate", methods=["POST"])
+@auth.role(auth.Role.VIEWER)
 @blp.arguments(CanonicalOrderSchema)
 def simulate(data: dict):
     """Route a posted canonical order against current stock and rules; nothing is reserved."""

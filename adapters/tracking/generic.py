@@ -28,12 +28,15 @@ def parse(payload, received_at: datetime | None = None) -> list[TrackingUpdate]:
 def _event(event: Native, received_at: datetime | None) -> TrackingUpdate:
     event.mapping()
     word = event.req("status").text()
+    number = event.req("tracking_number").text()
+    when = occurred([event.get("occurred_at")], received_at, event.get("occurred_at"))
     return TrackingUpdate(
-        event_id=event.req("event_id").text(),
-        tracking_number=event.req("tracking_number").text(),
+        # without the carrier's own id, the same scan is the same number, status and time
+        event_id=event.get("event_id").text() or f"{number}:{word}:{when.isoformat()}",
+        tracking_number=number,
         status=_WORDS.get(word.lower()),
         raw_status=word,
-        occurred_at=occurred([event.get("occurred_at")], received_at, event.get("occurred_at")),
+        occurred_at=when,
         description=event.get("description").text(),
         location=event.get("location").text(),
         exception_reason=event.get("exception_reason").text(),

@@ -34,7 +34,8 @@ def browser():
 
 @pytest.fixture
 def operator_tokens(monkeypatch):
-    monkeypatch.setenv("ROUTER_API_TOKENS", ",".join(f"{role}-user:{role}:{tok}" for role, tok in TOKENS.items()))
+    own = ",".join(f"{role}-user:{role}:{tok}" for role, tok in TOKENS.items())
+    monkeypatch.setenv("ROUTER_API_TOKENS", f"{own},{os.environ['ROUTER_API_TOKENS']}")  # keep the suite's own
     return TOKENS
 
 
@@ -70,7 +71,8 @@ def api_get(api: str, path: str, **params) -> dict:
 
 
 def push_order(api: str, body: dict) -> str:
-    response = httpx.post(f"{api}/v1/channels/manual/orders", json=body, timeout=5)
+    response = httpx.post(f"{api}/v1/channels/manual/orders", json=body, timeout=5,
+                          headers={"Authorization": f"Bearer {TOKENS['operator']}"})
     assert response.status_code == 202, response.text
     return response.json()["order_id"]
 

@@ -9,13 +9,12 @@ import hmac
 import json
 from pathlib import Path
 
-import httpx
 import pytest
 
 from adapters.seed import load_world
 from adapters.simulators.channel import ChannelSimulator
 from tests import factories
-from tests.helpers import eventually, get_order, order_in
+from tests.helpers import eventually, get_order, order_in, http
 
 pytestmark = pytest.mark.e2e
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -83,15 +82,15 @@ def test_native_order_is_routed_shipped_tracked_and_the_shop_told_once(fmt, api,
     raw = json.dumps(adapt(_fixture("channels", fixture)), ensure_ascii=False).encode()
 
     # A bad signature is refused and stores nothing
-    bad = httpx.post(f"{api}/v1/channels/{fmt}/orders", content=raw, timeout=5,
+    bad = http.post(f"{api}/v1/channels/{fmt}/orders", content=raw, timeout=5,
                      headers={**sign(raw + b" "), "Content-Type": "application/json"})
     assert bad.status_code == 401
-    assert httpx.get(f"{api}/v1/orders", params={"channel": fmt}, timeout=5).json()["orders"] == []
+    assert http.get(f"{api}/v1/orders", params={"channel": fmt}, timeout=5).json()["orders"] == []
 
     # The signed webhook is accepted once; its redelivery is a duplicate
     headers = {**sign(raw), "Content-Type": "application/json"}
-    first = httpx.post(f"{api}/v1/channels/{fmt}/orders", content=raw, headers=headers, timeout=5)
-    again = httpx.post(f"{api}/v1/channels/{fmt}/orders", content=raw, headers=headers, timeout=5)
+    first = http.post(f"{api}/v1/channels/{fmt}/orders", content=raw, headers=headers, timeout=5)
+    again = http.post(f"{api}/v1/channels/{fmt}/orders", content=raw, headers=headers, timeout=5)
     assert first.status_code == 202, first.text
     assert again.status_code == 200 and again.json()["order_id"] == first.json()["order_id"]
     order_id = first.json()["order_id"]
@@ -112,7 +111,7 @@ def test_native_order_is_routed_shipped_tracked_and_the_shop_told_once(fmt, api,
         event["msg"]["tracking_number"] = f["tracking_number"]
         event["msg"]["tag"], event["msg"]["subtag"] = "Delivered", "Delivered_001"
         event["event_id"] = f"as-{f['id']}"
-        r = httpx.post(f"{api}/v1/carriers/{f['carrier_id']}/events", json=event, timeout=5,
+        r = http.post(f"{api}/v1/carriers/{f['carrier_id']}/events", json=event, timeout=5,
                        headers={"Authorization": f"Bearer {factories.TOKENS[f['carrier_id']]}"})
         assert r.status_code == 202, r.text
     order = order_in(api, order_id, shipment_status="delivered")

@@ -5,17 +5,16 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timedelta
 
-import httpx
 import pytest
 
 from actors import timers
-from tests.helpers import eventually, get_order, order_in, stock_of
+from tests.helpers import eventually, get_order, order_in, stock_of, http
 
 pytestmark = pytest.mark.e2e
 
 
 def post_order(api, seeded, lines, **kw) -> str:
-    response = httpx.post(f"{api}/v1/channels/manual/orders", json=seeded.order(lines, **kw), timeout=5)
+    response = http.post(f"{api}/v1/channels/manual/orders", json=seeded.order(lines, **kw), timeout=5)
     assert response.status_code == 202, response.text
     return response.json()["order_id"]
 
@@ -25,7 +24,7 @@ def routed(api, order_id) -> dict:
 
 
 def pay(api, order_id, amount, tx="tx"):
-    r = httpx.post(f"{api}/v1/payments", json={"order_id": order_id, "transaction_id": f"{tx}-{order_id}",
+    r = http.post(f"{api}/v1/payments", json={"order_id": order_id, "transaction_id": f"{tx}-{order_id}",
                                                "type": "paid", "amount": amount}, timeout=5)
     assert r.status_code == 202, r.text
 
@@ -109,7 +108,7 @@ def test_paid_shipped_delivered_order_is_auto_confirmed_then_closed(api, worker,
 def test_cancel_after_dispatch_waits_for_the_wms_intercept_then_releases_stock(api, worker, seeded, wms):
     order_id = post_order(api, seeded, [("SKU-C", 2)], payment_method="cod")
     f = fulfilment_in(api, order_id, "dispatched")
-    response = httpx.post(f"{api}/v1/orders/{order_id}/cancel", timeout=5)
+    response = http.post(f"{api}/v1/orders/{order_id}/cancel", timeout=5)
     assert response.status_code == 200 and response.json()["cancel_requested"] is True
     order = order_in(api, order_id, status="cancelled")
     assert order["fulfilments"][0]["status"] == "cancelled"
@@ -120,7 +119,7 @@ def test_cancel_after_dispatch_waits_for_the_wms_intercept_then_releases_stock(a
 def test_cancel_after_shipping_is_refused_with_the_allowed_commands(api, worker, seeded, wms, carrier):
     order_id = post_order(api, seeded, [("SKU-A", 1)], payment_method="cod")
     deliver(api, wms, carrier, order_id)
-    response = httpx.post(f"{api}/v1/orders/{order_id}/cancel", timeout=5)
+    response = http.post(f"{api}/v1/orders/{order_id}/cancel", timeout=5)
     assert response.status_code == 409
     error = response.json()["error"]
     assert error["details"]["current"] == "shipped" and "confirm_receipt" in error["details"]["allowed"]
@@ -131,21 +130,21 @@ def test_return_with_restock_then_refund_partially_refunds_the_order(api, worker
     pay(api, order_id, routed(api, order_id)["amounts"]["payable"])
     deliver(api, wms, carrier, order_id)
     assert stock_of(api, "SKU-A", "WH-EAST") == {"on_hand": 8, "reserved": 0, "available": 8}
-    case = httpx.post(f"{api}/v1/orders/{order_id}/after-sales", timeout=5,
+    case = http.post(f"{api}/v1/orders/{order_id}/after-sales", timeout=5,
                       json={"type": "return_refund", "amount": "10.00", "lines": [{"line_no": 1, "quantity": 1}]})
     assert case.status_code == 201 and case.json()["status"] == "pending_review"
     case_id = case.json()["case_id"]
-    assert httpx.post(f"{api}/v1/after-sales/{case_id}/approve", timeout=5).json()["status"] == "awaiting_return"
-    received = httpx.post(f"{api}/v1/after-sales/{case_id}/return-received", json={"condition": "resaleable"},
+    assert http.post(f"{api}/v1/after-sales/{case_id}/approve", timeout=5).json()["status"] == "awaiting_return"
+    received = http.post(f"{api}/v1/after-sales/{case_id}/return-received", json={"condition": "resaleable"},
                           timeout=5)
     assert received.json()["status"] == "awaiting_refund"
     assert stock_of(api, "SKU-A", "WH-EAST") == {"on_hand": 9, "reserved": 0, "available": 9}
-    assert httpx.post(f"{api}/v1/after-sales/{case_id}/refund", timeout=5).json()["status"] == "succeeded"
+    assert http.post(f"{api}/v1/after-sales/{case_id}/refund", timeout=5).json()["status"] == "succeeded"
     order = get_order(api, order_id)
     assert order["payment_status"] == "partially_refunded" and order["after_sales_status"] == "succeeded"
     fid = order["fulfilments"][0]["id"]
     assert [p["number"] for p in order["papers"]] == [f"RC-{order_id}", f"SN-{fid}", f"RS-{case_id}", f"RF-{case_id}"]
-    slip = httpx.get(f"{api}/v1/orders/{order_id}/papers/RF-{case_id}", timeout=5)
+    slip = http.get(f"{api}/v1/orders/{order_id}/papers/RF-{case_id}", timeout=5)
     assert slip.headers["content-type"].startswith("text/html")
     assert "Refund slip" in slip.text and "10.00 USD" in slip.text and "SKU-A" in slip.text
 
@@ -156,16 +155,16 @@ def test_two_after_sales_cases_on_one_order_and_a_full_refund_closes_it(api, wor
     deliver(api, wms, carrier, order_id)
     ids = []
     for _ in range(2):
-        r = httpx.post(f"{api}/v1/orders/{order_id}/after-sales", timeout=5,
+        r = http.post(f"{api}/v1/orders/{order_id}/after-sales", timeout=5,
                        json={"type": "refund_only", "amount": "10.00", "reason": "late"})
         assert r.status_code == 201, r.text
         ids.append(r.json()["case_id"])
-    too_much = httpx.post(f"{api}/v1/orders/{order_id}/after-sales", timeout=5,
+    too_much = http.post(f"{api}/v1/orders/{order_id}/after-sales", timeout=5,
                           json={"type": "refund_only", "amount": "0.01"})
     assert too_much.status_code == 422
     for case_id in ids:
-        assert httpx.post(f"{api}/v1/after-sales/{case_id}/approve", timeout=5).status_code == 200
-        assert httpx.post(f"{api}/v1/after-sales/{case_id}/refund", timeout=5).status_code == 200
+        assert http.post(f"{api}/v1/after-sales/{case_id}/approve", timeout=5).status_code == 200
+        assert http.post(f"{api}/v1/after-sales/{case_id}/refund", timeout=5).status_code == 200
     order = get_order(api, order_id)
     assert order["payment_status"] == "refunded" and order["status"] == "closed"
     assert [c["status"] for c in order["after_sales"]] == ["succeeded", "succeeded"]
@@ -174,12 +173,12 @@ def test_two_after_sales_cases_on_one_order_and_a_full_refund_closes_it(api, wor
 def test_exchange_ships_the_replacement_as_a_new_fulfilment(api, worker, seeded, wms, carrier):
     order_id = post_order(api, seeded, [("SKU-A", 1)], payment_method="cod")
     deliver(api, wms, carrier, order_id)
-    case_id = httpx.post(f"{api}/v1/orders/{order_id}/after-sales", timeout=5,
+    case_id = http.post(f"{api}/v1/orders/{order_id}/after-sales", timeout=5,
                          json={"type": "exchange", "lines": [{"line_no": 1, "quantity": 1}]}).json()["case_id"]
-    httpx.post(f"{api}/v1/after-sales/{case_id}/approve", timeout=5).raise_for_status()
-    r = httpx.post(f"{api}/v1/after-sales/{case_id}/return-received", json={"condition": "damaged"}, timeout=5)
+    http.post(f"{api}/v1/after-sales/{case_id}/approve", timeout=5).raise_for_status()
+    r = http.post(f"{api}/v1/after-sales/{case_id}/return-received", json={"condition": "damaged"}, timeout=5)
     assert r.json()["status"] == "exchange_shipping"
-    listed = eventually(lambda: httpx.get(f"{api}/v1/orders", params={"channel": "exchange"}).json()["orders"],
+    listed = eventually(lambda: http.get(f"{api}/v1/orders", params={"channel": "exchange"}).json()["orders"],
                         what="exchange order")
     replacement = listed[0]["order_id"]
     deliver(api, wms, carrier, replacement)

@@ -2,17 +2,16 @@
 MongoDB-wire server, and simulated WMS and carrier servers on loopback, out and back."""
 from __future__ import annotations
 
-import httpx
 import pytest
 
-from tests.helpers import eventually, get_order, order_in, stock_of
+from tests.helpers import eventually, get_order, order_in, stock_of, http
 
 pytestmark = pytest.mark.e2e
 
 
 def test_paid_order_flows_to_delivered_with_stock_checked_at_each_step(api, worker, seeded, wms, carrier):
     # Given an online order for 2 units of SKU-A (10 in WH-EAST)
-    response = httpx.post(f"{api}/v1/channels/manual/orders", json=seeded.order([("SKU-A", 2)]), timeout=5)
+    response = http.post(f"{api}/v1/channels/manual/orders", json=seeded.order([("SKU-A", 2)]), timeout=5)
     assert response.status_code == 202, response.text
     order_id = response.json()["order_id"]
 
@@ -26,7 +25,7 @@ def test_paid_order_flows_to_delivered_with_stock_checked_at_each_step(api, work
     assert wms.calls_to("POST") == []  # nothing goes to the warehouse before payment
 
     # When it is paid, the carrier books a waybill and the WMS gets the delivery order once
-    paid = httpx.post(f"{api}/v1/payments", json={"order_id": order_id, "transaction_id": "tx-1", "type": "paid",
+    paid = http.post(f"{api}/v1/payments", json={"order_id": order_id, "transaction_id": "tx-1", "type": "paid",
                                                   "amount": "20.00"}, timeout=5)
     assert paid.status_code == 202, paid.text
     order = eventually(lambda: (o := get_order(api, order_id))["fulfilments"][0]["status"] == "dispatched" and o,
@@ -53,32 +52,32 @@ def test_paid_order_flows_to_delivered_with_stock_checked_at_each_step(api, work
 
 def test_same_channel_order_posted_twice_is_one_order_with_stock_reserved_once(api, worker, seeded):
     body = seeded.order([("SKU-B", 3)], payment_method="cod")
-    first = httpx.post(f"{api}/v1/channels/manual/orders", json=body, timeout=5)
-    second = httpx.post(f"{api}/v1/channels/manual/orders", json=body, timeout=5)
+    first = http.post(f"{api}/v1/channels/manual/orders", json=body, timeout=5)
+    second = http.post(f"{api}/v1/channels/manual/orders", json=body, timeout=5)
     assert first.status_code == 202 and second.status_code == 200
     assert second.json() == {"order_id": first.json()["order_id"], "duplicate": True}
     eventually(lambda: get_order(api, first.json()["order_id"])["routing"]["state"] == "routed", what="routed")
-    listed = httpx.get(f"{api}/v1/orders", params={"channel": "manual"}, timeout=5).json()["orders"]
+    listed = http.get(f"{api}/v1/orders", params={"channel": "manual"}, timeout=5).json()["orders"]
     assert [o["order_id"] for o in listed] == [first.json()["order_id"]]
     assert stock_of(api, "SKU-B", "WH-EAST") == {"on_hand": 3, "reserved": 3, "available": 0}
 
 
 def test_malformed_and_invalid_orders_are_refused_and_nothing_is_stored(api, worker, seeded):
-    bad_json = httpx.post(f"{api}/v1/channels/manual/orders", content=b"{not json",
+    bad_json = http.post(f"{api}/v1/channels/manual/orders", content=b"{not json",
                           headers={"Content-Type": "application/json"}, timeout=5)
     assert bad_json.status_code == 400 and bad_json.json()["error"]["code"] == "malformed_json"
     body = seeded.order([("SKU-A", 0)])
     body["currency"] = "usd"
     del body["shipping_address"]["country"]
-    invalid = httpx.post(f"{api}/v1/channels/manual/orders", json=body, timeout=5)
+    invalid = http.post(f"{api}/v1/channels/manual/orders", json=body, timeout=5)
     assert invalid.status_code == 422
     assert set(invalid.json()["error"]["details"]) == {"currency", "shipping_address.country", "lines.0.quantity"}
-    assert httpx.get(f"{api}/v1/orders", timeout=5).json()["orders"] == []
+    assert http.get(f"{api}/v1/orders", timeout=5).json()["orders"] == []
 
 
 def test_wms_failing_twice_is_retried_and_the_fulfilment_dispatched_once(api, worker, seeded, wms):
     wms.fail_next(2, status=500)
-    response = httpx.post(f"{api}/v1/channels/manual/orders", json=seeded.order([("SKU-C", 1)], payment_method="cod"),
+    response = http.post(f"{api}/v1/channels/manual/orders", json=seeded.order([("SKU-C", 1)], payment_method="cod"),
                           timeout=5)
     order_id = response.json()["order_id"]
     order = eventually(lambda: (o := get_order(api, order_id))["fulfilments"]

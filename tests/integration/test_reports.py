@@ -9,8 +9,9 @@ from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-import httpx
 import pytest
+
+from tests.helpers import http
 
 from documents import orders as order_docs
 from documents import reference, reports
@@ -168,10 +169,10 @@ def test_average_payment_to_shipment_uses_first_payment_and_first_shipment(store
 
 def test_reports_api_answers_json_and_csv_with_inclusive_dates(api, stored_orders):
     params = {"from": "2024-03-11", "to": "2024-04-14"}  # the days of RANGE, "to" inclusive
-    body = httpx.get(f"{api}/v1/reports/by-channel", params=params, timeout=10).json()
+    body = http.get(f"{api}/v1/reports/by-channel", params=params, timeout=10).json()
     assert body["from"] == RANGE.start.isoformat() and body["to"] == RANGE.end.isoformat()
     assert body["rows"] == reports.by_channel(RANGE)
-    exported = httpx.get(f"{api}/v1/reports/orders-by-day", params={**params, "format": "csv", "currency": "CNY"},
+    exported = http.get(f"{api}/v1/reports/orders-by-day", params={**params, "format": "csv", "currency": "CNY"},
                          timeout=10)
     assert exported.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(exported.text)))
@@ -180,12 +181,12 @@ def test_reports_api_answers_json_and_csv_with_inclusive_dates(api, stored_order
     assert {r["period"]: (int(r["orders"]), r["revenue"]) for r in rows} == expected
     assert {r["currency"] for r in rows} == {"CNY"}
     for name in ("orders-by-month", "by-region", "top-skus", "payment-to-shipment"):
-        assert httpx.get(f"{api}/v1/reports/{name}", params=params, timeout=10).status_code == 200, name
+        assert http.get(f"{api}/v1/reports/{name}", params=params, timeout=10).status_code == 200, name
 
 
 def test_reports_api_refuses_a_backwards_range_and_a_bad_currency(api, db):
-    backwards = httpx.get(f"{api}/v1/reports/by-region", params={"from": "2024-05-01", "to": "2024-04-01"}, timeout=5)
-    lower = httpx.get(f"{api}/v1/reports/by-region", params={"currency": "usd"}, timeout=5)
+    backwards = http.get(f"{api}/v1/reports/by-region", params={"from": "2024-05-01", "to": "2024-04-01"}, timeout=5)
+    lower = http.get(f"{api}/v1/reports/by-region", params={"currency": "usd"}, timeout=5)
     assert backwards.status_code == 422 and lower.status_code == 422
 
 

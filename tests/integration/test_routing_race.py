@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
 import pytest
 
 from documents import stock as stock_docs
 from router.routing import replay
-from tests.helpers import eventually, get_order, stock_of
+from tests.helpers import eventually, get_order, stock_of, http
 
 pytestmark = pytest.mark.integration
 
@@ -18,7 +17,7 @@ def test_twenty_concurrent_orders_for_scarce_stock_never_oversell(api, worker, s
     # Given 15 units of SKU-A in all (10 east, 5 west) and 20 orders of 1-2 units each
     bodies = [seeded.order([("SKU-A", 1 + i % 2)], payment_method="cod") for i in range(20)]
     with ThreadPoolExecutor(10) as pool:
-        responses = list(pool.map(lambda b: httpx.post(f"{api}/v1/channels/manual/orders", json=b, timeout=10), bodies))
+        responses = list(pool.map(lambda b: http.post(f"{api}/v1/channels/manual/orders", json=b, timeout=10), bodies))
     ids = [r.json()["order_id"] for r in responses]
     assert all(r.status_code == 202 for r in responses)
 
@@ -48,12 +47,12 @@ def test_twenty_concurrent_orders_for_scarce_stock_never_oversell(api, worker, s
 
 def test_simulation_routes_without_reserving_and_a_stored_decision_replays(api, worker, seeded):
     body = seeded.order([("SKU-A", 12)], payment_method="cod")
-    simulated = httpx.post(f"{api}/v1/routing/simulate", json=body, timeout=5).json()
+    simulated = http.post(f"{api}/v1/routing/simulate", json=body, timeout=5).json()
     assert [(f["warehouse_id"], f["lines"][0]["quantity"]) for f in simulated["fulfilments"]] == [
         ("WH-EAST", 10), ("WH-WEST", 2)]
     assert stock_of(api, "SKU-A", "WH-EAST")["reserved"] == 0  # nothing held by a simulation
 
-    order_id = httpx.post(f"{api}/v1/channels/manual/orders", json=body, timeout=5).json()["order_id"]
+    order_id = http.post(f"{api}/v1/channels/manual/orders", json=body, timeout=5).json()["order_id"]
     order = eventually(lambda: (o := get_order(api, order_id))["routing"]["state"] == "routed" and o, what="routed")
     replayed = replay(order["routing"]["decision"])
     assert [(f.warehouse_id, [(l.sku, l.quantity) for l in f.lines]) for f in replayed.fulfilments] == [
@@ -61,10 +60,10 @@ def test_simulation_routes_without_reserving_and_a_stored_decision_replays(api, 
 
 
 def test_rules_are_replaced_only_with_a_valid_new_version(api, seeded):
-    bad = httpx.put(f"{api}/v1/routing/rules", json={"version": "v2", "strategies": [{"scoring": {"mode": "x"}}]},
+    bad = http.put(f"{api}/v1/routing/rules", json={"version": "v2", "strategies": [{"scoring": {"mode": "x"}}]},
                     timeout=5)
     assert bad.status_code == 422 and any(k.startswith("strategies") for k in bad.json()["error"]["details"])
     good = {"version": "v2", "strategies": [{"name": "default", "scoring": {"tie_breakers": ["rank"]}}]}
-    assert httpx.put(f"{api}/v1/routing/rules", json=good, timeout=5).status_code == 200
-    assert httpx.put(f"{api}/v1/routing/rules", json=good, timeout=5).status_code == 409
-    assert httpx.get(f"{api}/v1/routing/rules", timeout=5).json()["rules"]["version"] == "v2"
+    assert http.put(f"{api}/v1/routing/rules", json=good, timeout=5).status_code == 200
+    assert http.put(f"{api}/v1/routing/rules", json=good, timeout=5).status_code == 409
+    assert http.get(f"{api}/v1/routing/rules", timeout=5).json()["rules"]["version"] == "v2"
