@@ -16,8 +16,20 @@ from router.statuses import PaymentMethod, PaymentStatus, ShippingMethod
 MAX_LINES = 500
 
 
+MONEY_RANGE = validate.Range(min=Decimal("0"), max=Decimal("100000000"))
+
+
+def at_most_places(places: int = 4):
+    """Money has a handful of decimal places; more digits than storage holds exactly are refused,
+    not rounded away."""
+    def check(value: Decimal) -> None:
+        if value is not None and value.as_tuple().exponent < -places:
+            raise ValidationError(f"at most {places} decimal places")
+    return check
+
+
 def _money(**kw):
-    return fields.Decimal(as_string=True, validate=validate.Range(min=Decimal("0"), max=Decimal("100000000")), **kw)
+    return fields.Decimal(as_string=True, allow_nan=False, validate=[MONEY_RANGE, at_most_places()], **kw)
 
 
 class StrictSchema(Schema):

@@ -10,7 +10,7 @@ ADMIN = {"Authorization": "Bearer test-admin"}
 http = httpx.Client(headers=ADMIN, timeout=10)
 
 
-def eventually(check, timeout: float = 20.0, interval: float = 0.05, what: str = "condition"):
+def eventually(check, timeout: float = 30.0, interval: float = 0.05, what: str = "condition"):
     """Call ``check`` until it returns a truthy value; fail with the last value after ``timeout``."""
     deadline = time.monotonic() + timeout
     last = None

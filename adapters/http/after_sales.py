@@ -11,6 +11,7 @@ from actors import after_sales
 from adapters.http import auth
 from adapters.http.errors import ApiError
 from adapters.http.views import plain
+from adapters.schemas import MONEY_RANGE, at_most_places
 from router.after_sales import CaseCommand, ReturnCondition
 from router.order_state import AfterSalesType
 
@@ -25,8 +26,8 @@ class CaseLineSchema(Schema):
 
 class OpenCaseSchema(Schema):
     type = fields.Enum(AfterSalesType, by_value=True, required=True)
-    amount = fields.Decimal(as_string=True, load_default=Decimal("0"),
-                            validate=validate.Range(min=Decimal("0"), max=Decimal("100000000")))
+    amount = fields.Decimal(as_string=True, load_default=Decimal("0"), allow_nan=False,
+                            validate=[MONEY_RANGE, at_most_places()])
     lines = fields.List(fields.Nested(CaseLineSchema), load_default=list, validate=validate.Length(max=500))
     reason = fields.String(load_default="", validate=validate.Length(max=1000))
 

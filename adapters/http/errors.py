@@ -27,6 +27,8 @@ def _mapped(exc: Exception) -> tuple[int, str, str, dict] | None:
 
     if isinstance(exc, ApiError):
         return exc.status, exc.code, exc.message, exc.details
+    if isinstance(exc, RecursionError):  # JSON nested deeper than the parser goes
+        return 400, "malformed_json", "body is nested too deeply", {}
     if isinstance(exc, ValidationError):
         return 422, "validation_failed", "the payload has invalid fields", field_errors(exc.messages)
     if isinstance(exc, BadSignature):

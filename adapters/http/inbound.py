@@ -25,8 +25,8 @@ blp = Blueprint("inbound", __name__, description="Channels, payments, warehouses
 def _json_body() -> dict:
     try:
         payload = json.loads(request.get_data(cache=True) or b"null")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "malformed_json", f"body is not valid JSON: {exc}") from exc
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise ApiError(400, "malformed_json", f"body is not valid JSON: {str(exc)[:200]}") from exc
     if not isinstance(payload, dict):
         raise ApiError(400, "malformed_json", "body must be a JSON object")
     return payload

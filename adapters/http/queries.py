@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import jsonify
 from flask_smorest import Blueprint
+from marshmallow import RAISE
 
 from adapters.http import auth
 from adapters.http.errors import ApiError
@@ -15,7 +16,7 @@ blp = Blueprint("queries", __name__, description="Orders and stock")
 
 @blp.route("/v1/orders", methods=["GET"])
 @auth.role(auth.Role.VIEWER)
-@blp.arguments(OrderQuerySchema, location="query")
+@blp.arguments(OrderQuerySchema, location="query", unknown=RAISE)
 def list_orders(args: dict):
     auth.require_role(auth.Role.VIEWER)
     limit, cursor = args.pop("limit"), args.pop("cursor", None)
@@ -37,7 +38,7 @@ def get_order(order_id: str):
 
 @blp.route("/v1/stock", methods=["GET"])
 @auth.role(auth.Role.VIEWER)
-@blp.arguments(StockQuerySchema, location="query")
+@blp.arguments(StockQuerySchema, location="query", unknown=RAISE)
 def list_stock(args: dict):
     auth.require_role(auth.Role.VIEWER)
     rows = stock.levels(args.get("sku"), args.get("warehouse"), limit=args["limit"])

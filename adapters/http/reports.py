@@ -13,6 +13,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from flask import Response, jsonify
 from flask_smorest import Blueprint
+from marshmallow import RAISE
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from adapters.http import auth
@@ -88,7 +89,7 @@ def _viewer_range(args: dict) -> reports.ReportRange:
 
 @blp.route("/v1/reports/orders-by-day", methods=["GET"])
 @auth.role(auth.Role.VIEWER)
-@blp.arguments(ReportQuerySchema, location="query")
+@blp.arguments(ReportQuerySchema, location="query", unknown=RAISE)
 def orders_by_day(args: dict):
     """Orders and revenue per UTC day and currency."""
     rows = reports.orders_by_period(_viewer_range(args), "day")
@@ -97,7 +98,7 @@ def orders_by_day(args: dict):
 
 @blp.route("/v1/reports/orders-by-month", methods=["GET"])
 @auth.role(auth.Role.VIEWER)
-@blp.arguments(ReportQuerySchema, location="query")
+@blp.arguments(ReportQuerySchema, location="query", unknown=RAISE)
 def orders_by_month(args: dict):
     """Orders and revenue per UTC month and currency."""
     rows = reports.orders_by_period(_viewer_range(args), "month")
@@ -106,7 +107,7 @@ def orders_by_month(args: dict):
 
 @blp.route("/v1/reports/by-channel", methods=["GET"])
 @auth.role(auth.Role.VIEWER)
-@blp.arguments(ReportQuerySchema, location="query")
+@blp.arguments(ReportQuerySchema, location="query", unknown=RAISE)
 def by_channel(args: dict):
     """Orders and revenue per channel and currency."""
     rows = reports.by_channel(_viewer_range(args))
@@ -115,7 +116,7 @@ def by_channel(args: dict):
 
 @blp.route("/v1/reports/by-region", methods=["GET"])
 @auth.role(auth.Role.VIEWER)
-@blp.arguments(ReportQuerySchema, location="query")
+@blp.arguments(ReportQuerySchema, location="query", unknown=RAISE)
 def by_region(args: dict):
     """Orders and revenue per shipping country / region and currency."""
     rows = reports.by_region(_viewer_range(args))
@@ -124,7 +125,7 @@ def by_region(args: dict):
 
 @blp.route("/v1/reports/top-skus", methods=["GET"])
 @auth.role(auth.Role.VIEWER)
-@blp.arguments(ReportQuerySchema, location="query")
+@blp.arguments(ReportQuerySchema, location="query", unknown=RAISE)
 def top_skus(args: dict):
     """Best sellers (most units) and slow sellers (fewest units, unsold catalogue SKUs included)."""
     found = reports.top_skus(_viewer_range(args), args["limit"])
@@ -136,7 +137,7 @@ def top_skus(args: dict):
 
 @blp.route("/v1/reports/payment-to-shipment", methods=["GET"])
 @auth.role(auth.Role.VIEWER)
-@blp.arguments(ReportQuerySchema, location="query")
+@blp.arguments(ReportQuerySchema, location="query", unknown=RAISE)
 def payment_to_shipment(args: dict):
     """Average time from the first payment to the first shipment, overall and per channel."""
     found = reports.payment_to_shipment(_viewer_range(args))

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 from marshmallow import Schema, fields, validate
 
+from adapters.schemas import MONEY_RANGE, at_most_places
 from router.statuses import (FulfilmentStatus, OrderStatus, PaymentEventType, PaymentStatus, ShipmentStatus,
                              TrackingStatus, WmsEventType)
 
@@ -20,8 +21,7 @@ class PaymentNoticeSchema(Schema):
     order_id = fields.String(required=True, validate=_ID)
     transaction_id = fields.String(required=True, validate=_ID)
     type = fields.Enum(PaymentEventType, by_value=True, required=True)
-    amount = fields.Decimal(required=True, as_string=True,
-                            validate=validate.Range(min=Decimal("0"), max=Decimal("100000000")))
+    amount = fields.Decimal(required=True, as_string=True, allow_nan=False, validate=[MONEY_RANGE, at_most_places()])
     currency = fields.String(validate=validate.Regexp(r"^[A-Z]{3}$"))
     occurred_at = fields.AwareDateTime(load_default=None)
     after_sales_case = fields.String(load_default=None, validate=_ID)
@@ -62,8 +62,8 @@ class OrderQuerySchema(Schema):
     channel_order_id = fields.String(validate=_ID)
     placed_from = fields.AwareDateTime()
     placed_to = fields.AwareDateTime()
-    min_amount = fields.Decimal(as_string=True)
-    max_amount = fields.Decimal(as_string=True)
+    min_amount = fields.Decimal(as_string=True, allow_nan=False, validate=[MONEY_RANGE, at_most_places()])
+    max_amount = fields.Decimal(as_string=True, allow_nan=False, validate=[MONEY_RANGE, at_most_places()])
     cursor = fields.String(validate=validate.Length(max=200))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
