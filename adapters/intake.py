@@ -101,29 +101,29 @@ def _publish(actor_name: str, *args) -> bool:
 def accept_channel_order(channel: str, channel_order, webhook_id: str | None) -> Accepted:
     """A channel's native order webhook (create, update or cancel), already mapped.
 
-    A new order is accepted (routed unless the channel fulfils it itself, e.g. Amazon AFN); a
-    repeated delivery (same webhook id) or a stale update (older ``updated_at``) changes nothing;
-    a newer update that says paid records the payment; one that says cancelled cancels the order
-    here, and the channel is not told back what it told us.
+    A new order is accepted (routed unless the channel fulfils it itself, e.g. Amazon AFN) with
+    one insert, which also records the webhook id. A repeated delivery (a webhook id the order
+    has seen) or a stale update (an older ``updated_at``) changes nothing; a newer update that says
+    paid records the payment; one that says cancelled cancels the order here, and the channel is
+    not told back what it told us.
     """
     from documents import orders
 
-    if webhook_id and inbox.load(f"webhook:{channel}:{webhook_id}"):
-        existing = orders.collection().find_one(
-            {"channel": channel, "channel_order_id": channel_order.canonical["channel_order_id"]}, {"_id": 1})
-        return Accepted(existing["_id"] if existing else webhook_id, duplicate=True)
     extra = {"channel_updated_at": channel_order.updated_at, "native_status": channel_order.native_status,
-             "ship_by": channel_order.ship_by}
+             "ship_by": channel_order.ship_by, "webhook_ids": [webhook_id] if webhook_id else []}
     if not channel_order.route:
         extra["routing"] = {"state": "external", "reason": "fulfilled by the channel", "attempts": 0}
     accepted = accept_order(channel, channel_order.canonical, raw=channel_order.raw, flags=channel_order.flags,
                             extra=extra)
     if accepted.duplicate:
+        seen = orders.collection().find_one({"_id": accepted.id}, {"webhook_ids": 1}) or {}
+        if webhook_id and webhook_id in (seen.get("webhook_ids") or []):
+            return accepted  # the same delivery again
         _apply_channel_update(channel, accepted.id, channel_order)
-    if webhook_id:
-        inbox.record("webhook", channel, webhook_id, {"order_id": accepted.id}, accepted.id)
-        inbox.mark_processed(f"webhook:{channel}:{webhook_id}")
-    if channel_order.cancelled and not accepted.duplicate:
+        if webhook_id:
+            orders.collection().update_one({"_id": accepted.id},
+                                           {"$push": {"webhook_ids": {"$each": [webhook_id], "$slice": -50}}})
+    elif channel_order.cancelled:
         _apply_channel_update(channel, accepted.id, channel_order)
     return accepted
 

@@ -83,6 +83,9 @@ def order_id(raw: str, path: str) -> str:
     return raw
 
 
+_SCHEMA = CanonicalOrderSchema()  # schemas are reusable and thread-safe once built
+
+
 def checked(canonical: dict) -> dict:
     """Return ``canonical`` once it loads; otherwise raise PayloadError on its first bad field.
 
@@ -93,7 +96,7 @@ def checked(canonical: dict) -> dict:
     if canonical.get("merchant_id") is None:
         canonical.pop("merchant_id", None)
     try:
-        CanonicalOrderSchema().load(canonical)
+        _SCHEMA.load(canonical)
     except ValidationError as exc:
         path, messages = next(iter(field_errors(exc.messages).items()))
         raise PayloadError(f"canonical.{path}", "; ".join(messages)) from None

@@ -44,7 +44,7 @@ def _answer(accepted: intake.Accepted, id_field: str):
 def push_order(channel: str):
     if len(channel) > 60 or not channel.replace("-", "").replace("_", "").isalnum():
         raise ApiError(404, "not_found", "unknown channel")
-    config = reference.get("channels", channel) or {}
+    config = reference.cached("channels", channel) or {}
     fmt = config.get("format") or channel
     native = CHANNEL_FORMATS.get(fmt)
     if native is None:
