@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import structlog
 
@@ -19,6 +19,7 @@ from router.paperwork import PaperKind, with_paper
 
 log = structlog.get_logger(__name__)
 _order_schema = CanonicalOrderSchema()
+DEFAULT_TERMS_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ def accept_order(channel: str, payload: dict, *, raw: dict | None = None, flags:
     now = now or datetime.now(timezone.utc)
     order = to_domain(new_order_id(now), channel, data)
     payment = {k: (v.value if hasattr(v, "value") else v) for k, v in (data.get("payment") or {}).items()}
+    if payment.get("method") == "terms":  # B2B: net N days from the order (30 unless agreed otherwise)
+        payment["due_at"] = data["placed_at"] + timedelta(days=payment.get("terms_days") or DEFAULT_TERMS_DAYS)
     doc = new_order_document(order, received_at=now, payment=payment, notes=data.get("notes", ""), raw=raw,
                              flags=list(flags))
     # Until routing prices freight, the payable is what the channel charged.

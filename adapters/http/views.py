@@ -21,6 +21,11 @@ def order_view(doc: dict, full: bool = True) -> dict:
     """The public shape of an order (``full``: with timeline, routing decision and raw payload)."""
     out = {k: v for k, v in doc.items() if k not in ("_id", "version")}
     out["order_id"] = doc["_id"]
+    due = (doc.get("payment") or {}).get("due_at")
+    if due is not None:  # B2B terms: overdue once the due date passed unpaid
+        due = due if due.tzinfo else due.replace(tzinfo=timezone.utc)
+        out["payment_overdue"] = doc.get("payment_status") not in ("paid", "partially_refunded", "refunded") \
+            and due < datetime.now(timezone.utc)
     if not full:
         for key in ("timeline", "raw", "line_amounts"):
             out.pop(key, None)

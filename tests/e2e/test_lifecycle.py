@@ -3,7 +3,7 @@ never by sleeping), cancellations with WMS intercepts, after-sales, B2B terms, r
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -193,8 +193,19 @@ def test_b2b_terms_order_ships_before_payment(api, worker, seeded, wms, carrier)
     order_id = post_order(api, seeded, [("SKU-M2", 5)], payment_method="terms", **body_extra)
     order = deliver(api, wms, carrier, order_id)
     assert order["payment_status"] == "unpaid" and order["fulfilments"][0]["warehouse_id"] == "WH-M2"
+    due = datetime.fromisoformat(order["payment"]["due_at"])
+    assert due == datetime.fromisoformat(order["placed_at"]) + timedelta(days=30) and order["payment_overdue"] is False
     pay(api, order_id, order["amounts"]["payable"], tx="wire")
-    assert order_in(api, order_id, payment_status="paid")["status"] == "shipped"
+    paid = order_in(api, order_id, payment_status="paid")
+    assert paid["status"] == "shipped" and paid["payment_overdue"] is False
+
+
+def test_terms_order_unpaid_past_its_due_date_is_flagged_overdue(api, worker, seeded):
+    placed = (datetime.now(timezone.utc) - timedelta(days=45)).isoformat()
+    order_id = post_order(api, seeded, [("SKU-M2", 1)], payment_method="terms", b2b=True, placed_at=placed)
+    order = routed(api, order_id)
+    assert order["payment_status"] == "unpaid" and order["payment_overdue"] is True
+    assert order["fulfilments"][0]["status"] in ("reserved", "dispatched")  # terms orders ship before payment
 
 
 def test_short_picked_fulfilment_is_rerouted_excluding_that_warehouse(api, worker, seeded, wms):

@@ -1,0 +1,92 @@
+"""Every benchmark of the project in one command: routing, ingest, end to end, console.
+
+Each writes its own ``bench/results/<name>.json``; this adds ``bench/results/summary.md``, a short
+table with each throughput beside its baseline from the same run, the machine's core count and
+the versions used. Numbers are printed, never asserted.
+
+    python bench/run.py [--quick] [--only routing,ingest,e2e,console]
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.metadata as md
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from bench.common import RESULTS, machine_info  # noqa: E402
+
+QUICK = {"routing": ["--quick"], "ingest": ["--quick"], "e2e": ["--orders", "150", "--timeout", "150"],
+         "console": ["--orders", "5000", "--runs", "5"]}
+FULL = {"routing": [], "ingest": [], "e2e": ["--orders", "10000", "--repeat", "1", "--timeout", "1800"],
+        "console": ["--orders", "100000"]}
+
+
+def run(name: str, args: list[str]) -> tuple[int, float]:
+    started = time.monotonic()
+    print(f"== {name} {' '.join(args)}", flush=True)
+    code = subprocess.call([sys.executable, str(HERE / f"{name}.py"), *args])
+    return code, time.monotonic() - started
+
+
+def _load(name: str) -> dict:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def summary(ran: dict[str, tuple[int, float]], quick: bool) -> str:
+    info = machine_info()
+    versions = {p: md.version(p) for p in ("dramatiq", "pika", "pymongo", "mongoengine", "marshmallow", "flask",
+                                          "gunicorn", "SecantusDB")}
+    lines = [f"# Benchmarks ({'quick' if quick else 'full'} run)", "",
+             f"Machine: {info.get('cpus')} cores, {info.get('cpu_model', '?')}, Python {info.get('python')}, "
+             f"load average {info.get('load_average_1m')} at the end.",
+             "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()), "",
+             "| benchmark | figure | ours | baseline | ours / baseline |", "|---|---|---|---|---|"]
+    ingest = _load("ingest")
+    for clients, cell in (ingest.get("cells") or {}).items():
+        lines.append(f"| ingest | req/s at {clients} clients (p50 / p99 ms: {cell['ours']['p50_ms']} / "
+                     f"{cell['ours']['p99_ms']}) | {cell['ours']['rps']} | {cell['baseline']['rps']} | {cell['ratio']} |")
+    e2e = _load("e2e")
+    s = e2e.get("summary", e2e)
+    if s.get("throughput_to_delivered_per_s") is not None:
+        lines.append(f"| end to end | orders/s accepted -> delivered | {s.get('throughput_to_delivered_per_s')} | "
+                     f"{s.get('baseline_throughput_per_s')} | {s.get('ratio_ours_vs_baseline')} |")
+        lines.append(f"| end to end | orders/s accepted -> dispatched | {s.get('throughput_to_dispatched_per_s')} | "
+                     f"{s.get('baseline_throughput_to_dispatched_per_s')} | "
+                     f"{s.get('ratio_dispatched_vs_baseline_dispatched')} |")
+        lines.append(f"| end to end | latency to delivered p50 / p99 s | {s.get('latency_delivered_p50_s')} / "
+                     f"{s.get('latency_delivered_p99_s')} | | |")
+        lines.append(f"| end to end | DB round trips per order (workers + API), messages per order | "
+                     f"{s.get('db_round_trips_per_order_workers')} + {s.get('db_round_trips_per_order_api')}, "
+                     f"{s.get('messages_per_order')} | | |")
+    routing = _load("routing")
+    for cell in routing.get("cells") or []:
+        if (cell["lines"], cell["warehouses"]) in ((1, 10), (10, 100), (10, 1000), (50, 1000)):
+            lines.append(f"| routing | decision ms p50 / p99, {cell['lines']} lines x {cell['warehouses']} warehouses | "
+                         f"{cell.get('p50_ms')} / {cell.get('p99_ms')} | | |")
+    console = _load("console")
+    for name, cell in list((console.get("filters") or {}).items())[:6]:
+        lines.append(f"| console | order list p95 ms, {name} | {cell.get('p95_ms')} | | |")
+    lines += ["", "Runs: " + ", ".join(f"{n} {'ok' if c == 0 else f'exit {c}'} in {t:.0f} s" for n, (c, t) in ran.items())]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes: a few minutes in all (CI runs this)")
+    ap.add_argument("--only", default="routing,ingest,e2e,console")
+    args = ap.parse_args()
+    plan = QUICK if args.quick else FULL
+    ran = {name: run(name, plan[name]) for name in args.only.split(",")}
+    text = summary(ran, args.quick)
+    (RESULTS / "summary.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
