@@ -1,0 +1,98 @@
+"""Private infrastructure a chaos run may stop, kill and restart: a RabbitMQ node of its own
+(never the machine's shared one) and the MongoDB-wire server on a storage directory (so its
+data survives a restart)."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from documents.embedded import EmbeddedMongo, free_port
+
+RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
+
+
+class PrivateRabbit:
+    """A RabbitMQ node in ``base`` (mnesia, logs, HOME with its own Erlang cookie) listening on a
+    free loopback port, management plugin off. ``restart`` keeps durable queues and persistent
+    messages."""
+
+    def __init__(self, base: Path):
+        self.base = Path(base)
+        self.port, self.dist_port = free_port(), free_port()
+        self.node = f"chaos{os.getpid()}@localhost"
+        self.process: subprocess.Popen | None = None
+        self.restarts = 0
+
+    @property
+    def url(self) -> str:
+        return f"amqp://guest:guest@127.0.0.1:{self.port}/%2F"
+
+    def _env(self) -> dict[str, str]:
+        for d in ("home", "mnesia", "log"):
+            (self.base / d).mkdir(parents=True, exist_ok=True)
+        (self.base / "rabbitmq.conf").write_text(f"listeners.tcp.default = 127.0.0.1:{self.port}\n"
+                                                 "loopback_users.guest = true\n")
+        (self.base / "enabled_plugins").write_text("[].\n")
+        return {**os.environ, "HOME": str(self.base / "home"), "RABBITMQ_NODENAME": self.node,
+                "RABBITMQ_MNESIA_BASE": str(self.base / "mnesia"), "RABBITMQ_LOG_BASE": str(self.base / "log"),
+                "RABBITMQ_CONFIG_FILE": str(self.base / "rabbitmq.conf"),
+                "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.base / "enabled_plugins"),
+                "RABBITMQ_DIST_PORT": str(self.dist_port)}
+
+    def start(self, timeout: float = 90.0) -> "PrivateRabbit":
+        env = self._env()
+        out = open(self.base / "server.out", "ab")
+        self.process = subprocess.Popen([RABBITMQ_SERVER], env=env, stdout=out, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+        self._wait(timeout)
+        return self
+
+    def _wait(self, timeout: float) -> None:
+        import pika
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"rabbitmq-server exited {self.process.returncode}; see {self.base}/server.out")
+            try:
+                pika.BlockingConnection(pika.URLParameters(self.url + "?connection_attempts=1&socket_timeout=1")).close()
+                return
+            except Exception:
+                time.sleep(0.5)
+        raise RuntimeError(f"private RabbitMQ not up on {self.port} within {timeout}s")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, sig)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def restart(self, down_for: float = 0.0) -> float:
+        """Stop, stay down ``down_for`` seconds, start; returns seconds the broker was unreachable."""
+        started = time.monotonic()
+        self.stop()
+        time.sleep(down_for)
+        self.start()
+        self.restarts += 1
+        return time.monotonic() - started
+
+
+class DurableMongo(EmbeddedMongo):
+    """The wire server on a storage directory and a fixed port, restartable with its data."""
+
+    restarts = 0
+
+    def restart(self, down_for: float = 0.0) -> float:
+        started = time.monotonic()
+        self.stop()
+        time.sleep(down_for)
+        self.start()
+        self.restarts += 1
+        return time.monotonic() - started

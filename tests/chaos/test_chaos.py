@@ -1,0 +1,55 @@
+"""Chaos, small: 60 orders with payments, WMS and carrier events, while worker processes are
+SIGKILLed every few seconds, the (private) RabbitMQ node and the database are each restarted
+once, and the WMS answers 500 to 30% of calls and hangs past the client timeout now and then.
+Afterwards every accepted order is in a definite state, exactly once; each fulfilment reached
+the WMS as one delivery order; stock and money are conserved (the invariant checker finds
+nothing). About 2-3 minutes. The big run is bench/chaos.py."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.chaos.harness import ChaosConfig, run
+
+pytestmark = [pytest.mark.chaos, pytest.mark.timeout(420)]
+
+
+@pytest.fixture
+def isolated_settings(monkeypatch):
+    """The chaos run's own processes get their URLs explicitly; keep this process's defaults out."""
+    from adapters.settings import get_settings
+
+    monkeypatch.delenv("ROUTER_MONGO_URL", raising=False)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def test_orders_survive_worker_kills_broker_and_database_restarts_and_a_failing_wms(tmp_path, isolated_settings):
+    # Given the router on its own broker and database, under faults for the whole load
+    config = ChaosConfig(orders=int(os.environ.get("CHAOS_ORDERS", "60")), kill_every=(5.0, 10.0))
+
+    # When 60 orders are pushed and paid while workers die and the broker and database restart
+    result = run(config, base=tmp_path)
+    (tmp_path / "result.json").write_text(json.dumps(result.summary(), indent=1, default=str))
+    print(json.dumps(result.summary(), default=str))
+
+    # Then the faults really happened
+    assert result.kills >= 2 and result.broker_restarts == 1 and result.mongo_restarts == 1, result.summary()
+    assert result.wms_retries > 0, "the WMS never failed: the fault injection did not work"
+    # And every accepted order exists once, in a definite state
+    assert result.accepted == config.orders, result.summary()
+    assert result.missing_orders == [] and result.unsettled == [], result.summary()
+    # And no fulfilment was dispatched twice (or never)
+    assert result.double_dispatched == [], result.summary()
+    # And stock, holds and money are conserved
+    assert result.violations == [], "\n".join(result.violations)
+    # And every dead letter in the broker is recorded in the database. A known bug loses the record
+    # when the failure happens while the database is down (test_dead_letter_recording.py): shown
+    # as XFAIL when this run hit it, so the rest of the run still counts.
+    if result.dead_letters < result.dead_letters_in_broker:
+        pytest.xfail(f"{result.dead_letters_in_broker - result.dead_letters} dead letter(s) in RabbitMQ's .XQ queues "
+                     "were never recorded in MongoDB (DeadLetterRecorder records after the nack)")
