@@ -9,6 +9,7 @@ fail for good are also recorded in MongoDB, where operators list and replay them
 from __future__ import annotations
 
 import os
+import time
 
 import dramatiq
 import structlog
@@ -60,16 +61,25 @@ class DeadLetterRecorder(Middleware):
     """Records every message that failed for good in MongoDB (classic queues' dead lettering is not
     guaranteed, and the operators' list lives in the database)."""
 
-    def after_nack(self, broker, message):
+    ATTEMPTS = 4
+
+    def before_nack(self, broker, message):
+        """Record before the broker moves the message to its dead-letter queue (after it, a worker
+        killed mid-write would leave a dead letter no operator can see); retried, keyed by message id."""
         from documents import dead_letters
 
-        error = message.options.get("traceback") or "failed"
-        try:
-            dead_letters.record(message.message_id, message.queue_name, message.actor_name, list(message.args),
-                                dict(message.kwargs), error[-4000:], _order_id_of(message),
-                                {k: v for k, v in message.options.items() if k in ("retries", "max_retries")})
-        except Exception:  # the broker's own DLQ still has it; never crash the worker over bookkeeping
-            log.exception("dead_letter_record_failed", message_id=message.message_id)
+        error = message.options.get("traceback") or f"failed ({message.options.get('error') or 'no traceback'})"
+        for attempt in range(self.ATTEMPTS):
+            try:
+                dead_letters.record(message.message_id, message.queue_name, message.actor_name, list(message.args),
+                                    dict(message.kwargs), error[-4000:], _order_id_of(message),
+                                    {k: v for k, v in message.options.items() if k in ("retries", "max_retries")})
+                break
+            except Exception:  # the database may be restarting: wait a little and try again
+                log.warning("dead_letter_record_retry", message_id=message.message_id, attempt=attempt)
+                time.sleep(min(0.5 * 2 ** attempt, 2))
+        else:
+            log.error("dead_letter_record_failed", message_id=message.message_id)  # still in the broker's DLQ
         log.warning("dead_letter", message_id=message.message_id, actor=message.actor_name)
 
 

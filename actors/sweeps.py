@@ -23,28 +23,36 @@ EVENT_ACTORS = {"payment": "apply_payment", "wms": "apply_wms_event", "carrier":
 @dramatiq.actor(queue_name=queues.SWEEPS, time_limit=120_000, max_retries=0)
 def reconcile() -> dict:
     """Re-send routing for orders stuck in ``received``, dispatch for paid orders whose reserved
-    fulfilments never went out, and the actor for inbox events never processed."""
-    cutoff = datetime.now(timezone.utc) - STALL_AFTER
+    fulfilments never went out, pending channel notices, and the actor for inbox events never
+    processed. Each is stamped ``resent_at`` and sent again only once that is older than
+    ``STALL_AFTER``: a backlog is nudged once per window, not flooded every sweep."""
+    now = datetime.now(timezone.utc)
+    cutoff = now - STALL_AFTER
+    quiet = {"$or": [{"resent_at": None}, {"resent_at": {"$lt": cutoff}}]}
     counts = {"routing": 0, "dispatch": 0, "events": 0, "outbox": 0}
     broker = dramatiq.get_broker()
-    for order_id in orders.ids_in_state({"routing.state": RoutingState.RECEIVED.value, "updated_at": {"$lt": cutoff}},
-                                        BATCH):
-        broker.get_actor("process_order").send(order_id)
-        counts["routing"] += 1
+    stuck = {"routing.state": RoutingState.RECEIVED.value, "updated_at": {"$lt": cutoff}, **quiet}
     stalled = {"status": OrderStatus.AWAITING_SHIPMENT.value, "updated_at": {"$lt": cutoff},
-               "fulfilments.status": FulfilmentStatus.RESERVED.value}
-    for order_id in orders.ids_in_state(stalled, BATCH):
-        broker.get_actor("process_order").send(order_id)  # a routed order's replay re-sends its dispatches
-        counts["dispatch"] += 1
-    for doc in orders.collection().find({"outbox.state": "pending", "updated_at": {"$lt": cutoff}},
-                                        {"outbox": 1}).limit(BATCH):
+               "fulfilments.status": FulfilmentStatus.RESERVED.value, **quiet}
+    for key, query in (("routing", stuck), ("dispatch", stalled)):
+        ids = orders.ids_in_state(query, BATCH)
+        for order_id in ids:  # a routed order's replay re-sends its dispatches
+            broker.get_actor("process_order").send(order_id)
+        counts[key] += len(ids)
+        orders.stamp_resent(ids, now)
+    pending = list(orders.collection().find({"outbox.state": "pending", "updated_at": {"$lt": cutoff}, **quiet},
+                                            {"outbox": 1}).limit(BATCH))
+    for doc in pending:
         for entry in doc["outbox"]:
             if entry["state"] == "pending":
                 broker.get_actor("sync_channel").send(doc["_id"], entry["id"])
                 counts["outbox"] += 1
-    for event in inbox.unprocessed_before(cutoff, BATCH):
+    orders.stamp_resent([d["_id"] for d in pending], now)
+    events = inbox.unprocessed_before(cutoff, BATCH)
+    for event in events:
         broker.get_actor(EVENT_ACTORS[event["kind"]]).send(event["_id"])
-        counts["events"] += 1
+    counts["events"] = len(events)
+    inbox.stamp_resent([e["_id"] for e in events], now)
     if any(counts.values()):
         log.info("reconciled", **counts)
     return counts

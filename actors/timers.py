@@ -14,7 +14,9 @@ from actors.follow_up import follow_up
 from documents import orders
 from documents.converters import change_fields, order_state
 from documents.schedule import alert_key, deadlines_for, timestamps_of
-from router.timers import Timer, TimerAction, due_action
+from router.order_state import Outcome
+from router.statuses import RoutingState
+from router.timers import RETRY_BACKORDER, Timer, TimerAction, due_action
 
 log = structlog.get_logger(__name__)
 BATCH = 500
@@ -33,6 +35,12 @@ def fire(order_id: str, now: datetime) -> bool:
         timer_doc = doc.get("due_timer")
         if not timer_doc or doc.get("due_at") is None or doc["due_at"] > now:
             return None
+        if timer_doc["action"] == RETRY_BACKORDER:  # route again: stock may have arrived
+            fired["timer"] = RETRY_BACKORDER
+            entry = {"at": now, "actor": "system", "event": "timer.retry_backorder", "from": doc["status"],
+                     "to": doc["status"], "details": {}}
+            return {"routing": {**doc["routing"], "state": RoutingState.RECEIVED.value}}, [entry], \
+                (Outcome.RESUME_ROUTING,)
         timer = Timer(TimerAction(timer_doc["action"]), timer_doc.get("fulfilment_id"))
         change = due_action(order_state(doc), timer, now, deadlines_for(doc), timestamps_of(doc))
         if change is None:  # moved on in time: just re-arm the next deadline

@@ -155,7 +155,7 @@ def worker(processes: int | None, threads: int | None) -> None:
     Path(os.environ["dramatiq_prom_db"]).mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "dramatiq", "actors", "--processes", str(processes or settings.worker_processes),
             "--threads", str(threads or settings.worker_threads)]
-    backoff = 1.0
+    backoff = 0.5
     while True:
         started = time.monotonic()
         child = subprocess.Popen(argv)
@@ -167,8 +167,10 @@ def worker(processes: int | None, threads: int | None) -> None:
             return
         if code == 0:
             return
-        backoff = 1.0 if time.monotonic() - started > 60 else min(backoff * 2, 30)
-        click.echo(f"workers exited with {code}; restarting in {backoff:.0f}s", err=True)
+        # A worker killed while working comes straight back; only a crash loop at boot (a bad
+        # config, the broker down) backs off, and never past 5 s.
+        backoff = 0.5 if time.monotonic() - started > 10 else min(backoff * 2, 5.0)
+        click.echo(f"workers exited with {code}; restarting in {backoff:.1f}s", err=True)
         time.sleep(backoff)
 
 

@@ -43,5 +43,12 @@ def mark_processed(event_key: str, outcome: str = "applied") -> None:
 
 
 def unprocessed_before(cutoff: datetime, limit: int = 500) -> list[dict]:
-    return [from_bson(d) for d in InboxEvent._get_collection()
-            .find({"processed": False, "received_at": {"$lt": cutoff}}).limit(limit)]
+    """Events received before ``cutoff`` and still unprocessed, not re-sent since ``cutoff``."""
+    query = {"processed": False, "received_at": {"$lt": cutoff},
+             "$or": [{"resent_at": None}, {"resent_at": {"$lt": cutoff}}]}
+    return [from_bson(d) for d in InboxEvent._get_collection().find(query).limit(limit)]
+
+
+def stamp_resent(event_keys: list[str], at: datetime) -> None:
+    if event_keys:
+        InboxEvent._get_collection().update_many({"_id": {"$in": list(event_keys)}}, {"$set": {"resent_at": at}})

@@ -141,6 +141,12 @@ def advance_fulfilment(order_id: str, fulfilment_id: str, expect_status: str, se
     return result.modified_count == 1
 
 
+def stamp_resent(order_ids: list[str], at: datetime) -> None:
+    """Note that the reconciler nudged these orders (not a state change: no version bump)."""
+    if order_ids:
+        collection().update_many({"_id": {"$in": list(order_ids)}}, {"$set": {"resent_at": at}})
+
+
 def ids_in_state(filter_: dict, limit: int) -> list[str]:
     return [d["_id"] for d in collection().find(filter_, {"_id": 1}).limit(limit)]
 

@@ -6,7 +6,8 @@ from datetime import datetime
 
 from documents import reference
 from documents.converters import order_state
-from router.timers import Deadlines, Timestamps, alert_key, next_deadline  # noqa: F401  (alert_key re-exported)
+from router.timers import (RETRY_BACKORDER, Deadlines, Timestamps, alert_key,  # noqa: F401  (alert_key re-exported)
+                           backorder_deadline, next_deadline)
 
 
 def _parse(value) -> datetime | None:
@@ -41,10 +42,18 @@ def schedule_fields(before: dict, fields: dict, now: datetime) -> dict:
     if after.get("status") != before.get("status"):
         extra[f"{after['status']}_at"] = now
         after[f"{after['status']}_at"] = now
-    upcoming = next_deadline(order_state(after), deadlines_for(after), timestamps_of(after))
-    if upcoming is None:
+    state, deadlines = order_state(after), deadlines_for(after)
+    candidates = []
+    upcoming = next_deadline(state, deadlines, timestamps_of(after))
+    if upcoming is not None:
+        due_at, timer = upcoming
+        candidates.append((due_at, {"action": timer.action.value, "fulfilment_id": timer.fulfilment_id}))
+    retry = backorder_deadline(state.status, (after.get("routing") or {}).get("state"), now, deadlines)
+    if retry is not None:
+        candidates.append((retry, {"action": RETRY_BACKORDER, "fulfilment_id": None}))
+    if not candidates:
         extra.update(due_at=None, due_timer=None)
     else:
-        due_at, timer = upcoming
-        extra.update(due_at=due_at, due_timer={"action": timer.action.value, "fulfilment_id": timer.fulfilment_id})
+        due_at, timer = min(candidates, key=lambda c: c[0])
+        extra.update(due_at=due_at, due_timer=timer)
     return extra

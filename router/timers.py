@@ -62,6 +62,7 @@ class Deadlines:
     after_sales_window: timedelta = timedelta(days=15)
     wms_ack_stall: timedelta = timedelta(hours=2)
     carrier_scan_stall: timedelta = timedelta(hours=48)
+    backorder_retry: timedelta = timedelta(minutes=15)
 
     @classmethod
     def for_order(
@@ -218,3 +219,15 @@ def due_action(
             "status": str(state.fulfilments[timer.fulfilment_id]),
         },
     )
+
+
+RETRY_BACKORDER = "retry_backorder"
+
+
+def backorder_deadline(status: OrderStatus, routing_state: str, since: datetime,
+                       deadlines: Deadlines) -> datetime | None:
+    """When an order that routing could not place anywhere (every unit backordered) is routed
+    again, to catch stock that arrived meanwhile; None for any other order."""
+    if routing_state == "backordered" and status in (OrderStatus.PENDING_PAYMENT, OrderStatus.AWAITING_SHIPMENT):
+        return since + deadlines.backorder_retry
+    return None

@@ -119,14 +119,23 @@ def test_an_order_through_the_real_pipeline_keeps_every_invariant(api, worker, s
     assert invariants.check_all() == []
 
 
-@pytest.mark.xfail(strict=True, reason="a paid (or cash-on-delivery) order backordered for want of stock is "
-                   "awaiting_shipment with no due_at: no timer re-routes it when stock arrives or alerts anyone "
-                   "(27 of 1,000 orders in the chaos bench)")
-def test_a_backordered_order_awaiting_shipment_has_a_deadline(api, worker, seeded):
+def test_a_backordered_order_has_a_deadline_and_is_routed_once_stock_arrives(api, worker, seeded):
     stock.upsert_level("SKU-C", "WH-WEST", 0)
     response = http.post(f"{api}/v1/channels/manual/orders", json=seeded.order([("SKU-C", 1)], payment_method="cod"),
                           timeout=5)
     order_id = response.json()["order_id"]
     eventually(lambda: get_order(api, order_id)["routing"]["state"] == "backordered", what="backordered")
-    assert get_order(api, order_id)["status"] == "awaiting_shipment"
+    order = get_order(api, order_id)
+    assert order["status"] == "awaiting_shipment" and order["due_timer"]["action"] == "retry_backorder"
     assert invariants.check_all(require_timers=True) == []
+    # stock arrives; when the retry is due, the order is routed and dispatched
+    stock.upsert_level("SKU-C", "WH-WEST", 5)
+    from datetime import datetime, timedelta
+
+    from actors import timers
+
+    due = datetime.fromisoformat(order["due_at"])
+    assert not timers.fire(order_id, due - timedelta(seconds=1))
+    assert timers.fire(order_id, due + timedelta(seconds=1))
+    eventually(lambda: (o := get_order(api, order_id))["fulfilments"]
+               and o["fulfilments"][0]["status"] == "dispatched", what="routed after the backorder retry")
