@@ -81,6 +81,13 @@ def worker(broker, db):
     import logging
 
     logging.getLogger("pika.channel").setLevel(logging.ERROR)  # flushing a queue not yet created is fine
+    # This thread's connection may have died of missed heartbeats while a long test kept the
+    # thread busy; start from a fresh one.
+    for attribute in ("channel", "connection"):
+        try:
+            delattr(broker, attribute)
+        except Exception:
+            pass
     for queue in queues.ALL:
         broker.declare_queue(queue)
         broker.flush(queue)
