@@ -63,9 +63,15 @@ def _save(order_id: str, failed_id: str, new: tuple[PlannedFulfilment, ...], exc
         if state.fulfilments.get(failed_id) != FulfilmentStatus.DISPATCH_FAILED:
             return None
         change = lifecycle.on_fulfilment_event(state, failed_id, FulfilmentCommand.CANCEL, now)
-        fields = change_fields(doc, change, {failed_id: {"rerouted_to": [f.fulfilment_id for f in new]}}, now)
         failed = next(f for f in doc["fulfilments"] if f["id"] == failed_id)
+        moved = {"rerouted_to": [f.fulfilment_id for f in new], "amounts": Amounts().to_dict(),
+                 "amounts_before_reroute": failed.get("amounts")}  # its money now belongs to the new ones
+        fields = change_fields(doc, change, {failed_id: moved}, now)
         fields["fulfilments"] = fields["fulfilments"] + _carry_amounts(failed, new, doc["currency"])
+        if not new:  # nowhere else has it: its units wait as a backorder
+            fields["routing"] = {**doc["routing"], "backordered": (doc["routing"].get("backordered") or [])
+                                 + [{"line_no": l["line_no"], "sku": l["sku"], "quantity": l["quantity"]}
+                                    for l in failed["lines"]]}
         fields["warehouse_ids"] = sorted({f["warehouse_id"] for f in fields["fulfilments"]})
         fields["excluded_warehouses"] = excluded
         entry = {"at": now, "actor": "system", "event": "routing.rerouted", "from": doc["status"],

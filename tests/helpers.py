@@ -40,3 +40,17 @@ def stock_of(api: str, sku: str, warehouse: str) -> dict:
     rows = http.get(f"{api}/v1/stock", params={"sku": sku, "warehouse": warehouse}, timeout=5).json()["stock"]
     assert len(rows) == 1, rows
     return {k: rows[0][k] for k in ("on_hand", "reserved", "available")}
+
+
+def assert_conserved(timeout: float = 15.0) -> None:
+    """Stock and money add up over the whole database (documents/invariants.py), once messages
+    still in flight have landed."""
+    from documents import invariants
+
+    deadline = time.monotonic() + timeout
+    while True:
+        violations = invariants.check_all()
+        if not violations or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert violations == [], "\n".join(str(v) for v in violations)

@@ -17,6 +17,15 @@ from tests import factories
 from tests.helpers import eventually, get_order, order_in, http
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(autouse=True)
+def conserved(db, worker):
+    """Every path below ends with stock and money conserved across the database."""
+    yield
+    from tests.helpers import assert_conserved
+
+    assert_conserved()
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 SECRET = "whsec-test"
 
@@ -124,4 +133,4 @@ def test_native_order_is_routed_shipped_tracked_and_the_shop_told_once(fmt, api,
         f"{f['id']}:shipped" for f in order["fulfilments"])  # one effect per shipment, whatever the retries
     for f in order["fulfilments"]:
         assert any(f["tracking_number"] in json.dumps(c.body) for c in notices)
-    assert all(e["state"] == "sent" for e in get_order(api, order_id)["outbox"])
+    eventually(lambda: all(e["state"] == "sent" for e in get_order(api, order_id)["outbox"]), what="outbox sent")

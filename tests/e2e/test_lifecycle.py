@@ -13,6 +13,15 @@ from tests.helpers import eventually, get_order, order_in, stock_of, http
 pytestmark = pytest.mark.e2e
 
 
+@pytest.fixture(autouse=True)
+def conserved(db, worker):
+    """Every path below ends with stock and money conserved across the database."""
+    yield
+    from tests.helpers import assert_conserved
+
+    assert_conserved()
+
+
 def post_order(api, seeded, lines, **kw) -> str:
     response = http.post(f"{api}/v1/channels/manual/orders", json=seeded.order(lines, **kw), timeout=5)
     assert response.status_code == 202, response.text
@@ -219,4 +228,5 @@ def test_short_picked_fulfilment_is_rerouted_excluding_that_warehouse(api, worke
     assert order["fulfilments"][0]["status"] == "cancelled" and order["excluded_warehouses"] == ["WH-EAST"]
     assert stock_of(api, "SKU-A", "WH-EAST") == {"on_hand": 10, "reserved": 0, "available": 10}
     assert stock_of(api, "SKU-A", "WH-WEST") == {"on_hand": 5, "reserved": 4, "available": 1}
-    assert order["fulfilments"][1]["amounts"] == order["fulfilments"][0]["amounts"]
+    assert order["fulfilments"][1]["amounts"] == order["fulfilments"][0]["amounts_before_reroute"]
+    assert order["fulfilments"][0]["amounts"]["payable"] == "0"  # its money moved to the replacement

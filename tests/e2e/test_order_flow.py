@@ -9,6 +9,15 @@ from tests.helpers import eventually, get_order, order_in, stock_of, http
 pytestmark = pytest.mark.e2e
 
 
+@pytest.fixture(autouse=True)
+def conserved(db, worker):
+    """Every path below ends with stock and money conserved across the database."""
+    yield
+    from tests.helpers import assert_conserved
+
+    assert_conserved()
+
+
 def test_paid_order_flows_to_delivered_with_stock_checked_at_each_step(api, worker, seeded, wms, carrier):
     # Given an online order for 2 units of SKU-A (10 in WH-EAST)
     response = http.post(f"{api}/v1/channels/manual/orders", json=seeded.order([("SKU-A", 2)]), timeout=5)
