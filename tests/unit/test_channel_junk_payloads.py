@@ -1,6 +1,5 @@
 """Any junk a channel sends gives a PayloadError or a valid canonical order, never another exception."""
 
-import copy
 import json
 from pathlib import Path
 
@@ -11,41 +10,13 @@ from adapters.channels import CHANNEL_FORMATS
 from adapters.channels.csv_import import parse_csv
 from adapters.errors import PayloadError
 from adapters.schemas import CanonicalOrderSchema
+from tests.unit.junk import junk, paths, replaced
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "channels"
-JUNK = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats()
-    | st.text(max_size=12)
-    | st.sampled_from(["", "-1", "1e999", "NaN", "2024-13-40", "0", "１２", "abc"]),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
-    max_leaves=8,
-)
+JUNK = junk("", "-1", "1e999", "NaN", "2024-13-40", "0", "１２", "abc")
 CASES = [(p.name.split("_")[0], p.stem) for p in sorted(FIXTURES.glob("*.json"))]
 
 
-def paths(value, prefix=()):
-    """Every path into a JSON value (dict keys and list indices)."""
-    yield prefix
-    if isinstance(value, dict):
-        for key, child in value.items():
-            yield from paths(child, prefix + (key,))
-    elif isinstance(value, list):
-        for i, child in enumerate(value):
-            yield from paths(child, prefix + (i,))
-
-
-def replaced(value, path, junk):
-    if not path:
-        return junk
-    out = copy.deepcopy(value)
-    node = out
-    for key in path[:-1]:
-        node = node[key]
-    node[path[-1]] = junk
-    return out
 
 
 def assert_payload_error_or_valid(fmt: str, payload) -> None:

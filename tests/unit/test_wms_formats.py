@@ -1,7 +1,6 @@
 """Inbound WMS payloads -> canonical WmsUpdate lists, Qimen's outbound delivery order, junk."""
 
 import base64
-import copy
 import hashlib
 import hmac
 import json
@@ -14,6 +13,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from adapters.errors import BadSignature, PayloadError
 from adapters.wms_formats import WMS_FORMATS, generic, qimen, shiphero
 from router.statuses import WmsEventType
+from tests.unit.junk import junk, paths, replaced
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "wms"
 RECEIVED = datetime(2024, 3, 12, 8, 0, tzinfo=timezone.utc)
@@ -197,23 +197,8 @@ def test_generic_event_from_the_simulator():
     assert set(WMS_FORMATS) == {"generic", "qimen", "shiphero"}
 
 
-JUNK = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats()
-    | st.text(max_size=10)
-    | st.sampled_from(["", "2024-03-05 21:40:12", "1", "0", "-3", "DELIVERED"]),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
-    max_leaves=8,
-)
+JUNK = junk("", "2024-03-05 21:40:12", "1", "0", "-3", "DELIVERED")
 
-
-def paths(value, prefix=()):
-    yield prefix
-    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-    for key, child in items:
-        yield from paths(child, prefix + (key,))
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in FIXTURES.glob("*.json")))
@@ -223,15 +208,7 @@ def test_junk_gives_payload_error_or_updates(name, data):
     fmt = WMS_FORMATS[name.split("_")[0]]
     payload = fixture(name)
     path = data.draw(st.sampled_from(list(paths(payload))))
-    junk = data.draw(JUNK)
-    if path:
-        payload = copy.deepcopy(payload)
-        node = payload
-        for key in path[:-1]:
-            node = node[key]
-        node[path[-1]] = junk
-    else:
-        payload = junk
+    payload = replaced(payload, path, data.draw(JUNK))
     try:
         updates = fmt.parse(payload, data.draw(st.sampled_from([None, RECEIVED])))
     except PayloadError:
