@@ -15,6 +15,16 @@ from pymongo.errors import DuplicateKeyError
 from documents.codec import from_bson, to_bson
 
 
+# Fields the order list filters on for equality, most selective first (None: no filter).
+LIST_FILTER_FIELDS = ("customer.id", "skus", "warehouse_ids", "merchant_ids", "status", "payment_status",
+                      "shipment_status", "after_sales_status", "channel", None)
+
+
+def list_index_name(field: str | None) -> str:
+    """The name MongoDB gives the list index for ``field`` (see the meta below)."""
+    return f"{field}_1_placed_at_-1__id_-1" if field else "placed_at_-1__id_-1"
+
+
 class OrderDocument(me.DynamicDocument):
     id = me.StringField(primary_key=True)
     channel = me.StringField(required=True)
@@ -26,15 +36,8 @@ class OrderDocument(me.DynamicDocument):
         "collection": "orders",
         "indexes": [
             {"fields": ["channel", "channel_order_id"], "unique": True},
-            {"fields": ["status", "-placed_at"]},
-            {"fields": ["-placed_at"]},
-            {"fields": ["channel", "-placed_at"]},
-            {"fields": ["payment_status", "-placed_at"]},
-            {"fields": ["shipment_status", "-placed_at"]},
-            {"fields": ["merchant_ids", "-placed_at"]},
-            {"fields": ["warehouse_ids", "-placed_at"]},
-            {"fields": ["customer.id", "-placed_at"]},
-            {"fields": ["skus", "-placed_at"]},
+            # the order lists: newest first, keyset-paged on (placed_at, _id), one per equality filter
+            *({"fields": [*([field] if field else []), "-placed_at", "-id"]} for field in LIST_FILTER_FIELDS),
             {"fields": ["fulfilments.id"]},
             {"fields": ["fulfilments.tracking_number"]},
             {"fields": ["due_at"]},
@@ -43,7 +46,6 @@ class OrderDocument(me.DynamicDocument):
             {"fields": ["payable", "-placed_at"]},
             {"fields": ["channel_order_id"]},
             {"fields": ["fulfilments.status"]},
-            {"fields": ["after_sales_status", "-placed_at"]},
         ],
     }
 

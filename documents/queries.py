@@ -9,13 +9,14 @@ from decimal import Decimal
 from bson.decimal128 import Decimal128
 
 from documents.codec import from_bson
-from documents.orders import collection
+from documents.orders import LIST_FILTER_FIELDS, collection, list_index_name
 
 # filter name -> stored field; every value is a plain string matched for equality
 EQUALITY = {"status": "status", "payment_status": "payment_status", "shipment_status": "shipment_status",
             "after_sales_status": "after_sales_status", "channel": "channel", "merchant": "merchant_ids",
             "warehouse": "warehouse_ids", "customer": "customer.id", "sku": "skus",
             "channel_order_id": "channel_order_id"}
+FILTER_OF = {path: name for name, path in EQUALITY.items()}  # stored field -> query parameter
 LIST_PROJECTION = {"timeline": 0, "raw": 0, "routing.decision": 0, "line_amounts": 0}
 
 
@@ -74,22 +75,16 @@ def list_orders(filters: dict, limit: int = 50, cursor: str | None = None) -> tu
     return docs, (encode_cursor(docs[-1]) if more and docs else None)
 
 
-# The index to walk for a list, newest first: the most selective equality filter's compound index
-# with placed_at, else placed_at alone. Named explicitly because the embedded server's planner
-# picked a collection scan (no filter, amount range) or the unique channel index and an in-memory
-# sort (channel filter): 2 to 33 s at 100,000 orders in bench/console.py.
-_HINTS = [("customer", "customer.id_1_placed_at_-1"), ("sku", "skus_1_placed_at_-1"),
-          ("channel_order_id", "channel_order_id_1"), ("warehouse", "warehouse_ids_1_placed_at_-1"),
-          ("merchant", "merchant_ids_1_placed_at_-1"), ("status", "status_1_placed_at_-1"),
-          ("payment_status", "payment_status_1_placed_at_-1"), ("shipment_status", "shipment_status_1_placed_at_-1"),
-          ("after_sales_status", "after_sales_status_1_placed_at_-1"), ("channel", "channel_1_placed_at_-1")]
-
-
 def _index_for(filters: dict) -> str:
-    for name, index in _HINTS:
-        if filters.get(name) is not None:
-            return index
-    return "placed_at_-1"
+    """The index to walk for a list, newest first: the most selective equality filter's list index
+    (see documents/orders.py), else (placed_at, _id). Named explicitly because the embedded
+    server's planner chose a collection scan or the unique channel index and sorted in memory."""
+    if filters.get("channel_order_id") is not None:
+        return "channel_order_id_1"
+    for field in LIST_FILTER_FIELDS:
+        if field and filters.get(FILTER_OF[field]) is not None:
+            return list_index_name(field)
+    return list_index_name(None)
 
 
 def count_by_status(filters: dict) -> dict[str, int]:
