@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from bson.decimal128 import Decimal128
@@ -61,15 +61,28 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise BadCursor("cursor is not one this API gave out") from exc
 
 
-def list_orders(filters: dict, limit: int = 50, cursor: str | None = None) -> tuple[list[dict], str | None]:
+# Windows a list looks back through, widening only when a page comes up short: the embedded
+# server reads every index match before applying a limit (30,000 examined for 51 returned), so
+# an unbounded "newest first" costs seconds at 100,000 orders; a real mongod stops early anyway.
+WINDOWS = (timedelta(days=2), timedelta(days=16), timedelta(days=128), None)
+
+
+def list_orders(filters: dict, limit: int = 50, cursor: str | None = None,
+                now: datetime | None = None) -> tuple[list[dict], str | None]:
     """Newest first. Returns ``(orders, next_cursor)``; next_cursor is None on the last page."""
     query = order_filter(filters)
+    anchor = (now or datetime.now(timezone.utc)) + timedelta(days=1)
     if cursor:
         placed, oid = decode_cursor(cursor)
         page = {"$or": [{"placed_at": {"$lt": placed}}, {"placed_at": placed, "_id": {"$lt": oid}}]}
         query = {"$and": [query, page]} if query else page
-    cursor_ = collection().find(query, LIST_PROJECTION).sort([("placed_at", -1), ("_id", -1)]).limit(limit + 1)
-    docs = [from_bson(d) for d in cursor_.hint(_index_for(filters))]
+        anchor = placed
+    for window in WINDOWS:
+        bounded = {"$and": [query, {"placed_at": {"$gte": anchor - window}}]} if window else query
+        found = collection().find(bounded, LIST_PROJECTION).sort([("placed_at", -1), ("_id", -1)])
+        docs = [from_bson(d) for d in found.limit(limit + 1).hint(_index_for(filters))]
+        if len(docs) > limit:
+            break
     more = len(docs) > limit
     docs = docs[:limit]
     return docs, (encode_cursor(docs[-1]) if more and docs else None)
