@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import random
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 import httpx
+
+from adapters.simulators.server import SimulatorServer
 
 
 def utc_now() -> datetime:
@@ -180,3 +183,33 @@ class CallbackScheduler:
         with self._cond:
             self._active = max(0, self._active - 1)
             self._cond.notify_all()
+
+
+class CallingParty(SimulatorServer):
+    """A simulated third party that calls the router back (a WMS, carriers): bearer tokens per
+    party (used both ways), optional automatic progress, seeded duplicates, a callback pool."""
+
+    def __init__(self, callback_url: str | None = None, tokens: dict[str, str] | None = None,
+                 auto_progress: bool = False, step_delay: float = 0.05, duplicate_rate: float = 0.0,
+                 seed: int = 0, host: str = "127.0.0.1", port: int = 0, callback_workers: int = 4,
+                 callback_attempts: int = 4) -> None:
+        super().__init__(host, port)
+        if auto_progress and not callback_url:
+            raise ValueError("auto_progress needs a callback_url")
+        self.callback_url = callback_url.rstrip("/") if callback_url else None
+        self.tokens = dict(tokens or {})
+        self.auto_progress = auto_progress
+        self.duplicate_rate = duplicate_rate
+        self.callbacks = CallbackScheduler(step_delay, callback_workers, callback_attempts)
+        self._rng = random.Random(seed)
+        self._numbers = itertools.count(1)
+
+    def start(self):
+        """Start serving and the callback workers; returns self."""
+        self.callbacks.start()
+        return super().start()
+
+    def stop(self) -> None:
+        """Stop serving and drop callbacks not yet posted."""
+        super().stop()
+        self.callbacks.stop()

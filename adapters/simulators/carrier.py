@@ -16,14 +16,12 @@ after delivered; `duplicate_rate` repeats some events with the same event id.
 """
 from __future__ import annotations
 
-import itertools
-import random
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapters.simulators.callbacks import Callback, CallbackScheduler
-from adapters.simulators.server import Request, Response, SimulatorServer, bearer_ok, error
+from adapters.simulators.callbacks import Callback, CallingParty
+from adapters.simulators.server import Request, Response, bearer_ok, error
 from router.statuses import TrackingStatus
 
 PROGRESS = (TrackingStatus.LABEL_CREATED, TrackingStatus.IN_TRANSIT,
@@ -57,7 +55,7 @@ class Tracker:
     statuses_sent: list[str] = field(default_factory=list)
 
 
-class CarrierSimulator(SimulatorServer):
+class CarrierSimulator(CallingParty):
     """Simulated carriers. `tokens` maps carrier id to its bearer token (used both ways);
     `shipments` maps fulfilment id to `Shipment`, `trackers` tracking number to `Tracker`."""
 
@@ -66,28 +64,11 @@ class CarrierSimulator(SimulatorServer):
                  duplicate_rate: float = 0.0, out_of_order: bool = False, seed: int = 0,
                  host: str = "127.0.0.1", port: int = 0, callback_workers: int = 4,
                  callback_attempts: int = 4) -> None:
-        super().__init__(host, port)
-        if auto_progress and not callback_url:
-            raise ValueError("auto_progress needs a callback_url")
-        self.callback_url = callback_url.rstrip("/") if callback_url else None
-        self.tokens = dict(tokens or {})
-        self.auto_progress, self.out_of_order = auto_progress, out_of_order
-        self.duplicate_rate = duplicate_rate
+        super().__init__(callback_url, tokens, auto_progress, step_delay, duplicate_rate, seed, host, port,
+                         callback_workers, callback_attempts)
+        self.out_of_order = out_of_order
         self.shipments: dict[str, Shipment] = {}
         self.trackers: dict[str, Tracker] = {}
-        self.callbacks = CallbackScheduler(step_delay, callback_workers, callback_attempts)
-        self._rng = random.Random(seed)
-        self._numbers = itertools.count(1)
-
-    def start(self) -> "CarrierSimulator":
-        """Start serving and the callback workers; returns self."""
-        self.callbacks.start()
-        return super().start()
-
-    def stop(self) -> None:
-        """Stop serving and drop callbacks not yet posted."""
-        super().stop()
-        self.callbacks.stop()
 
     def handle(self, request: Request) -> Response:
         """Route one request of the carrier protocol."""

@@ -16,14 +16,12 @@ shipped as events posted to `{callback_url}/v1/wms/{warehouse_id}/events`.
 """
 from __future__ import annotations
 
-import itertools
-import random
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapters.simulators.callbacks import Callback, CallbackScheduler
-from adapters.simulators.server import Request, Response, SimulatorServer, bearer_ok, error
+from adapters.simulators.callbacks import Callback, CallingParty
+from adapters.simulators.server import Request, Response, bearer_ok, error
 from router.statuses import WmsEventType
 
 PROGRESS = (WmsEventType.ACCEPTED, WmsEventType.PICKED, WmsEventType.PACKED, WmsEventType.SHIPPED)
@@ -44,35 +42,13 @@ class DeliveryOrder:
     events_sent: list[str] = field(default_factory=list)
 
 
-class WmsSimulator(SimulatorServer):
+class WmsSimulator(CallingParty):
     """Simulated WMS. `tokens` maps warehouse id to its bearer token (used both ways);
     `delivery_orders` maps fulfilment id to `DeliveryOrder` (distinct effects)."""
 
-    def __init__(self, callback_url: str | None = None, tokens: dict[str, str] | None = None,
-                 auto_progress: bool = False, step_delay: float = 0.05,
-                 duplicate_rate: float = 0.0, seed: int = 0, host: str = "127.0.0.1",
-                 port: int = 0, callback_workers: int = 4, callback_attempts: int = 4) -> None:
-        super().__init__(host, port)
-        if auto_progress and not callback_url:
-            raise ValueError("auto_progress needs a callback_url")
-        self.callback_url = callback_url.rstrip("/") if callback_url else None
-        self.tokens = dict(tokens or {})
-        self.auto_progress = auto_progress
-        self.duplicate_rate = duplicate_rate
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
         self.delivery_orders: dict[str, DeliveryOrder] = {}
-        self.callbacks = CallbackScheduler(step_delay, callback_workers, callback_attempts)
-        self._rng = random.Random(seed)
-        self._numbers = itertools.count(1)
-
-    def start(self) -> "WmsSimulator":
-        """Start serving and the callback workers; returns self."""
-        self.callbacks.start()
-        return super().start()
-
-    def stop(self) -> None:
-        """Stop serving and drop callbacks not yet posted."""
-        super().stop()
-        self.callbacks.stop()
 
     def handle(self, request: Request) -> Response:
         """Route one request of the WMS protocol."""
