@@ -8,10 +8,12 @@ fail for good are also recorded in MongoDB, where operators list and replay them
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 
 import dramatiq
+import pika
 import structlog
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.stub import StubBroker
@@ -65,15 +67,14 @@ class DeadLetterRecorder(Middleware):
 
     def before_nack(self, broker, message):
         """Record before the broker moves the message to its dead-letter queue (after it, a worker
-        killed mid-write would leave a dead letter no operator can see); retried, keyed by message id."""
+        killed mid-write would leave a dead letter no operator can see); retried, keyed by message id.
+        A database down for longer than the retries leaves the letter in the broker's ``.XQ`` queue
+        only, and ``harvest_dead_letters`` (run by the reconciler) copies it across later."""
         from documents import dead_letters
 
-        error = message.options.get("traceback") or f"failed ({message.options.get('error') or 'no traceback'})"
         for attempt in range(self.ATTEMPTS):
             try:
-                dead_letters.record(message.message_id, message.queue_name, message.actor_name, list(message.args),
-                                    dict(message.kwargs), error[-4000:], _order_id_of(message),
-                                    {k: v for k, v in message.options.items() if k in ("retries", "max_retries")})
+                dead_letters.record(**_letter(message))
                 break
             except Exception:  # the database may be restarting: wait a little and try again
                 log.warning("dead_letter_record_retry", message_id=message.message_id, attempt=attempt)
@@ -81,6 +82,65 @@ class DeadLetterRecorder(Middleware):
         else:
             log.error("dead_letter_record_failed", message_id=message.message_id)  # still in the broker's DLQ
         log.warning("dead_letter", message_id=message.message_id, actor=message.actor_name)
+
+
+def _letter(message, error: str | None = None) -> dict:
+    """The fields of a dead letter for ``message`` (one shape for the recorder and the harvest)."""
+    error = error or message.options.get("traceback") or \
+        f"failed ({message.options.get('error') or 'no traceback'})"
+    return {"message_id": message.message_id, "queue": message.queue_name, "actor": message.actor_name,
+            "args": list(message.args), "kwargs": dict(message.kwargs), "error": error[-4000:],
+            "order_id": _order_id_of(message),
+            "options": {k: v for k, v in message.options.items() if k in ("retries", "max_retries")}}
+
+
+def harvest_dead_letters(queue_names, limit: int = 500) -> int:
+    """Move messages from RabbitMQ's ``.XQ`` dead-letter queues into the operators' list in MongoDB:
+    each is recorded first (a letter already known is left as it is) and acknowledged after, so a
+    crash in between only means it is seen again next time. Returns how many were new letters."""
+    broker = dramatiq.get_broker()
+    if not isinstance(broker, RabbitmqBroker):
+        return 0
+    new = 0
+    try:
+        new = _harvest(broker, queue_names, limit)
+    except pika.exceptions.AMQPError:
+        del broker.connection  # the next use reconnects
+        raise
+    if new:
+        log.warning("dead_letters_harvested", count=new)
+    return new
+
+
+def _harvest(broker, queue_names, limit: int) -> int:
+    from dramatiq.common import xq_name
+
+    from documents import dead_letters
+
+    new = 0
+    for queue in queue_names:
+        broker.declare_queue(queue, ensure=True)  # declares the .XQ as well (a no-op once declared)
+        channel = broker.channel
+        for _ in range(limit):
+            method, _properties, body = channel.basic_get(xq_name(queue), auto_ack=False)
+            if method is None:
+                break
+            try:
+                message = dramatiq.Message.decode(body)
+                fields = _letter(message, message.options.get("traceback")
+                                 or "dead-lettered by the broker while its failure could not be recorded")
+            except Exception:  # noqa: BLE001 - a body no worker could read is still a dead letter
+                fields = {"message_id": "undecodable-" + hashlib.sha1(body).hexdigest(), "queue": queue,
+                          "actor": "", "args": [], "kwargs": {}, "order_id": None, "options": {},
+                          "error": "the broker dead-lettered a message that is not a Dramatiq message: "
+                                   + body[:200].decode("utf-8", "replace")}
+            try:
+                new += dead_letters.record(**fields, recovered_from=xq_name(queue))
+            except Exception:
+                channel.basic_nack(method.delivery_tag, requeue=True)  # the database is down: next sweep
+                raise
+            channel.basic_ack(method.delivery_tag)
+    return new
 
 
 def _order_id_of(message) -> str | None:

@@ -11,6 +11,7 @@ import dramatiq
 import structlog
 
 from actors import queues
+from actors.broker import harvest_dead_letters
 from documents import inbox, orders
 from router.statuses import FulfilmentStatus, OrderStatus, RoutingState
 
@@ -24,12 +25,13 @@ EVENT_ACTORS = {"payment": "apply_payment", "wms": "apply_wms_event", "carrier":
 def reconcile() -> dict:
     """Re-send routing for orders stuck in ``received``, dispatch for paid orders whose reserved
     fulfilments never went out, pending channel notices, and the actor for inbox events never
-    processed. Each is stamped ``resent_at`` and sent again only once that is older than
+    processed; and it moves dead letters that only reached RabbitMQ's ``.XQ`` queues (the
+    database was down when they failed) into the operators' list. Each is stamped ``resent_at`` and sent again only once that is older than
     ``STALL_AFTER``: a backlog is nudged once per window, not flooded every sweep."""
     now = datetime.now(timezone.utc)
     cutoff = now - STALL_AFTER
     quiet = {"$or": [{"resent_at": None}, {"resent_at": {"$lt": cutoff}}]}
-    counts = {"routing": 0, "dispatch": 0, "events": 0, "outbox": 0}
+    counts = {"routing": 0, "dispatch": 0, "events": 0, "outbox": 0, "dead_letters": 0}
     broker = dramatiq.get_broker()
     stuck = {"routing.state": RoutingState.RECEIVED.value, "updated_at": {"$lt": cutoff}, **quiet}
     stalled = {"status": OrderStatus.AWAITING_SHIPMENT.value, "updated_at": {"$lt": cutoff},
@@ -53,6 +55,7 @@ def reconcile() -> dict:
         broker.get_actor(EVENT_ACTORS[event["kind"]]).send(event["_id"])
     counts["events"] = len(events)
     inbox.stamp_resent([e["_id"] for e in events], now)
+    counts["dead_letters"] = harvest_dead_letters(queues.ALL, BATCH)
     if any(counts.values()):
         log.info("reconciled", **counts)
     return counts

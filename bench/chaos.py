@@ -36,7 +36,8 @@ def main() -> int:
                "restarts": {"broker": result.broker_restarts, "database": result.mongo_restarts},
                "retries": {"wms_calls": result.wms_calls, "wms_retries": result.wms_retries,
                            "wms_hangs": result.wms_hangs},
-               "dead_letters": {"recorded": result.dead_letters, "in_broker": result.dead_letters_in_broker},
+               "dead_letters": {"recorded": result.dead_letters, "in_broker": result.dead_letters_in_broker,
+                                "in_broker_unrecorded": result.unrecorded_dead_letters},
                "delivery_orders": result.delivery_orders, "statuses": result.statuses,
                "lost": result.missing_orders, "unsettled": result.unsettled[:100],
                "unsettled_count": len(result.unsettled), "double_dispatched": result.double_dispatched,
@@ -45,7 +46,8 @@ def main() -> int:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(summary, indent=2, default=str) + "\n")
     print(json.dumps(summary, indent=2, default=str))
-    bad = result.missing_orders or result.unsettled or result.double_dispatched or result.violations
+    bad = (result.missing_orders or result.unsettled or result.double_dispatched or result.violations
+           or result.unrecorded_dead_letters)
     return 1 if bad else 0
 
 

@@ -18,13 +18,19 @@ DOCUMENTS = (DeadLetter,)
 
 
 def record(message_id: str, queue: str, actor: str, args: list, kwargs: dict, error: str,
-           order_id: str | None, options: dict) -> None:
-    DeadLetter._get_collection().update_one(
-        {"_id": message_id},
-        {"$set": to_bson({"queue": queue, "actor": actor, "args": args, "kwargs": kwargs, "error": error,
-                          "order_id": order_id, "options": options, "failed_at": datetime.now(timezone.utc),
-                          "replayed_at": None})},
-        upsert=True)
+           order_id: str | None, options: dict, *, recovered_from: str | None = None) -> bool:
+    """Record (or, on a message failing again after a replay, re-open) a dead letter; returns
+    whether it was new. With ``recovered_from`` (copied from a broker dead-letter queue) a letter
+    already known is left exactly as it is: it may have been replayed meanwhile."""
+    fields = to_bson({"queue": queue, "actor": actor, "args": args, "kwargs": kwargs, "error": error,
+                      "order_id": order_id, "options": options, "failed_at": datetime.now(timezone.utc),
+                      "replayed_at": None})
+    if recovered_from is None:
+        update = {"$set": fields}
+    else:
+        update = {"$setOnInsert": {**fields, "recovered_from": recovered_from}}
+    result = DeadLetter._get_collection().update_one({"_id": message_id}, update, upsert=True)
+    return result.upserted_id is not None
 
 
 def pending(limit: int = 100) -> list[dict]:

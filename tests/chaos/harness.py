@@ -57,6 +57,7 @@ class ChaosResult:
     delivery_orders: int = 0
     dead_letters: int = 0
     dead_letters_in_broker: int = 0
+    unrecorded_dead_letters: list[str] = field(default_factory=list)
     unsettled: list = field(default_factory=list)
     double_dispatched: list = field(default_factory=list)
     missing_orders: list = field(default_factory=list)
@@ -274,25 +275,31 @@ def wait_settled(expected: int, timeout: float) -> list[dict]:
         time.sleep(1.0)
 
 
-def dead_letters_in_broker(router: ChaosRouter) -> int:
-    """Messages sitting in the broker's ``.XQ`` dead-letter queues of this run."""
+def dead_letters_in_broker(router: ChaosRouter) -> list[str]:
+    """Ids of the messages still sitting in the broker's ``.XQ`` dead-letter queues of this run (read
+    without acknowledging, so they stay there)."""
+    import dramatiq
     import pika
 
     from actors.queues import ALL
 
-    total = 0
+    ids = []
     connection = pika.BlockingConnection(pika.URLParameters(router.rabbit.url))
     try:
         channel = connection.channel()
         for queue in ALL:
             name = queue.replace(queue.split(".")[0], router.prefix, 1) + ".XQ"
             try:
-                total += channel.queue_declare(name, passive=True).method.message_count
+                while (got := channel.basic_get(name, auto_ack=False))[0] is not None:
+                    try:
+                        ids.append(dramatiq.Message.decode(got[2]).message_id)
+                    except Exception:
+                        ids.append("undecodable")
             except pika.exceptions.ChannelClosedByBroker:
                 channel = connection.channel()
     finally:
-        connection.close()
-    return total
+        connection.close()  # unacknowledged: back in their queues
+    return ids
 
 
 def check(router: ChaosRouter, accepted: dict[str, dict], result: ChaosResult) -> None:
@@ -320,7 +327,10 @@ def check(router: ChaosRouter, accepted: dict[str, dict], result: ChaosResult) -
     result.wms_calls = sum(router.wms.keys.values())
     result.wms_retries = result.wms_calls - len(router.wms.keys)
     result.dead_letters = DeadLetter._get_collection().count_documents({})
-    result.dead_letters_in_broker = dead_letters_in_broker(router)
+    in_broker = dead_letters_in_broker(router)
+    result.dead_letters_in_broker = len(in_broker)
+    recorded = {d["_id"] for d in DeadLetter._get_collection().find({"_id": {"$in": in_broker}}, {"_id": 1})}
+    result.unrecorded_dead_letters = sorted(set(in_broker) - recorded)
     result.violations = [str(v) for v in invariants.check_all(require_timers=True)]
 
 

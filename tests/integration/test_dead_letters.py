@@ -34,3 +34,62 @@ def test_a_poison_message_is_dead_lettered_listed_and_replayed_after_the_fix(api
     eventually(lambda: get_order(api, order_id)["routing"]["state"] == "routed", what="routed after replay")
     assert http.get(f"{api}/v1/dead-letters", timeout=5).json()["dead_letters"] == []
     assert http.post(f"{api}/v1/dead-letters/{letters[0]['message_id']}/replay", timeout=5).status_code == 404
+
+
+def test_a_dead_letter_that_failed_while_the_database_was_down_is_recovered_from_the_broker(
+        api, worker, seeded, monkeypatch):
+    from actors.broker import DeadLetterRecorder
+    from actors.routing import process_order
+    from actors.sweeps import reconcile
+    from documents import dead_letters
+
+    # Given a poison message, failing for good while no dead letter can be written to the database
+    order_id = http.post(f"{api}/v1/channels/manual/orders", json=seeded.order([("SKU-A", 1)]),
+                         timeout=5).json()["order_id"]
+    eventually(lambda: get_order(api, order_id)["routing"]["state"] == "routed", what="routed")
+    orders.collection().update_one({"_id": order_id}, {"$set": {"routing.state": "received", "lines": "garbage"}})
+    recording = dead_letters.record
+
+    def database_down(*args, **kwargs):
+        raise ConnectionError("database unreachable")
+
+    monkeypatch.setattr(dead_letters, "record", database_down)
+    monkeypatch.setattr(DeadLetterRecorder, "ATTEMPTS", 1)
+    message = process_order.send(order_id)
+
+    # When it has failed every retry, it is only in RabbitMQ's dead-letter queue
+    broker = worker.broker
+    eventually(lambda: broker.get_queue_message_counts(process_order.queue_name)[2] == 1, timeout=60,
+               what="the message in the broker's .XQ")
+    assert http.get(f"{api}/v1/dead-letters", timeout=5).json()["dead_letters"] == []
+
+    # Then, with the database back, the reconciler moves it into the operators' list, once
+    monkeypatch.setattr(dead_letters, "record", recording)
+    assert reconcile.fn()["dead_letters"] == 1
+    letters = http.get(f"{api}/v1/dead-letters", timeout=5).json()["dead_letters"]
+    assert [(d["message_id"], d["actor"], d["order_id"]) for d in letters] == \
+        [(message.message_id, "process_order", order_id)]
+    assert broker.get_queue_message_counts(process_order.queue_name)[2] == 0
+
+    # And a replayed letter is not re-opened by seeing the broker's copy again
+    orders.collection().update_one({"_id": order_id}, {"$set": {"lines": [
+        {"line_no": 1, "sku": "SKU-A", "merchant_id": "m1", "quantity": 1, "unit_price": "10.00",
+         "discount": "0", "name": ""}]}})
+    assert http.post(f"{api}/v1/dead-letters/{message.message_id}/replay", timeout=5).status_code == 202
+    eventually(lambda: get_order(api, order_id)["routing"]["state"] == "routed", what="routed after replay")
+    broker.channel.basic_publish(exchange="", routing_key=f"{process_order.queue_name}.XQ", body=message.encode())
+    assert reconcile.fn()["dead_letters"] == 0
+    assert dead_letters.get(message.message_id)["replayed_at"] is not None
+    assert broker.get_queue_message_counts(process_order.queue_name)[2] == 0
+
+
+def test_a_broker_dead_letter_no_worker_could_read_is_listed_with_its_body(api, worker, db):
+    from actors.routing import process_order
+    from actors.sweeps import reconcile
+
+    worker.broker.channel.basic_publish(exchange="", routing_key=f"{process_order.queue_name}.XQ",
+                                        body=b"not json {")
+    assert reconcile.fn()["dead_letters"] == 1
+    [letter] = http.get(f"{api}/v1/dead-letters", timeout=5).json()["dead_letters"]
+    assert letter["message_id"].startswith("undecodable-") and "not json {" in letter["error"]
+    assert reconcile.fn()["dead_letters"] == 0
