@@ -249,8 +249,10 @@ def run_ours(args, router, count_dir: Path) -> dict:
     log(f"pushed {result.accepted} accepted, {result.refused} refused in {result.last_accepted - t_push:.1f}s")
     deadline = time.monotonic() + args.timeout
     last_log = 0.0
+    # only this run's orders (bench/scale.py runs with history already in the database), by _id
+    mine = {"_id": {"$in": [order_id for order_id, _ in result.orders]}}
     while True:
-        docs = list(db.orders.find({}, {"status": 1, "shipment_status": 1, "routing.state": 1}))
+        docs = list(db.orders.find(mine, {"status": 1, "shipment_status": 1, "routing.state": 1}))
         done = sum(settled(o) for o in docs)
         if time.monotonic() - last_log > 10:
             log(f"settled {done}/{result.accepted}")
@@ -268,7 +270,7 @@ def run_ours(args, router, count_dir: Path) -> dict:
         except subprocess.TimeoutExpired:
             proc.terminate()
 
-    docs = list(db.orders.find({}, {"created_at": 1, "status": 1, "shipment_status": 1, "routing.state": 1,
+    docs = list(db.orders.find(mine, {"created_at": 1, "status": 1, "shipment_status": 1, "routing.state": 1,
                                     "payment_method": 1, "payment_status": 1, "fulfilments": 1}))
     n = len(docs)
     first = min(to_dt(o["created_at"]) for o in docs)
@@ -443,7 +445,7 @@ def run_baseline(args, router, hops: list[dict], log_dir: Path) -> dict:
         while db.orders.count_documents({"done_at": {"$exists": True}}) < args.orders and time.monotonic() < deadline:
             time.sleep(3)
         cpu = meter.stop()
-        docs = list(db.orders.find({}, {"created_at": 1, "done_at": 1, "t_dispatch_fulfilment": 1}))
+        docs = list(db.orders.find(mine, {"created_at": 1, "done_at": 1, "t_dispatch_fulfilment": 1}))
         rss = round(peak_rss_mb(proc.pid), 1)
     finally:
         try:

@@ -1,0 +1,224 @@
+"""Scale: does the cost of an order stay flat as the business grows? Runs the end-to-end benchmark's
+pipeline (bench/e2e.py, same harness, no baseline) in three series and prints the cost per order:
+
+- history: the same batch of new orders with 10,000 and then 100,000 orders already in the database;
+- network: the same batch routed over 10 and then 1,000 warehouses;
+- memory: worker resident memory sampled through one long run (default 10,000 orders).
+
+Cost per order is CPU milliseconds per order of the workers, the API and the database server (from
+/proc, so it does not depend on how busy the machine is the way wall-clock throughput does), MongoDB
+round trips per order and messages per order; throughput and latency are printed beside them.
+Writes ``bench/results/scale.json``. Benchmarks never assert.
+
+    python bench/scale.py [--orders 1000] [--history 10000 100000] [--warehouses 10 1000]
+                          [--memory-orders 10000] [--series history network memory] [--quick]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+os.chdir(REPO)
+
+from bench import e2e  # noqa: E402
+from bench.common import machine_info, write_result  # noqa: E402
+
+PROVINCES = ("SH", "GD", "BJ", "SC", "ZJ", "JS", "HB", "HN", "FJ", "SD", "HE", "SN", "CQ", "TJ", "LN", "AH")
+
+
+def network_seed(warehouses: int, seed: int = 3) -> str:
+    """The example world grown to ``warehouses`` warehouses (the example's own plus generated ones
+    spread over China, each stocking a random tenth of the SKUs), stock high enough for any run."""
+    from adapters.seed import read
+
+    rng = random.Random(seed)
+    world = read(str(REPO / "examples" / "seed.yaml"))
+    model = world["warehouses"][0]
+    merchants = [m["id"] for m in world["merchants"]]
+    for i in range(max(0, warehouses - len(world["warehouses"]))):
+        wid = f"WH-X{i:04d}"
+        world["warehouses"].append({**model, "id": wid, "name": f"Generated DC {i}", "merchant_ids": merchants,
+                                    "region": rng.choice(PROVINCES), "city": f"City {i}",
+                                    "lat": round(rng.uniform(22.0, 41.0), 3), "lon": round(rng.uniform(102.0, 122.0), 3),
+                                    "rank": 3 + i % 5, "token": f"wms-{wid.lower()}", "wms_token": f"wms-{wid.lower()}"})
+    extra = [w["id"] for w in world["warehouses"][4:]]
+    for sku in world["skus"]:
+        stock = {w: q * 100 for w, q in (sku.get("stock") or {}).items()}
+        for wid in rng.sample(extra, k=len(extra) // 10):
+            stock[wid] = 10_000
+        sku["stock"] = stock
+    path = Path(tempfile.mkdtemp(prefix="bench-network-")) / "seed.json"
+    path.write_text(json.dumps(world, default=str))
+    return str(path)
+
+
+def preload(history: int) -> float:
+    """Insert ``history`` finished orders (the console benchmark's generator) straight into the
+    database; returns the seconds it took."""
+    from mongoengine import get_db
+
+    from bench.console import generate
+
+    started = time.monotonic()
+    db = get_db()
+    for batch in generate(history, seed=11):
+        db.orders.insert_many(batch, ordered=False)
+    return time.monotonic() - started
+
+
+class MemorySampler(threading.Thread):
+    """Resident memory of the worker processes (now, not peak) every ``every`` seconds, beside the
+    number of orders delivered so far."""
+
+    def __init__(self, worker_pid: int, every: float = 10.0):
+        super().__init__(daemon=True, name="rss-sampler")
+        self.worker_pid, self.every = worker_pid, every
+        self.samples: list[dict] = []
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        from mongoengine import get_db
+
+        from adapters.stack import descendants
+
+        db, t0 = get_db(), time.monotonic()
+        while not self.stop_event.wait(self.every):
+            rss = 0
+            for pid in descendants(self.worker_pid):
+                try:
+                    rss += next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                                if line.startswith("VmRSS:"))
+                except (OSError, StopIteration):
+                    continue
+            try:
+                delivered = db.orders.count_documents({"shipment_status": "delivered"})
+            except Exception:  # noqa: BLE001 - a sample without the count is still a sample
+                delivered = None
+            self.samples.append({"t_s": round(time.monotonic() - t0, 1), "rss_mb": round(rss / 1024, 1),
+                                 "delivered": delivered})
+
+
+def one_run(label: str, orders: int, args, seed_path: str, history: int = 0, sample_memory: bool = False) -> dict:
+    from adapters.demo import running_router
+
+    count_dir = Path(tempfile.mkdtemp(prefix="bench-counts-"))
+    os.environ["BENCH_COUNT_DIR"] = str(count_dir)
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(e2e.SHIM)]
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(e2e.SHIM), *paths])
+    run_args = argparse.Namespace(orders=orders, concurrency=args.concurrency, profile=False, profile_duration=0,
+                                  timeout=args.timeout)
+    e2e.log(f"{label}: {orders} orders, {history} already in the database, {args.workers} workers")
+    with running_router(workers=args.workers, threads=args.threads, seed_path=seed_path) as router:
+        loaded = preload(history) if history else 0.0
+        time.sleep(2)
+        sampler = MemorySampler(router.worker_pid) if sample_memory else None
+        if sampler:
+            sampler.start()
+        ours = e2e.run_ours(run_args, router, count_dir)
+        if sampler:
+            sampler.stop_event.set()
+            sampler.join(timeout=15)
+    cpu = ours["cpu"]["cpu_s"]
+    n = ours["orders_in_db"]  # this run's orders only
+    row = {
+        "label": label, "orders": n, "history": history, "preload_s": round(loaded, 1),
+        "cpu_ms_per_order": {k: round(1000 * cpu.get(k, 0) / n, 1) for k in ("workers", "api", "db")},
+        "db_round_trips_per_order": round(ours["db_round_trips_per_order"]["workers"]
+                                          + ours["db_round_trips_per_order"]["api"], 1),
+        "messages_per_order": ours["messages"]["processed_per_order"],
+        "throughput_to_delivered_per_s": ours["throughput_to_delivered_per_s"],
+        "latency_delivered_p50_s": ours["latency_delivered_s"]["p50"],
+        "orders_delivered": ours["orders_delivered"],
+        "peak_rss_workers_mb": ours["peak_rss"]["workers_mb"],
+        "load_average": os.getloadavg()[0],
+    }
+    row["cpu_ms_per_order"]["total"] = round(sum(row["cpu_ms_per_order"].values()), 1)
+    if sampler:
+        row["memory_samples"] = sampler.samples
+        row["memory"] = memory_growth(sampler.samples)
+    e2e.log(f"{label}: {json.dumps({k: v for k, v in row.items() if k != 'memory_samples'})}")
+    return row
+
+
+def memory_growth(samples: list[dict]) -> dict:
+    """Worker RSS once warmed up (after a fifth of the run) against the end of the run."""
+    if len(samples) < 3:
+        return {}
+    warm = samples[max(1, len(samples) // 5)]
+    last = samples[-1]
+    return {"warm_rss_mb": warm["rss_mb"], "final_rss_mb": last["rss_mb"], "max_rss_mb": max(s["rss_mb"] for s in samples),
+            "growth_mb": round(last["rss_mb"] - warm["rss_mb"], 1),
+            "orders_between": (last["delivered"] or 0) - (warm["delivered"] or 0)}
+
+
+def flatness(rows: list[dict]) -> dict:
+    """Cost per order at the largest size over the smallest (1.0 = perfectly flat)."""
+    first, last = rows[0], rows[-1]
+    out = {}
+    for key in ("workers", "db", "total"):
+        a, b = first["cpu_ms_per_order"][key], last["cpu_ms_per_order"][key]
+        out[f"cpu_{key}"] = round(b / a, 2) if a else None
+    if first["db_round_trips_per_order"]:
+        out["db_round_trips"] = round(last["db_round_trips_per_order"] / first["db_round_trips_per_order"], 2)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--orders", type=int, default=1000, help="new orders per run of the history and network series")
+    ap.add_argument("--history", type=int, nargs="+", default=[10_000, 100_000])
+    ap.add_argument("--warehouses", type=int, nargs="+", default=[10, 1000])
+    ap.add_argument("--memory-orders", type=int, default=10_000)
+    ap.add_argument("--series", nargs="+", default=["history", "network", "memory"],
+                    choices=["history", "network", "memory"])
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=8)
+    ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--timeout", type=int, default=1800)
+    ap.add_argument("--quick", action="store_true", help="200 orders, history 2,000 and 20,000, memory 1,000")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.orders, args.history, args.memory_orders = 200, [2_000, 20_000], 1_000
+    started = time.time()
+    result: dict = {"benchmark": "scale", "machine": machine_info(), "workers": args.workers, "threads": args.threads}
+    if "history" in args.series:
+        rows = [one_run(f"history {h:,}", args.orders, args, e2e.bench_seed(), history=h) for h in args.history]
+        result["history"] = {"rows": rows, "flatness": flatness(rows)}
+    if "network" in args.series:
+        rows = [one_run(f"warehouses {w:,}", args.orders, args, network_seed(w)) for w in args.warehouses]
+        result["network"] = {"rows": rows, "flatness": flatness(rows)}
+    if "memory" in args.series:
+        result["memory"] = one_run(f"memory {args.memory_orders:,}", args.memory_orders, args, e2e.bench_seed(),
+                                   sample_memory=True)
+    result["seconds"] = round(time.time() - started, 1)
+    path = write_result("scale", result, args.out)
+    print()
+    print("| series | size | CPU ms/order (workers / API / db) | DB round trips/order | msgs/order | "
+          "orders/s to delivered | p50 s |")
+    print("|---|---|---|---|---|---|---|")
+    for series in ("history", "network"):
+        for row in result.get(series, {}).get("rows", []):
+            c = row["cpu_ms_per_order"]
+            print(f"| {series} | {row['label'].split(' ', 1)[1]} | {c['workers']} / {c['api']} / {c['db']} | "
+                  f"{row['db_round_trips_per_order']} | {row['messages_per_order']} | "
+                  f"{row['throughput_to_delivered_per_s']} | {row['latency_delivered_p50_s']} |")
+        if series in result:
+            print(f"| {series} | largest / smallest | {result[series]['flatness']} | | | | |")
+    if "memory" in result:
+        print(f"\nmemory over {args.memory_orders:,} orders: {result['memory'].get('memory')}")
+    print(f"\nwrote {path.relative_to(REPO) if path.is_relative_to(REPO) else path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
