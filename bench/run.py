@@ -1,10 +1,11 @@
-"""Every benchmark of the project in one command: routing, ingest, end to end, console.
+"""Every benchmark of the project in one command: routing, ingest, end to end, console, and in a
+full run also scale (bench/scale.py) and the end-to-end curve over 1, 2 and 4 worker processes.
 
 Each writes its own ``bench/results/<name>.json``; this adds ``bench/results/summary.md``, a short
 table with each throughput beside its baseline from the same run, the machine's core count and
 the versions used. Numbers are printed, never asserted.
 
-    python bench/run.py [--quick] [--only routing,ingest,e2e,console]
+    python bench/run.py [--quick] [--only routing,ingest,e2e,console,scale,workers]
 """
 from __future__ import annotations
 
@@ -23,7 +24,17 @@ from bench.common import RESULTS, machine_info  # noqa: E402
 QUICK = {"routing": ["--quick"], "ingest": ["--quick"], "e2e": ["--orders", "150", "--timeout", "150"],
          "console": ["--orders", "5000", "--runs", "5"]}
 FULL = {"routing": [], "ingest": [], "e2e": ["--orders", "10000", "--repeat", "1", "--timeout", "1800"],
-        "console": ["--orders", "100000"]}
+        "console": ["--orders", "100000"], "scale": [], "workers": ["--orders", "2000", "--timeout", "1200"]}
+CURVE = (1, 2, 4)  # worker processes
+
+
+def run_curve(args: list[str]) -> tuple[int, float]:
+    """The end-to-end benchmark (with its baseline) once per worker count in ``CURVE``."""
+    started, worst = time.monotonic(), 0
+    for n in CURVE:
+        code, _ = run("e2e", [*args, "--workers", str(n), "--out", str(RESULTS / f"e2e-workers-{n}.json")])
+        worst = worst or code
+    return worst, time.monotonic() - started
 
 
 def run(name: str, args: list[str]) -> tuple[int, float]:
@@ -69,6 +80,22 @@ def summary(ran: dict[str, tuple[int, float]], quick: bool) -> str:
         if (cell["lines"], cell["warehouses"]) in ((1, 10), (10, 100), (10, 1000), (50, 1000)):
             lines.append(f"| routing | decision ms p50 / p99, {cell['lines']} lines x {cell['warehouses']} warehouses | "
                          f"{cell.get('p50_ms')} / {cell.get('p99_ms')} | | |")
+    for n in CURVE:
+        curve = _load(f"e2e-workers-{n}").get("summary") or {}
+        if curve.get("throughput_to_delivered_per_s") is not None:
+            lines.append(f"| worker curve | orders/s accepted -> delivered, {n} worker process(es) | "
+                         f"{curve.get('throughput_to_delivered_per_s')} | {curve.get('baseline_throughput_per_s')} | "
+                         f"{curve.get('ratio_ours_vs_baseline')} |")
+    scale = _load("scale")
+    for series in ("history", "network"):
+        for row in (scale.get(series) or {}).get("rows", []):
+            c = row["cpu_ms_per_order"]
+            lines.append(f"| scale | CPU ms per order (workers / API / db), {row['label']} | "
+                         f"{c['workers']} / {c['api']} / {c['db']} | | |")
+    if (scale.get("memory") or {}).get("memory"):
+        m = scale["memory"]["memory"]
+        lines.append(f"| scale | worker RSS MB warm -> end over {scale['memory']['orders']} orders | "
+                     f"{m['warm_rss_mb']} -> {m['final_rss_mb']} | | |")
     console = _load("console")
     for name, cell in list((console.get("filters") or {}).items())[:6]:
         lines.append(f"| console | order list p95 ms, {name} | {cell.get('p95_ms')} | | |")
@@ -79,10 +106,11 @@ def summary(ran: dict[str, tuple[int, float]], quick: bool) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes: a few minutes in all (CI runs this)")
-    ap.add_argument("--only", default="routing,ingest,e2e,console")
+    ap.add_argument("--only", default=None, help="comma-separated; default: all of the run's plan")
     args = ap.parse_args()
     plan = QUICK if args.quick else FULL
-    ran = {name: run(name, plan[name]) for name in args.only.split(",")}
+    names = args.only.split(",") if args.only else list(plan)
+    ran = {name: (run_curve if name == "workers" else lambda a, n=name: run(n, a))(plan[name]) for name in names}
     text = summary(ran, args.quick)
     (RESULTS / "summary.md").write_text(text)
     print(text)
