@@ -6,6 +6,9 @@ fulfilment id as ``Idempotency-Key``. ``qimen``: Qimen's ``deliveryorder.create`
 warehouse's ``wms_token`` is the app secret, its id the customer id); the delivery order code
 is the fulfilment id, which a Qimen WMS takes as its idempotency key. A Qimen ``failure``
 flag is a refusal (not retried). Qimen has no address change: it is logged and skipped.
+``shiphero``: only its inbound webhooks are read; pushing a delivery order to a ShipHero
+warehouse is refused (the fulfilment becomes ``dispatch_failed``) until its GraphQL
+``order_create`` is built.
 """
 from __future__ import annotations
 
@@ -43,6 +46,9 @@ class HttpWmsClient:
                 raise OutboundError(_party(warehouse), f"delivery order: {exc}", retryable=False) from exc
             answer = _qimen_call(warehouse, "deliveryorder.create", request, payload["fulfilment_id"])
             return {"wms_order_id": (answer.get("response") or answer).get("deliveryOrderId")}
+        if _format(warehouse) != "generic":  # ShipHero's inbound webhooks are read; its order_create is not built
+            raise OutboundError(_party(warehouse), f"no delivery order builder for {_format(warehouse)}",
+                                retryable=False)
         return send(_party(warehouse), "POST", f"{_base(warehouse)}/delivery-orders", json=payload,
                     token=warehouse.get("wms_token"), idempotency_key=payload["fulfilment_id"])
 

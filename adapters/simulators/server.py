@@ -33,6 +33,7 @@ class RecordedCall:
     headers: dict[str, str]
     at: datetime
     status: int | None = None
+    query: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -260,7 +261,8 @@ class SimulatorServer:
             body, bad_json = (json.loads(raw) if raw else None), False
         except ValueError:
             body, bad_json = raw.decode("utf-8", "replace"), True
-        call = RecordedCall(handler.command, path, key, body, headers, datetime.now(timezone.utc))
+        query = dict(parse_qsl(handler.path.partition("?")[2], keep_blank_values=True))
+        call = RecordedCall(handler.command, path, key, body, headers, datetime.now(timezone.utc), query=query)
         with self.lock:
             self.calls.append(call)
             if key is not None:
@@ -275,7 +277,6 @@ class SimulatorServer:
         else:
             segments = [unquote(s) for s in path.split("/") if s]
             try:
-                query = dict(parse_qsl(handler.path.partition("?")[2], keep_blank_values=True))
                 response = self.handle(Request(handler.command, path, segments, headers, body, key, query, raw))
             except Exception as exc:  # a simulator bug must still answer, and visibly
                 response = error(500, "simulator_error", repr(exc))
