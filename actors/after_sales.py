@@ -121,7 +121,7 @@ def refund(case_id: str, actor: str, transaction_id: str | None = None) -> dict:
         if case.amount > 0:
             more["outbox"] = outbox_entry(doc, "refunded", case_id, origin=actor, cause=case_id, case_id=case_id,
                                           amount=str(case.amount), lines=[list(x) for x in case.lines],
-                                          reason=case.reason)
+                                          note=case.reason)
         return {**fields, **more}, timeline, (done.case, tuple(paid_back.outcomes) + tuple(done.outcomes))
 
     doc, result = orders.update_with(order_id, decide)

@@ -108,7 +108,7 @@ def _cancelled(fmt: str, c: _Call) -> None:
 
 
 def _refunded(fmt: str, c: _Call) -> None:
-    amount, reason = Decimal(c.entry["amount"]), c.entry.get("reason") or f"after-sales case {c.entry['case_id']}"
+    amount, reason = Decimal(c.entry["amount"]), c.entry.get("note") or f"after-sales case {c.entry['case_id']}"
     if fmt == "shopify":
         lines = _shopify_refund_lines(c)
         calculated = c.send("POST", f"{SHOPIFY_API}/orders/{c.oid}/refunds/calculate.json",
