@@ -95,7 +95,10 @@ def step(case_id: str, command: str, actor: str, condition: str | None = None) -
 
 def refund(case_id: str, actor: str, transaction_id: str | None = None) -> dict:
     """The case's money went back to the customer: the payment is refunded by the case amount
-    (partially_refunded / refunded, a fully refunded order closes) and the case succeeds."""
+    (partially_refunded / refunded, a fully refunded order closes) and the case succeeds. The
+    channel hears of it through the outbox, unless the refund came from that channel."""
+    from actors.channel_sync import outbox_entry, send_pending
+
     now = datetime.now(timezone.utc)
     order_id = case_id.rsplit("-AS", 1)[0]
 
@@ -115,12 +118,28 @@ def refund(case_id: str, actor: str, transaction_id: str | None = None) -> dict:
                                      {"payments": doc.get("payments", []) + [payment],
                                       "papers": with_paper(doc.get("papers", []), PaperKind.REFUND_SLIP, case_id, now,
                                                            amount=str(case.amount))})
+        if case.amount > 0:
+            more["outbox"] = outbox_entry(doc, "refunded", case_id, origin=actor, cause=case_id, case_id=case_id,
+                                          amount=str(case.amount), lines=[list(x) for x in case.lines],
+                                          note=case.reason)
         return {**fields, **more}, timeline, (done.case, tuple(paid_back.outcomes) + tuple(done.outcomes))
 
     doc, result = orders.update_with(order_id, decide)
     if doc is None:
         raise CaseNotFound(case_id)
+    send_pending(doc, cause=case_id)
     return _case_follow_up(doc, *result)
+
+
+def refund_from_channel(order_id: str, channel: str, amount: Decimal, reason: str = "") -> dict | None:
+    """The channel reports it refunded ``amount`` more than the router knows of: recorded as a
+    refund-only case opened, approved and refunded by ``channel:<channel>`` (so nothing is echoed
+    back to it). Returns the case. Raises IllegalTransition, ValueError (more than was paid)."""
+    actor = f"channel:{channel}"
+    case = open_case(order_id, AfterSalesType.REFUND_ONLY, actor, amount, reason=reason or "refunded at the channel")
+    if case["status"] == AfterSalesStatus.PENDING_REVIEW:
+        case = step(case["case_id"], CaseCommand.APPROVE, actor)
+    return refund(case["case_id"], actor, transaction_id=f"{channel}:refund:{amount}")
 
 
 def _index(cases: list[AfterSalesCase], case_id: str) -> int:

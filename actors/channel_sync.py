@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import dramatiq
 
 from actors import queues
-from adapters.outbound.channel import ChannelClient
+from adapters.outbound.channel import ChannelClient, needs_raw, unsupported
 from adapters.outbound.policy import OutboundError
 from documents import orders, reference
 
@@ -17,7 +17,8 @@ client = ChannelClient()
 
 def outbox_entry(doc: dict, kind: str, key: str, origin: str = "", cause: str | None = None, **data) -> list[dict]:
     """The order's outbox with a ``kind`` notice added, unless the channel has no API, already has
-    that notice, or is where the change came from (``origin`` ``channel:<id>``: no echo)."""
+    that notice, or is where the change came from (``origin`` ``channel:<id>``: no echo). A notice
+    the channel's API cannot take is recorded as ``unsupported``, with why, and never sent."""
     outbox = list(doc.get("outbox", []))
     channel = reference.cached("channels", doc["channel"])
     if not channel or not channel.get("api_url") or origin == f"channel:{doc['channel']}":
@@ -25,7 +26,9 @@ def outbox_entry(doc: dict, kind: str, key: str, origin: str = "", cause: str | 
     entry_id = f"{key}:{kind}"
     if any(e["id"] == entry_id for e in outbox):
         return outbox
-    return outbox + [{"id": entry_id, "kind": kind, "state": "pending", "cause": cause, **data}]
+    why = unsupported(channel, kind)
+    state = {"state": "unsupported", "reason": why} if why else {"state": "pending"}
+    return outbox + [{"id": entry_id, "kind": kind, **state, "cause": cause, **data}]
 
 
 def send_pending(doc: dict | None, cause: str | None = None) -> None:
@@ -42,8 +45,11 @@ def sync_channel(order_id: str, entry_id: str) -> None:
     entry = next((e for e in (doc or {}).get("outbox", []) if e["id"] == entry_id), None)
     if entry is None or entry["state"] != "pending":
         return
+    channel = reference.cached("channels", doc["channel"])
+    if needs_raw(channel, entry["kind"]):
+        doc = orders.load(order_id)  # the channel's own item ids are in the raw order
     try:
-        client.notify(reference.cached("channels", doc["channel"]), entry, doc)
+        client.notify(channel, entry, doc)
         outcome = {"state": "sent", "sent_at": datetime.now(timezone.utc)}
     except OutboundError as exc:
         if exc.retryable:

@@ -56,10 +56,26 @@ def dispatch_fulfilment(order_id: str, fulfilment_id: str, retry: bool = False) 
 
 @dramatiq.actor(queue_name=queues.DISPATCH, time_limit=60_000)
 def register_tracking(order_id: str, fulfilment_id: str) -> None:
-    """Subscribe to the carrier's tracking events for a shipped fulfilment (idempotent at the carrier)."""
+    """Subscribe to the carrier's tracking events for every parcel of a shipped fulfilment
+    (idempotent at the carrier); a parcel with a carrier we do not know is left untracked."""
     f = _fulfilment(orders.load(order_id, working=True), fulfilment_id)
-    if f and f.get("tracking_number") and f.get("carrier_id"):
-        carrier_client.register_tracker(_carrier(f["carrier_id"]), f["tracking_number"], fulfilment_id)
+    for number, carrier_id in parcels(f):
+        carrier = _carrier(carrier_id)
+        if carrier is None:
+            log.warning("parcel_untracked", fulfilment_id=fulfilment_id, tracking_number=number, carrier_id=carrier_id)
+            continue
+        carrier_client.register_tracker(carrier, number, fulfilment_id)
+
+
+def parcels(f: dict | None) -> list[tuple[str, str]]:
+    """``(tracking_number, carrier_id)`` of the waybill and of every package the WMS reported."""
+    if not f:
+        return []
+    found = [(f["tracking_number"], f.get("carrier_id"))] if f.get("tracking_number") else []
+    for p in f.get("packages") or []:
+        if all(p["tracking_number"] != n for n, _ in found):
+            found.append((p["tracking_number"], p.get("carrier_id") or f.get("carrier_id")))
+    return [(n, c) for n, c in found if c]
 
 
 @dramatiq.actor(queue_name=queues.DISPATCH, time_limit=60_000)

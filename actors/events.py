@@ -22,9 +22,9 @@ from documents.converters import change_fields, order_state, with_details
 from documents import inbox, orders, reservations
 from router import lifecycle
 from router.errors import IllegalTransition
-from router.fulfilment_flow import SHIPPED_OR_LATER, stage_of
+from router.fulfilment_flow import SHIPPED_OR_LATER, delivers_fulfilment, stage_of
 from router.paperwork import PaperKind, with_paper
-from router.statuses import PaymentEventType, WmsEventType
+from router.statuses import PaymentEventType, TrackingStatus, WmsEventType
 
 log = structlog.get_logger(__name__)
 
@@ -165,15 +165,22 @@ def _fulfilment_change(doc: dict, e: dict, event: str, actor: str, now: datetime
     f = next(f for f in doc["fulfilments"] if f["id"] == e["fulfilment_id"])
     if e.get("event_id") and any(t.get("event_id") == e["event_id"] for t in f.get("tracking", [])):
         return None  # applied before a crash
+    packages = _packages(f, e)
     if e.get("final") is False:  # a partial confirmation (Qimen confirmType 1): recorded, more will follow
         event = "partial_confirmation"
         change = lifecycle.Change()
+    elif event == TrackingStatus.DELIVERED and not delivers_fulfilment(
+            e.get("tracking_number"), [p["tracking_number"] for p in packages],
+            [t.get("tracking_number") for t in f.get("tracking", []) if t.get("event") == TrackingStatus.DELIVERED]):
+        change = lifecycle.Change()  # one parcel of several delivered: recorded, the others are still out
     else:
         change = lifecycle.on_fulfilment_event(order_state(doc), e["fulfilment_id"], event, now, actor)
     details = _details(e)
     extra = {"tracking": f.get("tracking", []) + [{**details, "event": str(event), "received_at": now}]}
     if e.get("tracking_number") and not f.get("tracking_number"):
         extra["tracking_number"] = e["tracking_number"]
+    if packages != f.get("packages", []):
+        extra["packages"] = packages
     if event in (WmsEventType.SHORT_PICKED, WmsEventType.REJECTED):
         extra["reroute"] = True  # the warehouse cannot ship it: route it elsewhere
     fields = change_fields(doc, change, {f["id"]: extra}, now)
@@ -183,6 +190,16 @@ def _fulfilment_change(doc: dict, e: dict, event: str, actor: str, now: datetime
                                         tracking_number=extra.get("tracking_number") or f.get("tracking_number"),
                                         order_shipped=fields.get("status") == "shipped")
     return fields, with_details(change.timeline, details), change.outcomes
+
+
+def _packages(f: dict, e: dict) -> list[dict]:
+    """The fulfilment's parcels as the warehouse reported them, with the event's added (each
+    tracking number once, in the order reported; partial and final confirmations add up)."""
+    packages = list(f.get("packages", []))
+    for p in e.get("packages") or []:
+        if p.get("tracking_number") and all(p["tracking_number"] != q["tracking_number"] for q in packages):
+            packages.append({"tracking_number": p["tracking_number"], "carrier_id": p.get("carrier_id") or f.get("carrier_id")})
+    return packages
 
 
 def _details(e: dict) -> dict:

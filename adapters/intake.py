@@ -7,6 +7,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 
 import structlog
 
@@ -131,6 +132,17 @@ def accept_channel_order(channel: str, channel_order, webhook_id: str | None) ->
     return accepted
 
 
+def _refund_from_channel(channel: str, doc: dict, amount) -> None:
+    """The channel refunded more than the router knows of: record it (never told back)."""
+    from actors.after_sales import refund_from_channel
+    from router.errors import IllegalTransition
+
+    try:
+        refund_from_channel(doc["_id"], channel, amount)
+    except (IllegalTransition, ValueError) as exc:
+        log.warning("channel_refund_refused", order_id=doc["_id"], amount=str(amount), reason=str(exc))
+
+
 def _apply_channel_update(channel: str, order_id: str, channel_order) -> None:
     from actors import commands
     from documents import orders
@@ -145,6 +157,8 @@ def _apply_channel_update(channel: str, order_id: str, channel_order) -> None:
             commands.cancel(order_id, f"channel:{channel}")
         except IllegalTransition:
             log.warning("channel_cancel_refused", order_id=order_id, status=doc["status"])
+    elif channel_order.refunded and channel_order.refunded > Decimal(doc.get("refunded_amount") or 0):
+        _refund_from_channel(channel, doc, channel_order.refunded - Decimal(doc.get("refunded_amount") or 0))
     elif (channel_order.canonical.get("payment") or {}).get("status") == "paid" and doc["payment_status"] != "paid":
         accept_event("payment", channel, f"{channel_order.canonical['channel_order_id']}:paid",
                      {"order_id": order_id, "transaction_id": f"{channel}:{channel_order.canonical['channel_order_id']}",

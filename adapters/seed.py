@@ -33,6 +33,7 @@ class ChannelSchema(_Base):
     token = fields.String(load_default=None)
     api_url = fields.String(load_default=None)
     api_token = fields.String(load_default=None)
+    marketplace_id = fields.String(load_default=None)  # Amazon: the marketplace polled and confirmed to
 
 
 class WarehouseSchema(_Base):
@@ -48,7 +49,9 @@ class WarehouseSchema(_Base):
     serves_regions = fields.List(fields.String(), load_default=list)
     wms_url = fields.String(required=True)
     wms_token = fields.String(load_default=None)
+    wms_format = fields.String(load_default="generic", validate=validate.OneOf(["generic", "qimen", "shiphero"]))
     token = fields.String(load_default=None)  # what the warehouse presents when it calls us
+    secret = fields.String(load_default=None)  # what it signs its callbacks with (Qimen sign, ShipHero HMAC)
     active = fields.Boolean(load_default=True)
 
 
@@ -60,6 +63,8 @@ class CarrierSchema(_Base):
     api_token = fields.String(load_default=None)
     token = fields.String(load_default=None)
     tracking_format = fields.String(load_default="generic")
+    secret = fields.String(load_default=None)  # what it signs its callbacks with
+    amazon_code = fields.String(load_default=None)  # its CarrierCode on Amazon (else "Other" with the id as name)
     rank = fields.Integer(load_default=100)
 
 

@@ -40,6 +40,7 @@ class OrderDocument(me.DynamicDocument):
             *({"fields": [*([field] if field else []), "-placed_at", "-id"]} for field in LIST_FILTER_FIELDS),
             {"fields": ["fulfilments.id"]},
             {"fields": ["fulfilments.tracking_number"]},
+            {"fields": ["fulfilments.packages.tracking_number"]},  # parcels of a multi-package shipment
             {"fields": ["due_at"]},
             {"fields": ["routing.state", "updated_at"]},
             {"fields": ["outbox.state"]},
@@ -92,8 +93,19 @@ def load_by_fulfilment(fulfilment_id: str) -> dict | None:
     return from_bson(raw) if raw else None
 
 
+def _by_tracking(tracking_number: str) -> dict:
+    """Orders with a fulfilment shipped under ``tracking_number``, its waybill or one of its parcels."""
+    return {"$or": [{"fulfilments.tracking_number": tracking_number},
+                    {"fulfilments.packages.tracking_number": tracking_number}]}
+
+
+def _has_parcel(f: dict, tracking_number: str) -> bool:
+    return f.get("tracking_number") == tracking_number or any(
+        p.get("tracking_number") == tracking_number for p in f.get("packages") or [])
+
+
 def load_by_tracking(tracking_number: str) -> dict | None:
-    raw = collection().find_one({"fulfilments.tracking_number": tracking_number})
+    raw = collection().find_one(_by_tracking(tracking_number))
     return from_bson(raw) if raw else None
 
 
@@ -194,8 +206,16 @@ def load_summary_by_fulfilment(fulfilment_id: str) -> dict | None:
 
 
 def load_summary_by_tracking(tracking_number: str) -> dict | None:
-    doc = collection().find_one({"fulfilments.tracking_number": tracking_number}, {"fulfilments": 1})
-    return _summary(doc, lambda f: f.get("tracking_number") == tracking_number)
+    """The summary of the fulfilment shipped under ``tracking_number``; ``carrier_id`` is that
+    parcel's carrier (a WMS may ship a box with another carrier than the one booked)."""
+    doc = collection().find_one(_by_tracking(tracking_number), {"fulfilments": 1})
+    summary = _summary(doc, lambda f: _has_parcel(f, tracking_number))
+    if summary is not None:
+        f = next(f for f in doc["fulfilments"] if f["id"] == summary["fulfilment_id"])
+        parcel = next((p for p in f.get("packages") or [] if p.get("tracking_number") == tracking_number), None)
+        if parcel is not None and f.get("tracking_number") != tracking_number and parcel.get("carrier_id"):
+            summary["carrier_id"] = parcel["carrier_id"]
+    return summary
 
 
 def _summary(doc, match) -> dict | None:

@@ -201,3 +201,14 @@ def stage_of(status: F | str) -> str:
     cancelled. A move within one stage cannot change the order's status or shipment status,
     whatever its sibling fulfilments do meanwhile."""
     return _STAGES[F(status)]
+
+
+def delivers_fulfilment(parcel: str | None, parcels: Iterable[str], delivered_before: Iterable[str]) -> bool:
+    """Whether a carrier's ``delivered`` for ``parcel`` delivers its fulfilment: always for a
+    fulfilment shipped as one parcel (or none known); for one shipped in several ``parcels``
+    (tracking numbers), only once every other parcel was ``delivered_before``. Until then the
+    scan is kept in the fulfilment's tracking history and the fulfilment stays with the carrier."""
+    parcels = set(parcels)
+    if len(parcels) < 2 or parcel not in parcels:
+        return True
+    return parcels <= set(delivered_before) | {parcel}

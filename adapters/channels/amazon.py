@@ -16,6 +16,7 @@ Pending orders usually carry no prices and raise PayloadError: poll them again l
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from decimal import Decimal
 
 from adapters.channels.channel_order import (
@@ -28,6 +29,7 @@ from adapters.channels.channel_order import (
     shipping_method,
     unit_price,
 )
+from adapters.errors import PayloadError
 from adapters.native import Native, verify_hmac
 from router.statuses import PaymentMethod, PaymentStatus
 
@@ -208,6 +210,61 @@ def _payment(order: Native, status: str) -> dict:
         "status": (PaymentStatus.PAID if paid else PaymentStatus.UNPAID).value,
         "po_number": clip(po_number, 100),
     }
+
+
+DEFAULT_MARKETPLACE = "ATVPDKIKX0DER"  # amazon.com
+
+
+def shipment_confirmation(
+    raw: dict,
+    lines: list[tuple[str, int]],
+    *,
+    package_reference_id: int,
+    tracking_number: str,
+    carrier_code: str | None,
+    carrier_name: str,
+    ship_date: datetime,
+    shipping_method: str = "",
+    marketplace_id: str | None = None,
+) -> dict:
+    """Body of ``confirmShipment`` (``POST /orders/v0/orders/{orderId}/shipmentConfirmation``)
+    for one package of an order we polled.
+
+    ``raw`` is the order as polled (``{"order", "items"}``); ``lines`` are the package's
+    ``(sku, quantity)``, matched to ``OrderItemId`` by ``SellerSKU`` (an SKU on several items
+    fills them in order). ``package_reference_id`` is a positive number unique in the order
+    (sending it again edits that package). A ``carrier_code`` outside Amazon's list is None:
+    ``"Other"`` with ``carrier_name``. Raises PayloadError naming the line that matches no item.
+    """
+    order = Native(raw).req("order")
+    room = [[i.req("SellerSKU").text(), i.req("OrderItemId").text(), i.get("QuantityOrdered").integer(0)]
+            for i in Native(raw).req("items").items()]
+    items: dict[str, int] = {}
+    for index, (sku, quantity) in enumerate(lines):
+        left = quantity
+        for row in room:
+            if row[0] == sku and row[2] > 0 and left > 0:
+                take = min(row[2], left)
+                row[2] -= take
+                left -= take
+                items[row[1]] = items.get(row[1], 0) + take
+        if left:
+            raise PayloadError(f"lines.{index}", f"{sku} x{quantity} is more than the order's items hold")
+    if package_reference_id < 1:
+        raise PayloadError("package_reference_id", "must be a positive number")
+    detail = {
+        "packageReferenceId": str(package_reference_id),
+        "carrierCode": carrier_code or "Other",
+        "trackingNumber": tracking_number,
+        "shipDate": ship_date.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "orderItems": [{"orderItemId": i, "quantity": q} for i, q in items.items()],
+    }
+    if not carrier_code:
+        detail["carrierName"] = carrier_name
+    if shipping_method:
+        detail["shippingMethod"] = shipping_method
+    return {"marketplaceId": marketplace_id or order.get("MarketplaceId").text() or DEFAULT_MARKETPLACE,
+            "packageDetail": detail}
 
 
 FORMAT = ChannelFormat("amazon", verify, dedupe_key, to_canonical)

@@ -37,7 +37,8 @@ class ChannelOrder:
     ``"refund_requested:oid"``); ``updated_at`` the channel's last-modified time, for
     dropping stale updates; ``cancelled`` true when the channel says the order is off;
     ``route`` false for orders recorded but fulfilled elsewhere (Amazon AFN);
-    ``ship_by`` the channel's latest ship date when it has one.
+    ``ship_by`` the channel's latest ship date when it has one; ``refunded`` the total the
+    channel says it refunded (None when the format does not say).
     """
 
     canonical: dict
@@ -48,6 +49,7 @@ class ChannelOrder:
     cancelled: bool = False
     route: bool = True
     ship_by: datetime | None = None
+    refunded: Decimal | None = None  # money the channel says it paid back on the order, in all
 
 
 @dataclass(frozen=True)

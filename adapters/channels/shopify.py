@@ -29,6 +29,7 @@ from adapters.channels.channel_order import (
     shipping_method,
     person_name,
 )
+from adapters.errors import PayloadError
 from adapters.native import Native, header, verify_hmac
 from router.statuses import PaymentMethod, PaymentStatus
 
@@ -224,6 +225,39 @@ def fulfillment_request(
             "notify_customer": notify_customer,
         }
     }
+
+
+def refund_calculation(currency: str, lines: list[tuple[int | str, int]]) -> dict:
+    """Body for ``POST /admin/api/{version}/orders/{id}/refunds/calculate.json``: ``lines`` are
+    ``(line_item_id, quantity)``, not restocked (our warehouses restock returns themselves)."""
+    return {"refund": {"currency": currency, "shipping": {"amount": "0.00"},
+                       "refund_line_items": [{"line_item_id": i, "quantity": q, "restock_type": "no_restock"}
+                                             for i, q in lines]}}
+
+
+def refund_request(calculated: dict, amount: Decimal, currency: str, lines: list[tuple[int | str, int]],
+                   note: str, notify: bool = True) -> dict:
+    """Body for ``POST /admin/api/{version}/orders/{id}/refunds.json`` from the calculate answer:
+    its suggested transactions become ``refund`` ones (same ``parent_id`` and gateway), taking
+    ``amount`` in order, each capped at its ``maximum_refundable``. Raises PayloadError when the
+    answer has no transaction or cannot cover ``amount``."""
+    suggested = Native(calculated).req("refund").get("transactions").items()
+    left, transactions = amount, []
+    for t in suggested:
+        if left <= 0:
+            break
+        cap = t.get("maximum_refundable").money(left)
+        take = min(left, cap)
+        if take > 0:
+            transactions.append({"parent_id": t.req("parent_id").value, "amount": format(take, "f"),
+                                 "kind": "refund", "gateway": t.get("gateway").text()})
+            left -= take
+    if left > 0:
+        raise PayloadError("refund.transactions", f"cannot cover {amount} (short by {left})")
+    return {"refund": {"currency": currency, "notify": notify, "note": note,
+                       "refund_line_items": [{"line_item_id": i, "quantity": q, "restock_type": "no_restock"}
+                                             for i, q in lines],
+                       "transactions": transactions}}
 
 
 FORMAT = ChannelFormat("shopify", verify, dedupe_key, to_canonical)

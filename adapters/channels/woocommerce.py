@@ -104,6 +104,7 @@ def to_canonical(payload: dict, merchant_id: str) -> ChannelOrder:
         flags=flags,
         updated_at=order.get("date_modified_gmt").when(timezone.utc),
         cancelled=status in ("cancelled", "refunded", "trash"),
+        refunded=sum((abs(r.get("total").money(ZERO, negative=True)) for r in order.get("refunds").items()), ZERO),
     )
 
 
@@ -217,6 +218,14 @@ def status_update(status: str) -> dict:
     if status not in NOTE_STATUSES:
         raise PayloadError("status", f"must be one of {sorted(NOTE_STATUSES)}")
     return {"status": status}
+
+
+def refund_request(amount: Decimal, reason: str, api_refund: bool = True) -> dict:
+    """Body for ``POST /wp-json/wc/v3/orders/{id}/refunds``: ``amount`` takes precedence over line
+    totals; with ``api_refund`` the order's payment gateway pays it back (else it is only recorded)."""
+    if amount <= 0:
+        raise PayloadError("amount", "must be greater than zero")
+    return {"amount": format(amount, "f"), "reason": reason, "api_refund": api_refund}
 
 
 FORMAT = ChannelFormat("woocommerce", verify, dedupe_key, to_canonical)

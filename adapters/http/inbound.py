@@ -98,6 +98,7 @@ def wms_event(warehouse: str):
         payload = {"event_id": u.event_id, "fulfilment_id": u.fulfilment_id, "type": u.type.value if u.type else None,
                    "raw_type": u.raw_type, "occurred_at": u.occurred_at, "tracking_number": u.tracking_number,
                    "carrier_id": u.carrier_id, "final": u.final,
+                   "packages": [{"tracking_number": n, "carrier_id": c} for n, c in u.packages],
                    "lines": [{"line_no": n, "sku": sku, "quantity": q} for n, sku, q in u.lines]}
         actor = "apply_wms_event" if u.type else None  # an unknown word is kept raw and flagged, not applied
         results.append(intake.accept_event("wms", warehouse, u.event_id, payload, actor,

@@ -22,7 +22,7 @@ class HttpCarrierClient:
     def register_tracker(self, carrier: dict, tracking_number: str, fulfilment_id: str) -> None:
         send(f"carrier:{carrier['_id']}", "POST", f"{_base(carrier)}/trackers",
              json={"tracking_number": tracking_number, "fulfilment_id": fulfilment_id},
-             token=carrier.get("api_token"), idempotency_key=f"{fulfilment_id}:tracker")
+             token=carrier.get("api_token"), idempotency_key=f"{fulfilment_id}:tracker:{tracking_number}")
 
 
 def _base(carrier: dict) -> str:

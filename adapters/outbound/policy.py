@@ -50,15 +50,18 @@ def http_client() -> httpx.Client:
 
 
 def send(party: str, method: str, url: str, *, json: dict | None = None, token: str | None = None,
-         idempotency_key: str | None = None) -> dict:
-    """One HTTP call, classified: returns the JSON body, or raises :class:`OutboundError`."""
-    headers = {}
+         idempotency_key: str | None = None, content: bytes | None = None, headers: dict | None = None) -> dict:
+    """One HTTP call, classified: returns the JSON body, or raises :class:`OutboundError`.
+    ``content`` is a JSON body already encoded (when a signature covers its exact bytes)."""
+    headers = dict(headers or {})
+    if content is not None:
+        headers["Content-Type"] = "application/json"
     if token:
         headers["Authorization"] = f"Bearer {token}"
     if idempotency_key:
         headers["Idempotency-Key"] = idempotency_key
     try:
-        response = http_client().request(method, url, json=json, headers=headers)
+        response = http_client().request(method, url, json=json, content=content, headers=headers)
     except httpx.TimeoutException as exc:
         raise OutboundError(party, f"timeout: {exc}") from exc
     except httpx.TransportError as exc:

@@ -52,7 +52,7 @@ def poll(channel_id: str, now: datetime | None = None) -> PollResult:
     base, token = channel["api_url"].rstrip("/"), channel.get("api_token")
     result = PollResult(watermark=datetime.fromisoformat(state["watermark"]) if state.get("watermark") else None)
     params = {"LastUpdatedAfter": since.isoformat().replace("+00:00", "Z"),
-              "MarketplaceIds": channel.get("marketplace_id", "ATVPDKIKX0DER")}
+              "MarketplaceIds": channel.get("marketplace_id") or "ATVPDKIKX0DER"}
     for _ in range(MAX_PAGES):
         page = _get(f"{base}/orders/v0/orders", token, params)["payload"]
         result.pages += 1

@@ -36,6 +36,8 @@ class Callback:
     url: str
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
+    content: bytes | None = None  # the body already encoded (signed): posted as is, not stamped
+    kind: str = ""  # what the event is, for the sender's own bookkeeping
 
 
 @dataclass
@@ -155,13 +157,18 @@ class CallbackScheduler:
         if chain.attempt == 0:
             if chain.on_step is not None and not chain.on_step(step):
                 return self._finish()
-            step.body.setdefault("occurred_at", self.clock().isoformat())
+            if step.content is None:
+                step.body.setdefault("occurred_at", self.clock().isoformat())
         chain.attempt += 1
         client = self._client
         if client is None:
             return  # stopped meanwhile
         try:
-            status = client.post(step.url, json=step.body, headers=step.headers).status_code
+            if step.content is not None:
+                status = client.post(step.url, content=step.content,
+                                     headers={"Content-Type": "application/json", **step.headers}).status_code
+            else:
+                status = client.post(step.url, json=step.body, headers=step.headers).status_code
         except httpx.HTTPError:
             status = None
         outcome = SentCallback(step.url, step.body, status, chain.attempt)

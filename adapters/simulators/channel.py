@@ -21,14 +21,24 @@ class ChannelSimulator(SimulatorServer):
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         super().__init__(host, port)
         self.effects: dict[str, Request] = {}
+        self.replies: dict[str, dict] = {}
         self._ids: dict[str, str] = {}
         self._numbers = itertools.count(1)
+
+    def reply(self, path_suffix: str, body: dict) -> None:
+        """Answer writes to paths ending with `path_suffix` with 200 and `body` (a calculation,
+        e.g. Shopify's refunds/calculate.json), recorded as calls but not as effects."""
+        with self.lock:
+            self.replies[path_suffix] = body
 
     def handle(self, request: Request) -> Response:
         """Record the effect of a write; answer 201 for a new POST, 200 otherwise."""
         if request.method not in ("POST", "PUT", "PATCH", "DELETE"):
             return error(404, "not_found", request.path)
         with self.lock:
+            canned = next((body for suffix, body in self.replies.items() if request.path.endswith(suffix)), None)
+            if canned is not None:
+                return Response(200, canned)
             key = request.idempotency_key
             if key is not None and key in self._ids:
                 return Response(200, {"id": self._ids[key]})

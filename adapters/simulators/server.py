@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote
 
 DROPPED = -1  # RecordedCall.status of a call whose connection was closed unanswered
 
@@ -33,6 +33,7 @@ class RecordedCall:
     headers: dict[str, str]
     at: datetime
     status: int | None = None
+    query: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -45,6 +46,8 @@ class Request:
     headers: dict[str, str]
     body: Any
     idempotency_key: str | None
+    query: dict[str, str] = field(default_factory=dict)
+    raw: bytes = b""
 
 
 @dataclass
@@ -258,7 +261,8 @@ class SimulatorServer:
             body, bad_json = (json.loads(raw) if raw else None), False
         except ValueError:
             body, bad_json = raw.decode("utf-8", "replace"), True
-        call = RecordedCall(handler.command, path, key, body, headers, datetime.now(timezone.utc))
+        query = dict(parse_qsl(handler.path.partition("?")[2], keep_blank_values=True))
+        call = RecordedCall(handler.command, path, key, body, headers, datetime.now(timezone.utc), query=query)
         with self.lock:
             self.calls.append(call)
             if key is not None:
@@ -273,7 +277,7 @@ class SimulatorServer:
         else:
             segments = [unquote(s) for s in path.split("/") if s]
             try:
-                response = self.handle(Request(handler.command, path, segments, headers, body, key))
+                response = self.handle(Request(handler.command, path, segments, headers, body, key, query, raw))
             except Exception as exc:  # a simulator bug must still answer, and visibly
                 response = error(500, "simulator_error", repr(exc))
         if 200 <= response.status < 300 and self.faults.take_drop():

@@ -13,15 +13,26 @@ Server side of the router's generic WMS protocol, under `{url}/{warehouse_id}/`:
 
 With `auto_progress=True`, each new delivery order walks accepted, picked, packed,
 shipped as events posted to `{callback_url}/v1/wms/{warehouse_id}/events`.
+
+Qimen: any POST carrying a `method` query parameter is a Qimen call (the warehouse is its
+`customerId`, the `sign` is checked with the warehouse's token as app secret):
+`deliveryorder.create` (idempotent on `deliveryOrderCode`: the same code answers with the
+same `deliveryOrderId`) and `order.cancel` (flag failure once shipped). A Qimen delivery
+order reports back in Qimen's own words: `orderprocess.report` (ACCEPT, PICK, PACKAGE) and
+`deliveryorder.confirm` (see `confirm`: several packages, partial then final), signed.
 """
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import urlencode
 
 from adapters.simulators.callbacks import Callback, CallingParty
 from adapters.simulators.server import Request, Response, bearer_ok, error
+from adapters.wms_formats import qimen
 from router.statuses import WmsEventType
 
 PROGRESS = (WmsEventType.ACCEPTED, WmsEventType.PICKED, WmsEventType.PACKED, WmsEventType.SHIPPED)
@@ -40,6 +51,8 @@ class DeliveryOrder:
     state: str = "created"
     address_updates: list[dict[str, Any]] = field(default_factory=list)
     events_sent: list[str] = field(default_factory=list)
+    format: str = "generic"
+    parcels: list[str] = field(default_factory=list)  # tracking numbers confirmed so far (Qimen)
 
 
 class WmsSimulator(CallingParty):
@@ -53,6 +66,8 @@ class WmsSimulator(CallingParty):
     def handle(self, request: Request) -> Response:
         """Route one request of the WMS protocol."""
         seg, method = request.segments, request.method
+        if method == "POST" and request.query.get("method"):
+            return self._qimen(request)
         if len(seg) < 2 or seg[1] != "delivery-orders":
             return error(404, "not_found", request.path)
         if not bearer_ok(request, self.tokens.get(seg[0])):
@@ -73,7 +88,7 @@ class WmsSimulator(CallingParty):
         order = self.delivery_orders[fulfilment_id]
         chain = []
         for kind in steps:
-            chain.append(self._event(order, kind))
+            chain.append(self._qimen_event(order, kind) if order.format == "qimen" else self._event(order, kind))
             with self.lock:
                 if self._rng.random() < self.duplicate_rate:
                     chain.append(chain[-1])  # the same object: same event_id, same occurred_at
@@ -85,6 +100,18 @@ class WmsSimulator(CallingParty):
         callback = self._event(order, kind)
         callback.body.update(fields)
         self.callbacks.submit([callback], on_step=lambda cb: self._on_step(order, cb))
+
+    def confirm(self, fulfilment_id: str, packages: int = 1, final: bool = True,
+                lines: list[tuple[int, str, int]] | None = None) -> list[str]:
+        """Post one Qimen `deliveryorder.confirm` for a Qimen delivery order: `packages` boxes,
+        each with its own tracking number (the first box of the order keeps the waybill the
+        router sent), `final` False for a partial confirmation (confirmType 1); `lines` are
+        `(line_no, sku, quantity shipped)`, all the order's lines by default. Returns the
+        tracking numbers of this confirmation's packages."""
+        order = self.delivery_orders[fulfilment_id]
+        callback, numbers = self._qimen_confirm(order, packages, final, lines)
+        self.callbacks.submit([callback], on_step=lambda cb: self._on_step(order, cb))
+        return numbers
 
     def ship(self, fulfilment_id: str) -> None:
         """Mark a delivery order shipped without posting anything (cancel then fails)."""
@@ -136,9 +163,103 @@ class WmsSimulator(CallingParty):
         return Callback(f"{self.callback_url}/v1/wms/{order.warehouse_id}/events", body,
                         {"Authorization": f"Bearer {token}"} if token else {})
 
+    def _qimen(self, request: Request) -> Response:
+        """One Qimen call: ``deliveryorder.create`` or ``order.cancel``."""
+        warehouse_id, method = request.query.get("customerId", ""), request.query["method"]
+        secret = self.tokens.get(warehouse_id)
+        if secret is not None:
+            try:
+                qimen.verify_request(request.query, request.raw, secret)
+            except Exception:
+                return _qimen_answer(False, "sign-check-failure", "sign does not match")
+        body = request.body if isinstance(request.body, dict) else {}
+        if method == "deliveryorder.create":
+            head = body.get("deliveryOrder") or {}
+            code = head.get("deliveryOrderCode")
+            if not code or not body.get("orderLines"):
+                return _qimen_answer(False, "400", "deliveryOrder.deliveryOrderCode and orderLines are required")
+            with self.lock:
+                existing = self.delivery_orders.get(code)
+                if existing is None:
+                    existing = DeliveryOrder(code, warehouse_id, f"QM-{next(self._numbers):06d}", body,
+                                             head.get("expressCode"), head.get("logisticsCode"), format="qimen")
+                    self.delivery_orders[code] = existing
+                    created = True
+                else:
+                    created = False
+            if created and self.auto_progress:
+                self.progress(code)
+            return _qimen_answer(True, "0", "", deliveryOrderId=existing.wms_order_id)
+        if method == "order.cancel":
+            with self.lock:
+                order = self.delivery_orders.get(body.get("orderCode") or "")
+                if order is None or order.warehouse_id != warehouse_id:
+                    return _qimen_answer(False, "404", "no such order")
+                if order.state == "created":
+                    order.state = "cancelled"
+                ok = order.state == "cancelled"
+            return _qimen_answer(ok, "0" if ok else "SHIPPED", "" if ok else "already shipped")
+        return _qimen_answer(False, "400", f"method {method} is not supported")
+
+    def _qimen_event(self, order: DeliveryOrder, kind: str) -> Callback:
+        if kind == WmsEventType.SHIPPED:
+            return self._qimen_confirm(order, 1, True, None)[0]
+        word = {WmsEventType.ACCEPTED: "ACCEPT", WmsEventType.PICKED: "PICK", WmsEventType.PACKED: "PACKAGE",
+                WmsEventType.REJECTED: "REJECT"}.get(kind, str(kind).upper())
+        body = {"order": {"orderCode": order.fulfilment_id, "orderId": order.wms_order_id, "orderType": "JYCK",
+                          "warehouseCode": order.warehouse_id},
+                "process": {"processStatus": word, "operateTime": _china_now()}}
+        return self._qimen_callback(order, "orderprocess.report", body, str(kind))
+
+    def _qimen_confirm(self, order: DeliveryOrder, packages: int, final: bool,
+                       lines: list[tuple[int, str, int]] | None) -> tuple[Callback, list[str]]:
+        planned = ((order.request.get("orderLines") or {}).get("orderLine")) or []
+        planned = planned if isinstance(planned, list) else [planned]
+        if lines is None:
+            lines = [(int(l["orderLineNo"]), l["itemCode"], int(l["planQty"])) for l in planned]
+        carrier = order.carrier_id or "SIM"
+        with self.lock:
+            numbers = []
+            for _ in range(packages):
+                if order.tracking_number and order.tracking_number not in order.parcels + numbers:
+                    numbers.append(order.tracking_number)
+                else:
+                    numbers.append(f"{carrier.upper()}-{self._rng.randrange(10**11, 10**12)}")
+            order.parcels += numbers
+        now = _china_now()
+        boxes = [{"logisticsCode": carrier, "expressCode": n, "packageCode": f"BOX-{i + 1}",
+                  "items": {"item": [{"itemCode": sku, "quantity": str(q)} for _, sku, q in lines]}}
+                 for i, n in enumerate(numbers)]
+        body = {"deliveryOrder": {"deliveryOrderCode": order.fulfilment_id, "deliveryOrderId": order.wms_order_id,
+                                  "warehouseCode": order.warehouse_id, "orderType": "JYCK",
+                                  "status": "DELIVERED" if final else "PARTDELIVERED",
+                                  "outBizCode": uuid.uuid4().hex, "confirmType": 0 if final else 1,
+                                  "orderConfirmTime": now, "logisticsCode": carrier},
+                "packages": {"package": boxes},
+                "orderLines": {"orderLine": [{"orderLineNo": str(n), "itemCode": sku, "actualQty": str(q)}
+                                             for n, sku, q in lines]}}
+        kind = WmsEventType.SHIPPED if final else "partially_shipped"
+        return self._qimen_callback(order, "deliveryorder.confirm", body, str(kind)), numbers
+
+    def _qimen_callback(self, order: DeliveryOrder, method: str, body: dict, kind: str) -> Callback:
+        if not self.callback_url:
+            raise RuntimeError("WmsSimulator has no callback_url")
+        raw = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        token = self.tokens.get(order.warehouse_id)
+        params = qimen.request_params(method, order.warehouse_id, token or "", raw, datetime.now(timezone.utc))
+        return Callback(f"{self.callback_url}/v1/wms/{order.warehouse_id}/events?{urlencode(params)}", body,
+                        {"Authorization": f"Bearer {token}"} if token else {}, content=raw, kind=kind)
+
     def _on_step(self, order: DeliveryOrder, callback: Callback) -> bool:
         """Apply an event to the simulated warehouse; False ends the chain (cancelled)."""
         with self.lock:
+            if order.format == "qimen":
+                if order.state == "cancelled":
+                    return False
+                if callback.kind == WmsEventType.SHIPPED:
+                    order.state = "shipped"
+                order.events_sent.append(callback.kind)
+                return True
             kind = callback.body["type"]
             if order.state == "cancelled" and kind in PROGRESS:
                 return False
@@ -150,3 +271,13 @@ class WmsSimulator(CallingParty):
                 callback.body["tracking_number"] = order.tracking_number
             order.events_sent.append(kind)
             return True
+
+
+def _qimen_answer(ok: bool, code: str, message: str, **extra: Any) -> Response:
+    return Response(200, {"response": {"flag": "success" if ok else "failure", "code": code, "message": message,
+                                       **extra}})
+
+
+def _china_now() -> str:
+    """China time now, as Qimen writes times."""
+    return datetime.now(timezone(timedelta(hours=8))).strftime("%Y-%m-%d %H:%M:%S")

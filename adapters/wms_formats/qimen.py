@@ -9,7 +9,8 @@ BadSignature from :func:`verify_request`. Times are China time without a zone: +
 ``deliveryorder.confirm``: ``outBizCode`` is the event id (the same on the WMS's
 retries), ``deliveryOrderCode`` our fulfilment id, ``confirmType`` 0 the final
 confirmation and 1 a partial one (``final=False``; more follow). The type is shipped;
-lines carry ``actualQty`` (what left the warehouse). ``orderprocess.report``: status
+lines carry ``actualQty`` (what left the warehouse); every package's ``expressCode`` /
+``logisticsCode`` is kept in ``packages`` (a delivery order may leave in several boxes). ``orderprocess.report``: status
 reports (ACCEPT, PICK, PACKAGE, DELIVERED, REJECT, CANCELED...); its event id is
 ``"<orderCode>:<processStatus>:<operateTime>"``.
 """
@@ -83,6 +84,15 @@ def _confirm(request: Native, received_at: datetime | None) -> WmsUpdate:
         for package in packages:
             for item in package.get("items").items(singular="item"):
                 lines.append((None, item.req("itemCode").text(), item.req("quantity").integer()))
+    parcels: list[tuple[str, str | None]] = []
+    for package in packages:  # several boxes, each with its own waybill: every one is kept
+        package.mapping()
+        number = package.get("expressCode").text()
+        if number and all(number != n for n, _ in parcels):
+            parcels.append((number, package.get("logisticsCode").text() or order.get("logisticsCode").text() or None))
+    head_number = order.get("expressCode").text()
+    if head_number and all(head_number != n for n, _ in parcels):
+        parcels.insert(0, (head_number, order.get("logisticsCode").text() or None))
     confirm_type = order.get("confirmType").integer(0)
     if confirm_type not in (0, 1):
         raise order.get("confirmType").fail("must be 0 (final) or 1 (partial)")
@@ -96,6 +106,7 @@ def _confirm(request: Native, received_at: datetime | None) -> WmsUpdate:
         carrier_id=order.get("logisticsCode").text() or first.get("logisticsCode").text() or None,
         lines=lines,
         final=confirm_type == 0,
+        packages=parcels,
     )
 
 
@@ -112,19 +123,49 @@ def _process(request: Native, received_at: datetime | None) -> WmsUpdate:
     )
 
 
+def sign(params: dict, raw_body: bytes | str, secret: str) -> str:
+    """Qimen's ``sign``: upper hex MD5 of secret + the parameters other than ``sign`` sorted by
+    name as ``name`` + ``value`` + raw body + secret (``sign_method=md5``)."""
+    body = raw_body.encode() if isinstance(raw_body, str) else bytes(raw_body)
+    text = "".join(f"{k}{v}" for k, v in sorted(params.items()) if k != "sign" and v is not None)
+    return hashlib.md5(secret.encode() + text.encode() + body + secret.encode()).hexdigest().upper()
+
+
 def verify_request(params: dict, raw_body: bytes, secret: str) -> None:
-    """Check Qimen's ``sign`` query parameter: upper hex MD5 of secret + the other parameters
-    sorted by name as ``name`` + ``value`` + raw body + secret (``sign_method=md5``)."""
+    """Check Qimen's ``sign`` query parameter (see :func:`sign`); raises BadSignature."""
     given = params.get("sign") if isinstance(params, dict) else None
     if not isinstance(given, str) or not given:
         raise BadSignature("missing sign parameter")
     if not secret:
         raise BadSignature("no signing secret configured")
-    body = raw_body.encode() if isinstance(raw_body, str) else bytes(raw_body)
-    text = "".join(f"{k}{v}" for k, v in sorted(params.items()) if k != "sign" and v is not None)
-    expected = hashlib.md5(secret.encode() + text.encode() + body + secret.encode()).hexdigest().upper()
+    expected = sign(params, raw_body, secret)
     if not hmac.compare_digest(expected.encode(), given.strip().upper().encode("utf-8", "replace")):
         raise BadSignature("sign does not match the request")
+
+
+def request_params(method: str, customer_id: str, secret: str, raw_body: bytes, now: datetime) -> dict:
+    """The query string of a Qimen call (``method`` e.g. ``deliveryorder.create``), signed with
+    the app ``secret`` over ``raw_body``; the app key is the customer id."""
+    params = {"method": method, "format": "json", "v": "2.0", "sign_method": "md5", "app_key": customer_id,
+              "customerId": customer_id, "timestamp": now.astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M:%S")}
+    return {**params, "sign": sign(params, raw_body, secret)}
+
+
+def response_flag(body) -> tuple[bool, str]:
+    """``(success, message)`` of a Qimen response, bare or as ``{"response": ...}``: ``flag``
+    ``success`` or ``failure`` with ``code`` and ``message``. Raises PayloadError without a flag."""
+    root = Native(body)
+    answer = root.get("response") if root.get("response").present else root
+    flag = answer.req("flag").text().lower()
+    if flag not in ("success", "failure"):
+        raise answer.get("flag").fail("must be success or failure")
+    return flag == "success", f"{answer.get('code').text()} {answer.get('message').text()}".strip()
+
+
+def order_cancel(fulfilment_id: str, *, warehouse_code: str, owner_code: str = "", reason: str = "") -> dict:
+    """The ``order.cancel`` request for a delivery order (our fulfilment id as ``orderCode``)."""
+    return {"warehouseCode": warehouse_code, "ownerCode": owner_code, "orderCode": fulfilment_id,
+            "orderType": ORDER_TYPE, "cancelReason": reason}
 
 
 def delivery_order_create(

@@ -21,7 +21,9 @@ class WmsUpdate:
     word, None when the WMS's word (kept in ``raw_type``) has none; ``lines`` are
     ``(line_no or None, sku, quantity)`` as the warehouse reports them (quantities actually
     shipped for a shipment); ``final`` is False for a partial confirmation that more
-    will follow (Qimen ``confirmType`` 1).
+    will follow (Qimen ``confirmType`` 1); ``packages`` are the ``(tracking_number,
+    carrier_id or None)`` of every parcel the event reports, in its order (one entry per
+    tracking number), empty when the WMS reports none.
     """
 
     event_id: str
@@ -33,6 +35,7 @@ class WmsUpdate:
     carrier_id: str | None = None
     lines: list[tuple[int | None, str, int]] = field(default_factory=list)
     final: bool = True
+    packages: list[tuple[str, str | None]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -1,65 +1,22 @@
-"""Polled and imported channels: the Amazon SP-API poller against a fake SP-API on loopback, and
+"""Polled and imported channels: the Amazon SP-API poller against the simulated SP-API on loopback, and
 the CSV import command; overlapping windows and re-imports have the effect of one."""
 from __future__ import annotations
 
 import copy
 import json
-import threading
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
 
 import pytest
 from click.testing import CliRunner
 
 from adapters.settings import get_settings
+from adapters.simulators.amazon import AmazonSimulator
 from documents import orders
 from tests.helpers import eventually
 
 pytestmark = pytest.mark.integration
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "channels"
-
-
-class FakeSpApi:
-    """getOrders (two pages, by LastUpdatedAfter and NextToken) and getOrderItems; records calls."""
-
-    def __init__(self, entries: list[dict]):
-        self.entries, self.calls = entries, []
-        api = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                url = urlparse(self.path)
-                params = {k: v[0] for k, v in parse_qs(url.query).items()}
-                api.calls.append((url.path, params))
-                if url.path.endswith("/orderItems"):
-                    oid = url.path.split("/")[-2]
-                    body = {"payload": {"OrderItems": next(e["items"] for e in api.entries
-                                                           if e["order"]["AmazonOrderId"] == oid)}}
-                else:
-                    since = params.get("LastUpdatedAfter")
-                    found = [e["order"] for e in api.entries if not since or e["order"]["LastUpdateDate"] > since]
-                    if "NextToken" in params:
-                        body = {"payload": {"Orders": found[1:]}}
-                    else:
-                        body = {"payload": {"Orders": found[:1], **({"NextToken": "p2"} if len(found) > 1 else {})}}
-                data = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.server.shutdown()
 
 
 def _z(when: datetime) -> str:
@@ -83,7 +40,7 @@ def test_amazon_poller_accepts_each_order_once_across_overlapping_windows(worker
     from adapters.seed import load_world
 
     entries = _amazon_entries()
-    fake = FakeSpApi(entries)
+    fake = AmazonSimulator(entries).start()
     try:
         load_world({"channels": [{"id": "amazon", "format": "amazon", "merchant_id": "m1", "api_url": fake.url,
                                   "api_token": "lwa-token"}]})
@@ -102,7 +59,7 @@ def test_amazon_poller_accepts_each_order_once_across_overlapping_windows(worker
         assert by_id[entries[1]["order"]["AmazonOrderId"]] == "external"  # AFN: recorded, not routed
         mfn_id = next(d["_id"] for d in stored if d["channel_order_id"] == entries[0]["order"]["AmazonOrderId"])
         eventually(lambda: orders.load(mfn_id)["routing"]["state"] == "routed", what="MFN order routed")
-        assert fake.calls[0][1]["LastUpdatedAfter"] and any("NextToken" in c[1] for c in fake.calls)
+        assert fake.calls[0].query["LastUpdatedAfter"] and any("NextToken" in c.query for c in fake.calls)
     finally:
         fake.stop()
 

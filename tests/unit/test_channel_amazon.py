@@ -140,3 +140,23 @@ def test_registry_form_takes_order_and_items_and_dedupes_per_update():
     fmt = CHANNEL_FORMATS["amazon"]
     assert fmt.to_canonical(data, "m-az").canonical["channel_order_id"] == "113-4598234-7719425"
     assert fmt.dedupe_key({}, data) == "113-4598234-7719425@2024-03-05T15:42:10Z"
+
+
+def test_shipment_confirmation_matches_items_by_seller_sku():
+    from datetime import datetime, timezone
+
+    from adapters.channels import amazon
+
+    raw = json.loads((FIXTURES / "amazon_mfn_unshipped.json").read_text(encoding="utf-8"))
+    body = amazon.shipment_confirmation(raw, [("CHARGER-65W", 2), ("CABLE-USBC-2M", 3)], package_reference_id=2,
+                                        tracking_number="1Z999", carrier_code=None, carrier_name="fastship",
+                                        ship_date=datetime(2024, 3, 6, 10, 0, tzinfo=timezone.utc),
+                                        shipping_method="express")
+    assert body == {"marketplaceId": "ATVPDKIKX0DER", "packageDetail": {
+        "packageReferenceId": "2", "carrierCode": "Other", "carrierName": "fastship", "trackingNumber": "1Z999",
+        "shipDate": "2024-03-06T10:00:00Z", "shippingMethod": "express",
+        "orderItems": [{"orderItemId": "20214830117732", "quantity": 2}, {"orderItemId": "20214830117731", "quantity": 3}]}}
+    with pytest.raises(PayloadError) as err:
+        amazon.shipment_confirmation(raw, [("CHARGER-65W", 5)], package_reference_id=1, tracking_number="1Z",
+                                     carrier_code="UPS", carrier_name="", ship_date=datetime.now(timezone.utc))
+    assert err.value.field_path == "lines.0"

@@ -224,3 +224,21 @@ def test_channel_without_a_merchant_is_refused_with_a_clear_error():
     with pytest.raises(PayloadError) as err:
         shopify.to_canonical(fixture("shopify_order_paid_multiline"), None)
     assert err.value.field_path == "canonical.lines.0.merchant_id"
+
+
+def test_refund_request_takes_the_calculated_parent_transactions_up_to_the_amount():
+    from decimal import Decimal
+
+    from adapters.channels import shopify
+
+    calculated = {"refund": {"transactions": [
+        {"parent_id": 11, "amount": "0.00", "kind": "suggested_refund", "gateway": "gift_card", "maximum_refundable": "4.00"},
+        {"parent_id": 12, "amount": "0.00", "kind": "suggested_refund", "gateway": "shopify_payments",
+         "maximum_refundable": "50.00"}]}}
+    body = shopify.refund_request(calculated, Decimal("10.00"), "USD", [("466157049", 1)], "damaged")["refund"]
+    assert body["transactions"] == [
+        {"parent_id": 11, "amount": "4.00", "kind": "refund", "gateway": "gift_card"},
+        {"parent_id": 12, "amount": "6.00", "kind": "refund", "gateway": "shopify_payments"}]
+    assert body["refund_line_items"] == [{"line_item_id": "466157049", "quantity": 1, "restock_type": "no_restock"}]
+    with pytest.raises(PayloadError):
+        shopify.refund_request(calculated, Decimal("60.00"), "USD", [], "too much")

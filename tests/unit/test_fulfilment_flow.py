@@ -145,3 +145,14 @@ def test_random_event_sequences_never_move_a_fulfilment_backwards(events):
         if status in (F.DELIVERED, F.CANCELLED):
             assert new is status
         status = new
+
+
+def test_a_fulfilment_in_several_parcels_is_delivered_with_its_last_parcel():
+    from router.fulfilment_flow import delivers_fulfilment
+
+    assert delivers_fulfilment("A", [], [])  # one parcel (none reported): its delivery is the fulfilment's
+    assert delivers_fulfilment("A", ["A"], [])
+    assert not delivers_fulfilment("A", ["A", "B", "C"], [])
+    assert not delivers_fulfilment("B", ["A", "B", "C"], ["A"])
+    assert delivers_fulfilment("C", ["A", "B", "C"], ["A", "B"])
+    assert delivers_fulfilment("X", ["A", "B"], [])  # a number that is no parcel of it: not ours to hold back

@@ -225,3 +225,26 @@ def test_delivery_order_create_junk_gives_payload_error_or_a_request(junk):
         qimen.delivery_order_create(junk, now=RECEIVED)
     except PayloadError:
         pass
+
+
+def test_qimen_confirmation_keeps_every_package():
+    payload = fixture("qimen_confirm_final")
+    box = payload["request"]["packages"]["package"]
+    payload["request"]["packages"]["package"] = [box, {**box, "expressCode": "SF1402345678902"},
+                                                 {**box, "expressCode": "ZTO7531", "logisticsCode": "ZTO"}]
+    u = only(qimen.parse(payload))
+    assert u.packages == [("SF1402345678901", "SF"), ("SF1402345678902", "SF"), ("ZTO7531", "ZTO")]
+    assert u.tracking_number == "SF1402345678901"
+
+
+def test_qimen_request_signature_round_trips_and_answers_are_read():
+    raw = b'{"deliveryOrder":{}}'
+    params = qimen.request_params("deliveryorder.create", "WH-1", "s3cret", raw, RECEIVED)
+    qimen.verify_request(params, raw, "s3cret")
+    with pytest.raises(BadSignature):
+        qimen.verify_request(params, raw + b" ", "s3cret")
+    assert qimen.response_flag({"response": {"flag": "success", "code": "0"}}) == (True, "0")
+    assert qimen.response_flag({"flag": "failure", "code": "SHIPPED", "message": "already shipped"}) == (
+        False, "SHIPPED already shipped")
+    with pytest.raises(PayloadError):
+        qimen.response_flag({"response": {}})

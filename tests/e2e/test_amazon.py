@@ -1,0 +1,126 @@
+"""An Amazon order end to end: polled from the simulated SP-API, routed, shipped by the fake WMS,
+tracked by the carrier in EasyPost's format, and Amazon receives one confirmShipment per package
+with the tracking number, exactly once. Amazon's Orders API cannot cancel: that notice is
+recorded as unsupported and never sent."""
+from __future__ import annotations
+
+import copy
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from adapters.pollers.amazon import poll
+from adapters.seed import load_world
+from adapters.simulators.amazon import AmazonSimulator
+from tests import factories
+from tests.helpers import eventually, get_order, http, order_in
+
+pytestmark = pytest.mark.e2e
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+
+
+@pytest.fixture(autouse=True)
+def conserved(db, worker):
+    yield
+    from tests.helpers import assert_conserved
+
+    assert_conserved()
+
+
+@pytest.fixture
+def amazon(api):
+    sim = AmazonSimulator()
+    sim.start()
+    yield sim
+    sim.stop()
+
+
+def _entry(order_id: str) -> dict:
+    """The documented MFN order, recent, for SKUs the world stocks."""
+    entry = json.loads((FIXTURES / "channels" / "amazon_mfn_unshipped.json").read_text(encoding="utf-8"))
+    entry["order"]["AmazonOrderId"] = order_id
+    entry["order"]["LastUpdateDate"] = (datetime.now(timezone.utc) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for item, sku in zip(entry["items"], ("SKU-A", "SKU-C")):
+        item["SellerSKU"] = sku
+    return entry
+
+
+def _world(wms, carrier, amazon) -> dict:
+    world = factories.world(wms.url, carrier.url)
+    world["channels"].append({"id": "amazon", "format": "amazon", "merchant_id": "m1", "api_url": amazon.url,
+                              "api_token": "lwa-token", "marketplace_id": "ATVPDKIKX0DER"})
+    for c in world["carriers"]:
+        c["tracking_format"] = "easypost"  # the carriers speak EasyPost here
+    world["carriers"][0]["amazon_code"] = "UPS"  # fastship is on Amazon's carrier list; slowpost is "Other"
+    return world
+
+
+def _delivered(tracking_number: str) -> dict:
+    event = copy.deepcopy(json.loads((FIXTURES / "tracking" / "easypost_out_for_delivery.json").read_text()))
+    event["id"] = f"evt-{tracking_number}"
+    event["result"].update(tracking_code=tracking_number, status="delivered", status_detail="arrived_at_destination")
+    return event
+
+
+def test_polled_amazon_order_is_shipped_tracked_and_confirmed_to_amazon_once(api, worker, wms, carrier, amazon):
+    load_world(_world(wms, carrier, amazon))
+    entry = _entry("113-0000001-0000001")
+    amazon.entries.append(entry)
+    assert poll("amazon").accepted == 1
+    order_id = http.get(f"{api}/v1/orders", params={"channel": "amazon"}, timeout=5).json()["orders"][0]["order_id"]
+    order = eventually(lambda: (o := get_order(api, order_id))["fulfilments"]
+                       and all(f["status"] == "dispatched" for f in o["fulfilments"]) and o, what="dispatched")
+
+    for f in order["fulfilments"]:
+        wms.progress(f["id"])
+    order = order_in(api, order_id, status="shipped")
+    for f in order["fulfilments"]:
+        r = http.post(f"{api}/v1/carriers/{f['carrier_id']}/events", json=_delivered(f["tracking_number"]), timeout=5,
+                      headers={"Authorization": f"Bearer {factories.TOKENS[f['carrier_id']]}"})
+        assert r.status_code == 202, r.text
+    order = order_in(api, order_id, shipment_status="delivered")
+
+    # Amazon got one confirmShipment per fulfilment, with its tracking number, exactly once
+    fulfilments = order["fulfilments"]
+    eventually(lambda: all(e["state"] == "sent" for e in get_order(api, order_id)["outbox"]), what="outbox sent")
+    calls = amazon.calls_to("POST", "/shipmentConfirmation")
+    assert len(calls) == len(fulfilments) and all(c.status == 204 for c in calls)
+    assert all(c.path == f"/orders/v0/orders/{entry['order']['AmazonOrderId']}/shipmentConfirmation" for c in calls)
+    confirmed = amazon.confirmed(entry["order"]["AmazonOrderId"])
+    assert sorted(c["packageDetail"]["trackingNumber"] for c in confirmed) == sorted(f["tracking_number"] for f in fulfilments)
+    ids = {i["SellerSKU"]: i["OrderItemId"] for i in entry["items"]}
+    for f in fulfilments:
+        sent = next(c for c in confirmed if c["packageDetail"]["trackingNumber"] == f["tracking_number"])
+        detail = sent["packageDetail"]
+        assert sent["marketplaceId"] == "ATVPDKIKX0DER"
+        assert sorted((i["orderItemId"], i["quantity"]) for i in detail["orderItems"]) == sorted(
+            (ids[l["sku"]], l["quantity"]) for l in f["lines"])
+        if f["carrier_id"] == "fastship":
+            assert detail["carrierCode"] == "UPS" and "carrierName" not in detail
+        else:
+            assert (detail["carrierCode"], detail["carrierName"]) == ("Other", f["carrier_id"])
+        assert datetime.fromisoformat(detail["shipDate"].replace("Z", "+00:00")) <= datetime.now(timezone.utc)
+    # every item shipped once over all packages
+    shipped = {}
+    for c in confirmed:
+        for i in c["packageDetail"]["orderItems"]:
+            shipped[i["orderItemId"]] = shipped.get(i["orderItemId"], 0) + i["quantity"]
+    assert shipped == {i["OrderItemId"]: i["QuantityOrdered"] for i in entry["items"]}
+
+
+def test_cancelling_an_amazon_order_records_the_notice_as_unsupported(api, worker, wms, carrier, amazon):
+    load_world(_world(wms, carrier, amazon))
+    amazon.entries.append(_entry("113-0000002-0000002"))
+    assert poll("amazon").accepted == 1
+    order_id = http.get(f"{api}/v1/orders", params={"channel": "amazon"}, timeout=5).json()["orders"][0]["order_id"]
+    eventually(lambda: get_order(api, order_id)["fulfilments"], what="routed")
+
+    r = http.post(f"{api}/v1/orders/{order_id}/cancel", timeout=5)
+    assert r.status_code == 200, r.text
+    outbox = get_order(api, order_id)["outbox"]
+    assert [(e["kind"], e["state"]) for e in outbox] == [("cancelled", "unsupported")]
+    assert "SP-API" in outbox[0]["reason"]
+    order_in(api, order_id, status="cancelled")
+    assert amazon.calls_to("POST") == []
