@@ -11,6 +11,7 @@ from decimal import Decimal
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema, EXCLUDE
 
 from router.model import Address, Customer, Order, OrderLine
+from router.money import currency_quantum
 from router.statuses import PaymentMethod, PaymentStatus, ShippingMethod
 
 MAX_LINES = 500
@@ -99,6 +100,30 @@ class CanonicalOrderSchema(StrictSchema):
     placed_at = fields.AwareDateTime(required=True)
     notes = fields.String(load_default="", validate=validate.Length(max=2000))
     b2b = fields.Boolean(load_default=False)
+
+    @validates_schema
+    def _amounts_fit_the_currency(self, data, **_):
+        """1.5 JPY does not exist: an amount (or line total) finer than the currency's smallest unit
+        is refused."""
+        if not isinstance(data.get("currency"), str):
+            return
+        quantum = currency_quantum(data["currency"])
+        message = [f"finer than the smallest unit of {data['currency']} ({quantum})"]
+        errors: dict = {}
+        for i, line in enumerate(data.get("lines", [])):
+            # a unit price may be finer (a marketplace's line total over its quantity), the line total not
+            if line.get("unit_price") is not None and (line["unit_price"] * line.get("quantity", 1)) % quantum:
+                errors.setdefault("lines", {}).setdefault(i, {})["unit_price"] = [
+                    f"unit_price x quantity is {message[0]}"]
+            if line.get("discount") is not None and line["discount"] % quantum:
+                errors.setdefault("lines", {}).setdefault(i, {})["discount"] = message
+        for i, discount in enumerate(data.get("discounts", [])):
+            if discount.get("amount") is not None and discount["amount"] % quantum:
+                errors.setdefault("discounts", {})[i] = {"amount": message}
+        if data.get("shipping_fee") is not None and data["shipping_fee"] % quantum:
+            errors["shipping_fee"] = message
+        if errors:
+            raise ValidationError(errors)
 
     @validates_schema
     def _merchant_per_line(self, data, **_):

@@ -120,9 +120,10 @@ def price_order(order: Order, decision: RoutingDecision) -> OrderPricing:
     cur, q = order.currency, currency_quantum(order.currency)
     lines = sorted(order.lines, key=lambda ln: ln.line_no)
     goods = {ln.line_no: quantize(ln.goods, cur) for ln in lines}
-    own = {ln.line_no: quantize(ln.discount, cur) for ln in lines}
-    shares = allocate(quantize(order.order_discount, cur),
-                      [max(ZERO, goods[ln.line_no] - own[ln.line_no]) for ln in lines], q)
+    # rounding to the currency may push a discount over what it discounts: never below zero
+    own = {ln.line_no: min(quantize(ln.discount, cur), goods[ln.line_no]) for ln in lines}
+    nets = [max(ZERO, goods[ln.line_no] - own[ln.line_no]) for ln in lines]
+    shares = allocate(min(quantize(order.order_discount, cur), sum(nets, ZERO)), nets, q)
     discount = {ln.line_no: own[ln.line_no] + s for ln, s in zip(lines, shares)}
     # pieces: line_no -> [(fulfilment key, quantity)]
     pieces: dict[int, list[tuple[str, int]]] = {ln.line_no: [] for ln in lines}
