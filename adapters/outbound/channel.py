@@ -65,7 +65,7 @@ class _Call:
         self.base, self.party, self.token = channel["api_url"].rstrip("/"), f"channel:{channel['_id']}", channel.get("api_token")
         self.channel, self.entry, self.order, self.oid, self.key = channel, entry, order, order["channel_order_id"], entry["id"]
 
-    def send(self, method: str, path: str, body: dict, key_suffix: str = "") -> dict:
+    def send(self, method: str, path: str, body: dict | None, key_suffix: str = "") -> dict:
         return send(self.party, method, f"{self.base}{path}", json=body, token=self.token,
                     idempotency_key=f"{self.key}{key_suffix}")
 
@@ -110,11 +110,17 @@ def _cancelled(fmt: str, c: _Call) -> None:
 def _refunded(fmt: str, c: _Call) -> None:
     amount, reason = Decimal(c.entry["amount"]), c.entry.get("note") or f"after-sales case {c.entry['case_id']}"
     if fmt == "shopify":
+        # Shopify's refunds take no idempotency key: the note carries ours, and a refund already
+        # made under it (an answer lost after the refund landed) is not made again.
+        marker = f"[router {c.key}]"
+        made = c.send("GET", f"{SHOPIFY_API}/orders/{c.oid}/refunds.json", None)
+        if any(marker in (r.get("note") or "") for r in made.get("refunds") or [] if isinstance(r, dict)):
+            return
         lines = _shopify_refund_lines(c)
         calculated = c.send("POST", f"{SHOPIFY_API}/orders/{c.oid}/refunds/calculate.json",
                             shopify.refund_calculation(c.order["currency"], lines), ":calculate")
         c.send("POST", f"{SHOPIFY_API}/orders/{c.oid}/refunds.json",
-               shopify.refund_request(calculated, amount, c.order["currency"], lines, reason))
+               shopify.refund_request(calculated, amount, c.order["currency"], lines, f"{reason} {marker}"))
     elif fmt == "woocommerce":
         c.send("POST", f"/wp-json/wc/v3/orders/{c.oid}/refunds", woocommerce.refund_request(amount, reason))
     else:

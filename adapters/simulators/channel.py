@@ -3,8 +3,9 @@
 It accepts any POST, PUT, PATCH or DELETE under its base URL (Shopify fulfilment
 creation, WooCommerce order notes, Taobao consignment, ...) and records it; a POST
 answers 201 {"id": "CH-..."} and the same Idempotency-Key again answers 200 with the
-same id, so a test can tell calls (retries) from effects (`effects`). GET answers
-404. Bearer tokens are not checked: channels authenticate in their own ways, so a
+same id, so a test can tell calls (retries) from effects (`effects`). Like Shopify's,
+its refunds.json ignores the Idempotency-Key (every POST is a new refund) and GET on it lists
+the refunds made; any other GET answers 404. Bearer tokens are not checked: channels authenticate in their own ways, so a
 test asserts on the recorded headers instead.
 """
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import itertools
 
 from adapters.simulators.server import Request, Response, SimulatorServer, error
+
+SHOPIFY_REFUNDS = "/refunds.json"
 
 
 class ChannelSimulator(SimulatorServer):
@@ -33,6 +36,12 @@ class ChannelSimulator(SimulatorServer):
 
     def handle(self, request: Request) -> Response:
         """Record the effect of a write; answer 201 for a new POST, 200 otherwise."""
+        refunds = request.path.endswith(SHOPIFY_REFUNDS)
+        if request.method == "GET" and refunds:
+            with self.lock:
+                return Response(200, {"refunds": [{"id": self._ids[k], **(r.body or {}).get("refund", {})}
+                                                  for k, r in self.effects.items()
+                                                  if r.path == request.path and r.method == "POST"]})
         if request.method not in ("POST", "PUT", "PATCH", "DELETE"):
             return error(404, "not_found", request.path)
         with self.lock:
@@ -40,6 +49,8 @@ class ChannelSimulator(SimulatorServer):
             if canned is not None:
                 return Response(200, canned)
             key = request.idempotency_key
+            if key is not None and refunds:  # no idempotency there: a second POST is a second refund
+                key = key if key not in self._ids else f"{key}#{sum(k.startswith(key) for k in self._ids) + 1}"
             if key is not None and key in self._ids:
                 return Response(200, {"id": self._ids[key]})
             new_id = f"CH-{next(self._numbers):06d}"

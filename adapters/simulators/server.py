@@ -95,6 +95,8 @@ class FaultPlan:
     hang_count: int = 0
     hang_seconds: float = 0.0
     drop_count: int = 0
+    drop_suffix: str = ""  # only calls whose path ends with it are dropped ("" = any)
+    drop_method: str = ""  # and only calls with this method ("" = any)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def before(self) -> tuple[int | None, float]:
@@ -111,10 +113,10 @@ class FaultPlan:
                 return 500, hang
             return None, hang
 
-    def take_drop(self) -> bool:
-        """Consume one 'drop after success' if any is planned."""
+    def take_drop(self, method: str = "", path: str = "") -> bool:
+        """Consume one 'drop after success' if any is planned for ``method`` on ``path``."""
         with self.lock:
-            if self.drop_count > 0:
+            if self.drop_count > 0 and path.endswith(self.drop_suffix) and self.drop_method in ("", method):
                 self.drop_count -= 1
                 return True
             return False
@@ -226,10 +228,11 @@ class SimulatorServer:
         with self.faults.lock:
             self.faults.hang_count, self.faults.hang_seconds = n, seconds
 
-    def drop_after_success_next(self, n: int) -> None:
-        """For the next `n` successful calls, perform the effect, then close without answering."""
+    def drop_after_success_next(self, n: int, path_suffix: str = "", method: str = "") -> None:
+        """For the next `n` successful calls (to paths ending with `path_suffix`, with `method`),
+        perform the effect, then close without answering: the caller cannot know it landed."""
         with self.faults.lock:
-            self.faults.drop_count = n
+            self.faults.drop_count, self.faults.drop_suffix, self.faults.drop_method = n, path_suffix, method
 
     def clear_faults(self) -> None:
         """Cancel every planned failure."""
@@ -280,7 +283,7 @@ class SimulatorServer:
                 response = self.handle(Request(handler.command, path, segments, headers, body, key, query, raw))
             except Exception as exc:  # a simulator bug must still answer, and visibly
                 response = error(500, "simulator_error", repr(exc))
-        if 200 <= response.status < 300 and self.faults.take_drop():
+        if 200 <= response.status < 300 and self.faults.take_drop(handler.command, path):
             call.status = DROPPED
             handler.close_connection = True
             return

@@ -12,6 +12,7 @@ import pytest
 
 from adapters.seed import load_world
 from adapters.simulators.channel import ChannelSimulator
+from adapters.simulators.server import DROPPED
 from tests import factories
 from tests.e2e.test_channels import CASES, SECRET, _fixture
 from tests.helpers import eventually, get_order, http, order_in
@@ -128,3 +129,26 @@ def test_a_refund_the_channel_reports_is_recorded_and_not_echoed(api, worker, wm
     http.post(f"{api}/v1/channels/woocommerce/orders", content=raw, headers=headers, timeout=5)
     assert len(get_order(api, order_id)["after_sales"]) == 1
     assert shop.calls_to(contains="refund") == []
+
+
+def test_a_shopify_refund_whose_answer_was_lost_is_not_made_twice(api, worker, wms, carrier, shop):
+    # Given Shopify, whose refunds endpoint takes no idempotency key, and an answer lost after the
+    # refund was made there
+    shop.reply("/refunds/calculate.json", {"refund": {"currency": "USD", "transactions": [
+        {"parent_id": 801038806, "amount": "0.00", "kind": "suggested_refund", "gateway": "bogus",
+         "maximum_refundable": "500.00"}]}})
+    order_id, _, _ = _shipped_native_order("shopify", api, wms, carrier, shop)
+    shop.drop_after_success_next(1, "/refunds.json", "POST")
+
+    # When the refund is sent (and retried, since the router never heard back)
+    case = _refund(api, order_id, "5.00")
+    key = f"{case['case_id']}:refunded"
+    eventually(lambda: next(e for e in get_order(api, order_id)["outbox"] if e["id"] == key)["state"] == "sent",
+               what="refund notice sent")
+
+    # Then Shopify holds one refund, found by the router's mark in its note before a second one
+    posts = shop.calls_to("POST", "/refunds.json")
+    assert [c.status for c in posts] == [DROPPED]
+    assert [k for k in shop.effects if k.startswith(key)] == [key]
+    assert f"[router {key}]" in shop.effects[key].body["refund"]["note"]
+    assert len(shop.calls_to("GET", "/refunds.json")) == 2  # before the first try, and before the retry
