@@ -1,3 +1,25 @@
 """End-to-end fixtures live in tests/conftest.py (shared with the integration tests); the names are
-re-exported here for modules that import them from this file."""
+re-exported here for modules that import them from this file. Every end-to-end module also ends
+each test with stock and money conserved across the database (``conserved``)."""
+import pytest
+
+from adapters.simulators.channel import ChannelSimulator
 from tests.conftest import carrier, seeded, wms  # noqa: F401
+
+
+@pytest.fixture
+def conserved(db, worker):
+    """Every path ends with stock and money conserved across the database."""
+    yield
+    from tests.helpers import assert_conserved
+
+    assert_conserved()
+
+
+@pytest.fixture
+def shop(api):
+    """A simulated sales channel API the router syncs shipments, cancellations and refunds to."""
+    sim = ChannelSimulator()
+    sim.start()
+    yield sim
+    sim.stop()

@@ -17,16 +17,9 @@ from adapters.simulators.amazon import AmazonSimulator
 from tests import factories
 from tests.helpers import eventually, get_order, http, order_in
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("conserved")]
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 
-
-@pytest.fixture(autouse=True)
-def conserved(db, worker):
-    yield
-    from tests.helpers import assert_conserved
-
-    assert_conserved()
 
 
 @pytest.fixture

@@ -12,20 +12,11 @@ from pathlib import Path
 import pytest
 
 from adapters.seed import load_world
-from adapters.simulators.channel import ChannelSimulator
 from tests import factories
 from tests.helpers import eventually, get_order, order_in, http
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("conserved")]
 
-
-@pytest.fixture(autouse=True)
-def conserved(db, worker):
-    """Every path below ends with stock and money conserved across the database."""
-    yield
-    from tests.helpers import assert_conserved
-
-    assert_conserved()
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 SECRET = "whsec-test"
 
@@ -70,13 +61,6 @@ CASES = {
                "/router/rest"),
 }
 
-
-@pytest.fixture
-def shop(api):
-    sim = ChannelSimulator()
-    sim.start()
-    yield sim
-    sim.stop()
 
 
 @pytest.mark.parametrize("fmt", sorted(CASES))

@@ -10,16 +10,8 @@ import pytest
 from actors import timers
 from tests.helpers import eventually, get_order, order_in, stock_of, http
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("conserved")]
 
-
-@pytest.fixture(autouse=True)
-def conserved(db, worker):
-    """Every path below ends with stock and money conserved across the database."""
-    yield
-    from tests.helpers import assert_conserved
-
-    assert_conserved()
 
 
 def post_order(api, seeded, lines, **kw) -> str:

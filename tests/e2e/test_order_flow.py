@@ -6,16 +6,8 @@ import pytest
 
 from tests.helpers import eventually, get_order, order_in, stock_of, http
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("conserved")]
 
-
-@pytest.fixture(autouse=True)
-def conserved(db, worker):
-    """Every path below ends with stock and money conserved across the database."""
-    yield
-    from tests.helpers import assert_conserved
-
-    assert_conserved()
 
 
 def test_paid_order_flows_to_delivered_with_stock_checked_at_each_step(api, worker, seeded, wms, carrier):

@@ -11,30 +11,15 @@ from datetime import datetime, timedelta
 import pytest
 
 from adapters.seed import load_world
-from adapters.simulators.channel import ChannelSimulator
 from adapters.simulators.server import DROPPED
 from tests import factories
 from tests.e2e.test_channels import CASES, SECRET, _fixture
 from tests.helpers import eventually, get_order, http, order_in
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("conserved")]
 PATHS = {"shopify": "/refunds.json", "woocommerce": "/refunds", "taobao": "refund"}
 
 
-@pytest.fixture(autouse=True)
-def conserved(db, worker):
-    yield
-    from tests.helpers import assert_conserved
-
-    assert_conserved()
-
-
-@pytest.fixture
-def shop(api):
-    sim = ChannelSimulator()
-    sim.start()
-    yield sim
-    sim.stop()
 
 
 def _shipped_native_order(fmt: str, api: str, wms, carrier, shop) -> tuple[str, dict, bytes]:

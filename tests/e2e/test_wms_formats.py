@@ -13,15 +13,8 @@ from router.statuses import WmsEventType
 from tests import factories
 from tests.helpers import eventually, get_order, http, order_in
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("conserved")]
 
-
-@pytest.fixture(autouse=True)
-def conserved(db, worker):
-    yield
-    from tests.helpers import assert_conserved
-
-    assert_conserved()
 
 
 def _qimen_world(wms, carrier) -> dict:
