@@ -20,6 +20,7 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import (AgeLimit, Callbacks, CurrentMessage, Middleware, Pipelines, Retries,
                                  ShutdownNotifications, TimeLimit)
 
+from actors.message_shape import MessageShape
 from adapters.settings import get_settings
 
 log = structlog.get_logger(__name__)
@@ -155,7 +156,7 @@ def build_middleware(metrics: bool = False) -> list[Middleware]:
     middleware: list[Middleware] = [
         AgeLimit(), TimeLimit(time_limit=DEFAULT_TIME_LIMIT_MS), ShutdownNotifications(), Callbacks(), Pipelines(),
         Retries(max_retries=settings.max_retries, min_backoff=MIN_BACKOFF_MS, max_backoff=MAX_BACKOFF_MS),
-        CurrentMessage(), LogContext(), DeadLetterRecorder(), DatabaseConnect(),
+        CurrentMessage(), LogContext(), MessageShape(), DeadLetterRecorder(), DatabaseConnect(),
     ]
     if metrics:
         from dramatiq.middleware.prometheus import Prometheus

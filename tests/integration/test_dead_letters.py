@@ -93,3 +93,26 @@ def test_a_broker_dead_letter_no_worker_could_read_is_listed_with_its_body(api, 
     [letter] = http.get(f"{api}/v1/dead-letters", timeout=5).json()["dead_letters"]
     assert letter["message_id"].startswith("undecodable-") and "not json {" in letter["error"]
     assert reconcile.fn()["dead_letters"] == 0
+
+
+def test_a_junk_message_is_dead_lettered_at_once_with_the_reason_and_the_worker_goes_on(api, worker, seeded):
+    import dramatiq
+
+    from actors.routing import process_order
+
+    # Given a message no producer of ours would send: an operator where the order id goes
+    junk = dramatiq.Message(queue_name=process_order.queue_name, actor_name="process_order",
+                            args=({"$gt": ""},), kwargs={}, options={})
+    worker.broker.enqueue(junk)
+
+    # Then it is a dead letter at once (no retries: it would fail the same way every time), saying why
+    [letter] = eventually(lambda: http.get(f"{api}/v1/dead-letters", timeout=5).json()["dead_letters"],
+                          timeout=30, what="dead letter")
+    assert letter["message_id"] == junk.message_id
+    assert "invalid message for process_order: order_id: must be str" in letter["error"]
+    assert "retries" not in letter.get("options", {})
+
+    # And the worker goes on with real work
+    order_id = http.post(f"{api}/v1/channels/manual/orders", json=seeded.order([("SKU-A", 1)]),
+                         timeout=5).json()["order_id"]
+    eventually(lambda: get_order(api, order_id)["routing"]["state"] == "routed", what="routed")
