@@ -6,9 +6,11 @@ each filter set, and prints p50 / p95 per filter set with the index MongoDB's ``
 says the query used. Writes bench/results/console.json. Prints numbers, asserts nothing.
 Usage::
 
-    python bench/console.py [--orders 100000] [--runs 40] [--no-record]
+    python bench/console.py [--orders 100000] [--runs 40] [--no-record] [--keep DIR]
 
-Uses ``ROUTER_MONGO_URL`` when set, else starts the embedded wire server.
+Uses ``ROUTER_MONGO_URL`` when set, else starts the embedded wire server (in memory, or with
+``--keep DIR`` on disk in DIR, database ``bench_console``: kept afterwards and reused by the next
+run when it holds the same number of orders, so 100,000 orders are inserted once).
 """
 from __future__ import annotations
 
@@ -27,12 +29,11 @@ from bench.common import machine_info, percentile, write_result  # noqa: E402
 
 CHANNELS = ("web", "shopify", "taobao", "amazon", "manual")
 STATUSES = ("pending_payment", "awaiting_shipment", "shipped", "completed", "cancelled", "closed", "on_hold")
-NOW = datetime.now(timezone.utc)  # a live business: its newest orders are recent
 BUDGET_S = 10.0  # per filter set
 
 
-def generate(n: int, seed: int = 1):
-    """Orders in the stored shape over the 180 days before ``NOW``, yielded in batches of 1,000."""
+def generate(n: int, now: datetime, seed: int = 1):
+    """Orders in the stored shape over the 180 days before ``now``, yielded in batches of 1,000."""
     from bson.decimal128 import Decimal128
 
     rng = random.Random(seed)
@@ -44,13 +45,13 @@ def generate(n: int, seed: int = 1):
             "_id": f"B{i:07d}", "channel": rng.choice(CHANNELS), "channel_order_id": f"C{i}",
             "status": rng.choices(STATUSES, weights=(10, 15, 15, 45, 6, 6, 3))[0], "payment_status": "paid",
             "shipment_status": "shipped", "after_sales_status": "none", "currency": rng.choice(("CNY", "USD")),
-            "placed_at": NOW - timedelta(seconds=rng.randrange(180 * 86400)),
+            "placed_at": now - timedelta(seconds=rng.randrange(180 * 86400)),
             "customer": {"id": f"cust-{rng.randrange(20000)}"}, "merchant_ids": [f"m{rng.randrange(20)}"],
             "warehouse_ids": [f"WH-{rng.randrange(12)}"], "skus": skus,
             "lines": [{"line_no": k + 1, "sku": s, "quantity": 1, "unit_price": str(payable), "merchant_id": "m1"}
                       for k, s in enumerate(skus)],
             "amounts": {"payable": str(payable)}, "payable": Decimal128(payable), "address": {"country": "CN"},
-            "timeline": [{"event": "received", "at": NOW}], "fulfilments": [], "version": 1,
+            "timeline": [{"event": "received", "at": now}], "fulfilments": [], "version": 1,
         })
         if len(batch) == 1000:
             yield batch
@@ -59,18 +60,20 @@ def generate(n: int, seed: int = 1):
         yield batch
 
 
-FILTERS = {
+def filter_sets(now: datetime) -> dict[str, dict]:
+    """Label -> query parameters of ``GET /v1/orders``, for data generated at ``now``."""
+    return {
     "newest (no filter)": {},
     "status": {"status": "awaiting_shipment"},
     "channel": {"channel": "taobao"},
     "customer": {"customer": "cust-42"},
     "sku": {"sku": "SKU-0042"},
     "warehouse": {"warehouse": "WH-3"},
-    "placed range (7 days)": {"placed_from": (NOW - timedelta(days=7)).isoformat(), "placed_to": NOW.isoformat()},
-    "status + placed range": {"status": "completed", "placed_from": (NOW - timedelta(days=30)).isoformat()},
+    "placed range (7 days)": {"placed_from": (now - timedelta(days=7)).isoformat(), "placed_to": now.isoformat()},
+    "status + placed range": {"status": "completed", "placed_from": (now - timedelta(days=30)).isoformat()},
     "amount range": {"min_amount": "1000", "max_amount": "1200"},
     "channel order id": {"channel_order_id": "C77777"},
-}
+    }
 
 
 def explain(filters: dict) -> dict:
@@ -100,6 +103,7 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--no-record", action="store_true")
+    parser.add_argument("--keep", metavar="DIR", help="keep the database (embedded server: on disk in DIR) and reuse it")
     options = parser.parse_args()
 
     import os
@@ -111,9 +115,9 @@ def main() -> None:
     if not url:
         from documents.embedded import EmbeddedMongo
 
-        server = EmbeddedMongo(":memory:").start()
+        server = EmbeddedMongo(options.keep or ":memory:").start()
         url = server.url
-    name = f"bench_console_{uuid.uuid4().hex[:8]}"
+    name = "bench_console" if options.keep else f"bench_console_{uuid.uuid4().hex[:8]}"
     import mongoengine
 
     mongoengine.disconnect()  # the app's options, with a socket timeout long enough for bulk inserts
@@ -127,21 +131,30 @@ def main() -> None:
         from documents.orders import collection
 
         started = time.perf_counter()
-        for batch in generate(options.orders):
+        # a live business: its newest orders are recent (a reused data set keeps the time it was made at)
+        made = database.bench_meta.find_one({"_id": "console"}) if options.keep else None
+        reuse = bool(made) and made["orders"] == collection().estimated_document_count() == options.orders
+        now = made["now"] if reuse else datetime.now(timezone.utc)
+        if options.keep and not reuse:
+            collection().delete_many({})
+            database.bench_meta.delete_many({})
+        for batch in () if reuse else generate(options.orders, now):
             try:
                 collection().insert_many(batch, ordered=False)
             except BulkWriteError as exc:  # a retried batch: its duplicates are already in
                 if any(e["code"] != 11000 for e in exc.details["writeErrors"]):
                     raise
         insert_s = time.perf_counter() - started
-        print(f"inserted {options.orders:,} orders in {insert_s:.1f} s", flush=True)
+        if options.keep and not reuse:
+            database.bench_meta.insert_one({"_id": "console", "orders": options.orders, "now": now})
+        print(f"{'reused' if reuse else 'inserted'} {options.orders:,} orders in {insert_s:.1f} s", flush=True)
 
         os.environ.setdefault("ROUTER_API_TOKENS", "bench:viewer:bench-viewer")
         client = create_app().test_client()
         client.environ_base["HTTP_AUTHORIZATION"] = "Bearer " + os.environ["ROUTER_API_TOKENS"].split(",")[0].split(":", 2)[2]
         results = {}
         print(f"{'filter':28} {'p50 ms':>8} {'p95 ms':>8} {'rows':>5}  index (docs examined)")
-        for label, filters in FILTERS.items():
+        for label, filters in filter_sets(now).items():
             timings, rows, budget = [], 0, time.perf_counter() + BUDGET_S
             for run in range(options.runs):
                 if run >= 3 and time.perf_counter() > budget:
@@ -171,7 +184,8 @@ def main() -> None:
         if not options.no_record:
             print("wrote", write_result("console", summary))
     finally:
-        database.client.drop_database(name)
+        if not options.keep:
+            database.client.drop_database(name)
         if server:
             server.stop()
 
