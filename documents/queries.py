@@ -6,7 +6,7 @@ Query shapes are chosen so that both servers read only a bounded slice of one in
 - no ``hint`` and no top-level ``$and`` / ``$or``: on the embedded server a hint walks the whole
   index and decodes every document, and a top-level operator turns the query into a collection
   scan (measured: 100,000 documents read for a page of 51);
-- the newest-first walk is cut into time windows (:data:`WINDOWS`) as a ``placed_at`` range next to
+- the newest-first walk is cut into time windows (:data:`FIRST_WINDOW` onwards) as a ``placed_at`` range next to
   at most one equality, the shape ``{field: v, placed_at: {$gte, $lte}}`` that the embedded server
   answers from the ``(field, placed_at, _id)`` index range alone (it reads every match of a query
   before applying the limit, so the window is what bounds the work; mongod stops at the limit anyway);
@@ -40,9 +40,13 @@ FILTER_OF = {path: name for name, path in EQUALITY.items()}  # stored field -> q
 FEW_PER_VALUE = ("channel_order_id", "customer.id", "skus")
 LIST_PROJECTION = {"timeline": 0, "raw": 0, "routing.decision": 0, "line_amounts": 0}
 NEWEST_FIRST = [("placed_at", -1), ("_id", -1)]
-# Windows a list looks back through, each after the last, until a page is full: a page of the
-# newest orders reads about two days of rows, not every row.
-WINDOWS = (timedelta(days=2), timedelta(days=16), timedelta(days=128), None)
+# The windows a list looks back through, each after the last, until a page is full: the first
+# reaches back FIRST_WINDOW; each next one reaches back as far again as the rows found so far
+# suggest is needed (x2 to x8 what has been covered; x8 when nothing was found); past
+# LONGEST_WINDOW the last one is unbounded. A page of the newest orders reads a few hours of rows.
+FIRST_WINDOW = timedelta(hours=1)
+LONGEST_WINDOW = timedelta(days=128)
+MAX_GROWTH = 8
 
 
 class BadCursor(ValueError):
@@ -132,14 +136,16 @@ def list_rows(filters: dict, limit: int = 50, cursor: str | None = None,
     floor = filters.get("placed_from")
     rows: list[dict] = []
     inclusive = upper is not None
-    for window in WINDOWS:
-        lower = anchor - window if window else None
+    reach = FIRST_WINDOW
+    while True:
+        lower = anchor - reach if reach <= LONGEST_WINDOW else None
         if floor is not None and (lower is None or lower <= floor):
             lower = None  # the filter's own bound is the last window
         rows += _window_rows(filters, lower, upper, inclusive, after_id, limit + 1 - len(rows))
         if len(rows) > limit or lower is None:
             break
         upper, inclusive, after_id = lower, False, None  # the next window ends where this one began
+        reach *= min(MAX_GROWTH, max(2.0, 1.25 * (limit + 1) / len(rows))) if rows else MAX_GROWTH
     more = len(rows) > limit
     rows = [from_bson(r) for r in rows[:limit]]
     return rows, (encode_cursor(rows[-1]) if more and rows else None)
