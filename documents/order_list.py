@@ -12,6 +12,7 @@ or by ``orderrouter rebuild-list`` (:func:`rebuild`).
 """
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import mongoengine as me
@@ -96,27 +97,48 @@ def sync(order: dict) -> bool:
     return bool(result.modified_count or result.upserted_id is not None)
 
 
-def rebuild(batch: int = 1000) -> dict:
+REBUILD_STEP = timedelta(days=1)
+
+
+def rebuild(now: datetime | None = None) -> dict:
     """Make every row match its order again (the repair): write missing or differing rows, delete
-    rows of orders that are gone. Guarded like :func:`sync`, so a change that lands meanwhile is
-    never overwritten by the older state read here. Returns ``{"written", "deleted", "orders"}``."""
+    rows whose order is gone. Guarded like :func:`sync`, so a change that lands meanwhile is never
+    overwritten by the older state read here. Returns ``{"written", "deleted", "orders"}``.
+
+    Walks the orders a day of ``placed_at`` at a time, newest first, until it has seen as many
+    as there are: one read of every order in one query keeps the embedded server busy long
+    enough for the client to give up on it."""
+    from documents.orders import collection as orders
+
+    total = orders().estimated_document_count()
+    upper = (now or datetime.now(timezone.utc)) + REBUILD_STEP
+    counts = {"written": 0, "deleted": 0, "orders": 0}
+    _rebuild_slice({"placed_at": {"$gte": upper}}, counts)  # placed in the future (a clock off)
+    _rebuild_slice({"placed_at": None}, counts)
+    step, oldest = REBUILD_STEP, upper - timedelta(days=365 * 50)
+    while counts["orders"] < total and upper > oldest:
+        lower = upper - step
+        found = _rebuild_slice({"placed_at": {"$gte": lower, "$lt": upper}}, counts)
+        step = step if found else min(step * 2, timedelta(days=64))  # skip quiet years quickly
+        upper = lower
+    return counts
+
+
+def _rebuild_slice(where: dict, counts: dict) -> int:
+    """Rebuild the rows of the orders matching ``where``; returns how many orders there were."""
     from documents.orders import collection as orders
 
     fields = {k: 1 for k in (*SOURCE_FIELDS, "version")}
-    written = seen = 0
-    existing = {d["_id"]: d for d in collection().find({})}
-    pending: list[dict] = []
-    for order in orders().find({}, fields):
-        seen += 1
-        row = to_bson(row_of(order))
-        if existing.pop(order["_id"], None) != row:
-            pending.append(row)
-        if len(pending) >= batch:
-            written += _write_rows(pending)
-            pending = []
-    written += _write_rows(pending)
-    deleted = collection().delete_many({"_id": {"$in": list(existing)}}).deleted_count if existing else 0
-    return {"written": written, "deleted": deleted, "orders": seen}
+    wanted = {o["_id"]: to_bson(row_of(o)) for o in orders().find(where, fields)}
+    rows = {r["_id"]: r for r in collection().find(where)}
+    counts["written"] += _write_rows([row for oid, row in wanted.items() if rows.get(oid) != row])
+    strays = [oid for oid in rows if oid not in wanted]
+    if strays:  # rows of orders that are gone (or, never seen so far, placed elsewhere: kept)
+        alive = {d["_id"] for d in orders().find({"_id": {"$in": strays}}, {"_id": 1})}
+        gone = [oid for oid in strays if oid not in alive]
+        counts["deleted"] += collection().delete_many({"_id": {"$in": gone}}).deleted_count if gone else 0
+    counts["orders"] += len(wanted)
+    return len(wanted)
 
 
 def _write_rows(rows: list[dict]) -> int:

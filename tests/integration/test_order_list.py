@@ -167,3 +167,24 @@ def test_tab_counts_are_served_from_the_cache_until_they_expire(placed, monkeypa
 def test_a_cursor_this_api_did_not_give_is_refused(placed):
     with pytest.raises(queries.BadCursor):
         queries.list_rows({}, cursor="not-a-cursor")
+
+
+def test_rebuild_list_command_puts_a_lost_row_back(placed, db, mongo_url, monkeypatch):
+    from click.testing import CliRunner
+
+    from adapters.cli import main
+    from adapters.settings import get_settings
+    from documents.connection import connect
+
+    order_list.collection().delete_one({"_id": placed[5]["_id"]})
+    monkeypatch.setenv("ROUTER_MONGO_URL", mongo_url)
+    monkeypatch.setenv("ROUTER_MONGO_DB", db.name)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(main, ["rebuild-list"])
+    finally:
+        get_settings.cache_clear()
+        connect(mongo_url, db.name)
+    assert result.exit_code == 0, result.output
+    assert f"{len(placed)} orders: 1 row(s) written, 0 deleted" in result.output
+    assert placed[5]["_id"] in walk({}, 50)
