@@ -24,6 +24,8 @@ from documents.codec import to_bson
 # Fields the order list filters on for equality, most selective first (None: no filter).
 LIST_FILTER_FIELDS = ("channel_order_id", "customer.id", "skus", "warehouse_ids", "merchant_ids", "status",
                       "payment_status", "shipment_status", "after_sales_status", "channel", None)
+# Filters met beside a status tab often enough to have (status, field, placed_at, _id) indexes too.
+STATUS_PAIR_FIELDS = ("channel", "warehouse_ids", "merchant_ids")
 # Order fields a row is made of (top-level names): a change that touches none of them leaves the row as it is.
 SOURCE_FIELDS = frozenset({"channel", "channel_order_id", "placed_at", "status", "payment_status", "shipment_status",
                            "after_sales_status", "currency", "customer", "merchant_ids", "warehouse_ids", "skus",
@@ -43,6 +45,7 @@ class OrderListRow(me.DynamicDocument):
         "indexes": [
             # newest first, keyset-paged on (placed_at, _id), one per equality filter
             *({"fields": [*([field] if field else []), "-placed_at", "-id"]} for field in LIST_FILTER_FIELDS),
+            *({"fields": ["status", field, "-placed_at", "-id"]} for field in STATUS_PAIR_FIELDS),
             {"fields": ["payable", "-placed_at"]},
         ],
     }

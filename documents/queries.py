@@ -105,15 +105,21 @@ def window_query(filters: dict, lower: datetime | None, upper: datetime | None, 
             placed["$lte" if upper_inclusive else "$lt"] = upper
     if "$gte" in placed:
         placed["$gt"] = _just_before(placed.pop("$gte"))
+    equalities = [k for k in query if k not in ("placed_at", "payable")]
     ordered: dict = {}
-    first = next(iter(query), None)
-    residual = len([k for k in query if k != "placed_at"]) > 1
-    if first not in (None, "placed_at", "payable") and (not residual or first in FEW_PER_VALUE):
-        ordered[first] = query[first]  # one equality + the window: a single index range
+    if "payable" not in query and (len(equalities) == 1 or _status_pair(equalities)):
+        ordered.update((k, query[k]) for k in equalities)  # equalities + the window: one index range
+    elif equalities and equalities[0] in FEW_PER_VALUE:
+        ordered[equalities[0]] = query[equalities[0]]  # a short index range, the rest checked row by row
     if placed:
-        ordered["placed_at"] = placed  # else the window leads; the rest is checked row by row
+        ordered["placed_at"] = placed  # else the window leads and the rest is checked row by row
     ordered.update((k, v) for k, v in query.items() if k not in ordered)
     return ordered
+
+
+def _status_pair(equalities: list[str]) -> bool:
+    return len(equalities) == 2 and "status" in equalities and \
+        next(f for f in equalities if f != "status") in order_list.STATUS_PAIR_FIELDS
 
 
 def _just_before(at: datetime) -> datetime:
@@ -130,7 +136,7 @@ def list_rows(filters: dict, limit: int = 50, cursor: str | None = None,
     """List rows (``documents/order_list.py``), newest first. Returns ``(rows, next_cursor)``;
     next_cursor is None on the last page. Raises :class:`BadCursor`."""
     upper, after_id = (decode_cursor(cursor) if cursor else (None, None))
-    anchor = upper or (now or datetime.now(timezone.utc)) + timedelta(days=1)
+    anchor = upper or now or datetime.now(timezone.utc)  # the first window has no upper end unless paged
     if filters.get("placed_to") is not None and (upper is None or filters["placed_to"] <= upper):
         anchor, upper, after_id = filters["placed_to"], None, None
     floor = filters.get("placed_from")

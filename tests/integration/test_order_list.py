@@ -85,7 +85,9 @@ def test_pages_cover_every_order_once_newest_first_across_windows_and_ties(place
 FILTER_SETS = [
     {"status": "completed"}, {"channel": "web"}, {"customer": "cust-3"}, {"sku": "S2"}, {"warehouse": "WH-1"},
     {"merchant": "m0"}, {"after_sales_status": "pending_review"}, {"channel_order_id": "C77"},
-    {"status": "awaiting_shipment", "channel": "shop"}, {"customer": "cust-1", "status": "completed"},
+    {"status": "awaiting_shipment", "channel": "shop"}, {"status": "completed", "warehouse": "WH-1"},
+    {"merchant": "m1", "status": "pending_payment", "placed_to": NOW - timedelta(days=2)},
+    {"customer": "cust-1", "status": "completed"},
     {"sku": "S1", "warehouse": "WH-2", "payment_status": "paid"},
     {"placed_from": NOW - timedelta(days=30), "placed_to": NOW - timedelta(hours=5)},
     {"status": "completed", "placed_from": NOW - timedelta(days=400), "placed_to": NOW - timedelta(days=3)},
