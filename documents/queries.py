@@ -138,7 +138,7 @@ def list_rows(filters: dict, limit: int = 50, cursor: str | None = None,
     upper, after_id = (decode_cursor(cursor) if cursor else (None, None))
     anchor = upper or now or datetime.now(timezone.utc)  # the first window has no upper end unless paged
     if filters.get("placed_to") is not None and (upper is None or filters["placed_to"] <= upper):
-        anchor, upper, after_id = filters["placed_to"], None, None
+        anchor, upper, after_id = min(filters["placed_to"], anchor), None, None  # the filter is the upper end
     floor = filters.get("placed_from")
     rows: list[dict] = []
     inclusive = upper is not None
