@@ -27,8 +27,9 @@ LIST_FILTER_FIELDS = ("channel_order_id", "customer.id", "skus", "warehouse_ids"
 # Filters met beside a status tab often enough to have (status, field, placed_at, _id) indexes too.
 STATUS_PAIR_FIELDS = ("channel", "warehouse_ids", "merchant_ids")
 # Order fields a row is made of (top-level names): a change that touches none of them leaves the row as it is.
-SOURCE_FIELDS = frozenset({"channel", "channel_order_id", "placed_at", "status", "payment_status", "shipment_status",
-                           "after_sales_status", "currency", "customer", "merchant_ids", "warehouse_ids", "skus",
+SOURCE_FIELDS = frozenset({"channel", "channel_order_id", "placed_at", "status", "payment_status",
+                           "shipment_status", "after_sales_status", "currency", "customer", "merchant_ids",
+                           "warehouse_ids", "skus",
                            "payable", "amounts"})
 
 
@@ -69,7 +70,8 @@ def row_of(order: dict) -> dict:
         payable = Decimal128(payable)
     row = {"_id": order["_id"], "version": order.get("version", 0),
            "customer": {"id": (order.get("customer") or {}).get("id")},
-           "merchant_ids": list(order.get("merchant_ids") or []), "warehouse_ids": list(order.get("warehouse_ids") or []),
+           "merchant_ids": list(order.get("merchant_ids") or []),
+           "warehouse_ids": list(order.get("warehouse_ids") or []),
            "skus": list(order.get("skus") or []), "payable": payable}
     for key in ("channel", "channel_order_id", "placed_at", "status", "payment_status", "shipment_status",
                 "after_sales_status", "currency"):
@@ -155,7 +157,7 @@ def _write_rows(rows: list[dict]) -> int:
                      {"$set": {k: v for k, v in r.items() if k != "_id"}}, upsert=True) for r in rows]
     try:
         result = collection().bulk_write(ops, ordered=False)
-    except BulkWriteError as exc:  # rows that moved on meanwhile (duplicate key on the upsert) stay as they are
+    except BulkWriteError as exc:  # rows that moved on meanwhile (a duplicate key on the upsert) stay
         if any(e["code"] != 11000 for e in exc.details["writeErrors"]):
             raise
         return exc.details["nModified"] + exc.details["nUpserted"]

@@ -6,10 +6,13 @@ Query shapes are chosen so that both servers read only a bounded slice of one in
 - no ``hint`` and no top-level ``$and`` / ``$or``: on the embedded server a hint walks the whole
   index and decodes every document, and a top-level operator turns the query into a collection
   scan (measured: 100,000 documents read for a page of 51);
-- the newest-first walk is cut into time windows (:data:`FIRST_WINDOW` onwards) as a ``placed_at`` range next to
-  at most one equality, the shape ``{field: v, placed_at: {$gte, $lte}}`` that the embedded server
-  answers from the ``(field, placed_at, _id)`` index range alone (it reads every match of a query
-  before applying the limit, so the window is what bounds the work; mongod stops at the limit anyway);
+- the newest-first walk is cut into time windows (:data:`FIRST_WINDOW` on), each a ``placed_at``
+  range beside one equality (or a status and a :data:`~documents.order_list.STATUS_PAIR_FIELDS`
+  filter): ``{field: v, placed_at: {$gt, $lte}}``, which the embedded server answers from the
+  ``(field, placed_at, _id)`` index range alone. It reads every match of a query before applying
+  the limit, so the window is what bounds the work (mongod stops at the limit anyway). Other
+  combinations lead with the window, or with an equality that matches few orders, and the rest
+  is checked row by row;
 - the keyset cursor ``(placed_at, _id)`` is ``placed_at <= p`` on the server, and rows at exactly
   ``p`` with ``_id >= id`` are dropped here (an ``$or`` would be a collection scan).
 """
@@ -93,7 +96,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise BadCursor("cursor is not one this API gave out") from exc
 
 
-def window_query(filters: dict, lower: datetime | None, upper: datetime | None, upper_inclusive: bool) -> dict:
+def window_query(filters: dict, lower: datetime | None, upper: datetime | None,
+                 upper_inclusive: bool) -> dict:
     """The server query for the rows of ``filters`` placed in ``[lower, upper]`` (or ``upper)``)."""
     query = order_filter(filters)
     placed = dict(query.get("placed_at") or {})
@@ -157,7 +161,8 @@ def list_rows(filters: dict, limit: int = 50, cursor: str | None = None,
     return rows, (encode_cursor(rows[-1]) if more and rows else None)
 
 
-def _window_rows(filters: dict, lower, upper, inclusive: bool, after_id: str | None, wanted: int) -> list[dict]:
+def _window_rows(filters: dict, lower, upper, inclusive: bool, after_id: str | None,
+                 wanted: int) -> list[dict]:
     """Up to ``wanted`` rows of one window, newest first, after the cursor row ``(upper, after_id)``."""
     query = window_query(filters, lower, upper, inclusive)
     ask = wanted + (4 if after_id else 0)
@@ -175,7 +180,8 @@ def list_orders(filters: dict, limit: int = 50, cursor: str | None = None,
     found on the list rows, then its orders are read by ``_id`` in one query."""
     rows, next_cursor = list_rows(filters, limit=limit, cursor=cursor, now=now)
     ids = [r["_id"] for r in rows]
-    found = {d["_id"]: d for d in order_collection().find({"_id": {"$in": ids}}, LIST_PROJECTION)} if ids else {}
+    found = {d["_id"]: d for d in order_collection().find({"_id": {"$in": ids}}, LIST_PROJECTION)} \
+        if ids else {}
     return [from_bson(found[i]) for i in ids if i in found], next_cursor
 
 
