@@ -291,6 +291,17 @@ def check(repair: bool, require_timers: bool) -> None:
         sys.exit(1)
 
 
+@main.command("rebuild-list")
+def rebuild_list() -> None:
+    """Make the order list's rows (documents/order_list.py) match the orders again: write missing
+    or differing rows, delete rows of orders that are gone. Safe while the system runs."""
+    from documents import order_list
+
+    _connect()
+    result = order_list.rebuild()
+    click.echo(f"{result['orders']} orders: {result['written']} row(s) written, {result['deleted']} deleted")
+
+
 @main.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--channel", default="manual", show_default=True, help="The channel the orders came from.")

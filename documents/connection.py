@@ -22,8 +22,8 @@ def database() -> Database:
 
 def ensure_indexes() -> None:
     """Create every collection's indexes (idempotent)."""
-    from documents import alerts, dead_letters, inbox, orders, reference, stock
+    from documents import alerts, dead_letters, inbox, order_list, orders, reference, stock
 
-    for module in (orders, stock, reference, inbox, dead_letters, alerts):
+    for module in (orders, order_list, stock, reference, inbox, dead_letters, alerts):
         for cls in module.DOCUMENTS:
             cls.ensure_indexes()

@@ -12,17 +12,8 @@ from datetime import datetime, timezone
 import mongoengine as me
 from pymongo.errors import DuplicateKeyError
 
+from documents import order_list
 from documents.codec import from_bson, to_bson
-
-
-# Fields the order list filters on for equality, most selective first (None: no filter).
-LIST_FILTER_FIELDS = ("customer.id", "skus", "warehouse_ids", "merchant_ids", "status", "payment_status",
-                      "shipment_status", "after_sales_status", "channel", None)
-
-
-def list_index_name(field: str | None) -> str:
-    """The name MongoDB gives the list index for ``field`` (see the meta below)."""
-    return f"{field}_1_placed_at_-1__id_-1" if field else "placed_at_-1__id_-1"
 
 
 class OrderDocument(me.DynamicDocument):
@@ -36,16 +27,14 @@ class OrderDocument(me.DynamicDocument):
         "collection": "orders",
         "indexes": [
             {"fields": ["channel", "channel_order_id"], "unique": True},
-            # the order lists: newest first, keyset-paged on (placed_at, _id), one per equality filter
-            *({"fields": [*([field] if field else []), "-placed_at", "-id"]} for field in LIST_FILTER_FIELDS),
+            # reports match on placed_at first; the order list has its own rows (documents/order_list.py)
+            {"fields": ["-placed_at", "-id"]},
             {"fields": ["fulfilments.id"]},
             {"fields": ["fulfilments.tracking_number"]},
             {"fields": ["fulfilments.packages.tracking_number"]},  # parcels of a multi-package shipment
             {"fields": ["due_at"]},
             {"fields": ["routing.state", "updated_at"]},
             {"fields": ["outbox.state"]},
-            {"fields": ["payable", "-placed_at"]},
-            {"fields": ["channel_order_id"]},
             {"fields": ["fulfilments.status"]},
         ],
     }
@@ -69,6 +58,7 @@ def insert_new(doc: dict) -> tuple[str, bool]:
     """
     try:
         collection().insert_one(to_bson(doc))
+        order_list.sync(doc)
         return doc["_id"], True
     except DuplicateKeyError:
         existing = collection().find_one({"channel": doc["channel"], "channel_order_id": doc["channel_order_id"]},
@@ -128,11 +118,14 @@ def save_change(order_id: str, version: int, set_fields: dict, timeline: list[di
     if result.modified_count != 1:
         return None
     if current is None or any("." in k for k in (*set_fields, *unset)):
-        return load(order_id)
-    merged = {k: v for k, v in current.items() if k not in unset}
-    merged.update(set_fields, updated_at=stamp, version=version + 1)
-    if "timeline" in current:
-        merged["timeline"] = list(current["timeline"]) + list(timeline)
+        merged = load(order_id)
+    else:
+        merged = {k: v for k, v in current.items() if k not in unset}
+        merged.update(set_fields, updated_at=stamp, version=version + 1)
+        if "timeline" in current:
+            merged["timeline"] = list(current["timeline"]) + list(timeline)
+    if merged is not None:
+        order_list.sync_change(current, merged, (*set_fields, *unset))  # writes only if the list row changes
     return merged
 
 

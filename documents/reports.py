@@ -163,13 +163,6 @@ OPEN_AFTER_SALES = tuple(s.value for s in AfterSalesStatus
                          if s not in (AfterSalesStatus.NONE, AfterSalesStatus.SUCCEEDED, AfterSalesStatus.REJECTED))
 
 
-def after_sales_counts(query: dict) -> dict[str, int]:
-    """Orders per open after-sales status among those matching ``query`` (a built order filter)."""
-    match = {**query, "after_sales_status": {"$in": list(OPEN_AFTER_SALES)}}
-    pipeline = [{"$match": match}, {"$group": {"_id": "$after_sales_status", "n": {"$sum": 1}}}]
-    return {r["_id"]: r["n"] for r in collection().aggregate(pipeline)}
-
-
 def currencies(rng: ReportRange) -> list[str]:
     """Currencies of the orders placed in the range (for the console's currency picker)."""
     pipeline = [rng.match(), {"$group": {"_id": "$currency"}}]

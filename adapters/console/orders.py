@@ -75,16 +75,15 @@ def orders_page():
     filters, problems = parse_filters(request.args)
     if search:
         filters["channel_order_id"] = search if _ID.match(search) else "\x00"
-    base = {k: v for k, v in filters.items() if k not in ("status", "after_sales_status")}
-    counts = queries.count_by_status(base)
-    after_sales = reports.after_sales_counts(queries.order_filter(base))
+    counts = queries.tab_counts(filters, reports.OPEN_AFTER_SALES)
     try:
-        docs, next_cursor = queries.list_orders(filters, limit=PAGE_SIZE, cursor=request.args.get("cursor") or None)
+        rows, next_cursor = queries.list_rows(filters, limit=PAGE_SIZE, cursor=request.args.get("cursor") or None)
     except queries.BadCursor:
-        docs, next_cursor = queries.list_orders(filters, limit=PAGE_SIZE)
+        rows, next_cursor = queries.list_rows(filters, limit=PAGE_SIZE)
     args = {k: v for k, v in request.args.items() if k != "cursor" and v}
-    return render_template("orders.html", orders=docs, next_cursor=next_cursor, counts=counts,
-                           total=sum(counts.values()), after_sales=after_sales, args=args, problems=problems,
+    return render_template("orders.html", orders=rows, next_cursor=next_cursor, counts=counts.by_status,
+                           total=sum(counts.by_status.values()), after_sales=counts.by_after_sales,
+                           counts_as_of=counts.as_of, counts_ttl=queries.COUNTS_TTL_S, args=args, problems=problems,
                            statuses=list(OrderStatus), tab=request.args.get("status", ""))
 
 
@@ -103,16 +102,21 @@ def _export_rows(filters: dict, ids: list[str] | None = None) -> list[list]:
     else:
         docs, cursor = [], None
         while len(docs) < EXPORT_LIMIT:
-            page, cursor = queries.list_orders(filters, limit=500, cursor=cursor)
+            page, cursor = queries.list_rows(filters, limit=500, cursor=cursor)
             docs += page
             if cursor is None:
                 break
     for d in docs:
         rows.append([d["_id"], d.get("channel"), d.get("channel_order_id"), plain(d.get("placed_at")),
                      d.get("status"), d.get("payment_status"), d.get("shipment_status"), d.get("currency"),
-                     (d.get("amounts") or {}).get("payable", ""), (d.get("customer") or {}).get("id", ""),
+                     plain(_payable(d)) or "", (d.get("customer") or {}).get("id", ""),
                      " ".join(d.get("warehouse_ids") or [])])
     return rows
+
+
+def _payable(order: dict):
+    """What the order is to be paid: a list row's ``payable``, else the order's amounts."""
+    return order.get("payable") if order.get("payable") is not None else (order.get("amounts") or {}).get("payable")
 
 
 def _csv_response(rows: list[list], filename: str) -> Response:
