@@ -23,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -70,7 +71,7 @@ def preload(history: int) -> float:
 
     started = time.monotonic()
     db = get_db()
-    for batch in generate(history, seed=11):
+    for batch in generate(history, datetime.now(timezone.utc), seed=11):
         db.orders.insert_many(batch, ordered=False)
     return time.monotonic() - started
 
