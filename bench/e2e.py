@@ -10,7 +10,7 @@ no product change), and the baseline (bench/baseline.py: the same hops and round
 with no-op actors and raw pymongo) with the ratio ours / baseline. Benchmarks never assert.
 
     python bench/e2e.py [--orders N] [--workers P] [--threads T] [--quick] [--repeat K]
-                        [--profile] [--no-baseline]
+                        [--profile] [--no-baseline] [--seed S]
 """
 from __future__ import annotations
 
@@ -226,7 +226,7 @@ def run_ours(args, router, count_dir: Path) -> dict:
         "harness_and_simulators": lambda: [os.getpid()],
         "rabbitmq": lambda: pids_named("beam.smp"),
     })
-    orders = generate_orders(router.seed, args.orders, seed=int(time.time()) % 100000)
+    orders = generate_orders(router.seed, args.orders, seed=args.seed if args.seed is not None else int(time.time()) % 100000)
     payer = Payer(router.api, db, args.concurrency, router.payment_headers)
     profilers = []
     meter.start()
@@ -358,10 +358,21 @@ def run_ours(args, router, count_dir: Path) -> dict:
             "api_db_ms_per_order": round(sum(d.get("db_ms", 0) for d in a_rt.values()) / n, 2),
             "by_command_workers": _by_command(worker.get("db", {}), n),
             "by_command_api": _by_command(api.get("db", {}), n),
+            "histogram": db_histogram({"worker": worker.get("db_coll", {}), "api": api.get("db_coll", {})}, n),
         },
+        "cpu_ms_per_order": {k: round(1000 * v / n, 1) for k, v in cpu["cpu_s"].items()},
         "actors": actors,
         "profiles": {name: str(path.relative_to(REPO)) for name, _, path in profilers},
     }
+
+
+def db_histogram(tables: dict[str, dict], n: int) -> dict:
+    """Round trips per order keyed ``role actor command collection``, most first."""
+    out = {}
+    for role, table in tables.items():
+        for key, v in table.items():
+            out[f"{role} {key.replace('|', ' ')}"] = round(v / n, 3)
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
 def _by_command(db_counts: dict, n: int) -> dict:
@@ -554,6 +565,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-retry-writes", action="store_true",
                     help="connect everyone with retryWrites=false (the embedded server slows down past 10,000 "
                          "retryable writes in 30 minutes; see the report)")
+    ap.add_argument("--seed", type=int, default=None,
+                    help="order generator seed (default: the clock); fix it to compare runs order for order")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     if args.quick and args.orders == 2000:
@@ -586,6 +599,10 @@ def main(argv: list[str] | None = None) -> int:
         "peak_rss_api_mb": med(("ours", "peak_rss", "api_mb")),
         "peak_rss_workers_mb": med(("ours", "peak_rss", "workers_mb")),
         "messages_per_order": med(("ours", "messages", "processed_per_order")),
+        "cpu_ms_per_order_db": med(("ours", "cpu_ms_per_order", "db")),
+        "cpu_ms_per_order_workers": med(("ours", "cpu_ms_per_order", "workers")),
+        "cpu_ms_per_order_api": med(("ours", "cpu_ms_per_order", "api")),
+        "load_average_1m_at_end": round(os.getloadavg()[0], 2),
         "db_round_trips_per_order_workers": med(("ours", "db_round_trips_per_order", "workers")),
         "db_round_trips_per_order_api": med(("ours", "db_round_trips_per_order", "api")),
         "baseline_throughput_per_s": med(("baseline", "throughput_to_done_per_s")),
@@ -594,6 +611,11 @@ def main(argv: list[str] | None = None) -> int:
         "ratio_dispatched_vs_baseline_dispatched": med(("ratio_dispatched_vs_baseline_dispatched",)),
         "aim_ratio": 0.5,
     }
+    if runs:
+        print("\nDB round trips per order by role, actor, command, collection:")
+        for key, v in runs[-1]["ours"]["db_round_trips_per_order"]["histogram"].items():
+            if v >= 0.05:
+                print(f"  {v:7.2f}  {key}")
     profiles = {}
     if args.profile and runs:
         for name, rel in runs[-1]["ours"]["profiles"].items():

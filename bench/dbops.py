@@ -1,0 +1,102 @@
+"""Database cost per operation: server CPU milliseconds for each kind of round trip the pipeline
+makes, on routed orders built by the router's own code (intake, routing), against the same
+operation on a small document in an unindexed collection (what bench/baseline.py does).
+
+Deterministic enough to compare while the machine is shared: it counts the database process's
+own CPU time (from /proc), one client thread, no broker (a StubBroker swallows the sends).
+
+    python bench/dbops.py [--orders N]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("ROUTER_BROKER", "stub")
+
+from bench.common import cpu_seconds, machine_info  # noqa: E402
+
+
+def measure(name: str, pid: int, n: int, fn, results: dict) -> None:
+    t0, c0 = time.perf_counter(), cpu_seconds([pid])
+    for i in range(n):
+        fn(i)
+    wall, cpu = time.perf_counter() - t0, cpu_seconds([pid]) - c0
+    results[name] = {"server_cpu_ms": round(1000 * cpu / n, 3), "wall_ms": round(1000 * wall / n, 3)}
+    print(f"{name:<58} server CPU {1000 * cpu / n:7.3f} ms  wall {1000 * wall / n:7.3f} ms", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--orders", type=int, default=200)
+    args = ap.parse_args()
+    from adapters.demo import generate_orders
+    from adapters.intake import accept_order
+    from adapters.seed import load_world, read
+    from actors.routing import route
+    from documents import connection, inbox, orders, reference
+    from documents.embedded import EmbeddedMongo
+
+    server = EmbeddedMongo(":memory:").start()
+    try:
+        connection.connect(server.url, "dbops")
+        connection.ensure_indexes()
+        world = read(REPO / "examples" / "seed.yaml")
+        for sku in world["skus"]:
+            sku["stock"] = {w: q * 100 for w, q in (sku.get("stock") or {}).items()}
+        load_world(world)
+        reference.network_cache.clear()
+        pid = server.process.pid
+        n = args.orders
+        ids = []
+        from datetime import datetime, timezone
+
+        for o in generate_orders(world, n, seed=7):
+            ids.append(accept_order("manual", o).id)
+        for oid in ids:
+            route(orders.load(oid, working=True), datetime.now(timezone.utc))
+        docs = {oid: orders.load(oid) for oid in ids}
+        res: dict = {}
+        coll = orders.collection()
+        db = connection.database()
+        measure("find order by _id (working set)", pid, n, lambda i: coll.find_one({"_id": ids[i]}, orders.WORKING_SET), res)
+        measure("find order by _id (whole)", pid, n, lambda i: coll.find_one({"_id": ids[i]}), res)
+        fids = [docs[o]["fulfilments"][0]["id"] for o in ids if docs[o].get("fulfilments")]
+        measure("find summary by fulfilments.id", pid, len(fids),
+                lambda i: orders.load_summary_by_fulfilment(fids[i]), res)
+        measure("update order: $set 2 fields + $inc version", pid, n,
+                lambda i: coll.update_one({"_id": ids[i]}, {"$set": {"note_x": i, "updated_at": datetime.now(timezone.utc)},
+                                                            "$inc": {"version": 1}}), res)
+        measure("update order: $set status (indexed) + $push timeline", pid, n,
+                lambda i: coll.update_one({"_id": ids[i]}, {"$set": {"after_sales_status": "none", "updated_at": datetime.now(timezone.utc)},
+                                                            "$push": {"timeline": {"at": datetime.now(timezone.utc), "event": "x"}},
+                                                            "$inc": {"version": 1}}), res)
+        owner = {f["id"]: o for o in ids for f in docs[o].get("fulfilments", [])}
+        measure("update order: positional fulfilment + $push tracking", pid, len(fids),
+                lambda i: coll.update_one({"_id": owner[fids[i]], "fulfilments": {"$elemMatch": {"id": fids[i]}}},
+                                          {"$set": {"fulfilments.$.note": i, "updated_at": datetime.now(timezone.utc)},
+                                           "$push": {"fulfilments.$.tracking": {"event": "x", "at": datetime.now(timezone.utc)}},
+                                           "$inc": {"version": 1}}), res)
+        measure("inbox insert", pid, n, lambda i: inbox.record("wms", "bench", f"e{i}", {"order_id": ids[i], "x": i}, ids[i]), res)
+        measure("inbox mark processed", pid, n, lambda i: inbox.mark_processed(f"wms:bench:e{i}"), res)
+        small = db["small_docs"]
+        measure("small doc insert (baseline shape)", pid, n, lambda i: small.insert_one({"_id": i, "version": 0}), res)
+        measure("small doc update (baseline shape)", pid, n,
+                lambda i: small.update_one({"_id": i}, {"$set": {"t": datetime.now(timezone.utc)}, "$inc": {"version": 1}}), res)
+        measure("small doc find (baseline shape)", pid, n, lambda i: small.find_one({"_id": i}), res)
+        measure("ping", pid, n, lambda i: db.command("ping"), res)
+        import bson
+        sizes = sorted(len(bson.encode(d)) for d in coll.find({}))
+        print(f"order document size: median {sizes[len(sizes)//2]} bytes, max {sizes[-1]}; "
+              f"indexes on orders: {len(coll.index_information())}; load average {os.getloadavg()[0]:.2f}")
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
