@@ -1,5 +1,10 @@
 """The inbox: every event from outside (payment, WMS, carrier, channel webhook) is stored under a
-unique key before it is acted on. A duplicate key means a replay: the effect happens once."""
+unique key before it is acted on. A duplicate key means a replay: the effect happens once.
+
+An entry stays unprocessed until someone knows its effect is recorded: an actor closes it only
+when the event changed no order (refused, flagged, no such order); an applied event is recorded
+by its order's own guarded update, and the reconciler closes such entries in batches (see
+actors/sweeps.py). Unprocessed therefore means "not yet known applied", never "applied"."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -40,6 +45,14 @@ def mark_processed(event_key: str, outcome: str = "applied") -> None:
     """Close the entry; the first outcome recorded stays."""
     InboxEvent._get_collection().update_one(
         {"_id": event_key, "processed": False}, {"$set": {"processed": True, "outcome": outcome, "processed_at": datetime.now(timezone.utc)}})
+
+
+def close(event_keys: list[str], outcome: str = "applied") -> None:
+    """Close many entries at once (the reconciler, for events their orders already record)."""
+    if event_keys:
+        InboxEvent._get_collection().update_many(
+            {"_id": {"$in": list(event_keys)}, "processed": False},
+            {"$set": {"processed": True, "outcome": outcome, "processed_at": datetime.now(timezone.utc)}})
 
 
 def unprocessed_before(cutoff: datetime, limit: int = 500) -> list[dict]:
