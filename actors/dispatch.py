@@ -48,16 +48,19 @@ def dispatch_fulfilment(order_id: str, fulfilment_id: str, retry: bool = False) 
     except OutboundError as exc:
         if exc.retryable and not _last_attempt():
             raise
-        mark(order_id, fulfilment_id, FulfilmentCommand.DISPATCH_FAILED, {"error": str(exc)})
+        mark(order_id, fulfilment_id, FulfilmentCommand.DISPATCH_FAILED, {"error": str(exc)}, current=doc)
         return
     mark(order_id, fulfilment_id, FulfilmentCommand.DISPATCH,
-         {"tracking_number": tracking, "wms_order_id": wms.get("wms_order_id"), "error": None})
+         {"tracking_number": tracking, "wms_order_id": wms.get("wms_order_id"), "error": None}, current=doc)
 
 
 @dramatiq.actor(queue_name=queues.DISPATCH, time_limit=60_000)
-def register_tracking(order_id: str, fulfilment_id: str) -> None:
-    """Subscribe to the carrier's tracking events for a shipped fulfilment (idempotent at the carrier)."""
-    f = _fulfilment(orders.load(order_id, working=True), fulfilment_id)
+def register_tracking(order_id: str, fulfilment_id: str, tracking_number: str | None = None,
+                      carrier_id: str | None = None) -> None:
+    """Subscribe to the carrier's tracking events for a shipped fulfilment (idempotent at the carrier).
+    The sender may pass the parcel's tracking number and carrier (fixed once booked) to save a read."""
+    f = {"tracking_number": tracking_number, "carrier_id": carrier_id} if tracking_number and carrier_id \
+        else _fulfilment(orders.load(order_id, working=True), fulfilment_id)
     if f and f.get("tracking_number") and f.get("carrier_id"):
         carrier_client.register_tracker(_carrier(f["carrier_id"]), f["tracking_number"], fulfilment_id)
 
@@ -92,8 +95,10 @@ def update_wms_address(order_id: str, fulfilment_id: str) -> None:
         wms_client.change_address(_warehouse(f), fulfilment_id, doc["address"])
 
 
-def mark(order_id: str, fulfilment_id: str, command: FulfilmentCommand, details: dict) -> dict | None:
-    """Record the outcome of a dispatch with the lifecycle rules and one guarded update."""
+def mark(order_id: str, fulfilment_id: str, command: FulfilmentCommand, details: dict,
+         current: dict | None = None) -> dict | None:
+    """Record the outcome of a dispatch with the lifecycle rules and one guarded update
+    (``current``: the order's working set as the caller read it, to decide on without reading again)."""
     now = datetime.now(timezone.utc)
 
     def decide(doc):
@@ -107,7 +112,7 @@ def mark(order_id: str, fulfilment_id: str, command: FulfilmentCommand, details:
                                           warehouse_id=f["warehouse_id"], tracking_number=details.get("tracking_number"))
         return fields, with_details(change.timeline, details), None
 
-    saved, _ = orders.update_with(order_id, decide)
+    saved, _ = orders.update_with(order_id, decide, current=current)
     return saved
 
 

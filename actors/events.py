@@ -70,7 +70,8 @@ def apply_wms_event(event_key: str, event: dict | None = None) -> None:
     doc = _apply_fulfilment_event(event_key, event, kind, f"wms:{event['source']}")
     if doc is not None and kind == WmsEventType.SHIPPED:
         _ship_stock(doc, event["payload"]["fulfilment_id"])
-        register_tracking.send(doc["_id"], event["payload"]["fulfilment_id"])
+        f = next(f for f in doc["fulfilments"] if f["id"] == event["payload"]["fulfilment_id"])
+        register_tracking.send(doc["_id"], f["id"], f.get("tracking_number"), f.get("carrier_id"))
 
 
 @dramatiq.actor(queue_name=queues.EVENTS, time_limit=60_000)

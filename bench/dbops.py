@@ -5,7 +5,7 @@ operation on a small document in an unindexed collection (what bench/baseline.py
 Deterministic enough to compare while the machine is shared: it counts the database process's
 own CPU time (from /proc), one client thread, no broker (a StubBroker swallows the sends).
 
-    python bench/dbops.py [--orders N]
+    python bench/dbops.py [--orders N] [--without-list-indexes]
 """
 from __future__ import annotations
 
@@ -34,6 +34,8 @@ def measure(name: str, pid: int, n: int, fn, results: dict) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--orders", type=int, default=200)
+    ap.add_argument("--without-list-indexes", action="store_true",
+                    help="drop the order list indexes first (what each index costs an update on this server)")
     args = ap.parse_args()
     from adapters.demo import generate_orders
     from adapters.intake import accept_order
@@ -61,6 +63,9 @@ def main() -> None:
         for oid in ids:
             route(orders.load(oid, working=True), datetime.now(timezone.utc))
         docs = {oid: orders.load(oid) for oid in ids}
+        if args.without_list_indexes:
+            for field in orders.LIST_FILTER_FIELDS:
+                orders.collection().drop_index(orders.list_index_name(field))
         res: dict = {}
         coll = orders.collection()
         db = connection.database()
