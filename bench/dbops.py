@@ -87,6 +87,12 @@ def main() -> None:
                                           {"$set": {"fulfilments.$.note": i, "updated_at": datetime.now(timezone.utc)},
                                            "$push": {"fulfilments.$.tracking": {"event": "x", "at": datetime.now(timezone.utc)}},
                                            "$inc": {"version": 1}}), res)
+        fresh = [{**docs[o], "_id": f"{o}-copy", "channel_order_id": f"{o}-copy"} for o in ids]
+        from documents.codec import to_bson
+        measure("insert order (one insert per order)", pid, n // 2, lambda i: coll.insert_one(to_bson(fresh[i])), res)
+        measure("insert orders 8 at a time (insert_many), per order", pid, n // 2,
+                lambda i: i % 8 == 0 and coll.insert_many([to_bson(d) for d in fresh[n // 2 + i:n // 2 + i + 8]],
+                                                          ordered=False), res)
         measure("inbox insert", pid, n, lambda i: inbox.record("wms", "bench", f"e{i}", {"order_id": ids[i], "x": i}, ids[i]), res)
         measure("inbox mark processed", pid, n, lambda i: inbox.mark_processed(f"wms:bench:e{i}"), res)
         small = db["small_docs"]

@@ -13,6 +13,7 @@ import mongoengine as me
 from pymongo.errors import DuplicateKeyError
 
 from documents.codec import from_bson, to_bson
+from documents.group_insert import GroupInsert
 
 
 class InboxEvent(me.DynamicDocument):
@@ -22,6 +23,7 @@ class InboxEvent(me.DynamicDocument):
 
 
 DOCUMENTS = (InboxEvent,)
+_inserts = GroupInsert(lambda: InboxEvent._get_collection())  # concurrent webhooks share one insert_many
 
 
 def record(kind: str, source: str, key: str, payload: dict, order_id: str | None = None) -> tuple[str, bool]:
@@ -30,7 +32,7 @@ def record(kind: str, source: str, key: str, payload: dict, order_id: str | None
     doc = {"_id": event_key, "kind": kind, "source": source, "payload": payload, "order_id": order_id,
            "processed": False, "received_at": datetime.now(timezone.utc)}
     try:
-        InboxEvent._get_collection().insert_one(to_bson(doc))
+        _inserts.insert(to_bson(doc))
         return event_key, True
     except DuplicateKeyError:
         return event_key, False

@@ -15,6 +15,7 @@ import mongoengine as me
 from pymongo.errors import DuplicateKeyError
 
 from documents.codec import from_bson, to_bson
+from documents.group_insert import GroupInsert
 
 
 # Fields the order list filters on for equality, most selective first (None: no filter).
@@ -63,13 +64,17 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+_inserts = GroupInsert(collection)  # concurrent webhooks' orders share one insert_many
+
+
 def insert_new(doc: dict) -> tuple[str, bool]:
-    """Insert a new order; on a duplicate (channel, channel order id) return the existing id.
+    """Insert a new order (grouped with concurrent ones, see documents/group_insert.py); on a
+    duplicate (channel, channel order id) return the existing id.
 
     Returns ``(order_id, created)``.
     """
     try:
-        collection().insert_one(to_bson(doc))
+        _inserts.insert(to_bson(doc))
         return doc["_id"], True
     except DuplicateKeyError:
         existing = collection().find_one({"channel": doc["channel"], "channel_order_id": doc["channel_order_id"]},
