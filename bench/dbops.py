@@ -95,6 +95,13 @@ def main() -> None:
                                                           ordered=False), res)
         measure("inbox insert", pid, n, lambda i: inbox.record("wms", "bench", f"e{i}", {"order_id": ids[i], "x": i}, ids[i]), res)
         measure("inbox mark processed", pid, n, lambda i: inbox.mark_processed(f"wms:bench:e{i}"), res)
+        for size in (500, 100):
+            keys = [f"wms:bench:m{size}-{i}" for i in range(max(n, size))]
+            for i, key in enumerate(keys):
+                inbox.record("wms", "bench", key.split(":", 2)[2], {"order_id": ids[i % n], "x": i}, ids[i % n])
+            measure(f"inbox: update_many of {size} ids ($in), per entry", pid, len(keys),
+                    lambda i, keys=keys, size=size: i % size == 0 and inbox.InboxEvent._get_collection().update_many(
+                        {"_id": {"$in": keys[i:i + size]}}, {"$set": {"processed": True}}), res)
         small = db["small_docs"]
         measure("small doc insert (baseline shape)", pid, n, lambda i: small.insert_one({"_id": i, "version": 0}), res)
         measure("small doc update (baseline shape)", pid, n,

@@ -49,12 +49,17 @@ def mark_processed(event_key: str, outcome: str = "applied") -> None:
         {"_id": event_key, "processed": False}, {"$set": {"processed": True, "outcome": outcome, "processed_at": datetime.now(timezone.utc)}})
 
 
+CLOSE_CHUNK = 100  # the embedded server's cost per entry doubles with an $in of 500 (bench/dbops.py)
+
+
 def close(event_keys: list[str], outcome: str = "applied") -> None:
-    """Close many entries at once (the reconciler, for events their orders already record)."""
-    if event_keys:
+    """Close many entries (the reconciler, for events their orders already record), up to
+    ``CLOSE_CHUNK`` per update."""
+    keys, now = list(event_keys), datetime.now(timezone.utc)
+    for start in range(0, len(keys), CLOSE_CHUNK):
         InboxEvent._get_collection().update_many(
-            {"_id": {"$in": list(event_keys)}, "processed": False},
-            {"$set": {"processed": True, "outcome": outcome, "processed_at": datetime.now(timezone.utc)}})
+            {"_id": {"$in": keys[start:start + CLOSE_CHUNK]}, "processed": False},
+            {"$set": {"processed": True, "outcome": outcome, "processed_at": now}})
 
 
 def unprocessed_before(cutoff: datetime, limit: int = 500) -> list[dict]:
