@@ -269,7 +269,8 @@ def run_ours(args, router, count_dir: Path) -> dict:
             proc.terminate()
 
     docs = list(db.orders.find({}, {"created_at": 1, "status": 1, "shipment_status": 1, "routing.state": 1,
-                                    "payment_method": 1, "payment_status": 1, "fulfilments": 1}))
+                                    "payment_method": 1, "payment_status": 1, "fulfilments": 1,
+                                    "version": 1}))
     n = len(docs)
     first = min(to_dt(o["created_at"]) for o in docs)
     dispatched, delivered = [], []
@@ -328,6 +329,9 @@ def run_ours(args, router, count_dir: Path) -> dict:
             "publish_ms_per_message": round(1000 * worker.get("send_s", {}).get(a, 0) / m, 2),
         }
     messages_from_data = n + 2 * fulfilments + sum(inbox.values())
+    # every update that lands bumps the order's version: the rest of the order updates were
+    # guarded updates that lost a race (and were retried after a fresh read)
+    landed = sum(o.get("version", 0) for o in docs) / n
     api_total = sum(d.get("total", 0) for d in a_rt.values())
     return {
         "orders_pushed": len(orders), "accepted": result.accepted, "refused": result.refused, "orders_in_db": n,
@@ -361,6 +365,11 @@ def run_ours(args, router, count_dir: Path) -> dict:
             "histogram": db_histogram({"worker": worker.get("db_coll", {}), "api": api.get("db_coll", {})}, n),
         },
         "cpu_ms_per_order": {k: round(1000 * v / n, 1) for k, v in cpu["cpu_s"].items()},
+        "order_updates_per_order": {
+            "landed": round(landed, 2),
+            "sent": round(sum(v for k, v in worker.get("db_coll", {}).items() if k.endswith("|update|orders")) / n, 2),
+            "unmodified_by_actor": {a: round(v / n, 2) for a, v in worker.get("db_unmodified", {}).items()},
+        },
         "actors": actors,
         "profiles": {name: str(path.relative_to(REPO)) for name, _, path in profilers},
     }
@@ -599,6 +608,8 @@ def main(argv: list[str] | None = None) -> int:
         "peak_rss_api_mb": med(("ours", "peak_rss", "api_mb")),
         "peak_rss_workers_mb": med(("ours", "peak_rss", "workers_mb")),
         "messages_per_order": med(("ours", "messages", "processed_per_order")),
+        "order_updates_landed_per_order": med(("ours", "order_updates_per_order", "landed")),
+        "order_updates_sent_per_order": med(("ours", "order_updates_per_order", "sent")),
         "cpu_ms_per_order_db": med(("ours", "cpu_ms_per_order", "db")),
         "cpu_ms_per_order_workers": med(("ours", "cpu_ms_per_order", "workers")),
         "cpu_ms_per_order_api": med(("ours", "cpu_ms_per_order", "api")),

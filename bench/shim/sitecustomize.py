@@ -37,7 +37,7 @@ def _install(out_dir, role):
     state = {}
 
     def reset():
-        state.update(db=defaultdict(int), db_coll=defaultdict(int), db_us=defaultdict(int), sent=defaultdict(int), send_s=defaultdict(float),
+        state.update(db=defaultdict(int), db_coll=defaultdict(int), db_unmodified=defaultdict(int), db_us=defaultdict(int), sent=defaultdict(int), send_s=defaultdict(float),
                      done=defaultdict(int), run_s=defaultdict(float), http=defaultdict(int),
                      http_s=defaultdict(float))
 
@@ -59,6 +59,8 @@ def _install(out_dir, role):
         def succeeded(self, event):
             with lock:
                 state["db_us"][f"{actor()}|{event.command_name}"] += event.duration_micros
+                if event.command_name == "update" and not event.reply.get("nModified", 1):
+                    state["db_unmodified"][actor()] += 1  # a guarded update that matched nothing
 
         def failed(self, event):
             with lock:
