@@ -27,8 +27,9 @@ EVENT_ACTORS = {"payment": "apply_payment", "wms": "apply_wms_event", "carrier":
 def reconcile() -> dict:
     """Re-send routing for orders stuck in ``received``, dispatch for paid orders whose reserved
     fulfilments never went out, pending channel notices, and the actor for inbox events not
-    known to be applied (see :func:`settle_inbox`). Each is stamped ``resent_at`` and sent again only once that is older than
-    ``STALL_AFTER``: a backlog is nudged once per window, not flooded every sweep."""
+    known to be applied (see :func:`settle_inbox`). Each is stamped ``resent_at`` and sent again
+    only once that is older than ``STALL_AFTER``: a backlog is nudged once per window, not flooded
+    every sweep."""
     now = datetime.now(timezone.utc)
     cutoff = now - STALL_AFTER
     quiet = {"$or": [{"resent_at": None}, {"resent_at": {"$lt": cutoff}}]}

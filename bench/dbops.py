@@ -67,32 +67,35 @@ def main() -> None:
             for field in orders.LIST_FILTER_FIELDS:
                 orders.collection().drop_index(orders.list_index_name(field))
         res: dict = {}
+        utcnow = lambda: datetime.now(timezone.utc)  # noqa: E731
         coll = orders.collection()
         db = connection.database()
-        measure("find order by _id (working set)", pid, n, lambda i: coll.find_one({"_id": ids[i]}, orders.WORKING_SET), res)
+        measure("find order by _id (working set)", pid, n,
+                lambda i: coll.find_one({"_id": ids[i]}, orders.WORKING_SET), res)
         measure("find order by _id (whole)", pid, n, lambda i: coll.find_one({"_id": ids[i]}), res)
         fids = [docs[o]["fulfilments"][0]["id"] for o in ids if docs[o].get("fulfilments")]
         measure("find summary by fulfilments.id", pid, len(fids),
                 lambda i: orders.load_summary_by_fulfilment(fids[i]), res)
         measure("update order: $set 2 fields + $inc version", pid, n,
-                lambda i: coll.update_one({"_id": ids[i]}, {"$set": {"note_x": i, "updated_at": datetime.now(timezone.utc)},
+                lambda i: coll.update_one({"_id": ids[i]}, {"$set": {"note_x": i, "updated_at": utcnow()},
                                                             "$inc": {"version": 1}}), res)
         measure("update order: $set status (indexed) + $push timeline", pid, n,
-                lambda i: coll.update_one({"_id": ids[i]}, {"$set": {"after_sales_status": "none", "updated_at": datetime.now(timezone.utc)},
-                                                            "$push": {"timeline": {"at": datetime.now(timezone.utc), "event": "x"}},
+                lambda i: coll.update_one({"_id": ids[i]}, {"$set": {"after_sales_status": "none", "updated_at": utcnow()},
+                                                            "$push": {"timeline": {"at": utcnow(), "event": "x"}},
                                                             "$inc": {"version": 1}}), res)
         owner = {f["id"]: o for o in ids for f in docs[o].get("fulfilments", [])}
         measure("update order: positional fulfilment + $push tracking", pid, len(fids),
                 lambda i: coll.update_one({"_id": owner[fids[i]], "fulfilments": {"$elemMatch": {"id": fids[i]}}},
-                                          {"$set": {"fulfilments.$.note": i, "updated_at": datetime.now(timezone.utc)},
-                                           "$push": {"fulfilments.$.tracking": {"event": "x", "at": datetime.now(timezone.utc)}},
+                                          {"$set": {"fulfilments.$.note": i, "updated_at": utcnow()},
+                                           "$push": {"fulfilments.$.tracking": {"event": "x", "at": utcnow()}},
                                            "$inc": {"version": 1}}), res)
         fresh = [{**docs[o], "_id": f"{o}-copy", "channel_order_id": f"{o}-copy"} for o in ids]
         from documents.codec import to_bson
-        measure("insert order (one insert per order)", pid, n // 2, lambda i: coll.insert_one(to_bson(fresh[i])), res)
+        measure("insert order (one insert per order)", pid, n // 2,
+                lambda i: coll.insert_one(to_bson(fresh[i])), res)
         measure("insert orders 8 at a time (insert_many), per order", pid, n // 2,
-                lambda i: i % 8 == 0 and coll.insert_many([to_bson(d) for d in fresh[n // 2 + i:n // 2 + i + 8]],
-                                                          ordered=False), res)
+                lambda i: i % 8 == 0 and coll.insert_many(
+                    [to_bson(d) for d in fresh[n // 2 + i:n // 2 + i + 8]], ordered=False), res)
         measure("inbox insert", pid, n, lambda i: inbox.record("wms", "bench", f"e{i}", {"order_id": ids[i], "x": i}, ids[i]), res)
         measure("inbox mark processed", pid, n, lambda i: inbox.mark_processed(f"wms:bench:e{i}"), res)
         for size in (500, 100):

@@ -226,7 +226,8 @@ def run_ours(args, router, count_dir: Path) -> dict:
         "harness_and_simulators": lambda: [os.getpid()],
         "rabbitmq": lambda: pids_named("beam.smp"),
     })
-    orders = generate_orders(router.seed, args.orders, seed=args.seed if args.seed is not None else int(time.time()) % 100000)
+    seed = args.seed if args.seed is not None else int(time.time()) % 100000
+    orders = generate_orders(router.seed, args.orders, seed=seed)
     payer = Payer(router.api, db, args.concurrency, router.payment_headers)
     profilers = []
     meter.start()

@@ -199,15 +199,21 @@ def load_many(order_ids: list[str], projection: dict) -> dict[str, dict]:
     return {d["_id"]: from_bson(d) for d in collection().find({"_id": {"$in": list(order_ids)}}, projection)}
 
 
+def exists(order_id: str) -> bool:
+    """Whether the order exists (orders are never deleted, so a yes is kept like an owner)."""
+    return owners.get(("order", order_id), lambda: collection().find_one({"_id": order_id}, {"_id": 1})) is not None
+
+
 def load_summary(order_id: str) -> dict | None:
     return collection().find_one({"_id": order_id}, {"_id": 1, "status": 1})
 
 
 class _Owners:
-    """Which order, warehouse and carrier a fulfilment id or tracking number belongs to: set when
-    the fulfilment is planned or its parcel booked and never changed after, so a process may keep
-    what it found (not what it did not find: a fulfilment may appear any moment). Bounded; keyed
-    by database too, as tests share a process across databases."""
+    """Which order, warehouse and carrier a fulfilment id or tracking number belongs to (and that an
+    order exists): set when the fulfilment is planned or its parcel booked and never changed after
+    (orders are never deleted), so a process may keep what it found; not what it did not find, as
+    a fulfilment may appear any moment. Bounded; keyed by database too, as tests share a process
+    across databases."""
 
     def __init__(self, size: int = 50_000):
         self.size, self.found, self.lock = size, OrderedDict(), threading.Lock()
