@@ -48,18 +48,22 @@ def dispatch_fulfilment(order_id: str, fulfilment_id: str, retry: bool = False) 
     except OutboundError as exc:
         if exc.retryable and not _last_attempt():
             raise
-        mark(order_id, fulfilment_id, FulfilmentCommand.DISPATCH_FAILED, {"error": str(exc)})
+        mark(order_id, fulfilment_id, FulfilmentCommand.DISPATCH_FAILED, {"error": str(exc)}, current=doc)
         return
     mark(order_id, fulfilment_id, FulfilmentCommand.DISPATCH,
-         {"tracking_number": tracking, "wms_order_id": wms.get("wms_order_id"), "error": None})
+         {"tracking_number": tracking, "wms_order_id": wms.get("wms_order_id"), "error": None}, current=doc)
 
 
 @dramatiq.actor(queue_name=queues.DISPATCH, time_limit=60_000)
-def register_tracking(order_id: str, fulfilment_id: str) -> None:
-    """Subscribe to the carrier's tracking events for every parcel of a shipped fulfilment
-    (idempotent at the carrier); a parcel with a carrier we do not know is left untracked."""
-    f = _fulfilment(orders.load(order_id, working=True), fulfilment_id)
-    for number, carrier_id in parcels(f):
+def register_tracking(order_id: str, fulfilment_id: str, tracking_number: str | None = None,
+                      carrier_id: str | None = None) -> None:
+    """Subscribe to the carrier's tracking events for one parcel of a shipped fulfilment (the
+    sender passes its tracking number and carrier, fixed once booked, to save a read) or, without
+    them, for every parcel of it; idempotent at the carrier. A parcel with a carrier we do not
+    know is left untracked."""
+    found = [(tracking_number, carrier_id)] if tracking_number and carrier_id \
+        else parcels(_fulfilment(orders.load(order_id, working=True), fulfilment_id))
+    for number, carrier_id in found:
         carrier = _carrier(carrier_id)
         if carrier is None:
             log.warning("parcel_untracked", fulfilment_id=fulfilment_id, tracking_number=number, carrier_id=carrier_id)
@@ -108,8 +112,10 @@ def update_wms_address(order_id: str, fulfilment_id: str) -> None:
         wms_client.change_address(_warehouse(f), fulfilment_id, doc["address"])
 
 
-def mark(order_id: str, fulfilment_id: str, command: FulfilmentCommand, details: dict) -> dict | None:
-    """Record the outcome of a dispatch with the lifecycle rules and one guarded update."""
+def mark(order_id: str, fulfilment_id: str, command: FulfilmentCommand, details: dict,
+         current: dict | None = None) -> dict | None:
+    """Record the outcome of a dispatch with the lifecycle rules and one guarded update
+    (``current``: the order's working set as the caller read it, to decide on without reading again)."""
     now = datetime.now(timezone.utc)
 
     def decide(doc):
@@ -123,7 +129,7 @@ def mark(order_id: str, fulfilment_id: str, command: FulfilmentCommand, details:
                                           warehouse_id=f["warehouse_id"], tracking_number=details.get("tracking_number"))
         return fields, with_details(change.timeline, details), None
 
-    saved, _ = orders.update_with(order_id, decide)
+    saved, _ = orders.update_with(order_id, decide, current=current)
     return saved
 
 

@@ -1,8 +1,11 @@
 """Apply events from outside (payments, WMS acknowledgements, carrier scans) to orders.
 
-Each event was stored in the inbox under its dedupe key before it was published, so a message
-names an inbox entry. An entry already processed is a replay and changes nothing; the order's
-own guarded update makes a concurrent duplicate harmless too.
+Each event was stored in the inbox under its dedupe key before it was published, and rides in
+its message (a replay sent by the reconciler names only the inbox entry, and loads it). The
+order's own guarded update records the event (a payment in ``payments``, a WMS or carrier event
+in its fulfilment's ``tracking``), so a duplicate changes nothing, and that record is what closes
+the inbox entry: the reconciler closes applied entries in batches (see :func:`recorded`), the
+actor only those that changed no order (refused, no such order).
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import dramatiq
 import structlog
 
 from actors import queues
-from actors.dispatch import register_tracking
+from actors.dispatch import parcels, register_tracking
 from actors.after_sales import exchange_progress
 from actors.channel_sync import outbox_entry, send_pending
 from actors.follow_up import follow_up
@@ -30,9 +33,9 @@ log = structlog.get_logger(__name__)
 
 
 @dramatiq.actor(queue_name=queues.EVENTS, time_limit=60_000)
-def apply_payment(event_key: str) -> None:
-    event = inbox.load(event_key)
-    if event is None or event["processed"]:
+def apply_payment(event_key: str, event: dict | None = None) -> None:
+    event = event or _unprocessed(event_key)
+    if event is None:
         return
     p = event["payload"]
     now = datetime.now(timezone.utc)
@@ -41,8 +44,7 @@ def apply_payment(event_key: str) -> None:
         return
 
     def decide(doc):
-        if any(x.get("transaction_id") == p["transaction_id"] and x.get("type") == p["type"]
-               for x in doc.get("payments", [])):
+        if _payment_recorded(doc, p):
             return None  # applied before a crash: only the follow-ups are left to re-emit
         change = lifecycle.on_payment(order_state(doc), PaymentEventType(p["type"]), Decimal(p["amount"]), now)
         payment = {**p, "received_at": now}
@@ -56,7 +58,6 @@ def apply_payment(event_key: str) -> None:
     if outcomes is None and doc is not None:
         send_dispatches(doc)  # a replay: the payment is recorded, its dispatches may not be sent
     follow_up(doc, outcomes)
-    inbox.mark_processed(event_key)
 
 
 @dramatiq.actor(queue_name=queues.EVENTS, time_limit=60_000)
@@ -69,8 +70,9 @@ def apply_wms_event(event_key: str, event: dict | None = None) -> None:
     doc = _apply_fulfilment_event(event_key, event, kind, f"wms:{event['source']}")
     if doc is not None and kind == WmsEventType.SHIPPED:
         _ship_stock(doc, event["payload"]["fulfilment_id"])
-        register_tracking.send(doc["_id"], event["payload"]["fulfilment_id"])
-    inbox.mark_processed(event_key)
+        f = next(f for f in doc["fulfilments"] if f["id"] == event["payload"]["fulfilment_id"])
+        for number, carrier_id in parcels(f):  # the waybill and every box the WMS reported
+            register_tracking.send(doc["_id"], f["id"], number, carrier_id)
 
 
 @dramatiq.actor(queue_name=queues.EVENTS, time_limit=60_000)
@@ -79,7 +81,27 @@ def apply_carrier_event(event_key: str, event: dict | None = None) -> None:
     if event is None:
         return
     _apply_fulfilment_event(event_key, event, event["payload"]["status"], f"carrier:{event['source']}")
-    inbox.mark_processed(event_key)
+
+
+def recorded(event: dict, doc: dict | None) -> bool:
+    """Whether the order ``doc`` records the inbox entry ``event`` as applied (its payment in
+    ``payments``, or its event id in the fulfilment's tracking history)."""
+    if doc is None:
+        return False
+    p = event["payload"]
+    if event["kind"] == "payment":
+        return _payment_recorded(doc, p)
+    f = next((f for f in doc.get("fulfilments", []) if f["id"] == p.get("fulfilment_id")), None)
+    return f is not None and _tracked(f, p.get("event_id"))
+
+
+def _payment_recorded(doc: dict, p: dict) -> bool:
+    return any(x.get("transaction_id") == p["transaction_id"] and x.get("type") == p["type"]
+               for x in doc.get("payments", []))
+
+
+def _tracked(f: dict, event_id: str | None) -> bool:
+    return bool(event_id) and any(t.get("event_id") == event_id for t in f.get("tracking", []))
 
 
 def _unprocessed(event_key: str) -> dict | None:
@@ -91,16 +113,18 @@ def _apply_fulfilment_event(event_key: str, event: dict, kind, actor: str) -> di
     """One WMS or carrier event on one fulfilment. A step that cannot change anything derived at
     order level (accepted, picked, packed; scans in transit) is one positional update guarded on
     that fulfilment's status, so events on sibling fulfilments never collide; anything else is a
-    version-guarded update of the order. Returns the order (None when the event was refused)."""
+    version-guarded update of the order, decided on the document already read unless the
+    positional update lost a race. Returns the order (None when the event was refused)."""
     e, now = event["payload"], datetime.now(timezone.utc)
     doc = orders.load(event["order_id"], working=True)
-    if doc is not None and _fast_step(doc, e, kind, actor, now):
+    step = _fast_step(doc, e, kind, actor, now) if doc is not None else None
+    if step is not None and orders.advance_fulfilment(doc["_id"], *step):
         return doc
 
     def decide(current):
         return _fulfilment_change(current, e, kind, actor, now)
 
-    doc, outcomes = _guarded(event_key, event["order_id"], decide)
+    doc, outcomes = _guarded(event_key, event["order_id"], decide, current=None if step else doc)
     follow_up(doc, outcomes)
     if doc is not None:
         exchange_progress(doc)
@@ -108,26 +132,27 @@ def _apply_fulfilment_event(event_key: str, event: dict, kind, actor: str) -> di
     return doc
 
 
-def _fast_step(doc: dict, e: dict, kind, actor: str, now: datetime) -> bool:
+def _fast_step(doc: dict, e: dict, kind, actor: str, now: datetime) -> tuple | None:
+    """The positional update for an in-stage step, as arguments of ``orders.advance_fulfilment``
+    after the order id, or None when the event needs the order-level path."""
     f = next((f for f in doc["fulfilments"] if f["id"] == e["fulfilment_id"]), None)
-    if f is None or e.get("final") is False or any(t.get("event_id") == e.get("event_id") for t in f.get("tracking", [])):
-        return False
+    if f is None or e.get("final") is False or _tracked(f, e.get("event_id")):
+        return None
     try:
         change = lifecycle.on_fulfilment_event(order_state(doc), f["id"], kind, now, actor)
     except IllegalTransition:
-        return False  # the slow path records the refusal
+        return None  # the slow path records the refusal
     new = change.fulfilments.get(f["id"])
     if new is None or change.outcomes or set(change.fields) - {"shipment_status"} \
             or change.fields.get("shipment_status", doc["shipment_status"]) != doc["shipment_status"] \
             or stage_of(f["status"]) != stage_of(new):
-        return False
+        return None
     details = _details(e)
     entry = {**details, "event": str(kind), "received_at": now}
     set_fields = {"status": new.value, f"{new.value}_at": now}
     if e.get("tracking_number") and not f.get("tracking_number"):
         set_fields["tracking_number"] = e["tracking_number"]
-    return orders.advance_fulfilment(doc["_id"], f["id"], f["status"], set_fields, entry,
-                                     with_details(change.timeline, details))
+    return f["id"], f["status"], set_fields, entry, with_details(change.timeline, details)
 
 
 def _refund_case(event_key: str, p: dict) -> None:
@@ -141,16 +166,20 @@ def _refund_case(event_key: str, p: dict) -> None:
         inbox.mark_processed(event_key, f"refused: {exc}")
 
 
-def _guarded(event_key: str, order_id: str, decide):
-    """Apply ``decide`` to the order and return it; an event the state forbids is recorded as
-    refused (not retried: it would be refused again) and gives ``(None, None)``.
+def _guarded(event_key: str, order_id: str, decide, current: dict | None = None):
+    """Apply ``decide`` to the order (``current``: its working set, when just read) and return it;
+    an event the state forbids is recorded as refused (not retried: it would be refused again) and
+    gives ``(None, None)``; so does an order that does not exist, and the entry is closed.
     Returns ``(document, outcomes)``."""
     try:
-        return orders.update_with(order_id, decide)
+        doc, outcomes = orders.update_with(order_id, decide, current=current)
     except IllegalTransition as exc:
         log.warning("event_refused", event_key=event_key, reason=str(exc))
         inbox.mark_processed(event_key, f"refused: {exc}")
         return None, None
+    if doc is None:
+        inbox.mark_processed(event_key, "no such order")
+    return doc, outcomes
 
 
 def _ship_stock(doc: dict, fulfilment_id: str) -> None:
@@ -163,7 +192,7 @@ def _ship_stock(doc: dict, fulfilment_id: str) -> None:
 def _fulfilment_change(doc: dict, e: dict, event: str, actor: str, now: datetime):
     """A WMS or tracking event on one fulfilment: its status (forward only), its tracking history."""
     f = next(f for f in doc["fulfilments"] if f["id"] == e["fulfilment_id"])
-    if e.get("event_id") and any(t.get("event_id") == e["event_id"] for t in f.get("tracking", [])):
+    if _tracked(f, e.get("event_id")):
         return None  # applied before a crash
     packages = _packages(f, e)
     if e.get("final") is False:  # a partial confirmation (Qimen confirmType 1): recorded, more will follow

@@ -1,7 +1,8 @@
 """Accepting things from outside: one path for every order, payment and event, whatever the edge
 (webhook, poller, CSV import). Store first under a unique key, then publish; a duplicate key is a
 replay and has no second effect. A publish that fails after the store is picked up again by the
-reconciler, so an accepted order is never lost."""
+reconciler, so an accepted order is never lost; the HTTP app therefore answers once the store
+lands and publishes behind the answer (adapters/relay.py)."""
 from __future__ import annotations
 
 import secrets
@@ -73,8 +74,6 @@ def accept_event(kind: str, source: str, key: str, payload: dict, actor_name: st
     if actor_name is None:
         inbox.mark_processed(event_key, "flagged: unknown event word")
         return Accepted(event_key, duplicate=False, published=False)
-    if kind == "payment":
-        return Accepted(event_key, duplicate=False, published=_publish(actor_name, event_key))
     # the event rides in the message (one read less per event); the inbox keeps it for replays
     event = {"order_id": order_id, "source": source, "payload": _jsonable(payload)}
     return Accepted(event_key, duplicate=False, published=_publish(actor_name, event_key, event))
@@ -91,15 +90,11 @@ def _jsonable(value):
 
 
 def _publish(actor_name: str, *args) -> bool:
-    """Publish with confirms. False when the broker is unreachable (the reconciler re-sends)."""
-    import dramatiq
+    """Publish with confirms, through the relay thread where one runs (see adapters/relay.py).
+    False when an inline publish failed (the reconciler re-sends)."""
+    from adapters import relay
 
-    try:
-        dramatiq.get_broker().get_actor(actor_name).send(*args)
-        return True
-    except Exception:
-        log.warning("publish_failed", actor=actor_name, key=args[0] if args else None, exc_info=True)
-        return False
+    return relay.publish(actor_name, *args)
 
 
 def accept_channel_order(channel: str, channel_order, webhook_id: str | None) -> Accepted:

@@ -10,7 +10,7 @@ no product change), and the baseline (bench/baseline.py: the same hops and round
 with no-op actors and raw pymongo) with the ratio ours / baseline. Benchmarks never assert.
 
     python bench/e2e.py [--orders N] [--workers P] [--threads T] [--quick] [--repeat K]
-                        [--profile] [--no-baseline]
+                        [--profile] [--no-baseline] [--seed S]
 """
 from __future__ import annotations
 
@@ -226,7 +226,8 @@ def run_ours(args, router, count_dir: Path) -> dict:
         "harness_and_simulators": lambda: [os.getpid()],
         "rabbitmq": lambda: pids_named("beam.smp"),
     })
-    orders = generate_orders(router.seed, args.orders, seed=int(time.time()) % 100000)
+    seed = args.seed if args.seed is not None else int(time.time()) % 100000
+    orders = generate_orders(router.seed, args.orders, seed=seed)
     payer = Payer(router.api, db, args.concurrency, router.payment_headers)
     profilers = []
     meter.start()
@@ -271,7 +272,7 @@ def run_ours(args, router, count_dir: Path) -> dict:
             proc.terminate()
 
     docs = list(db.orders.find(mine, {"created_at": 1, "status": 1, "shipment_status": 1, "routing.state": 1,
-                                    "payment_method": 1, "payment_status": 1, "fulfilments": 1}))
+                                      "payment_method": 1, "payment_status": 1, "fulfilments": 1, "version": 1}))
     n = len(docs)
     first = min(to_dt(o["created_at"]) for o in docs)
     dispatched, delivered = [], []
@@ -330,6 +331,9 @@ def run_ours(args, router, count_dir: Path) -> dict:
             "publish_ms_per_message": round(1000 * worker.get("send_s", {}).get(a, 0) / m, 2),
         }
     messages_from_data = n + 2 * fulfilments + sum(inbox.values())
+    # every update that lands bumps the order's version: the rest of the order updates were
+    # guarded updates that lost a race (and were retried after a fresh read)
+    landed = sum(o.get("version", 0) for o in docs) / n
     api_total = sum(d.get("total", 0) for d in a_rt.values())
     return {
         "orders_pushed": len(orders), "accepted": result.accepted, "refused": result.refused, "orders_in_db": n,
@@ -360,10 +364,26 @@ def run_ours(args, router, count_dir: Path) -> dict:
             "api_db_ms_per_order": round(sum(d.get("db_ms", 0) for d in a_rt.values()) / n, 2),
             "by_command_workers": _by_command(worker.get("db", {}), n),
             "by_command_api": _by_command(api.get("db", {}), n),
+            "histogram": db_histogram({"worker": worker.get("db_coll", {}), "api": api.get("db_coll", {})}, n),
+        },
+        "cpu_ms_per_order": {k: round(1000 * v / n, 1) for k, v in cpu["cpu_s"].items()},
+        "order_updates_per_order": {
+            "landed": round(landed, 2),
+            "sent": round(sum(v for k, v in worker.get("db_coll", {}).items() if k.endswith("|update|orders")) / n, 2),
+            "unmodified_by_actor": {a: round(v / n, 2) for a, v in worker.get("db_unmodified", {}).items()},
         },
         "actors": actors,
         "profiles": {name: str(path.relative_to(REPO)) for name, _, path in profilers},
     }
+
+
+def db_histogram(tables: dict[str, dict], n: int) -> dict:
+    """Round trips per order keyed ``role actor command collection``, most first."""
+    out = {}
+    for role, table in tables.items():
+        for key, v in table.items():
+            out[f"{role} {key.replace('|', ' ')}"] = round(v / n, 3)
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
 def _by_command(db_counts: dict, n: int) -> dict:
@@ -445,7 +465,7 @@ def run_baseline(args, router, hops: list[dict], log_dir: Path) -> dict:
         while db.orders.count_documents({"done_at": {"$exists": True}}) < args.orders and time.monotonic() < deadline:
             time.sleep(3)
         cpu = meter.stop()
-        docs = list(db.orders.find(mine, {"created_at": 1, "done_at": 1, "t_dispatch_fulfilment": 1}))
+        docs = list(db.orders.find({}, {"created_at": 1, "done_at": 1, "t_dispatch_fulfilment": 1}))
         rss = round(peak_rss_mb(proc.pid), 1)
     finally:
         try:
@@ -556,6 +576,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-retry-writes", action="store_true",
                     help="connect everyone with retryWrites=false (the embedded server slows down past 10,000 "
                          "retryable writes in 30 minutes; see the report)")
+    ap.add_argument("--seed", type=int, default=None,
+                    help="order generator seed (default: the clock); fix it to compare runs order for order")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     if args.quick and args.orders == 2000:
@@ -588,6 +610,12 @@ def main(argv: list[str] | None = None) -> int:
         "peak_rss_api_mb": med(("ours", "peak_rss", "api_mb")),
         "peak_rss_workers_mb": med(("ours", "peak_rss", "workers_mb")),
         "messages_per_order": med(("ours", "messages", "processed_per_order")),
+        "order_updates_landed_per_order": med(("ours", "order_updates_per_order", "landed")),
+        "order_updates_sent_per_order": med(("ours", "order_updates_per_order", "sent")),
+        "cpu_ms_per_order_db": med(("ours", "cpu_ms_per_order", "db")),
+        "cpu_ms_per_order_workers": med(("ours", "cpu_ms_per_order", "workers")),
+        "cpu_ms_per_order_api": med(("ours", "cpu_ms_per_order", "api")),
+        "load_average_1m_at_end": round(os.getloadavg()[0], 2),
         "db_round_trips_per_order_workers": med(("ours", "db_round_trips_per_order", "workers")),
         "db_round_trips_per_order_api": med(("ours", "db_round_trips_per_order", "api")),
         "baseline_throughput_per_s": med(("baseline", "throughput_to_done_per_s")),
@@ -596,6 +624,11 @@ def main(argv: list[str] | None = None) -> int:
         "ratio_dispatched_vs_baseline_dispatched": med(("ratio_dispatched_vs_baseline_dispatched",)),
         "aim_ratio": 0.5,
     }
+    if runs:
+        print("\nDB round trips per order by role, actor, command, collection:")
+        for key, v in runs[-1]["ours"]["db_round_trips_per_order"]["histogram"].items():
+            if v >= 0.05:
+                print(f"  {v:7.2f}  {key}")
     profiles = {}
     if args.profile and runs:
         for name, rel in runs[-1]["ours"]["profiles"].items():

@@ -1,7 +1,8 @@
 """Ingest: requests per second and latency of ``POST /v1/channels/shopify/orders`` (a signed
 Shopify ``orders/create`` webhook: HMAC check, mapping, one insert, one confirmed publish) at 1, 8
 and 32 concurrent clients, beside a baseline measured in the same run: the same gunicorn gthread
-server answering a constant. Prints the table and writes ``bench/results/ingest.json``.
+server answering a constant. Also the API's and the database's CPU milliseconds per request (from
+/proc: steadier than req/s on a shared machine). Prints the table and writes ``bench/results/ingest.json``.
 
     python bench/ingest.py [--quick] [--seconds S] [--repeat K]
 """
@@ -24,7 +25,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.common import RESULTS, machine_info, median, percentile  # noqa: E402
+from bench.common import RESULTS, cpu_seconds, machine_info, median, percentile, pids_named  # noqa: E402
 
 FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "channels" / "shopify_order_paid_multiline.json"
 SECRET = "bench-shopify-secret"
@@ -100,8 +101,10 @@ def main() -> None:
     seconds = args.seconds or (4 if args.quick else 15)
     repeat = args.repeat or (1 if args.quick else 3)
     clients = [int(c) for c in args.clients.split(",")]
+    from urllib.parse import urlsplit
+
     from adapters.demo import running_router
-    from adapters.stack import wait_http
+    from adapters.stack import descendants, wait_http
     from documents.embedded import free_port
 
     cells = {}
@@ -121,7 +124,15 @@ def main() -> None:
                 ours, base = [], []
                 for r in range(repeat):
                     bodies = shopify_bodies(int(seconds * 2000), skus, f"{n}-{r}-{os.getpid()}")
-                    ours.append(asyncio.run(load(f"{router.api}/v1/channels/shopify/orders", bodies, n, seconds)))
+                    api_pids = [router.api_pid, *descendants(router.api_pid)]
+                    db_pids = pids_named(f"--port {urlsplit(router.mongo_url).port} ")
+                    cpu0 = cpu_seconds(api_pids), cpu_seconds(db_pids)
+                    cell = asyncio.run(load(f"{router.api}/v1/channels/shopify/orders", bodies, n, seconds))
+                    done = max(cell["requests"], 1)
+                    cell["api_cpu_ms_per_request"] = round(1000 * (cpu_seconds(api_pids) - cpu0[0]) / done, 2)
+                    cell["db_cpu_ms_per_request"] = round(1000 * (cpu_seconds(db_pids) - cpu0[1]) / done, 2)
+                    ours.append(cell)
+                    time.sleep(1)  # let the relay thread publish the tail before the next cell
                     base.append(asyncio.run(load(f"http://127.0.0.1:{port}/", bodies, n, seconds)))
                 cell = {"ours": {k: median([o[k] for o in ours]) for k in ours[0]},
                         "baseline": {k: median([b[k] for b in base]) for k in base[0]}}
@@ -129,7 +140,9 @@ def main() -> None:
                 cells[str(n)] = cell
                 print(f"{n:>3} clients: ours {cell['ours']['rps']:>7.1f} req/s p50 {cell['ours']['p50_ms']:.1f} ms "
                       f"p99 {cell['ours']['p99_ms']:.1f} ms | constant {cell['baseline']['rps']:>7.1f} req/s "
-                      f"| ratio {cell['ratio']:.2f} | errors {cell['ours']['errors']}", flush=True)
+                      f"| ratio {cell['ratio']:.2f} | errors {cell['ours']['errors']} | CPU ms per request: API "
+                      f"{cell['ours']['api_cpu_ms_per_request']}, DB {cell['ours']['db_cpu_ms_per_request']} "
+                      f"| load {os.getloadavg()[0]:.1f}", flush=True)
         finally:
             baseline.terminate()
             baseline.wait(timeout=10)

@@ -61,7 +61,8 @@ def summary(ran: dict[str, tuple[int, float]], quick: bool) -> str:
     ingest = _load("ingest")
     for clients, cell in (ingest.get("cells") or {}).items():
         lines.append(f"| ingest | req/s at {clients} clients (p50 / p99 ms: {cell['ours']['p50_ms']} / "
-                     f"{cell['ours']['p99_ms']}) | {cell['ours']['rps']} | {cell['baseline']['rps']} | {cell['ratio']} |")
+                     f"{cell['ours']['p99_ms']}; CPU ms per request API / DB: {cell['ours'].get('api_cpu_ms_per_request')} / "
+                     f"{cell['ours'].get('db_cpu_ms_per_request')}) | {cell['ours']['rps']} | {cell['baseline']['rps']} | {cell['ratio']} |")
     e2e = _load("e2e")
     s = e2e.get("summary", e2e)
     if s.get("throughput_to_delivered_per_s") is not None:
@@ -75,6 +76,10 @@ def summary(ran: dict[str, tuple[int, float]], quick: bool) -> str:
         lines.append(f"| end to end | DB round trips per order (workers + API), messages per order | "
                      f"{s.get('db_round_trips_per_order_workers')} + {s.get('db_round_trips_per_order_api')}, "
                      f"{s.get('messages_per_order')} | | |")
+        if s.get("cpu_ms_per_order_db") is not None:
+            lines.append(f"| end to end | CPU ms per order: database, workers, API (load average "
+                         f"{s.get('load_average_1m_at_end')}) | {s.get('cpu_ms_per_order_db')}, "
+                         f"{s.get('cpu_ms_per_order_workers')}, {s.get('cpu_ms_per_order_api')} | | |")
     routing = _load("routing")
     for cell in routing.get("cells") or []:
         if (cell["lines"], cell["warehouses"]) in ((1, 10), (10, 100), (10, 1000), (50, 1000)):

@@ -1,5 +1,10 @@
 """The inbox: every event from outside (payment, WMS, carrier, channel webhook) is stored under a
-unique key before it is acted on. A duplicate key means a replay: the effect happens once."""
+unique key before it is acted on. A duplicate key means a replay: the effect happens once.
+
+An entry stays unprocessed until someone knows its effect is recorded: an actor closes it only
+when the event changed no order (refused, flagged, no such order); an applied event is recorded
+by its order's own guarded update, and the reconciler closes such entries in batches (see
+actors/sweeps.py). Unprocessed therefore means "not yet known applied", never "applied"."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -8,6 +13,7 @@ import mongoengine as me
 from pymongo.errors import DuplicateKeyError
 
 from documents.codec import from_bson, to_bson
+from documents.group_insert import GroupInsert
 
 
 class InboxEvent(me.DynamicDocument):
@@ -17,6 +23,7 @@ class InboxEvent(me.DynamicDocument):
 
 
 DOCUMENTS = (InboxEvent,)
+_inserts = GroupInsert(lambda: InboxEvent._get_collection())  # concurrent webhooks share one insert_many
 
 
 def record(kind: str, source: str, key: str, payload: dict, order_id: str | None = None) -> tuple[str, bool]:
@@ -25,7 +32,7 @@ def record(kind: str, source: str, key: str, payload: dict, order_id: str | None
     doc = {"_id": event_key, "kind": kind, "source": source, "payload": payload, "order_id": order_id,
            "processed": False, "received_at": datetime.now(timezone.utc)}
     try:
-        InboxEvent._get_collection().insert_one(to_bson(doc))
+        _inserts.insert(to_bson(doc))
         return event_key, True
     except DuplicateKeyError:
         return event_key, False
@@ -40,6 +47,19 @@ def mark_processed(event_key: str, outcome: str = "applied") -> None:
     """Close the entry; the first outcome recorded stays."""
     InboxEvent._get_collection().update_one(
         {"_id": event_key, "processed": False}, {"$set": {"processed": True, "outcome": outcome, "processed_at": datetime.now(timezone.utc)}})
+
+
+CLOSE_CHUNK = 100  # the embedded server's cost per entry doubles with an $in of 500 (bench/dbops.py)
+
+
+def close(event_keys: list[str], outcome: str = "applied") -> None:
+    """Close many entries (the reconciler, for events their orders already record), up to
+    ``CLOSE_CHUNK`` per update."""
+    keys, now = list(event_keys), datetime.now(timezone.utc)
+    for start in range(0, len(keys), CLOSE_CHUNK):
+        InboxEvent._get_collection().update_many(
+            {"_id": {"$in": keys[start:start + CLOSE_CHUNK]}, "processed": False},
+            {"$set": {"processed": True, "outcome": outcome, "processed_at": now}})
 
 
 def unprocessed_before(cutoff: datetime, limit: int = 500) -> list[dict]:

@@ -6,7 +6,9 @@ the collection and its indexes. Every state change is one guarded update on ``ve
 from __future__ import annotations
 
 import random
+import threading
 import time
+from collections import OrderedDict
 from datetime import datetime, timezone
 
 import mongoengine as me
@@ -14,6 +16,7 @@ from pymongo.errors import DuplicateKeyError
 
 from documents import order_list
 from documents.codec import from_bson, to_bson
+from documents.group_insert import GroupInsert
 
 
 class OrderDocument(me.DynamicDocument):
@@ -51,13 +54,17 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+_inserts = GroupInsert(collection)  # concurrent webhooks' orders share one insert_many
+
+
 def insert_new(doc: dict) -> tuple[str, bool]:
-    """Insert a new order; on a duplicate (channel, channel order id) return the existing id.
+    """Insert a new order (grouped with concurrent ones, see documents/group_insert.py); on a
+    duplicate (channel, channel order id) return the existing id.
 
     Returns ``(order_id, created)``.
     """
     try:
-        collection().insert_one(to_bson(doc))
+        _inserts.insert(to_bson(doc))
         order_list.sync(doc)
         return doc["_id"], True
     except DuplicateKeyError:
@@ -162,17 +169,19 @@ class ConcurrentUpdate(Exception):
     """The order kept changing under us; the message will be retried."""
 
 
-def update_with(order_id: str, decide, attempts: int = 8) -> tuple[dict | None, object]:
+def update_with(order_id: str, decide, attempts: int = 8, current: dict | None = None) -> tuple[dict | None, object]:
     """Load, decide, save with a version guard; on a conflict reload and decide again.
 
     ``decide(doc)`` returns ``(set_fields, timeline, result)``, or ``None`` for "nothing to do".
+    ``current``: the working set the caller has just loaded (see :func:`load`), used for the first
+    attempt instead of reading it again; the version guard makes a stale one merely cost a retry.
     Returns ``(document after, result)``; the document is the unchanged one when nothing was done,
     and None when the order does not exist. Raises :class:`ConcurrentUpdate` after ``attempts``.
     """
     for attempt in range(attempts):
         if attempt:  # events for one order arrive together: back off a little, with jitter
             time.sleep(random.uniform(0, 0.01 * 2 ** attempt))
-        doc = load(order_id, working=True)
+        doc = current if attempt == 0 and current is not None else load(order_id, working=True)
         if doc is None:
             return None, None
         decision = decide(doc)
@@ -188,27 +197,74 @@ def update_with(order_id: str, decide, attempts: int = 8) -> tuple[dict | None, 
     raise ConcurrentUpdate(order_id)
 
 
+def load_many(order_ids: list[str], projection: dict) -> dict[str, dict]:
+    """``{order_id: document}`` for those of ``order_ids`` that exist, in one round trip."""
+    if not order_ids:
+        return {}
+    return {d["_id"]: from_bson(d) for d in collection().find({"_id": {"$in": list(order_ids)}}, projection)}
+
+
+def exists(order_id: str) -> bool:
+    """Whether the order exists (orders are never deleted, so a yes is kept like an owner)."""
+    return owners.get(("order", order_id), lambda: collection().find_one({"_id": order_id}, {"_id": 1})) is not None
+
+
 def load_summary(order_id: str) -> dict | None:
     return collection().find_one({"_id": order_id}, {"_id": 1, "status": 1})
 
 
+class _Owners:
+    """Which order, warehouse and carrier a fulfilment id or tracking number belongs to (and that an
+    order exists): set when the fulfilment is planned or its parcel booked and never changed after
+    (orders are never deleted), so a process may keep what it found; not what it did not find, as
+    a fulfilment may appear any moment. Bounded; keyed by database too, as tests share a process
+    across databases."""
+
+    def __init__(self, size: int = 50_000):
+        self.size, self.found, self.lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key: tuple, load) -> dict | None:
+        key = (collection().database.name, *key)
+        with self.lock:
+            hit = self.found.get(key)
+        if hit is not None:
+            return hit
+        hit = load()
+        if hit is not None:
+            with self.lock:
+                self.found[key] = hit
+                while len(self.found) > self.size:
+                    self.found.popitem(last=False)
+        return hit
+
+
+owners = _Owners()
+
+
 def load_summary_by_fulfilment(fulfilment_id: str) -> dict | None:
     """``{order_id, fulfilment_id, warehouse_id, carrier_id}`` of a fulfilment, or None."""
-    doc = collection().find_one({"fulfilments.id": fulfilment_id}, {"fulfilments": 1})
-    return _summary(doc, lambda f: f["id"] == fulfilment_id)
+    def load():
+        doc = collection().find_one({"fulfilments.id": fulfilment_id}, {"fulfilments": 1})
+        return _summary(doc, lambda f: f["id"] == fulfilment_id)
+
+    return owners.get(("fulfilment", fulfilment_id), load)
 
 
 def load_summary_by_tracking(tracking_number: str) -> dict | None:
     """The summary of the fulfilment shipped under ``tracking_number``; ``carrier_id`` is that
-    parcel's carrier (a WMS may ship a box with another carrier than the one booked)."""
-    doc = collection().find_one(_by_tracking(tracking_number), {"fulfilments": 1})
-    summary = _summary(doc, lambda f: _has_parcel(f, tracking_number))
-    if summary is not None:
-        f = next(f for f in doc["fulfilments"] if f["id"] == summary["fulfilment_id"])
-        parcel = next((p for p in f.get("packages") or [] if p.get("tracking_number") == tracking_number), None)
-        if parcel is not None and f.get("tracking_number") != tracking_number and parcel.get("carrier_id"):
-            summary["carrier_id"] = parcel["carrier_id"]
-    return summary
+    parcel's carrier (a WMS may ship a box with another carrier than the one booked). Remembered:
+    a parcel's owner never changes once it is set."""
+    def load():
+        doc = collection().find_one(_by_tracking(tracking_number), {"fulfilments": 1})
+        summary = _summary(doc, lambda f: _has_parcel(f, tracking_number))
+        if summary is not None:
+            f = next(f for f in doc["fulfilments"] if f["id"] == summary["fulfilment_id"])
+            parcel = next((p for p in f.get("packages") or [] if p.get("tracking_number") == tracking_number), None)
+            if parcel is not None and f.get("tracking_number") != tracking_number and parcel.get("carrier_id"):
+                summary["carrier_id"] = parcel["carrier_id"]
+        return summary
+
+    return owners.get(("tracking", tracking_number), load)
 
 
 def _summary(doc, match) -> dict | None:

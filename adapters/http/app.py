@@ -24,4 +24,7 @@ def create_app() -> Flask:
         api.register_blueprint(module.blp)
     ops.install(app)
     errors.register(app)
+    from adapters import relay
+
+    relay.start()  # webhooks answer once stored; their messages follow from the relay thread
     return app

@@ -65,7 +65,7 @@ def push_order(channel: str):
 @blp.response(202, AcceptedSchema)
 def payment_notice(notice: dict):
     auth.require_payments()
-    if orders.load_summary(notice["order_id"]) is None:
+    if not orders.exists(notice["order_id"]):
         raise ApiError(404, "not_found", f"unknown order {notice['order_id']!r}")
     payload = {**notice, "type": notice["type"].value, "amount": str(notice["amount"])}
     accepted = intake.accept_event("payment", "psp", f"{notice['transaction_id']}:{payload['type']}", payload,

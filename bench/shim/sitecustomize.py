@@ -3,7 +3,7 @@ puts this directory on PYTHONPATH). Does nothing unless ``BENCH_COUNT_DIR`` is s
 in the API (gunicorn) and the Dramatiq workers. No product code is changed.
 
 Per process it counts, attributed to the Dramatiq actor running in the thread (or ``-`` outside):
-MongoDB commands by name and their client-side durations (a pymongo CommandListener), messages
+MongoDB commands by name (and by name and collection) and their client-side durations (a pymongo CommandListener), messages
 sent per actor and the time spent publishing them, messages processed per actor and their wall
 time, and outbound HTTP calls and their time. Every second, and at exit, it writes
 ``$BENCH_COUNT_DIR/<role>-<pid>.json``.
@@ -37,7 +37,7 @@ def _install(out_dir, role):
     state = {}
 
     def reset():
-        state.update(db=defaultdict(int), db_us=defaultdict(int), sent=defaultdict(int), send_s=defaultdict(float),
+        state.update(db=defaultdict(int), db_coll=defaultdict(int), db_unmodified=defaultdict(int), db_us=defaultdict(int), sent=defaultdict(int), send_s=defaultdict(float),
                      done=defaultdict(int), run_s=defaultdict(float), http=defaultdict(int),
                      http_s=defaultdict(float))
 
@@ -48,13 +48,19 @@ def _install(out_dir, role):
 
     class Listener(monitoring.CommandListener):
         def started(self, event):
-            key = f"{actor()}|{event.command_name}"
+            name = event.command_name
+            target = event.command.get(name)
+            coll = target if isinstance(target, str) else "-"
+            key = f"{actor()}|{name}"
             with lock:
                 state["db"][key] += 1
+                state["db_coll"][f"{key}|{coll}"] += 1
 
         def succeeded(self, event):
             with lock:
                 state["db_us"][f"{actor()}|{event.command_name}"] += event.duration_micros
+                if event.command_name == "update" and not event.reply.get("nModified", 1):
+                    state["db_unmodified"][actor()] += 1  # a guarded update that matched nothing
 
         def failed(self, event):
             with lock:

@@ -1,0 +1,89 @@
+"""Publishing what intake stored, off the request's path (the relay of a transactional outbox).
+
+A webhook's only durable act is its insert (the order, or the inbox entry); that stored row is
+the outbox entry, and its own state says whether it still needs its message: an order still in
+routing state ``received``, an inbox entry still unprocessed. So the request answers as soon as
+the insert lands, and one thread per process publishes (publisher confirms on) behind it. If the
+process dies first, or the broker refuses, the reconciler re-sends from that state after a
+minute (actors/sweeps.py): nothing accepted is lost, and a message sent twice is harmless since
+every actor is idempotent.
+
+Off until :func:`start` (the HTTP app starts it): the CLI, pollers and imports publish inline.
+"""
+from __future__ import annotations
+
+import atexit
+import os
+import queue
+import threading
+import time
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+_queue: queue.SimpleQueue = queue.SimpleQueue()
+_state = {"pid": None, "pending": 0}
+_lock = threading.Lock()
+_idle = threading.Condition(_lock)
+
+
+def start() -> None:
+    """Publish through the relay thread from now on (idempotent; again in a forked child)."""
+    with _lock:
+        if _state["pid"] == os.getpid():
+            return
+        _state.update(pid=os.getpid(), pending=0)
+    threading.Thread(target=_run, daemon=True, name="intake-relay").start()
+
+
+def running() -> bool:
+    return _state["pid"] == os.getpid()
+
+
+def publish(actor_name: str, *args) -> bool:
+    """Send ``actor_name(*args)``: queued for the relay thread when it runs, else now (with
+    confirms). False when an inline publish failed (the reconciler re-sends it)."""
+    if not running():
+        return send_now(actor_name, *args)
+    with _lock:
+        _state["pending"] += 1
+    _queue.put((actor_name, args))
+    return True
+
+
+def send_now(actor_name: str, *args) -> bool:
+    import dramatiq
+
+    try:
+        dramatiq.get_broker().get_actor(actor_name).send(*args)
+        return True
+    except Exception:
+        log.warning("publish_failed", actor=actor_name, key=args[0] if args else None, exc_info=True)
+        return False
+
+
+def drain(timeout: float = 10.0) -> bool:
+    """Wait until everything queued so far was sent (or given up); False on timeout."""
+    deadline = time.monotonic() + timeout
+    with _idle:
+        while _state["pending"]:
+            left = deadline - time.monotonic()
+            if left <= 0 or not _idle.wait(left):
+                return False
+    return True
+
+
+def _run() -> None:
+    while True:
+        actor_name, args = _queue.get()
+        try:
+            send_now(actor_name, *args)  # logs a failure; the reconciler re-sends from stored state
+        finally:
+            with _idle:
+                _state["pending"] -= 1
+                if not _state["pending"]:
+                    _idle.notify_all()
+
+
+atexit.register(lambda: running() and drain(5.0))
