@@ -114,6 +114,8 @@ def test_cancel_after_dispatch_waits_for_the_wms_intercept_then_releases_stock(a
     order = order_in(api, order_id, status="cancelled")
     assert order["fulfilments"][0]["status"] == "cancelled"
     assert wms.delivery_orders[f["id"]].state == "cancelled"
+    # the release follows the cancellation (a step of its own): wait for it, then it is exact
+    eventually(lambda: stock_of(api, "SKU-C", "WH-WEST")["reserved"] == 0, what="stock released")
     assert stock_of(api, "SKU-C", "WH-WEST") == {"on_hand": 8, "reserved": 0, "available": 8}
 
 
