@@ -6,7 +6,9 @@ routing state ``received``, an inbox entry still unprocessed. So the request ans
 the insert lands, and one thread per process publishes (publisher confirms on) behind it. If the
 process dies first, or the broker refuses, the reconciler re-sends from that state after a
 minute (actors/sweeps.py): nothing accepted is lost, and a message sent twice is harmless since
-every actor is idempotent.
+every actor is idempotent. Through a broker outage the relay neither queues without bound nor
+waits on each message: after a failed publish it stops trying for a few seconds, and beyond
+``MAX_PENDING`` queued messages it takes no more; the reconciler sends those later.
 
 Off until :func:`start` (the HTTP app starts it): the CLI, pollers and imports publish inline.
 """
@@ -23,7 +25,9 @@ import structlog
 log = structlog.get_logger(__name__)
 
 _queue: queue.SimpleQueue = queue.SimpleQueue()
-_state = {"pid": None, "pending": 0}
+_state = {"pid": None, "pending": 0, "down_until": 0.0, "skipped": 0}
+MAX_PENDING = 10_000  # beyond this (the broker is down or slow) messages are left to the reconciler
+PAUSE_AFTER_FAILURE = 5.0  # seconds of not trying after a failed publish: the backlog drains at once
 _lock = threading.Lock()
 _idle = threading.Condition(_lock)
 
@@ -47,6 +51,9 @@ def publish(actor_name: str, *args) -> bool:
     if not running():
         return send_now(actor_name, *args)
     with _lock:
+        if _state["pending"] >= MAX_PENDING:  # memory stays bounded through a broker outage
+            _state["skipped"] += 1
+            return False
         _state["pending"] += 1
     _queue.put((actor_name, args))
     return True
@@ -78,7 +85,13 @@ def _run() -> None:
     while True:
         actor_name, args = _queue.get()
         try:
-            send_now(actor_name, *args)  # logs a failure; the reconciler re-sends from stored state
+            if time.monotonic() < _state["down_until"]:  # the broker just failed us: leave it to the reconciler
+                _state["skipped"] += 1
+            elif not send_now(actor_name, *args):  # logged; the reconciler re-sends from stored state
+                _state["down_until"] = time.monotonic() + PAUSE_AFTER_FAILURE
+            elif _state["skipped"]:
+                log.warning("publish_skipped", count=_state["skipped"], reason="broker unavailable; reconcile re-sends")
+                _state["skipped"] = 0
         finally:
             with _idle:
                 _state["pending"] -= 1
