@@ -186,6 +186,9 @@ def update_with(order_id: str, decide, attempts: int = 8, current: dict | None =
             return None, None
         decision = decide(doc)
         if decision is None:
+            # Nothing to do is often a replay after a crash, which may have struck between the
+            # order's write and its list row's: put the row right (a no-op when it is current).
+            order_list.sync(doc)
             return doc, None
         fields, timeline, result = decision
         from documents.schedule import schedule_fields

@@ -121,6 +121,21 @@ def test_a_status_change_moves_the_order_between_lists_and_other_changes_write_n
     assert order_list.collection().find_one({"_id": order["_id"]})["version"] == saved["version"]
 
 
+def test_a_row_left_behind_by_a_crash_is_put_right_when_the_change_is_replayed(placed):
+    # Given an order whose change landed but whose row write did not (the worker was killed between)
+    order = next(o for o in placed if o["status"] == "pending_payment")
+    saved = orders.save_change(order["_id"], order["version"], {"status": "awaiting_shipment"}, current=order)
+    order_list.collection().update_one({"_id": order["_id"]},
+                                       {"$set": {"status": "pending_payment", "version": order["version"]}})
+    # When the redelivered message decides there is nothing left to do
+    doc, result = orders.update_with(order["_id"], lambda current: None)
+    # Then the row follows the order again
+    assert result is None and doc["version"] == saved["version"]
+    row = order_list.collection().find_one({"_id": order["_id"]})
+    assert (row["status"], row["version"]) == ("awaiting_shipment", saved["version"])
+    assert order["_id"] in walk({"status": "awaiting_shipment"}, 50)
+
+
 def test_an_older_state_never_overwrites_a_newer_row(placed):
     order = placed[0]
     newer = {**order, "status": "completed", "version": 5}
