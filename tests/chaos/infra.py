@@ -42,12 +42,22 @@ class PrivateRabbit:
                 "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.base / "enabled_plugins"),
                 "RABBITMQ_DIST_PORT": str(self.dist_port)}
 
-    def start(self, timeout: float = 90.0) -> "PrivateRabbit":
-        env = self._env()
-        out = open(self.base / "server.out", "ab")
-        self.process = subprocess.Popen([RABBITMQ_SERVER], env=env, stdout=out, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
-        self._wait(timeout)
+    def start(self, timeout: float = 90.0, attempts: int = 3) -> "PrivateRabbit":
+        """Start the node; when it exits at once (its distribution port was taken meanwhile by some
+        process's outgoing connection), try again on a fresh distribution port. The AMQP port,
+        which clients reconnect to, stays."""
+        for attempt in range(attempts):
+            env = self._env()
+            with open(self.base / "server.out", "ab") as out:
+                self.process = subprocess.Popen([RABBITMQ_SERVER], env=env, stdout=out, stderr=subprocess.STDOUT,
+                                                start_new_session=True)
+            try:
+                self._wait(timeout)
+                return self
+            except RuntimeError:
+                if attempt == attempts - 1 or self.process.poll() is None:
+                    raise
+                self.dist_port = free_port()
         return self
 
     def _wait(self, timeout: float) -> None:
