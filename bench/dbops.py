@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("ROUTER_BROKER", "stub")
 
-from bench.common import cpu_seconds, machine_info  # noqa: E402
+from bench.common import cpu_seconds  # noqa: E402
 
 
 def measure(name: str, pid: int, n: int, fn, results: dict) -> None:

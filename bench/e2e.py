@@ -512,7 +512,6 @@ def delete_baseline_queues() -> None:
 # ---------------------------------------------------------------------------------------- main
 
 def run_once(args, k: int) -> dict:
-    from adapters.demo import running_router
 
     count_dir = Path(tempfile.mkdtemp(prefix="bench-counts-"))
     os.environ["BENCH_COUNT_DIR"] = str(count_dir)

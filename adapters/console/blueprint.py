@@ -14,7 +14,7 @@ import os
 import secrets
 from dataclasses import dataclass
 
-from flask import abort, current_app, g, redirect, request, session, url_for
+from flask import abort, g, redirect, request, session, url_for
 from flask_smorest import Blueprint
 
 from adapters.console import labels

@@ -1,7 +1,6 @@
 """Request and query schemas of the API (the canonical order lives in adapters/schemas.py)."""
 from __future__ import annotations
 
-from decimal import Decimal
 
 from marshmallow import Schema, fields, validate
 

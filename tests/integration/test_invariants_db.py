@@ -11,7 +11,6 @@ import pytest
 
 from documents import invariants, orders, stock
 from documents.codec import to_bson
-from tests.e2e.conftest import carrier, seeded, wms  # noqa: F401  (fixtures)
 from tests.helpers import eventually, get_order, http
 
 pytestmark = pytest.mark.integration

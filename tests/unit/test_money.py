@@ -114,7 +114,7 @@ def test_yen_order_is_priced_in_whole_yen():
 
 from hypothesis import given, settings, strategies as st  # noqa: E402
 
-from router.money import Amounts, split_amounts  # noqa: E402
+from router.money import split_amounts  # noqa: E402
 
 _cents = st.integers(min_value=0, max_value=10**7).map(lambda c: D(c) / 100)
 
