@@ -161,7 +161,10 @@ def build_middleware(metrics: bool = False) -> list[Middleware]:
     if metrics:
         from dramatiq.middleware.prometheus import Prometheus
 
-        middleware.append(Prometheus())
+        if os.environ.get("ROUTER_WORKER_METRICS_SERVER", "1") == "1":
+            middleware.append(Prometheus())
+        else:  # a sibling worker group serves the metrics this process writes to the shared directory
+            middleware.append(type("PrometheusWithoutServer", (Prometheus,), {"forks": property(lambda self: [])})())
     return middleware
 
 

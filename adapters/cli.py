@@ -147,31 +147,71 @@ def serve(threads: int) -> None:
 @click.option("--processes", default=None, type=int, help="Worker processes (ROUTER_WORKER_PROCESSES).")
 @click.option("--threads", default=None, type=int, help="Threads per process (ROUTER_WORKER_THREADS).")
 def worker(processes: int | None, threads: int | None) -> None:
-    """Run Dramatiq workers, restarting them if they exit (a dead child stops the whole group)."""
+    """Run Dramatiq worker processes, each on its own and restarted on its own if it dies.
+
+    Dramatiq stops a whole process group when one of its processes dies; one group per process
+    keeps the others working (a worker OOM-killed or SIGKILLed costs only its own messages, which
+    RabbitMQ re-delivers). The first group serves the Prometheus metrics of all of them."""
     settings = get_settings()
     os.environ.setdefault("ROUTER_MONGO_URL", _mongo_url())
     os.environ.setdefault("ROUTER_WORKER_METRICS", "1")
     os.environ.setdefault("dramatiq_prom_db", str(Path(settings.data_dir).resolve() / "prometheus"))
     Path(os.environ["dramatiq_prom_db"]).mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "dramatiq", "actors", "--processes", str(processes or settings.worker_processes),
+    argv = [sys.executable, "-m", "dramatiq", "actors", "--processes", "1",
             "--threads", str(threads or settings.worker_threads)]
-    backoff = 0.5
-    while True:
-        started = time.monotonic()
-        child = subprocess.Popen(argv)
-        try:
-            code = child.wait()
-        except KeyboardInterrupt:
-            child.terminate()
-            child.wait(timeout=30)
-            return
+    groups = [_WorkerGroup(argv, {**os.environ, "ROUTER_WORKER_METRICS_SERVER": "1" if i == 0 else "0"}, i)
+              for i in range(processes or settings.worker_processes)]
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    try:
+        while not stopping and any([g.alive_or_restarted() for g in groups]):  # a list: check every group
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    for g in groups:
+        g.terminate()  # all at once: Dramatiq finishes the messages in hand, then exits
+    for g in groups:
+        g.wait()
+
+
+class _WorkerGroup:
+    """One supervised ``dramatiq --processes 1``: restarted when it exits with an error; a crash
+    loop at boot (a bad config, the broker down) backs off, never past 5 s."""
+
+    def __init__(self, argv: list[str], env: dict, index: int):
+        self.argv, self.env, self.index = argv, env, index
+        self.backoff, self.restart_at = 0.5, 0.0
+        self.started = time.monotonic()
+        self.child: subprocess.Popen | None = subprocess.Popen(argv, env=env)
+
+    def alive_or_restarted(self) -> bool:
+        """False once the group has exited cleanly (code 0) and is done."""
+        now = time.monotonic()
+        if self.child is None:
+            if now >= self.restart_at:
+                self.started, self.child = now, subprocess.Popen(self.argv, env=self.env)
+            return True
+        code = self.child.poll()
+        if code is None:
+            return True
         if code == 0:
+            return False
+        self.backoff = 0.5 if now - self.started > 10 else min(self.backoff * 2, 5.0)
+        click.echo(f"worker {self.index} exited with {code}; restarting in {self.backoff:.1f}s", err=True)
+        self.child, self.restart_at = None, now + self.backoff
+        return True
+
+    def terminate(self) -> None:
+        if self.child is not None and self.child.poll() is None:
+            self.child.terminate()
+
+    def wait(self, timeout: float = 30.0) -> None:
+        if self.child is None:
             return
-        # A worker killed while working comes straight back; only a crash loop at boot (a bad
-        # config, the broker down) backs off, and never past 5 s.
-        backoff = 0.5 if time.monotonic() - started > 10 else min(backoff * 2, 5.0)
-        click.echo(f"workers exited with {code}; restarting in {backoff:.1f}s", err=True)
-        time.sleep(backoff)
+        try:
+            self.child.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.child.kill()
 
 
 @main.command()

@@ -152,7 +152,14 @@ def worker_processes(stack) -> list[int]:
 
     part = next(p for p in stack.parts if p.name == "worker")
     tree = descendants(part.process.pid)
-    return [pid for pid in tree[2:] if descendants(pid) == [pid]]
+    return [pid for pid in tree if descendants(pid) == [pid] and _parent(pid) in tree and _parent(pid) != tree[0]]
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 # --- load ---------------------------------------------------------------------------------------
