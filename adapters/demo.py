@@ -89,12 +89,13 @@ def running_router(workers: int = 2, threads: int = 8, seed_path: str = "example
                     ROUTER_PAYMENTS_TOKEN=payments_token)
     stack = Stack(env, log_dir)
     api_part = stack.add("api", "serve")
-    worker_part = stack.add("worker", "worker", "--processes", str(workers), "--threads", str(threads))
+    worker_part = stack.add("worker", "worker", "--processes", str(workers), "--threads", str(threads)) \
+        if workers else None  # none: the API tier alone (its messages wait in RabbitMQ)
     stack.start()
     try:
         wait_http(f"{api}/healthz", timeout=60)
         yield Running(api, mongo_url, db_name, stack, wms, carrier, world, api_part.process.pid,
-                      worker_part.process.pid, admin_token, payments_token)
+                      worker_part.process.pid if worker_part else 0, admin_token, payments_token)
     finally:
         stack.stop()
         wms.stop()

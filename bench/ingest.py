@@ -2,7 +2,9 @@
 Shopify ``orders/create`` webhook: HMAC check, mapping, one insert, one confirmed publish) at 1, 8
 and 32 concurrent clients, beside a baseline measured in the same run: the same gunicorn gthread
 server answering a constant. Also the API's and the database's CPU milliseconds per request (from
-/proc: steadier than req/s on a shared machine). Prints the table and writes ``bench/results/ingest.json``.
+/proc: steadier than req/s on a shared machine). No worker runs: the accepted orders' messages wait
+in RabbitMQ, as they would for an API tier on machines of its own (the end-to-end benchmark
+measures the rest). Prints the table and writes ``bench/results/ingest.json``.
 
     python bench/ingest.py [--quick] [--seconds S] [--repeat K]
 """
@@ -108,7 +110,7 @@ def main() -> None:
     from documents.embedded import free_port
 
     cells = {}
-    with running_router(workers=1) as router:
+    with running_router(workers=0) as router:  # the ingest tier alone: no worker competes for the 2 cores
         from adapters.seed import load_world
 
         load_world({"channels": [{"id": "shopify", "format": "shopify", "merchant_id": "acme", "secret": SECRET}]})
