@@ -160,7 +160,7 @@ def _apply_channel_update(channel: str, order_id: str, channel_order) -> None:
                       "type": "paid", "amount": str(doc.get("payable") or doc["amounts"]["payable"])},
                      "apply_payment", order_id=order_id)
     if channel_order.updated_at:
-        orders.collection().update_one({"_id": order_id, "$or": [{"channel_updated_at": None},
-                                                                 {"channel_updated_at": {"$lt": channel_order.updated_at}}]},
+        orders.collection().update_one({"_id": order_id,  # unset or older; no top-level $or (a scan on the embedded server)
+                                        "channel_updated_at": {"$not": {"$gte": channel_order.updated_at}}},
                                        {"$set": {"channel_updated_at": channel_order.updated_at,
                                                  "native_status": channel_order.native_status}})

@@ -65,7 +65,7 @@ def close(event_keys: list[str], outcome: str = "applied") -> None:
 def unprocessed_before(cutoff: datetime, limit: int = 500) -> list[dict]:
     """Events received before ``cutoff`` and still unprocessed, not re-sent since ``cutoff``."""
     query = {"processed": False, "received_at": {"$lt": cutoff},
-             "$or": [{"resent_at": None}, {"resent_at": {"$lt": cutoff}}]}
+             "resent_at": {"$not": {"$gte": cutoff}}}  # no top-level $or: see actors/sweeps.reconcile
     return [from_bson(d) for d in InboxEvent._get_collection().find(query).limit(limit)]
 
 

@@ -90,10 +90,12 @@ def load_by_fulfilment(fulfilment_id: str) -> dict | None:
     return from_bson(raw) if raw else None
 
 
-def _by_tracking(tracking_number: str) -> dict:
-    """Orders with a fulfilment shipped under ``tracking_number``, its waybill or one of its parcels."""
-    return {"$or": [{"fulfilments.tracking_number": tracking_number},
-                    {"fulfilments.packages.tracking_number": tracking_number}]}
+def _find_by_tracking(tracking_number: str, projection: dict | None = None) -> dict | None:
+    """The order with a fulfilment shipped under ``tracking_number``: its waybill, else one of its
+    parcels. Two indexed lookups, not one top-level ``$or`` (which the embedded server answers by
+    decoding every order)."""
+    return collection().find_one({"fulfilments.tracking_number": tracking_number}, projection) or \
+        collection().find_one({"fulfilments.packages.tracking_number": tracking_number}, projection)
 
 
 def _has_parcel(f: dict, tracking_number: str) -> bool:
@@ -102,7 +104,7 @@ def _has_parcel(f: dict, tracking_number: str) -> bool:
 
 
 def load_by_tracking(tracking_number: str) -> dict | None:
-    raw = collection().find_one(_by_tracking(tracking_number))
+    raw = _find_by_tracking(tracking_number)
     return from_bson(raw) if raw else None
 
 
@@ -258,7 +260,7 @@ def load_summary_by_tracking(tracking_number: str) -> dict | None:
     parcel's carrier (a WMS may ship a box with another carrier than the one booked). Remembered:
     a parcel's owner never changes once it is set."""
     def load():
-        doc = collection().find_one(_by_tracking(tracking_number), {"fulfilments": 1})
+        doc = _find_by_tracking(tracking_number, {"fulfilments": 1})
         summary = _summary(doc, lambda f: _has_parcel(f, tracking_number))
         if summary is not None:
             f = next(f for f in doc["fulfilments"] if f["id"] == summary["fulfilment_id"])
