@@ -58,6 +58,7 @@ def apply_payment(event_key: str, event: dict | None = None) -> None:
     if outcomes is None and doc is not None:
         send_dispatches(doc)  # a replay: the payment is recorded, its dispatches may not be sent
     follow_up(doc, outcomes)
+    inbox.mark_processed(event_key)
 
 
 @dramatiq.actor(queue_name=queues.EVENTS, time_limit=60_000)
@@ -73,6 +74,7 @@ def apply_wms_event(event_key: str, event: dict | None = None) -> None:
         f = next(f for f in doc["fulfilments"] if f["id"] == event["payload"]["fulfilment_id"])
         for number, carrier_id in parcels(f):  # the waybill and every box the WMS reported
             register_tracking.send(doc["_id"], f["id"], number, carrier_id)
+    inbox.mark_processed(event_key)
 
 
 @dramatiq.actor(queue_name=queues.EVENTS, time_limit=60_000)
@@ -81,6 +83,7 @@ def apply_carrier_event(event_key: str, event: dict | None = None) -> None:
     if event is None:
         return
     _apply_fulfilment_event(event_key, event, event["payload"]["status"], f"carrier:{event['source']}")
+    inbox.mark_processed(event_key)
 
 
 def recorded(event: dict, doc: dict | None) -> bool:

@@ -1,10 +1,13 @@
 """The inbox: every event from outside (payment, WMS, carrier, channel webhook) is stored under a
 unique key before it is acted on. A duplicate key means a replay: the effect happens once.
 
-An entry stays unprocessed until someone knows its effect is recorded: an actor closes it only
-when the event changed no order (refused, flagged, no such order); an applied event is recorded
-by its order's own guarded update, and the reconciler closes such entries in batches (see
-actors/sweeps.py). Unprocessed therefore means "not yet known applied", never "applied"."""
+An entry stays unprocessed until someone knows its effect is recorded: the actor closes it once
+the event is applied (its order's own guarded update records it) or refused; if the actor died in
+between, the reconciler closes in batches the entries their orders record and re-sends the rest
+(see actors/sweeps.py). Unprocessed therefore means "not yet known applied", never "applied".
+(Leaving every applied entry to the reconciler saved one update per event, but on the embedded
+server, which reads every index match before a limit, the 5,000-order chaos run's backlog of
+unprocessed entries made each sweep read thousands of them and the database fell behind.)"""
 from __future__ import annotations
 
 from datetime import datetime, timezone
