@@ -65,6 +65,9 @@ class DeadLetterRecorder(Middleware):
     guaranteed, and the operators' list lives in the database)."""
 
     ATTEMPTS = 4
+    # ``periodic=True`` marks a sweep: it runs again on the next tick, so a failed run is logged,
+    # not listed for operators to replay.
+    actor_options = {"periodic"}
 
     def before_nack(self, broker, message):
         """Record before the broker moves the message to its dead-letter queue (after it, a worker
@@ -73,6 +76,9 @@ class DeadLetterRecorder(Middleware):
         only, and ``harvest_dead_letters`` (run by the reconciler) copies it across later."""
         from documents import dead_letters
 
+        if _periodic(broker or dramatiq.get_broker(), message.actor_name):
+            log.warning("periodic_run_failed", message_id=message.message_id, actor=message.actor_name)
+            return
         for attempt in range(self.ATTEMPTS):
             try:
                 dead_letters.record(**_letter(message))
@@ -83,6 +89,13 @@ class DeadLetterRecorder(Middleware):
         else:
             log.error("dead_letter_record_failed", message_id=message.message_id)  # still in the broker's DLQ
         log.warning("dead_letter", message_id=message.message_id, actor=message.actor_name)
+
+
+def _periodic(broker, actor_name: str) -> bool:
+    try:
+        return bool(broker.get_actor(actor_name).options.get("periodic"))
+    except dramatiq.errors.ActorNotFound:
+        return False
 
 
 def _letter(message, error: str | None = None) -> dict:
@@ -128,6 +141,9 @@ def _harvest(broker, queue_names, limit: int) -> int:
                 break
             try:
                 message = dramatiq.Message.decode(body)
+                if _periodic(broker, message.actor_name):  # a failed sweep: the next tick runs it again
+                    channel.basic_ack(method.delivery_tag)
+                    continue
                 fields = _letter(message, message.options.get("traceback")
                                  or "dead-lettered by the broker while its failure could not be recorded")
             except Exception:  # noqa: BLE001 - a body no worker could read is still a dead letter

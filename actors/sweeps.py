@@ -24,7 +24,7 @@ INBOX_BATCH = 100  # the embedded server's cost per document doubles with an $in
 EVENT_ACTORS = {"payment": "apply_payment", "wms": "apply_wms_event", "carrier": "apply_carrier_event"}
 
 
-@dramatiq.actor(queue_name=queues.SWEEPS, time_limit=120_000, max_retries=0)
+@dramatiq.actor(queue_name=queues.SWEEPS, time_limit=120_000, max_retries=0, periodic=True)
 def reconcile() -> dict:
     """Re-send routing for orders stuck in ``received``, dispatch for paid orders whose reserved
     fulfilments never went out, pending channel notices, and the actor for inbox events not
@@ -92,7 +92,7 @@ def settle_inbox(now: datetime, cutoff: datetime) -> tuple[int, int]:
 from actors.timers import sweep_timers  # noqa: E402
 
 
-@dramatiq.actor(queue_name=queues.SWEEPS, time_limit=120_000, max_retries=0)
+@dramatiq.actor(queue_name=queues.SWEEPS, time_limit=120_000, max_retries=0, periodic=True)
 def sweep_low_stock() -> dict:
     """Record (once per crossing) and post low-stock alerts; retry posts that failed."""
     from documents import alerts

@@ -65,7 +65,7 @@ def fire_timer(order_id: str) -> None:
     fire(order_id, datetime.now(timezone.utc))
 
 
-@dramatiq.actor(queue_name=queues.SWEEPS, time_limit=120_000, max_retries=0)
+@dramatiq.actor(queue_name=queues.SWEEPS, time_limit=120_000, max_retries=0, periodic=True)
 def sweep_timers() -> int:
     """Send ``fire_timer`` for every order whose deadline has passed (one batch per sweep)."""
     due = due_orders(datetime.now(timezone.utc))

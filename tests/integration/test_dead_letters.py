@@ -116,3 +116,24 @@ def test_a_junk_message_is_dead_lettered_at_once_with_the_reason_and_the_worker_
     order_id = http.post(f"{api}/v1/channels/manual/orders", json=seeded.order([("SKU-A", 1)]),
                          timeout=5).json()["order_id"]
     eventually(lambda: get_order(api, order_id)["routing"]["state"] == "routed", what="routed")
+
+
+def test_a_failed_sweep_is_not_a_dead_letter_since_the_next_tick_runs_it_again(api, worker, db):
+    import dramatiq
+    from dramatiq.broker import MessageProxy
+
+    from actors.broker import DeadLetterRecorder
+    from actors.sweeps import reconcile
+    from documents import dead_letters
+
+    # Given a sweep that failed for good (it has no retries), and a copy of it in the broker's .XQ
+    failed = dramatiq.Message(queue_name=reconcile.queue_name, actor_name="reconcile", args=(), kwargs={},
+                              options={"traceback": "pymongo.errors.NetworkTimeout: timed out"})
+    DeadLetterRecorder().before_nack(worker.broker, MessageProxy(failed))
+    worker.broker.channel.basic_publish(exchange="", routing_key=f"{reconcile.queue_name}.XQ", body=failed.encode())
+
+    # Then neither the recorder nor the harvest lists it, and the broker's copy is gone
+    assert reconcile.fn()["dead_letters"] == 0
+    assert dead_letters.get(failed.message_id) is None
+    assert http.get(f"{api}/v1/dead-letters", timeout=5).json()["dead_letters"] == []
+    assert worker.broker.get_queue_message_counts(reconcile.queue_name)[2] == 0
