@@ -31,7 +31,10 @@ def reconcile() -> dict:
     known to be applied (see :func:`settle_inbox`); and it moves dead letters that only reached
     RabbitMQ's ``.XQ`` queues (the database was down when they failed) into the operators' list.
     Each is stamped ``resent_at`` and sent again only once that is older than ``STALL_AFTER``: a
-    backlog is nudged once per window, not flooded every sweep."""
+    backlog is nudged once per window, not flooded every sweep. While a kind's queue still has
+    messages waiting, its steps are not re-sent at all: they may only be queued, and re-sending
+    them would feed the backlog (and, on the embedded server, reading thousands of waiting inbox
+    entries every sweep kept the 5,000-order chaos run's database busy past its clients' timeouts)."""
     now = datetime.now(timezone.utc)
     cutoff = now - STALL_AFTER
     # never re-sent, or not since the cutoff; not a top-level $or, which the embedded server
@@ -42,25 +45,49 @@ def reconcile() -> dict:
     stuck = {"routing.state": RoutingState.RECEIVED.value, "updated_at": {"$lt": cutoff}, **quiet}
     stalled = {"status": OrderStatus.AWAITING_SHIPMENT.value, "updated_at": {"$lt": cutoff},
                "fulfilments.status": FulfilmentStatus.RESERVED.value, **quiet}
+    waiting = {q for q in (queues.ORDERS, queues.EVENTS, queues.SYNC) if backlogged(broker, q)}
     for key, query in (("routing", stuck), ("dispatch", stalled)):
+        if queues.ORDERS in waiting:  # a step older than the cutoff may just be queued: not stalled
+            break
         ids = orders.ids_in_state(query, BATCH)
         for order_id in ids:  # a routed order's replay re-sends its dispatches
             broker.get_actor("process_order").send(order_id)
         counts[key] += len(ids)
         orders.stamp_resent(ids, now)
-    pending = list(orders.collection().find({"outbox.state": "pending", "updated_at": {"$lt": cutoff}, **quiet},
-                                            {"outbox": 1}).limit(BATCH))
+    pending = [] if queues.SYNC in waiting else list(orders.collection().find(
+        {"outbox.state": "pending", "updated_at": {"$lt": cutoff}, **quiet}, {"outbox": 1}).limit(BATCH))
     for doc in pending:
         for entry in doc["outbox"]:
             if entry["state"] == "pending":
                 broker.get_actor("sync_channel").send(doc["_id"], entry["id"])
                 counts["outbox"] += 1
     orders.stamp_resent([d["_id"] for d in pending], now)
-    counts["events_closed"], counts["events"] = settle_inbox(now, cutoff)
+    if queues.EVENTS not in waiting:
+        counts["events_closed"], counts["events"] = settle_inbox(now, cutoff)
     counts["dead_letters"] = harvest_dead_letters(queues.ALL, BATCH)
     if any(counts.values()):
         log.info("reconciled", **counts)
     return counts
+
+
+def backlogged(broker, queue_name: str) -> bool:
+    """Whether messages wait in ``queue_name`` (RabbitMQ only; False when the count cannot be
+    read, so the reconciler errs on re-sending). Its delay queue does not count: a message
+    retrying there says nothing of the others, and may retry for hours."""
+    from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+    if not isinstance(broker, RabbitmqBroker):
+        return False
+    try:
+        broker.declare_queue(queue_name, ensure=True)
+        return broker.channel.queue_declare(queue_name, passive=True).method.message_count > 0
+    except Exception:  # noqa: BLE001 - the broker restarting: fall back to re-sending
+        log.warning("queue_depth_unknown", queue=queue_name, exc_info=True)
+        try:
+            del broker.connection  # the next use reconnects
+        except Exception:  # noqa: BLE001
+            pass
+        return False
 
 
 def settle_inbox(now: datetime, cutoff: datetime) -> tuple[int, int]:

@@ -1,5 +1,6 @@
-"""Applied events leave their inbox entries to the reconciler, which closes those their orders
-record and re-sends the rest: nothing accepted is lost, nothing applied is sent again."""
+"""Inbox entries an actor left open (it died between applying the event and closing its entry) are
+settled by the reconciler: it closes those their orders record and re-sends the rest; nothing
+accepted is lost, nothing applied is sent again."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
