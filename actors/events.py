@@ -3,9 +3,9 @@
 Each event was stored in the inbox under its dedupe key before it was published, and rides in
 its message (a replay sent by the reconciler names only the inbox entry, and loads it). The
 order's own guarded update records the event (a payment in ``payments``, a WMS or carrier event
-in its fulfilment's ``tracking``), so a duplicate changes nothing, and that record is what closes
-the inbox entry: the reconciler closes applied entries in batches (see :func:`recorded`), the
-actor only those that changed no order (refused, no such order).
+in its fulfilment's ``tracking``), so a duplicate changes nothing; the actor then closes the inbox
+entry (applied, refused, or no such order). An actor that died between the two leaves the entry
+open: the reconciler closes it if the order records it (:func:`recorded`), else re-sends it.
 """
 from __future__ import annotations
 

@@ -92,8 +92,8 @@ def backlogged(broker, queue_name: str) -> bool:
 
 def settle_inbox(now: datetime, cutoff: datetime) -> tuple[int, int]:
     """Inbox entries still unprocessed at ``cutoff``: close, in one update per batch, those whose
-    orders record them (the usual case: an applied event's actor leaves its entry to this sweep),
-    and send the actor again for the others, ``INBOX_BATCH`` at a time. Works through batches for
+    orders record them (their actor died after applying the event, before closing the entry), and
+    send the actor again for the others, ``INBOX_BATCH`` at a time. Works through batches for
     up to ``SETTLE_SECONDS``.
     Returns ``(closed, re-sent)``."""
     from actors.events import recorded

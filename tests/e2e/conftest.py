@@ -19,7 +19,5 @@ def conserved(db, worker):
 @pytest.fixture
 def shop(api):
     """A simulated sales channel API the router syncs shipments, cancellations and refunds to."""
-    sim = ChannelSimulator()
-    sim.start()
-    yield sim
-    sim.stop()
+    with ChannelSimulator() as sim:
+        yield sim

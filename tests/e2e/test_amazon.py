@@ -24,10 +24,9 @@ FIXTURES = Path(__file__).parent.parent / "fixtures"
 
 @pytest.fixture
 def amazon(api):
-    sim = AmazonSimulator()
-    sim.start()
-    yield sim
-    sim.stop()
+    """A simulated SP-API: the poller reads its orders, the outbox confirms shipments to it."""
+    with AmazonSimulator() as sim:
+        yield sim
 
 
 def _entry(order_id: str) -> dict:
