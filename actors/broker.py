@@ -44,7 +44,7 @@ class DatabaseConnect(Middleware):
         settings = get_settings()
         if not settings.mongo_url:
             raise RuntimeError("ROUTER_MONGO_URL must be set for worker processes")
-        connect(settings.mongo_url, settings.mongo_db)
+        connect(settings.mongo_url, settings.mongo_db, settings.slow_command_ms)
 
 
 class LogContext(Middleware):

@@ -27,7 +27,7 @@ def _mongo_url() -> str:
 def _connect() -> None:
     from documents.connection import connect, ensure_indexes
 
-    connect(_mongo_url(), get_settings().mongo_db)
+    connect(_mongo_url(), get_settings().mongo_db, get_settings().slow_command_ms)
     ensure_indexes()
 
 

@@ -25,6 +25,7 @@ class Settings:
     log_json: bool
     worker_processes: int
     worker_threads: int
+    slow_command_ms: float  # database commands slower than this are logged (0: off)
 
     @property
     def http_host(self) -> str:
@@ -58,4 +59,5 @@ def get_settings() -> Settings:
             log_json=env.bool("LOG_JSON", False),
             worker_processes=env.int("WORKER_PROCESSES", 2),
             worker_threads=env.int("WORKER_THREADS", 8),
+            slow_command_ms=env.float("SLOW_COMMAND_MS", 1000.0),
         )

@@ -23,14 +23,17 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=16, help="concurrent HTTP clients")
     parser.add_argument("--kill-every", type=float, nargs=2, default=(8.0, 15.0), metavar=("MIN", "MAX"),
                         help="seconds between worker SIGKILLs")
-    parser.add_argument("--settle-timeout", type=float, default=900.0)
+    parser.add_argument("--settle-timeout", type=float, default=2700.0,
+                        help="seconds to wait for every order to settle (the embedded server needs about 20 "
+                             "minutes of CPU for the steps of 5,000 orders alone)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", default="bench/results/chaos.json")
+    parser.add_argument("--base", help="directory for the run's logs and data (kept; default: a new temporary one)")
     args = parser.parse_args()
     config = ChaosConfig(orders=args.orders, seed=args.seed, concurrency=args.concurrency, workers=args.workers,
                          kill_every=tuple(args.kill_every), broker_restart_at=30.0, mongo_restart_at=90.0,
                          settle_timeout=args.settle_timeout)
-    result = run(config)
+    result = run(config, Path(args.base) if args.base else None)
     summary = {"when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "config": config.__dict__,
                "orders": result.orders, "accepted": result.accepted, "kills": result.kills,
                "restarts": {"broker": result.broker_restarts, "database": result.mongo_restarts},

@@ -9,10 +9,15 @@ CLIENT_OPTIONS = dict(serverSelectionTimeoutMS=5000, socketTimeoutMS=5000, conne
                       uuidRepresentation="standard", tz_aware=True)
 
 
-def connect(url: str, db: str) -> Database:
-    """Connect mongoengine's default alias to ``db`` at ``url`` and return the pymongo database."""
+def connect(url: str, db: str, slow_command_ms: float = 0) -> Database:
+    """Connect mongoengine's default alias to ``db`` at ``url`` and return the pymongo database.
+    ``slow_command_ms`` > 0 logs the shape of every command slower than that (see
+    documents/slow_commands.py)."""
+    from documents.slow_commands import SlowCommandLogger
+
+    listeners = [SlowCommandLogger(slow_command_ms)] if slow_command_ms > 0 else []
     mongoengine.disconnect()
-    mongoengine.connect(db=db, host=url, **CLIENT_OPTIONS)
+    mongoengine.connect(db=db, host=url, event_listeners=listeners, **CLIENT_OPTIONS)
     return mongoengine.get_db()
 
 
