@@ -20,7 +20,7 @@ REGIONS = [("SH", "上海市", "浦东新区", 31.22, 121.54), ("GD", "广州市
            ("BJ", "北京市", "朝阳区", 39.92, 116.44), ("SC", "成都市", "武侯区", 30.64, 104.04),
            ("ZJ", "杭州市", "西湖区", 30.26, 120.13), ("JS", "南京市", "鼓楼区", 32.07, 118.77)]
 NAMES = ["王芳", "李娜", "张伟", "刘洋", "陈静", "杨帆", "赵磊", "黄敏"]
-TERMINAL = {"cancelled", "closed", "rejected", "on_hold"}
+TERMINAL = {"cancelled", "closed", "rejected", "on_hold", "completed"}
 
 
 @dataclass
@@ -209,8 +209,56 @@ def fetch_all(api: str, headers: dict | None = None) -> list[dict]:
 
 
 def settled(order: dict) -> bool:
-    return order["shipment_status"] == "delivered" or order["status"] in TERMINAL or (
+    """Delivered, ended, or parked by routing (backordered, held, rejected): nothing more happens
+    to it by itself."""
+    return order.get("shipment_status") == "delivered" or order.get("status") in TERMINAL or (
         order.get("routing", {}).get("state") in ("backordered", "held", "rejected"))
+
+
+STATE_FIELDS = {"status": 1, "shipment_status": 1, "routing.state": 1}  # what settled() reads
+READ_SLICE = 200  # orders per read: one find of thousands outlasts a client's socket timeout
+
+
+def read_orders(ids=None, projection: dict | None = None) -> list[dict]:
+    """Orders straight from the database (all, or those of ``ids``), ``READ_SLICE`` at a time by
+    ``_id``, so that no single read keeps a loaded (embedded, single-core) server busy for seconds.
+    For harnesses and benchmarks, which must not load the server they measure."""
+    from documents.orders import collection
+
+    projection = projection or {"timeline": 0, "raw": 0, "routing.decision": 0}
+    docs: list[dict] = []
+    if ids is not None:
+        ids = sorted(ids)
+        for at in range(0, len(ids), READ_SLICE):
+            docs += collection().find({"_id": {"$in": ids[at:at + READ_SLICE]}}, projection)
+        return docs
+    last = None
+    while True:
+        page = list(collection().find({} if last is None else {"_id": {"$gt": last}}, projection)
+                    .sort("_id", 1).limit(READ_SLICE))
+        docs += page
+        if len(page) < READ_SLICE:
+            return docs
+        last = page[-1]["_id"]
+
+
+def wait_settled_in_db(ids, timeout: float, poll: float = 5.0, on_poll=None) -> set[str]:
+    """Wait until every order of ``ids`` is :func:`settled`, reading from the database only those
+    not yet seen settled, and only their state fields (a settled order stays settled while no stock
+    arrives). ``on_poll(settled_count, total)`` after each poll. Returns the ids still unsettled."""
+    deadline = time.monotonic() + timeout
+    pending = set(ids)
+    while pending:
+        try:
+            pending -= {d["_id"] for d in read_orders(pending, STATE_FIELDS) if settled(d)}
+        except Exception:  # noqa: BLE001 - the database may be restarting (chaos): poll again
+            pass
+        if on_poll:
+            on_poll(len(ids) - len(pending), len(ids))
+        if not pending or time.monotonic() > deadline:
+            break
+        time.sleep(poll)
+    return pending
 
 
 def wait_settled(api: str, n: int, timeout: float, progress: bool = True, headers: dict | None = None) -> list[dict]:

@@ -27,7 +27,7 @@ import time
 import uuid
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -80,16 +80,17 @@ def to_dt(v) -> datetime | None:
     return v if v.tzinfo else v.replace(tzinfo=timezone.utc)
 
 
-def settled(o: dict) -> bool:
-    return o.get("shipment_status") == "delivered" or o.get("status") in {"cancelled", "closed", "rejected", "on_hold"} \
-        or (o.get("routing") or {}).get("state") in ("backordered", "held", "rejected")
-
-
 # ---------------------------------------------------------------------------------------- ours
+
+WINDOW_OVERLAP_S = 10  # the payer's polls overlap by this much (a write stamped before it is visible)
+FULL_SWEEP_EVERY_S = 60
+
 
 class Payer(threading.Thread):
     """The payment service: pays each online, unpaid order once routing has priced it (polls the
-    database directly, so the harness's polling does not load the API)."""
+    database directly, so the harness's polling does not load the API; each poll reads the orders
+    routed since the last one, not every routed order: at 10,000 orders that read, every second,
+    was a large share of the measured server's work)."""
 
     def __init__(self, api: str, db, concurrency: int, headers: dict | None = None):
         super().__init__(daemon=True, name="payer")
@@ -110,13 +111,19 @@ class Payer(threading.Thread):
                 if r.status_code not in (200, 202):
                     self.errors += 1
 
+            since, last_sweep = datetime.now(timezone.utc) - timedelta(seconds=WINDOW_OVERLAP_S), time.monotonic()
             while not self.stop_event.is_set():
-                due = [o for o in self.db.orders.find(
-                    {"payment_method": "online", "payment_status": "unpaid", "routing.state": "routed"},
-                    {"amounts.payable": 1}) if o["_id"] not in self.paid]
+                started = datetime.now(timezone.utc)
+                query = {"routing.state": "routed", "payment_method": "online", "payment_status": "unpaid"}
+                if time.monotonic() - last_sweep < FULL_SWEEP_EVERY_S:  # orders routed since the last poll
+                    query["updated_at"] = {"$gte": since}  # (a short range of the routing.state index)
+                else:  # now and then all of them, in case a write landed later than the overlap
+                    last_sweep = time.monotonic()
+                due = [o for o in self.db.orders.find(query, {"amounts.payable": 1}) if o["_id"] not in self.paid]
                 self.paid.update(o["_id"] for o in due)
                 list(pool.map(pay, due))
-                self.stop_event.wait(1.0)  # each poll is a scan on the (saturated) server
+                since = started - timedelta(seconds=WINDOW_OVERLAP_S)
+                self.stop_event.wait(1.0)
 
 
 def start_profilers(router, duration: int) -> list[tuple[str, subprocess.Popen, Path]]:
@@ -211,10 +218,49 @@ def round_trips(db_counts: dict, db_us: dict, orders: int) -> dict:
     return {a: {k: round(v, 1) for k, v in d.items()} for a, d in by_actor.items()}
 
 
-def run_ours(args, router, count_dir: Path) -> dict:
+class MemorySampler(threading.Thread):
+    """Resident memory of the worker processes (now, not peak) every ``every`` seconds, beside the
+    number of orders settled so far (from ``progress``, kept by :func:`run_ours`: no read of its own
+    on the server being measured)."""
+
+    def __init__(self, worker_pid: int, progress: dict, every: float = 10.0):
+        super().__init__(daemon=True, name="rss-sampler")
+        self.worker_pid, self.progress, self.every = worker_pid, progress, every
+        self.samples: list[dict] = []
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        from adapters.stack import descendants
+
+        t0 = time.monotonic()
+        while not self.stop_event.wait(self.every):
+            rss = 0
+            for pid in descendants(self.worker_pid):
+                try:
+                    rss += next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                                if line.startswith("VmRSS:"))
+                except (OSError, StopIteration):
+                    continue
+            self.samples.append({"t_s": round(time.monotonic() - t0, 1), "rss_mb": round(rss / 1024, 1),
+                                 "settled": self.progress.get("settled", 0)})
+
+
+def memory_growth(samples: list[dict]) -> dict:
+    """Worker RSS once warmed up (after a fifth of the run) against the end of the run."""
+    if len(samples) < 3:
+        return {}
+    warm = samples[max(1, len(samples) // 5)]
+    last = samples[-1]
+    return {"warm_rss_mb": warm["rss_mb"], "final_rss_mb": last["rss_mb"], "max_rss_mb": max(s["rss_mb"] for s in samples),
+            "growth_mb": round(last["rss_mb"] - warm["rss_mb"], 1),
+            "orders_between": last["settled"] - warm["settled"]}
+
+
+def run_ours(args, router, count_dir: Path, progress: dict | None = None) -> dict:
+    """``progress``, when given, is kept up to date with the number of orders settled."""
     from mongoengine import get_db
 
-    from adapters.demo import channel_token, generate_orders, push_orders
+    from adapters.demo import channel_token, generate_orders, push_orders, wait_settled_in_db
     from adapters.stack import descendants, peak_rss_mb
 
     db = get_db()
@@ -226,6 +272,7 @@ def run_ours(args, router, count_dir: Path) -> dict:
         "harness_and_simulators": lambda: [os.getpid()],
         "rabbitmq": lambda: pids_named("beam.smp"),
     })
+    progress = {} if progress is None else progress
     seed = args.seed if args.seed is not None else int(time.time()) % 100000
     orders = generate_orders(router.seed, args.orders, seed=seed)
     payer = Payer(router.api, db, args.concurrency, router.payment_headers)
@@ -248,19 +295,19 @@ def run_ours(args, router, count_dir: Path) -> dict:
     pusher.join()
     result = pushed["r"]
     log(f"pushed {result.accepted} accepted, {result.refused} refused in {result.last_accepted - t_push:.1f}s")
-    deadline = time.monotonic() + args.timeout
-    last_log = 0.0
-    # only this run's orders (bench/scale.py runs with history already in the database), by _id
-    mine = {"_id": {"$in": [order_id for order_id, _ in result.orders]}}
-    while True:
-        docs = list(db.orders.find(mine, {"status": 1, "shipment_status": 1, "routing.state": 1}))
-        done = sum(settled(o) for o in docs)
-        if time.monotonic() - last_log > 10:
-            log(f"settled {done}/{result.accepted}")
-            last_log = time.monotonic()
-        if done >= result.accepted or time.monotonic() > deadline:
-            break
-        time.sleep(3)  # the poll is a scan on the database server, the bottleneck: keep it rare
+    last_log = [0.0]
+
+    def on_poll(done: int, total: int) -> None:
+        progress["settled"] = done
+        if time.monotonic() - last_log[0] > 10:
+            log(f"settled {done}/{total}")
+            last_log[0] = time.monotonic()
+
+    # only this run's orders (bench/scale.py runs with history already in the database), and of
+    # those only the ones not yet settled: the poll runs on the server being measured
+    ids = [order_id for order_id, _ in result.orders]
+    mine = {"_id": {"$in": ids}}
+    wait_settled_in_db(ids, args.timeout, poll=3.0, on_poll=on_poll)
     payer.stop_event.set()
     cpu = meter.stop()
     time.sleep(1.5)  # let the shim write its last counts
@@ -542,7 +589,16 @@ def _run_once(args, k: int, count_dir: Path) -> dict:
     with running_router(workers=args.workers, threads=args.threads, seed_path=bench_seed()) as router:
         log_dir = Path(router.stack.log_dir)
         time.sleep(2)  # let the worker processes boot and connect
-        ours = run_ours(args, router, count_dir)
+        progress: dict = {}
+        sampler = MemorySampler(router.worker_pid, progress) if args.sample_memory else None
+        if sampler:
+            sampler.start()
+        ours = run_ours(args, router, count_dir, progress)
+        if sampler:
+            sampler.stop_event.set()
+            sampler.join(timeout=15)
+            ours["memory_samples"], ours["memory"] = sampler.samples, memory_growth(sampler.samples)
+            log(f"worker memory: {ours['memory']}")
         log(f"ours: {ours['throughput_to_dispatched_per_s']}/s to dispatched, "
             f"{ours['throughput_to_delivered_per_s']}/s to delivered ({ours['orders_delivered']} delivered)")
         base = None
@@ -572,6 +628,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", action="store_true", help="py-spy the workers, API and database during the run")
     ap.add_argument("--profile-duration", type=int, default=20)
     ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--sample-memory", action="store_true",
+                    help="sample the workers' resident memory every 10 s: does it grow over the run?")
     ap.add_argument("--no-retry-writes", action="store_true",
                     help="connect everyone with retryWrites=false (the embedded server slows down past 10,000 "
                          "retryable writes in 30 minutes; see the report)")
@@ -623,6 +681,9 @@ def main(argv: list[str] | None = None) -> int:
         "ratio_dispatched_vs_baseline_dispatched": med(("ratio_dispatched_vs_baseline_dispatched",)),
         "aim_ratio": 0.5,
     }
+    memory = [r["ours"].get("memory") for r in runs if r["ours"].get("memory")]
+    if memory:
+        summary["worker_memory"] = memory[-1]
     if runs:
         print("\nDB round trips per order by role, actor, command, collection:")
         for key, v in runs[-1]["ours"]["db_round_trips_per_order"]["histogram"].items():

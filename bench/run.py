@@ -23,8 +23,11 @@ from bench.common import RESULTS, machine_info  # noqa: E402
 
 QUICK = {"routing": ["--quick"], "ingest": ["--quick"], "e2e": ["--orders", "150", "--timeout", "150"],
          "console": ["--orders", "5000", "--runs", "5"]}
-FULL = {"routing": [], "ingest": [], "e2e": ["--orders", "10000", "--repeat", "1", "--timeout", "1800"],
-        "console": ["--orders", "100000"], "scale": [], "workers": ["--orders", "2000", "--timeout", "1200"]}
+# The full run's 10,000-order e2e run also samples worker memory (scale's own 10,000-order memory
+# series would repeat it); the curve's runs are 1,000 orders each (ratios, not totals, matter there).
+FULL = {"routing": [], "ingest": [], "e2e": ["--orders", "10000", "--repeat", "1", "--timeout", "3600", "--sample-memory"],
+        "console": ["--orders", "100000"], "scale": ["--series", "history", "network"],
+        "workers": ["--orders", "1000", "--timeout", "1200"]}
 CURVE = (1, 2, 4)  # worker processes
 
 
@@ -97,10 +100,12 @@ def summary(ran: dict[str, tuple[int, float]], quick: bool) -> str:
             c = row["cpu_ms_per_order"]
             lines.append(f"| scale | CPU ms per order (workers / API / db), {row['label']} | "
                          f"{c['workers']} / {c['api']} / {c['db']} | | |")
+    memory = [(s["worker_memory"], e2e.get("orders"))] if s.get("worker_memory") else []
     if (scale.get("memory") or {}).get("memory"):
-        m = scale["memory"]["memory"]
-        lines.append(f"| scale | worker RSS MB warm -> end over {scale['memory']['orders']} orders | "
-                     f"{m['warm_rss_mb']} -> {m['final_rss_mb']} | | |")
+        memory.append((scale["memory"]["memory"], scale["memory"]["orders"]))
+    for m, orders in memory:
+        lines.append(f"| memory | worker RSS MB once warm -> at the end, over {orders} orders | "
+                     f"{m['warm_rss_mb']} -> {m['final_rss_mb']} (max {m['max_rss_mb']}) | | |")
     console = _load("console")
     for name, cell in list((console.get("filters") or {}).items())[:6]:
         lines.append(f"| console | order list p95 ms, {name} | {cell.get('p95_ms')} | | |")

@@ -21,7 +21,6 @@ import os
 import random
 import sys
 import tempfile
-import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -76,38 +75,6 @@ def preload(history: int) -> float:
     return time.monotonic() - started
 
 
-class MemorySampler(threading.Thread):
-    """Resident memory of the worker processes (now, not peak) every ``every`` seconds, beside the
-    number of orders delivered so far."""
-
-    def __init__(self, worker_pid: int, every: float = 10.0):
-        super().__init__(daemon=True, name="rss-sampler")
-        self.worker_pid, self.every = worker_pid, every
-        self.samples: list[dict] = []
-        self.stop_event = threading.Event()
-
-    def run(self) -> None:
-        from mongoengine import get_db
-
-        from adapters.stack import descendants
-
-        db, t0 = get_db(), time.monotonic()
-        while not self.stop_event.wait(self.every):
-            rss = 0
-            for pid in descendants(self.worker_pid):
-                try:
-                    rss += next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-                                if line.startswith("VmRSS:"))
-                except (OSError, StopIteration):
-                    continue
-            try:
-                delivered = db.orders.count_documents({"shipment_status": "delivered"})
-            except Exception:  # noqa: BLE001 - a sample without the count is still a sample
-                delivered = None
-            self.samples.append({"t_s": round(time.monotonic() - t0, 1), "rss_mb": round(rss / 1024, 1),
-                                 "delivered": delivered})
-
-
 def one_run(label: str, orders: int, args, seed_path: str, history: int = 0, sample_memory: bool = False) -> dict:
     from adapters.demo import running_router
 
@@ -121,10 +88,11 @@ def one_run(label: str, orders: int, args, seed_path: str, history: int = 0, sam
     with running_router(workers=args.workers, threads=args.threads, seed_path=seed_path) as router:
         loaded = preload(history) if history else 0.0
         time.sleep(2)
-        sampler = MemorySampler(router.worker_pid) if sample_memory else None
+        progress: dict = {}
+        sampler = e2e.MemorySampler(router.worker_pid, progress) if sample_memory else None
         if sampler:
             sampler.start()
-        ours = e2e.run_ours(run_args, router, count_dir)
+        ours = e2e.run_ours(run_args, router, count_dir, progress)
         if sampler:
             sampler.stop_event.set()
             sampler.join(timeout=15)
@@ -145,20 +113,9 @@ def one_run(label: str, orders: int, args, seed_path: str, history: int = 0, sam
     row["cpu_ms_per_order"]["total"] = round(sum(row["cpu_ms_per_order"].values()), 1)
     if sampler:
         row["memory_samples"] = sampler.samples
-        row["memory"] = memory_growth(sampler.samples)
+        row["memory"] = e2e.memory_growth(sampler.samples)
     e2e.log(f"{label}: {json.dumps({k: v for k, v in row.items() if k != 'memory_samples'})}")
     return row
-
-
-def memory_growth(samples: list[dict]) -> dict:
-    """Worker RSS once warmed up (after a fifth of the run) against the end of the run."""
-    if len(samples) < 3:
-        return {}
-    warm = samples[max(1, len(samples) // 5)]
-    last = samples[-1]
-    return {"warm_rss_mb": warm["rss_mb"], "final_rss_mb": last["rss_mb"], "max_rss_mb": max(s["rss_mb"] for s in samples),
-            "growth_mb": round(last["rss_mb"] - warm["rss_mb"], 1),
-            "orders_between": (last["delivered"] or 0) - (warm["delivered"] or 0)}
 
 
 def flatness(rows: list[dict]) -> dict:

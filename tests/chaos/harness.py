@@ -23,9 +23,7 @@ import httpx
 
 from tests.chaos.infra import DurableMongo, PrivateRabbit
 
-SETTLED_STATES = ("backordered", "held", "rejected")
 ADMIN_TOKEN = "chaos-admin"  # the run acts as an operator: pushes phone orders, records payments
-TERMINAL = {"cancelled", "closed", "rejected", "on_hold", "completed"}
 
 
 @dataclass
@@ -257,54 +255,6 @@ def inject_faults(router: ChaosRouter, config: ChaosConfig, result: ChaosResult,
 
 # --- settle and check -----------------------------------------------------------------------------
 
-def settled(order: dict) -> bool:
-    return (order.get("shipment_status") == "delivered" or order.get("status") in TERMINAL
-            or order.get("routing", {}).get("state") in SETTLED_STATES)
-
-
-SLICE = 200  # orders per read: a find of thousands at once outlasts the client's socket timeout
-STATE_FIELDS = {"status": 1, "shipment_status": 1, "routing.state": 1}
-
-
-def load_orders(ids=None, fields: dict | None = None) -> list[dict]:
-    """The orders (all, or those of ``ids``), read ``SLICE`` at a time by ``_id`` so that no one
-    read keeps the (single-core, embedded) database busy for seconds."""
-    from documents.orders import collection
-
-    projection = fields or {"timeline": 0, "raw": 0, "routing.decision": 0}
-    docs: list[dict] = []
-    if ids is not None:
-        ids = sorted(ids)
-        for at in range(0, len(ids), SLICE):
-            docs += collection().find({"_id": {"$in": ids[at:at + SLICE]}}, projection)
-        return docs
-    last = None
-    while True:
-        page = list(collection().find({} if last is None else {"_id": {"$gt": last}}, projection)
-                    .sort("_id", 1).limit(SLICE))
-        docs += page
-        if len(page) < SLICE:
-            return docs
-        last = page[-1]["_id"]
-
-
-def wait_settled(ids, timeout: float, poll: float = 5.0) -> set[str]:
-    """Wait until every order of ``ids`` is settled (a settled order stays so: no stock arrives
-    during a run); polls only those not yet seen settled, with their state fields alone. Returns
-    the ids still unsettled at ``timeout``."""
-    deadline = time.monotonic() + timeout
-    pending = set(ids)
-    while pending:
-        try:
-            pending -= {d["_id"] for d in load_orders(pending, STATE_FIELDS) if settled(d)}
-        except Exception:  # the database may be coming back
-            pass
-        if not pending or time.monotonic() > deadline:
-            break
-        time.sleep(poll)
-    return pending
-
-
 def dead_letters_in_broker(router: ChaosRouter) -> list[str]:
     """Ids of the messages still sitting in the broker's ``.XQ`` dead-letter queues of this run (read
     without acknowledging, so they stay there)."""
@@ -334,10 +284,11 @@ def dead_letters_in_broker(router: ChaosRouter) -> list[str]:
 
 def check(router: ChaosRouter, accepted: dict[str, dict], result: ChaosResult) -> None:
     """Fill ``result`` with what is wrong after the run (empty lists: nothing)."""
+    from adapters.demo import read_orders, settled
     from documents import invariants
     from documents.dead_letters import DeadLetter
 
-    docs = {d["_id"]: d for d in load_orders()}
+    docs = {d["_id"]: d for d in read_orders()}
     result.missing_orders = sorted(set(accepted) - set(docs))
     result.unsettled = sorted(f"{d['_id']}: {d.get('status')}/{d.get('shipment_status')}/"
                               f"{d.get('routing', {}).get('state')} "
@@ -366,7 +317,7 @@ def check(router: ChaosRouter, accepted: dict[str, dict], result: ChaosResult) -
 
 def run(config: ChaosConfig, base: Path | None = None, progress=print) -> ChaosResult:
     """The whole chaos run; returns its result (the caller asserts or reports)."""
-    from adapters.demo import generate_orders
+    from adapters.demo import generate_orders, wait_settled_in_db
 
     result = ChaosResult(orders=config.orders)
     t0 = time.monotonic()
@@ -388,7 +339,7 @@ def run(config: ChaosConfig, base: Path | None = None, progress=print) -> ChaosR
         result.accepted = len(accepted)
         result.seconds["load"] = round(time.monotonic() - t0, 1)
         progress(f"chaos: {result.accepted} accepted, {result.kills} kills; settling")
-        left = wait_settled(accepted, config.settle_timeout)
+        left = wait_settled_in_db(accepted, config.settle_timeout)
         progress(f"chaos: {len(left)} orders unsettled after {round(time.monotonic() - t0)} s; checking")
         result.seconds["settle"] = round(time.monotonic() - t0 - result.seconds["load"], 1)
         check(router, accepted, result)
