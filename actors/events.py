@@ -25,11 +25,12 @@ from documents.converters import change_fields, order_state, with_details
 from documents import inbox, orders, reservations
 from router import lifecycle
 from router.errors import IllegalTransition
-from router.fulfilment_flow import SHIPPED_OR_LATER, delivers_fulfilment, stage_of
+from router.fulfilment_flow import SHIPPED_OR_LATER, delivers_fulfilment, moved_meanwhile, stage_of, still_stale
 from router.paperwork import PaperKind, with_paper
 from router.statuses import PaymentEventType, TrackingStatus, WmsEventType
 
 log = structlog.get_logger(__name__)
+REROUTING = (WmsEventType.SHORT_PICKED, WmsEventType.REJECTED)  # the warehouse cannot ship it: route elsewhere
 
 
 @dramatiq.actor(queue_name=queues.EVENTS, time_limit=60_000)
@@ -136,26 +137,35 @@ def _apply_fulfilment_event(event_key: str, event: dict, kind, actor: str) -> di
 
 
 def _fast_step(doc: dict, e: dict, kind, actor: str, now: datetime) -> tuple | None:
-    """The positional update for an in-stage step, as arguments of ``orders.advance_fulfilment``
-    after the order id, or None when the event needs the order-level path."""
+    """The positional update for an in-stage step, or for recording a late or repeated event, as
+    arguments of ``orders.advance_fulfilment`` after the order id; None when the event needs the
+    order-level path. Guarded on the statuses the fulfilment may have reached meanwhile, not only
+    the one read: a warehouse's or carrier's next event often lands before this one is written."""
     f = next((f for f in doc["fulfilments"] if f["id"] == e["fulfilment_id"]), None)
-    if f is None or e.get("final") is False or _tracked(f, e.get("event_id")):
+    if f is None or e.get("final") is False or _tracked(f, e.get("event_id")) or kind in REROUTING \
+            or _packages(f, e) != f.get("packages", []):
         return None
     try:
         change = lifecycle.on_fulfilment_event(order_state(doc), f["id"], kind, now, actor)
     except IllegalTransition:
         return None  # the slow path records the refusal
     new = change.fulfilments.get(f["id"])
-    if new is None or change.outcomes or set(change.fields) - {"shipment_status"} \
-            or change.fields.get("shipment_status", doc["shipment_status"]) != doc["shipment_status"] \
-            or stage_of(f["status"]) != stage_of(new):
+    if change.outcomes or set(change.fields) - {"shipment_status"} \
+            or change.fields.get("shipment_status", doc["shipment_status"]) != doc["shipment_status"]:
+        return None
+    if new is None:  # late or repeated: it only joins the history
+        guard, set_fields = still_stale(f["status"], kind), {}
+    elif stage_of(f["status"]) == stage_of(new):
+        guard, set_fields = moved_meanwhile(f["status"], new), {"status": new.value, f"{new.value}_at": now}
+    else:
+        return None
+    if not guard:
         return None
     details = _details(e)
     entry = {**details, "event": str(kind), "received_at": now}
-    set_fields = {"status": new.value, f"{new.value}_at": now}
     if e.get("tracking_number") and not f.get("tracking_number"):
         set_fields["tracking_number"] = e["tracking_number"]
-    return f["id"], f["status"], set_fields, entry, with_details(change.timeline, details)
+    return f["id"], guard, set_fields, entry, with_details(change.timeline, details)
 
 
 def _refund_case(event_key: str, p: dict) -> None:
@@ -213,7 +223,7 @@ def _fulfilment_change(doc: dict, e: dict, event: str, actor: str, now: datetime
         extra["tracking_number"] = e["tracking_number"]
     if packages != f.get("packages", []):
         extra["packages"] = packages
-    if event in (WmsEventType.SHORT_PICKED, WmsEventType.REJECTED):
+    if event in REROUTING:
         extra["reroute"] = True  # the warehouse cannot ship it: route it elsewhere
     fields = change_fields(doc, change, {f["id"]: extra}, now)
     if change.fulfilments.get(f["id"]) in SHIPPED_OR_LATER and f["status"] not in SHIPPED_OR_LATER:

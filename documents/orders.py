@@ -138,11 +138,13 @@ def save_change(order_id: str, version: int, set_fields: dict, timeline: list[di
     return merged
 
 
-def advance_fulfilment(order_id: str, fulfilment_id: str, expect_status: str, set_fields: dict,
+def advance_fulfilment(order_id: str, fulfilment_id: str, expect_status: tuple[str, ...], set_fields: dict,
                        tracking_entry: dict | None, timeline: list[dict]) -> bool:
-    """Move one fulfilment with a positional update guarded on its own status (not the order's
-    version), appending to its tracking history and the order's timeline. False when the
-    fulfilment is no longer in ``expect_status``."""
+    """Move (or only annotate) one fulfilment with a positional update guarded on its own status
+    being one of ``expect_status`` (not on the order's version), appending to its tracking history
+    and the order's timeline. An entry with an ``event_id`` is also guarded on that event not being
+    in the history yet, so two deliveries of one event racing each other append it once. False
+    when the guard no longer holds."""
     update: dict = {"$set": to_bson({**{f"fulfilments.$.{k}": v for k, v in set_fields.items()}, "updated_at": now()}),
                     "$inc": {"version": 1}}
     push = {}
@@ -152,8 +154,10 @@ def advance_fulfilment(order_id: str, fulfilment_id: str, expect_status: str, se
         push["timeline"] = {"$each": to_bson(list(timeline))}
     if push:
         update["$push"] = push
-    result = collection().update_one(
-        {"_id": order_id, "fulfilments": {"$elemMatch": {"id": fulfilment_id, "status": expect_status}}}, update)
+    match: dict = {"id": fulfilment_id, "status": {"$in": [str(s) for s in expect_status]}}
+    if tracking_entry and tracking_entry.get("event_id"):
+        match["tracking.event_id"] = {"$ne": tracking_entry["event_id"]}
+    result = collection().update_one({"_id": order_id, "fulfilments": {"$elemMatch": match}}, update)
     return result.modified_count == 1
 
 

@@ -203,6 +203,32 @@ def stage_of(status: F | str) -> str:
     return _STAGES[F(status)]
 
 
+def moved_meanwhile(read: F | str, new: F | str) -> tuple[F, ...]:
+    """The statuses a fulfilment read in ``read`` may be in by the time an event that moves it to
+    ``new`` (in the same stage) is written: ``read`` itself and every ranked status after it and
+    before ``new`` (the events in between landed first). From each of them the same event gives
+    ``new`` with nothing derived at order level changing, so the write may be guarded on these
+    instead of ``read`` alone: consecutive warehouse or carrier events no longer undo each other's
+    guard when they arrive close together. Empty when ``read`` and ``new`` are not ranked or not in
+    one stage."""
+    read, new = F(read), F(new)
+    if read not in RANK or new not in RANK or stage_of(read) != stage_of(new) or RANK[new] <= RANK[read]:
+        return ()
+    return tuple(s for s in RANK if RANK[read] <= RANK[s] < RANK[new])
+
+
+def still_stale(read: F | str, event: str) -> tuple[F, ...]:
+    """For an ``event`` stale at ``read`` (see :func:`is_stale`): ``read`` and the ranked statuses
+    after it at which the event is stale too, those the fulfilment may have reached meanwhile.
+    Recording a late or repeated event may be guarded on these: wherever among them the
+    fulfilment is, the event only joins its history. Empty when the event is not stale at ``read``."""
+    read = F(read)
+    if not is_stale(read, event):
+        return ()
+    later = (s for s in RANK if read in RANK and RANK[s] > RANK[read] and is_stale(s, event))
+    return (read, *later)
+
+
 def delivers_fulfilment(parcel: str | None, parcels: Iterable[str], delivered_before: Iterable[str]) -> bool:
     """Whether a carrier's ``delivered`` for ``parcel`` delivers its fulfilment: always for a
     fulfilment shipped as one parcel (or none known); for one shipped in several ``parcels``

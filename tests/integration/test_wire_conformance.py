@@ -82,6 +82,26 @@ def test_array_updates_push_each_slice_and_positional(coll):
     assert stale.modified_count == 0
 
 
+def test_positional_update_guarded_on_a_set_of_statuses_and_an_absent_event(coll):
+    """The guard of an in-stage fulfilment event (documents/orders.advance_fulfilment): status in a
+    set, and the event id not yet in the fulfilment's own history (another fulfilment's does not count)."""
+    coll.insert_one({"_id": "g", "items": [{"id": "g-F1", "status": "accepted", "log": [{"event_id": "e1"}]},
+                                           {"id": "g-F2", "status": "picked", "log": [{"event_id": "e2"}]}]})
+
+    def advance(fid, statuses, event_id):
+        return coll.update_one(
+            {"_id": "g", "items": {"$elemMatch": {"id": fid, "status": {"$in": statuses}, "log.event_id": {"$ne": event_id}}}},
+            {"$set": {"items.$.status": "packed"}, "$push": {"items.$.log": {"event_id": event_id}}}).modified_count
+
+    assert advance("g-F1", ["dispatched", "picked"], "e9") == 0  # accepted is not in the set
+    assert advance("g-F1", ["dispatched", "accepted", "picked"], "e1") == 0  # e1 is already in g-F1's history
+    assert advance("g-F1", ["dispatched", "accepted", "picked"], "e2") == 1  # e2 is g-F2's, not g-F1's
+    assert advance("g-F1", ["dispatched", "accepted", "picked"], "e3") == 0  # g-F1 is packed now
+    items = coll.find_one({"_id": "g"})["items"]
+    assert [(i["status"], [x["event_id"] for x in i["log"]]) for i in items] == [("packed", ["e1", "e2"]),
+                                                                                  ("picked", ["e2"])]
+
+
 def test_unique_index_and_upsert(coll, db):
     other = db["conformance_unique"]
     other.create_index([("channel", 1), ("cid", 1)], unique=True)

@@ -17,6 +17,9 @@ from router.fulfilment_flow import (
     commands_from,
     derive_shipment_status,
     is_stale,
+    moved_meanwhile,
+    stage_of,
+    still_stale,
 )
 from router.statuses import FulfilmentStatus as F
 from router.statuses import ShipmentStatus
@@ -156,3 +159,38 @@ def test_a_fulfilment_in_several_parcels_is_delivered_with_its_last_parcel():
     assert not delivers_fulfilment("B", ["A", "B", "C"], ["A"])
     assert delivers_fulfilment("C", ["A", "B", "C"], ["A", "B"])
     assert delivers_fulfilment("X", ["A", "B"], [])  # a number that is no parcel of it: not ours to hold back
+
+
+IN_STAGE_MOVES = [(src, event, to) for (src, event), to in TRANSITIONS.items()
+                  if src in RANK and to in RANK and stage_of(src) == stage_of(to)]
+
+
+@given(st.sampled_from(IN_STAGE_MOVES))
+def test_an_in_stage_event_gives_the_same_status_from_wherever_the_fulfilment_moved_meanwhile(move):
+    src, event, to = move
+    between = moved_meanwhile(src, to)
+    assert between[0] is src and to not in between
+    for status in between:
+        assert apply_event(status, event) is to, (status, event)
+        assert stage_of(status) == stage_of(to)
+
+
+@given(st.sampled_from(list(F)), st.sampled_from(list(F)))
+def test_nothing_moved_meanwhile_across_stages_or_backwards(read, new):
+    between = moved_meanwhile(read, new)
+    if read not in RANK or new not in RANK or stage_of(read) != stage_of(new) or RANK[new] <= RANK[read]:
+        assert between == ()
+    else:
+        assert [RANK[s] for s in between] == list(range(RANK[read], RANK[new]))
+
+
+@given(st.sampled_from(list(F)), st.sampled_from(EVENTS))
+def test_an_event_stale_where_read_is_stale_wherever_the_fulfilment_went_meanwhile(read, event):
+    statuses = still_stale(read, event)
+    if not is_stale(read, event):
+        assert statuses == ()
+        return
+    assert statuses[0] is read
+    for status in statuses:
+        assert apply_event(status, event) is status, (status, event)
+        assert status is read or RANK[status] > RANK[read]
