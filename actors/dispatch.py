@@ -20,7 +20,7 @@ from adapters.outbound.wms import HttpWmsClient
 from adapters.settings import get_settings
 from documents.converters import change_fields, order_state, with_details
 from documents import orders, reference
-from router import lifecycle
+from router import fulfilment_flow, lifecycle
 from router.fulfilment_flow import AT_WAREHOUSE, FulfilmentCommand
 from router.paperwork import PaperKind, with_paper
 from router.statuses import FulfilmentStatus
@@ -72,14 +72,8 @@ def register_tracking(order_id: str, fulfilment_id: str, tracking_number: str | 
 
 
 def parcels(f: dict | None) -> list[tuple[str, str]]:
-    """``(tracking_number, carrier_id)`` of the waybill and of every package the WMS reported."""
-    if not f:
-        return []
-    found = [(f["tracking_number"], f.get("carrier_id"))] if f.get("tracking_number") else []
-    for p in f.get("packages") or []:
-        if all(p["tracking_number"] != n for n, _ in found):
-            found.append((p["tracking_number"], p.get("carrier_id") or f.get("carrier_id")))
-    return [(n, c) for n, c in found if c]
+    """The parcels of ``f`` (see :func:`router.fulfilment_flow.parcels`) that have a carrier to track them."""
+    return [(number, carrier) for number, carrier in fulfilment_flow.parcels(f) if carrier]
 
 
 @dramatiq.actor(queue_name=queues.DISPATCH, time_limit=60_000)

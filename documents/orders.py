@@ -17,6 +17,7 @@ from pymongo.errors import DuplicateKeyError
 from documents import order_list
 from documents.codec import from_bson, to_bson
 from documents.group_insert import GroupInsert
+from router.fulfilment_flow import parcels
 
 
 class OrderDocument(me.DynamicDocument):
@@ -96,11 +97,6 @@ def _find_by_tracking(tracking_number: str, projection: dict | None = None) -> d
     decoding every order)."""
     return collection().find_one({"fulfilments.tracking_number": tracking_number}, projection) or \
         collection().find_one({"fulfilments.packages.tracking_number": tracking_number}, projection)
-
-
-def _has_parcel(f: dict, tracking_number: str) -> bool:
-    return f.get("tracking_number") == tracking_number or any(
-        p.get("tracking_number") == tracking_number for p in f.get("packages") or [])
 
 
 def load_by_tracking(tracking_number: str) -> dict | None:
@@ -265,12 +261,10 @@ def load_summary_by_tracking(tracking_number: str) -> dict | None:
     a parcel's owner never changes once it is set."""
     def load():
         doc = _find_by_tracking(tracking_number, {"fulfilments": 1})
-        summary = _summary(doc, lambda f: _has_parcel(f, tracking_number))
-        if summary is not None:
+        summary = _summary(doc, lambda f: tracking_number in dict(parcels(f)))
+        if summary is not None:  # a box may travel with another carrier than the fulfilment's
             f = next(f for f in doc["fulfilments"] if f["id"] == summary["fulfilment_id"])
-            parcel = next((p for p in f.get("packages") or [] if p.get("tracking_number") == tracking_number), None)
-            if parcel is not None and f.get("tracking_number") != tracking_number and parcel.get("carrier_id"):
-                summary["carrier_id"] = parcel["carrier_id"]
+            summary["carrier_id"] = dict(parcels(f))[tracking_number]
         return summary
 
     return owners.get(("tracking", tracking_number), load)

@@ -229,6 +229,19 @@ def still_stale(read: F | str, event: str) -> tuple[F, ...]:
     return (read, *later)
 
 
+def parcels(fulfilment: Mapping | None) -> list[tuple[str, str | None]]:
+    """``(tracking_number, carrier_id)`` of a fulfilment's waybill and of every package its
+    warehouse reported (each number once, the waybill first); a package without a carrier of its
+    own goes with the fulfilment's carrier, which may be unknown (None)."""
+    if not fulfilment:
+        return []
+    carrier = fulfilment.get("carrier_id")
+    found = {fulfilment["tracking_number"]: carrier} if fulfilment.get("tracking_number") else {}
+    for p in fulfilment.get("packages") or []:
+        found.setdefault(p["tracking_number"], p.get("carrier_id") or carrier)
+    return list(found.items())
+
+
 def delivers_fulfilment(parcel: str | None, parcels: Iterable[str], delivered_before: Iterable[str]) -> bool:
     """Whether a carrier's ``delivered`` for ``parcel`` delivers its fulfilment: always for a
     fulfilment shipped as one parcel (or none known); for one shipped in several ``parcels``

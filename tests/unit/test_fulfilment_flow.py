@@ -194,3 +194,14 @@ def test_an_event_stale_where_read_is_stale_wherever_the_fulfilment_went_meanwhi
     for status in statuses:
         assert apply_event(status, event) is status, (status, event)
         assert status is read or RANK[status] > RANK[read]
+
+
+def test_parcels_are_the_waybill_then_each_new_box_with_its_carrier():
+    from router.fulfilment_flow import parcels
+
+    f = {"tracking_number": "W1", "carrier_id": "sf",
+         "packages": [{"tracking_number": "W1", "carrier_id": "sf"}, {"tracking_number": "B2"},
+                      {"tracking_number": "B3", "carrier_id": "yto"}]}
+    assert parcels(f) == [("W1", "sf"), ("B2", "sf"), ("B3", "yto")]
+    assert parcels({"packages": [{"tracking_number": "B1"}]}) == [("B1", None)]
+    assert parcels(None) == [] and parcels({}) == []
