@@ -15,7 +15,8 @@ FILTER_KEYS = {"find": "filter", "count": "query", "distinct": "query", "delete"
 
 
 def shape(value, depth: int = 0):
-    """``value`` with every leaf replaced by its type name: ``{"_id": {"$in": ["list"]}}``."""
+    """``value`` with every leaf replaced by its type name, a list by its first item's shape and its
+    length: ``{"_id": {"$in": ["O1", "O2"]}}`` -> ``{"_id": {"$in": ["str", 2]}}``."""
     if depth > 6:
         return "..."
     if isinstance(value, dict):
