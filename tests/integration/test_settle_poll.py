@@ -1,0 +1,48 @@
+"""The harnesses' settle poll (adapters/demo.py) reads orders a slice at a time and only those not
+yet seen settled, and reports exactly which orders never settled."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from adapters import demo
+from documents import orders
+
+pytestmark = pytest.mark.integration
+
+
+def _order(i: int, status: str = "awaiting_shipment", shipment: str = "unshipped", routing: str = "routed") -> dict:
+    return {"_id": f"O{i:04d}", "channel": "manual", "channel_order_id": f"c{i}", "status": status,
+            "shipment_status": shipment, "routing": {"state": routing}, "timeline": [{"event": "received"}]}
+
+
+def test_read_orders_pages_through_every_order_and_by_ids(db, monkeypatch):
+    monkeypatch.setattr(demo, "READ_SLICE", 7)
+    orders.collection().insert_many([_order(i) for i in range(30)])
+    assert [d["_id"] for d in demo.read_orders()] == [f"O{i:04d}" for i in range(30)]
+    assert "timeline" not in demo.read_orders()[0]
+    picked = [f"O{i:04d}" for i in (29, 3, 17)]
+    assert sorted(d["_id"] for d in demo.read_orders(picked, demo.STATE_FIELDS)) == sorted(picked)
+
+
+def test_wait_settled_goes_round_the_pending_orders_and_returns_those_that_never_settled(db, monkeypatch):
+    monkeypatch.setattr(demo, "READ_SLICE", 4)
+    docs = [_order(0, shipment="delivered"), _order(1, status="cancelled"), _order(2, routing="backordered"),
+            *(_order(i) for i in range(3, 12))]
+    orders.collection().insert_many(docs)
+    ids = [d["_id"] for d in docs]
+    seen: list[tuple[int, int]] = []
+
+    left = demo.wait_settled_in_db(ids, timeout=0.5, poll=0.05, on_poll=lambda done, total: seen.append((done, total)))
+
+    assert left == {f"O{i:04d}" for i in range(3, 12)}
+    assert seen[-1] == (3, 12) and all(total == 12 for _, total in seen)
+
+    # When the others settle while it waits, it returns as soon as it has seen each of them settled
+    def deliver():
+        for i in range(3, 12):
+            orders.collection().update_one({"_id": f"O{i:04d}"}, {"$set": {"shipment_status": "delivered"}})
+
+    threading.Timer(0.2, deliver).start()
+    assert demo.wait_settled_in_db(ids, timeout=30, poll=0.05) == set()
