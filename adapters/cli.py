@@ -24,10 +24,12 @@ def _mongo_url() -> str:
     raise click.ClickException("ROUTER_MONGO_URL is not set and no 'orderrouter up' is running here")
 
 
-def _connect() -> None:
-    from documents.connection import connect, ensure_indexes
+def _connect(batch: bool = False) -> None:
+    """``batch``: an operator's job reading whole collections, with a long socket timeout."""
+    from documents.connection import BATCH_SOCKET_TIMEOUT_MS, connect, ensure_indexes
 
-    connect(_mongo_url(), get_settings().mongo_db, get_settings().slow_command_ms)
+    connect(_mongo_url(), get_settings().mongo_db, get_settings().slow_command_ms,
+            BATCH_SOCKET_TIMEOUT_MS if batch else None)
     ensure_indexes()
 
 
@@ -313,7 +315,7 @@ def check(repair: bool, require_timers: bool) -> None:
     stuck or duplicated); print what is wrong and exit 1 if anything is."""
     from documents import invariants
 
-    _connect()
+    _connect(batch=True)
     violations = invariants.check_all(require_timers=require_timers)
     for v in violations:
         click.echo(str(v))
@@ -337,7 +339,7 @@ def rebuild_list() -> None:
     or differing rows, delete rows of orders that are gone. Safe while the system runs."""
     from documents import order_list
 
-    _connect()
+    _connect(batch=True)
     result = order_list.rebuild()
     click.echo(f"{result['orders']} orders: {result['written']} row(s) written, {result['deleted']} deleted")
 

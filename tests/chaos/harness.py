@@ -286,8 +286,10 @@ def check(router: ChaosRouter, accepted: dict[str, dict], result: ChaosResult) -
     """Fill ``result`` with what is wrong after the run (empty lists: nothing)."""
     from adapters.demo import read_orders, settled
     from documents import invariants
+    from documents.connection import BATCH_SOCKET_TIMEOUT_MS, connect
     from documents.dead_letters import DeadLetter
 
+    connect(router.mongo.url, router.db_name, socket_timeout_ms=BATCH_SOCKET_TIMEOUT_MS)  # reads every order
     docs = {d["_id"]: d for d in read_orders()}
     result.missing_orders = sorted(set(accepted) - set(docs))
     result.unsettled = sorted(f"{d['_id']}: {d.get('status')}/{d.get('shipment_status')}/"
