@@ -269,7 +269,10 @@ def check_progress(order: dict, now: datetime, received_too_long: timedelta = RE
         if f.get("status") == F.DISPATCH_FAILED:
             out.append(Violation("dispatch_failed", subject, f"fulfilment {f.get('id')} failed dispatch "
                                  f"({f.get('error') or 'no error recorded'}); retry or re-route it"))
-    if require_timers and order.get("status") in TIMED and not order.get("due_at"):
+    # An order being routed (again: a backorder retry puts it back in ``received``) waits for its
+    # routing, not a timer; stuck_received above watches that wait.
+    if require_timers and order.get("status") in TIMED and not order.get("due_at") \
+            and routing.get("state") != RoutingState.RECEIVED:
         out.append(Violation("no_deadline", subject, f"{order.get('status')} with nothing scheduled (no due_at)"))
     return out
 

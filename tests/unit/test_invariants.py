@@ -150,6 +150,15 @@ def test_live_orders_without_a_timer_are_flagged_only_when_timers_are_required()
     assert invariants.check_progress(order(status="completed"), NOW, require_timers=True) == []
 
 
+def test_an_order_being_routed_again_waits_for_routing_not_a_timer():
+    # a backorder retry fired: the order is back in routing 'received' until routing decides again
+    # (seen by the 5,000-order chaos run's check, a second before the retry routed the order)
+    rerouting = order(status="awaiting_shipment", routing="received", updated_at=NOW - timedelta(seconds=1))
+    assert invariants.check_progress(rerouting, NOW, require_timers=True) == []
+    stuck = order(status="awaiting_shipment", routing="received", updated_at=NOW - timedelta(minutes=11))
+    assert kinds(invariants.check_progress(stuck, NOW, require_timers=True)) == ["stuck_received"]
+
+
 def test_duplicate_fulfilment_ids_and_channel_orders_are_flagged():
     a, b = order("O1"), order("O2")
     b["channel_order_id"] = a["channel_order_id"]
