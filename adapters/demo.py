@@ -154,11 +154,12 @@ class DemoResult:
 
 
 def push_orders(api: str, orders: list[dict], concurrency: int = 8, token: str | None = None,
-                progress: bool = True) -> DemoResult:
-    """POST every order (and a payment notice for online unpaid ones) through the HTTP API."""
+                progress: bool = True, result: DemoResult | None = None) -> DemoResult:
+    """POST every order through the HTTP API. ``result``: filled as orders are accepted (another
+    thread may watch ``result.orders`` grow)."""
     from tqdm import tqdm
 
-    result = DemoResult()
+    result = DemoResult() if result is None else result
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     with httpx.Client(base_url=api, timeout=30, limits=limits, headers=headers) as client:
