@@ -55,4 +55,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    from bench.common import exit_on_sigterm
+
+    exit_on_sigterm()
     sys.exit(main())

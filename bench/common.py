@@ -93,3 +93,13 @@ def write_result(name: str, result: dict, out: str | Path | None = None) -> Path
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2, default=str) + "\n")
     return path
+
+
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit, so that a stopped benchmark still runs its cleanup (stops the
+    router, simulators and database it started) instead of leaving them running beside the next
+    run (a stopped 10,000-order run's workers took 40% of a core from the next one)."""
+    import signal
+    import sys
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

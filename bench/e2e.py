@@ -737,4 +737,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from bench.common import exit_on_sigterm
+
+    exit_on_sigterm()
     raise SystemExit(main())

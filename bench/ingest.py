@@ -157,4 +157,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    from bench.common import exit_on_sigterm
+
+    exit_on_sigterm()
     main()

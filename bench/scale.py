@@ -82,7 +82,7 @@ def one_run(label: str, orders: int, args, seed_path: str, history: int = 0, sam
     os.environ["BENCH_COUNT_DIR"] = str(count_dir)
     paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(e2e.SHIM)]
     os.environ["PYTHONPATH"] = os.pathsep.join([str(e2e.SHIM), *paths])
-    run_args = argparse.Namespace(orders=orders, concurrency=args.concurrency, profile=False, profile_duration=0,
+    run_args = argparse.Namespace(orders=orders, concurrency=args.concurrency, profile=False, profile_duration=0, seed=7,
                                   timeout=args.timeout)
     e2e.log(f"{label}: {orders} orders, {history} already in the database, {args.workers} workers")
     with running_router(workers=args.workers, threads=args.threads, seed_path=seed_path) as router:
@@ -179,4 +179,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from bench.common import exit_on_sigterm
+
+    exit_on_sigterm()
     sys.exit(main())
