@@ -242,6 +242,13 @@ def read_orders(ids=None, projection: dict | None = None) -> list[dict]:
     return docs
 
 
+def next_slice(ids, after: str) -> list[str]:
+    """The next ``READ_SLICE`` of ``ids`` (sorted) after ``after``, going round to the start: how
+    harness polls visit many orders a slice at a time."""
+    ids = sorted(ids)
+    return [i for i in ids if i > after][:READ_SLICE] or ids[:READ_SLICE]
+
+
 def wait_settled_in_db(ids, timeout: float, poll: float = 5.0, on_poll=None) -> set[str]:
     """Wait until every order of ``ids`` is :func:`settled`. Each poll reads from the database the
     next ``READ_SLICE`` of those not yet seen settled (their state fields alone), going round
@@ -252,7 +259,7 @@ def wait_settled_in_db(ids, timeout: float, poll: float = 5.0, on_poll=None) -> 
     deadline = time.monotonic() + timeout
     pending, at = set(ids), ""
     while pending:
-        window = sorted(i for i in pending if i > at)[:READ_SLICE] or sorted(pending)[:READ_SLICE]
+        window = next_slice(pending, at)
         at = window[-1]
         try:
             pending -= {d["_id"] for d in read_orders(window, STATE_FIELDS) if settled(d)}

@@ -100,7 +100,7 @@ class Payer(threading.Thread):
     def run(self) -> None:
         import httpx
 
-        from adapters.demo import READ_SLICE
+        from adapters.demo import next_slice
 
         fields = {"routing.state": 1, "amounts.payable": 1, "payment_status": 1}
         with httpx.Client(base_url=self.api, timeout=30, headers=self.headers) as client, \
@@ -109,7 +109,7 @@ class Payer(threading.Thread):
                 try:
                     r = client.post("/v1/payments", json={"order_id": o["_id"], "transaction_id": f"tx-{o['_id']}",
                                                           "type": "paid", "amount": str(o["amounts"]["payable"])})
-                    if r.status_code in (200, 202) or r.status_code < 500:
+                    if r.status_code < 500:
                         self.paid.add(o["_id"])  # taken, or refused (would be refused again)
                         self.errors += r.status_code not in (200, 202)
                         return
@@ -119,10 +119,10 @@ class Payer(threading.Thread):
 
             at = ""
             while not self.stop_event.is_set():
-                unpaid = sorted(oid for oid, order in list(self.pushed.orders)
-                                if order["payment"]["method"] == "online" and order["payment"]["status"] != "paid"
-                                and oid not in self.paid)
-                window = [i for i in unpaid if i > at][:READ_SLICE] or unpaid[:READ_SLICE]
+                unpaid = [oid for oid, order in list(self.pushed.orders)
+                          if order["payment"]["method"] == "online" and order["payment"]["status"] != "paid"
+                          and oid not in self.paid]
+                window = next_slice(unpaid, at)
                 if window:
                     at = window[-1]
                     try:
