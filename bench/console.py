@@ -152,6 +152,20 @@ def timed(call, runs: int) -> list[float]:
     return out
 
 
+def insert_generated(collection, n: int, now: datetime, seed: int = 1) -> None:
+    """Insert ``n`` generated orders into ``collection`` (a pymongo collection whose client has a
+    socket timeout long enough for bulk inserts: a 1,000-order batch is about 7 MB). A batch the
+    driver retried after a lost answer may be partly in already: its duplicates are skipped."""
+    from pymongo.errors import BulkWriteError
+
+    for batch in generate(n, now, seed=seed):
+        try:
+            collection.insert_many(batch, ordered=False)
+        except BulkWriteError as exc:
+            if any(e["code"] != 11000 for e in exc.details["writeErrors"]):
+                raise
+
+
 def row_write_cost(url: str, n: int = 300) -> dict:
     """What keeping the list row adds to an order save, in a scratch database on the same server:
     ``save_change`` with a status change (order update + row write) against one with a change the
@@ -219,8 +233,6 @@ def main() -> None:
     database = mongoengine.get_db()
     try:
         connection.ensure_indexes()
-        from pymongo.errors import BulkWriteError
-
         from adapters.http.app import create_app
         from documents import order_list, queries, reports
         from documents.orders import collection
@@ -235,12 +247,8 @@ def main() -> None:
             collection().delete_many({})
             order_list.collection().delete_many({})
             database.bench_meta.delete_many({})
-        for batch in () if reuse else generate(options.orders, now):
-            try:
-                collection().insert_many(batch, ordered=False)
-            except BulkWriteError as exc:  # a retried batch: its duplicates are already in
-                if any(e["code"] != 11000 for e in exc.details["writeErrors"]):
-                    raise
+        if not reuse:
+            insert_generated(collection(), options.orders, now)
         insert_s = time.perf_counter() - started
         if options.keep and not reuse:
             database.bench_meta.insert_one({"_id": "console", "orders": options.orders, "now": now, "shape": 2})

@@ -61,17 +61,22 @@ def network_seed(warehouses: int, seed: int = 3) -> str:
     return str(path)
 
 
-def preload(history: int) -> float:
+def preload(router, history: int) -> float:
     """Insert ``history`` finished orders (the console benchmark's generator) straight into the
-    database; returns the seconds it took."""
-    from mongoengine import get_db
+    router's database; returns the seconds it took. Its own client has the batch socket timeout: a
+    1,000-order batch outlasted the router's 5 s one at 100,000 orders, and the driver's retry of it
+    was answered with an internal error."""
+    from pymongo import MongoClient
 
-    from bench.console import generate
+    from bench.console import insert_generated
+    from documents.connection import BATCH_SOCKET_TIMEOUT_MS
 
     started = time.monotonic()
-    db = get_db()
-    for batch in generate(history, datetime.now(timezone.utc), seed=11):
-        db.orders.insert_many(batch, ordered=False)
+    client = MongoClient(router.mongo_url, socketTimeoutMS=BATCH_SOCKET_TIMEOUT_MS)
+    try:
+        insert_generated(client[router.db_name].orders, history, datetime.now(timezone.utc), seed=11)
+    finally:
+        client.close()
     return time.monotonic() - started
 
 
@@ -86,7 +91,7 @@ def one_run(label: str, orders: int, args, seed_path: str, history: int = 0, sam
                                   timeout=args.timeout)
     e2e.log(f"{label}: {orders} orders, {history} already in the database, {args.workers} workers")
     with running_router(workers=args.workers, threads=args.threads, seed_path=seed_path) as router:
-        loaded = preload(history) if history else 0.0
+        loaded = preload(router, history) if history else 0.0
         time.sleep(2)
         progress: dict = {}
         sampler = e2e.MemorySampler(router.worker_pid, progress) if sample_memory else None
