@@ -15,7 +15,7 @@ from decimal import Decimal
 import dramatiq
 import structlog
 
-from actors import queues
+from actors import queues, turns
 from actors.dispatch import parcels, register_tracking
 from actors.after_sales import exchange_progress
 from actors.channel_sync import outbox_entry, send_pending
@@ -55,7 +55,8 @@ def apply_payment(event_key: str, event: dict | None = None) -> None:
                                           amount=p["amount"], transaction_id=p["transaction_id"])
         return fields, with_details(change.timeline, {"transaction_id": p["transaction_id"]}), change.outcomes
 
-    doc, outcomes = _guarded(event_key, event["order_id"], decide)
+    with turns.per_order.turn(event["order_id"]):
+        doc, outcomes = _guarded(event_key, event["order_id"], decide)
     if outcomes is None and doc is not None:
         send_dispatches(doc)  # a replay: the payment is recorded, its dispatches may not be sent
     follow_up(doc, outcomes)
@@ -118,17 +119,19 @@ def _apply_fulfilment_event(event_key: str, event: dict, kind, actor: str) -> di
     order level (accepted, picked, packed; scans in transit) is one positional update guarded on
     that fulfilment's status, so events on sibling fulfilments never collide; anything else is a
     version-guarded update of the order, decided on the document already read unless the
-    positional update lost a race. Returns the order (None when the event was refused)."""
+    positional update lost a race. Events of one order take turns within the process (see
+    actors/turns.py). Returns the order (None when the event was refused)."""
     e, now = event["payload"], datetime.now(timezone.utc)
-    doc = orders.load(event["order_id"], working=True)
-    step = _fast_step(doc, e, kind, actor, now) if doc is not None else None
-    if step is not None and orders.advance_fulfilment(doc["_id"], *step):
-        return doc
 
     def decide(current):
         return _fulfilment_change(current, e, kind, actor, now)
 
-    doc, outcomes = _guarded(event_key, event["order_id"], decide, current=None if step else doc)
+    with turns.per_order.turn(event["order_id"]):
+        doc = orders.load(event["order_id"], working=True)
+        step = _fast_step(doc, e, kind, actor, now) if doc is not None else None
+        if step is not None and orders.advance_fulfilment(doc["_id"], *step):
+            return doc
+        doc, outcomes = _guarded(event_key, event["order_id"], decide, current=None if step else doc)
     follow_up(doc, outcomes)
     if doc is not None:
         exchange_progress(doc)
