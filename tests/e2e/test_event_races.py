@@ -9,10 +9,20 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from actors.turns import per_order
 from tests import factories
 from tests.helpers import eventually, get_order, order_in, http
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("conserved")]
+
+
+@pytest.fixture(autouse=True, params=["taking turns", "racing"])
+def turns(request, monkeypatch):
+    """Events of one order take turns within a worker process (actors/turns.py); with no wait for
+    a turn they race each other as they do across processes, and the guarded updates decide."""
+    if request.param == "racing":
+        monkeypatch.setattr(per_order, "wait_s", 0)
+    return request.param
 
 
 def _post_all(url: str, token: str, bodies: list[dict]) -> list[int]:
