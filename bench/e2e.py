@@ -313,10 +313,12 @@ def run_ours(args, router, count_dir: Path, progress: dict | None = None) -> dic
             last_log[0] = time.monotonic()
 
     # only this run's orders (bench/scale.py runs with history already in the database), and of
-    # those only the ones not yet settled: the poll runs on the server being measured
+    # those only the ones not yet settled: the poll runs on the server being measured, so a long
+    # run polls less often (every 10 s at 10,000 orders; the figures come from the orders' own
+    # timestamps, not from when the poll saw them)
     ids = [order_id for order_id, _ in result.orders]
     mine = {"_id": {"$in": ids}}
-    wait_settled_in_db(ids, args.timeout, poll=3.0, on_poll=on_poll)
+    wait_settled_in_db(ids, args.timeout, poll=max(3.0, len(ids) / 1000), on_poll=on_poll)
     payer.stop_event.set()
     cpu = meter.stop()
     time.sleep(1.5)  # let the shim write its last counts
@@ -623,6 +625,11 @@ def _run_once(args, k: int, count_dir: Path) -> dict:
             f"{ours['throughput_to_delivered_per_s']}/s to delivered ({ours['orders_delivered']} delivered)")
         base = None
         if not args.no_baseline:
+            # the baseline shares the database and broker: our workers must not still be working
+            # through a backlog beside it (they were, after a run that reached its timeout)
+            for part in router.stack.parts:
+                if part.name.startswith("worker"):
+                    part.stop()
             hops, spread = baseline_hops(ours)
             base = run_baseline(args, router, hops, log_dir)
             base["model"] = {"hops": hops, **spread}
