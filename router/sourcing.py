@@ -6,6 +6,7 @@ only when it accepts the placement.
 """
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -203,13 +204,29 @@ def place(merchant_id: str, lines: list[OrderLine], strategy: Strategy, ctx: Con
     cands.sort(key=lambda c: keys[c["warehouse_id"]])
     explanation = {
         "strategy": strategy.name,
-        "removed": removed,
-        "candidates": cands,
+        **_listed(cands, removed, parts),
         "parts": [{"warehouse_id": wh, "lines": {str(n): q for n, q in qty.items()}}
                   for wh, qty in parts.items()],
         "shortfall": {str(n): q for n, q in shortfall.items()},
     }
     return Placement(parts=parts, shortfall=shortfall, taken=taken, explanation=explanation)
+
+
+EXPLAINED = 10  # candidates and removed warehouses an attempt lists; the rest are counted
+
+
+def _listed(cands: list[dict], removed: list[dict], parts: Mapping[str, object]) -> dict:
+    """What an attempt's explanation lists: the ``EXPLAINED`` best candidates (and any other that
+    got a part), the first ``EXPLAINED`` removed warehouses, and how many of each were left out
+    (by rule, for the removed). The explanation is stored in the order and read with it on every
+    change: over 1,000 warehouses listing them all made an order 240 KB."""
+    listed = cands[:EXPLAINED] + [c for c in cands[EXPLAINED:] if c["warehouse_id"] in parts]
+    out: dict = {"removed": removed[:EXPLAINED], "candidates": listed}
+    if len(cands) > len(listed):
+        out["candidates_not_listed"] = len(cands) - len(listed)
+    if len(removed) > EXPLAINED:
+        out["removed_not_listed"] = dict(Counter(r["removed_by"] for r in removed[EXPLAINED:]))
+    return out
 
 
 def _place_units(lines: list[OrderLine], cands: list[dict], keys: dict[str, tuple],

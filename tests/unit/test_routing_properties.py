@@ -176,3 +176,28 @@ def test_replaying_the_recorded_inputs_gives_the_same_decision(inputs, raw_rules
 def test_rules_survive_a_round_trip_through_their_plain_form(raw_rules):
     rules = RoutingRules.from_dict(raw_rules)
     assert RoutingRules.from_dict(json.loads(json.dumps(rules.to_dict()))) == rules
+
+
+@SETTINGS
+@given(routing_inputs(max_warehouses=30))
+def test_an_explanation_lists_a_bounded_few_warehouses_and_counts_the_rest(inputs):
+    from router.sourcing import EXPLAINED
+
+    order, stock, network, exclude = inputs
+    decision = plan_fulfilments(order, stock, network, exclude_warehouses=exclude)
+    used = {f.warehouse_id for f in decision.fulfilments}
+    for m in decision.explanation["merchants"]:
+        serving = sum(m["merchant_id"] in w.merchant_ids for w in network.warehouses)
+        for attempt in m["attempts"]:
+            if "candidates" not in attempt:  # a hold: nothing was sourced
+                continue
+            listed = [c["warehouse_id"] for c in attempt["candidates"]]
+            parts = {p["warehouse_id"] for p in attempt["parts"]}
+            # the best EXPLAINED candidates, then only those that got a part
+            assert len(listed) <= EXPLAINED + len(parts) and parts <= set(listed)
+            assert len(attempt["removed"]) <= EXPLAINED
+            # every warehouse serving the merchant is a candidate or removed, listed or counted
+            assert len(listed) + attempt.get("candidates_not_listed", 0) + len(attempt["removed"]) \
+                + sum(attempt.get("removed_not_listed", {}).values()) == serving
+        if m.get("winner"):
+            assert set(m["winner"]) <= used
