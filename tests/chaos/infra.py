@@ -4,12 +4,37 @@ data survives a restart)."""
 from __future__ import annotations
 
 import os
+import random
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
 
-from documents.embedded import EmbeddedMongo, free_port
+from documents.embedded import EmbeddedMongo
+
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
+def restartable_port() -> int:
+    """A free loopback port below the kernel's ephemeral range, for a server that goes down and must
+    come back on the same port. A port from the ephemeral range (what binding port 0 gives) can be
+    taken while its server is down as the local end of any outgoing connection, the clients'
+    reconnects to it included; the server then cannot listen again (RabbitMQ exits 0 on that
+    ``eaddrinuse``: the CI failure of session 4's chaos run)."""
+    try:
+        low = int(EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    for _ in range(200):
+        port = random.randrange(10000, low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free loopback port in 10000-{low - 1}")
 
 RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 
@@ -21,7 +46,7 @@ class PrivateRabbit:
 
     def __init__(self, base: Path):
         self.base = Path(base)
-        self.port, self.dist_port = free_port(), free_port()
+        self.port, self.dist_port = restartable_port(), restartable_port()
         self.node = f"chaos{os.getpid()}@localhost"
         self.process: subprocess.Popen | None = None
         self.restarts = 0
@@ -57,7 +82,7 @@ class PrivateRabbit:
             except RuntimeError:
                 if attempt == attempts - 1 or self.process.poll() is None:
                     raise
-                self.dist_port = free_port()
+                self.dist_port = restartable_port()
         return self
 
     def _wait(self, timeout: float) -> None:
@@ -98,6 +123,9 @@ class DurableMongo(EmbeddedMongo):
     """The wire server on a storage directory and a fixed port, restartable with its data."""
 
     restarts = 0
+
+    def __init__(self, storage: str, port: int | None = None, log_path: str | None = None):
+        super().__init__(storage, port=port or restartable_port(), log_path=log_path)
 
     def restart(self, down_for: float = 0.0) -> float:
         started = time.monotonic()
