@@ -44,7 +44,7 @@ def reroute_failed(order_id: str, fulfilment_id: str) -> None:
         if h not in keep:
             own[(h.sku, h.warehouse_id)] = own.get((h.sku, h.warehouse_id), 0) + h.quantity
     decision = plan_fulfilments(partial, stock_levels(rows, own), reference.load_network(),
-                                exclude_warehouses=excluded)
+                                exclude_warehouses=excluded, record_inputs=False)
     numbered = tuple(replace(f, fulfilment_id=f"{order_id}-F{len(doc['fulfilments']) + i}")
                      for i, f in enumerate(decision.fulfilments, start=1))
     new_holds = reservations.holds_for(order_id, numbered)

@@ -5,13 +5,14 @@ already placed by an earlier, interrupted run are reused (see documents/reservat
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import dramatiq
 import structlog
 
 from actors import queues
-from documents import orders, reference, reservations, stock
+from documents import orders, reference, reservations, routing_inputs, stock
 from documents.schedule import schedule_fields
 from documents.converters import change_fields, order_from_document, order_state, stock_levels
 from router import lifecycle
@@ -48,6 +49,7 @@ def route(doc: dict, now: datetime) -> dict:
     trusted = doc["routing"].get("approved_by") or doc.get("exchange_for")  # reviewed, or our own replacement
     risks = [] if problems or trusted else assess_risk(order, network)
     decision, holds = (RoutingDecision(fulfilments=()), []) if problems or risks else _plan_and_reserve(order, network)
+    decision = replace(decision, explanation=routing_inputs.detach(doc["_id"], decision.explanation, now))
     fields, timeline = routed_fields(doc, order, decision, problems, risks, now)
     fields.update(schedule_fields(doc, fields, now))
     saved = orders.save_change(doc["_id"], doc["version"], fields, timeline, current=doc)

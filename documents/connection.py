@@ -32,8 +32,8 @@ def database() -> Database:
 
 def ensure_indexes() -> None:
     """Create every collection's indexes (idempotent)."""
-    from documents import alerts, dead_letters, inbox, order_list, orders, reference, stock
+    from documents import alerts, dead_letters, inbox, order_list, orders, reference, routing_inputs, stock
 
-    for module in (orders, order_list, stock, reference, inbox, dead_letters, alerts):
+    for module in (orders, order_list, stock, reference, inbox, dead_letters, alerts, routing_inputs):
         for cls in module.DOCUMENTS:
             cls.ensure_indexes()

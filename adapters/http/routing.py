@@ -1,4 +1,5 @@
-"""Routing rules (view, replace with validation and a new version) and routing simulation."""
+"""Routing rules (view, replace with validation and a new version), routing simulation, and the
+replay of an order's stored routing decision."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -10,8 +11,8 @@ from adapters.http import auth
 from adapters.http.errors import ApiError
 from adapters.http.views import plain
 from adapters.schemas import CanonicalOrderSchema, to_domain
-from documents import reference
-from router.errors import InvalidRoutingRules
+from documents import orders, reference, routing_inputs
+from router.errors import InvalidDecisionRecord, InvalidRoutingRules
 from router.rules import DEFAULT_RULES, RoutingRules
 
 blp = Blueprint("routing", __name__, description="Routing rules and simulation")
@@ -58,3 +59,39 @@ def simulate(data: dict):
 
     channel = request.args.get("channel", "manual")[:60]
     return jsonify(plain(run(to_domain("SIMULATION", channel, data))))
+
+
+@blp.route("/v1/orders/<order_id>/routing/replay", methods=["GET"])
+def replay_decision(order_id: str):
+    """Re-run an order's routing decision from its recorded inputs with today's code: ``same``
+    says whether it places the same units in the same warehouses with the same carriers. A
+    changed rule set or network does not count: the recorded ones are used."""
+    auth.require_role(auth.Role.VIEWER)
+    from router.routing import replay
+
+    doc = orders.collection().find_one({"_id": order_id}, {"routing.decision": 1, "fulfilments.id": 1,
+                                                            "fulfilments.lines": 1})
+    if doc is None:
+        raise ApiError(404, "not_found", f"unknown order {order_id!r}")
+    decision = (doc.get("routing") or {}).get("decision") or {}
+    inputs = routing_inputs.inputs_of(decision)
+    if inputs is None:
+        raise ApiError(409, "no_recorded_inputs", f"order {order_id!r} has no recorded routing inputs "
+                       "(not routed yet, rejected or held before routing, or its record was removed)")
+    try:
+        again = replay({"inputs": inputs})
+    except (InvalidDecisionRecord, InvalidRoutingRules) as exc:
+        raise ApiError(409, "unreplayable", f"the recorded inputs cannot be replayed: {exc}") from exc
+    lines_of = {f["id"]: f.get("lines", []) for f in doc.get("fulfilments", [])}
+    stored = {"fulfilments": [{**{k: f.get(k) for k in _PLACEMENT}, "lines": lines_of.get(f.get("fulfilment_id"), [])}
+                              for f in decision.get("fulfilments", [])],
+              "backordered": decision.get("backordered", []), "held_reason": decision.get("held_reason")}
+    replayed = {"fulfilments": [{"fulfilment_id": f.fulfilment_id, "merchant_id": f.merchant_id,
+                                 "warehouse_id": f.warehouse_id, "carrier_id": f.carrier_id, "freight": str(f.freight),
+                                 "lines": [l.__dict__ for l in f.lines]} for f in again.fulfilments],
+                "backordered": [b.__dict__ for b in again.backordered], "held_reason": again.held_reason}
+    return jsonify({"order_id": order_id, "rules_version": decision.get("rules_version"),
+                    "same": stored == replayed, "stored": stored, "replayed": replayed})
+
+
+_PLACEMENT = ("fulfilment_id", "merchant_id", "warehouse_id", "carrier_id", "freight")

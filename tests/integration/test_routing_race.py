@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from documents import routing_inputs
 from documents import stock as stock_docs
 from router.routing import replay
 from tests.helpers import eventually, get_order, stock_of, http
@@ -54,9 +55,47 @@ def test_simulation_routes_without_reserving_and_a_stored_decision_replays(api, 
 
     order_id = http.post(f"{api}/v1/channels/manual/orders", json=body, timeout=5).json()["order_id"]
     order = eventually(lambda: (o := get_order(api, order_id))["routing"]["state"] == "routed" and o, what="routed")
-    replayed = replay(order["routing"]["decision"])
+    replayed = replay({"inputs": routing_inputs.inputs_of(order["routing"]["decision"])})
     assert [(f.warehouse_id, [(l.sku, l.quantity) for l in f.lines]) for f in replayed.fulfilments] == [
         (f["warehouse_id"], [(l["sku"], l["quantity"]) for l in f["lines"]]) for f in order["fulfilments"]]
+
+
+def test_the_recorded_inputs_live_apart_from_the_order_and_its_decision_replays_through_the_api(api, worker, seeded):
+    # Given two orders routed over the same network
+    ids = [http.post(f"{api}/v1/channels/manual/orders", json=seeded.order([(sku, 1)], payment_method="cod"),
+                     timeout=5).json()["order_id"] for sku in ("SKU-A", "SKU-A")]
+    routed = [eventually(lambda oid=oid: (o := get_order(api, oid))["routing"]["state"] == "routed" and o,
+                         what=f"{oid} routed") for oid in ids]
+
+    # Then each order names its inputs instead of holding them, and the network is stored once
+    for o in routed:
+        assert "inputs" not in o["routing"]["decision"]
+        assert o["routing"]["decision"]["inputs_ref"].startswith(f"decision:{o['order_id']}:")
+    refs = {routing_inputs.collection().find_one({"_id": o["routing"]["decision"]["inputs_ref"]})["inputs"]["network_ref"]
+            for o in routed}
+    assert len(refs) == 1 and routing_inputs.collection().count_documents({"_id": refs.pop()}) == 1
+
+    # When the first order's decision is replayed through the API
+    answer = http.get(f"{api}/v1/orders/{ids[0]}/routing/replay", timeout=5)
+
+    # Then today's code places the same units in the same warehouse
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["same"] is True
+    assert [(f["warehouse_id"], f["lines"]) for f in body["replayed"]["fulfilments"]] == [
+        (f["warehouse_id"], f["lines"]) for f in routed[0]["fulfilments"]]
+
+
+def test_replaying_an_order_without_recorded_inputs_says_why(api, worker, seeded):
+    # Given an order rejected before any routing decision (an unknown SKU)
+    order_id = http.post(f"{api}/v1/channels/manual/orders", json=seeded.order([("NO-SUCH-SKU", 1)]),
+                         timeout=5).json()["order_id"]
+    eventually(lambda: get_order(api, order_id)["routing"]["state"] == "rejected", what="rejected")
+
+    # Then its replay is refused with the reason, and an unknown order is not found
+    refused = http.get(f"{api}/v1/orders/{order_id}/routing/replay", timeout=5)
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "no_recorded_inputs"
+    assert http.get(f"{api}/v1/orders/NOPE-1/routing/replay", timeout=5).status_code == 404
 
 
 def test_rules_are_replaced_only_with_a_valid_new_version(api, seeded):

@@ -1,0 +1,75 @@
+"""The recorded inputs of routing decisions, kept out of the order document.
+
+``router.routing.plan_fulfilments`` records in its explanation everything the decision depended
+on, so that ``router.routing.replay`` can reach it again. Stored in the order, that record was
+read and rewritten with every later change of the order: over 1,000 warehouses it was 166 KB of
+a 175 KB order. Here it is written once, when the order is routed, and read only by a replay.
+The order's explanation keeps ``inputs_ref``, the id of its record.
+
+The network part (the merchants' warehouses and every carrier) repeats from order to order, so it
+is stored once per distinct content. Both ids are digests of their content, so a second run of the
+routing message writes nothing new.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+
+import mongoengine as me
+
+
+class RoutingInputs(me.DynamicDocument):
+    id = me.StringField(primary_key=True)  # "network:<digest>" or "decision:<order id>:<digest>"
+    meta = {"collection": "routing_inputs"}
+
+
+DOCUMENTS = (RoutingInputs,)
+
+
+def collection():
+    return RoutingInputs._get_collection()
+
+
+def _digest(value) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _save_network(network: dict, now: datetime) -> str:
+    # Written (as a no-op once it exists) with every decision rather than remembered per process:
+    # a remembered record would be missing after its collection was dropped or restored.
+    ref = f"network:{_digest(network)}"
+    collection().update_one({"_id": ref}, {"$setOnInsert": {"kind": "network", "network": network,
+                                                            "created_at": now}}, upsert=True)
+    return ref
+
+
+def detach(order_id: str, explanation: dict, now: datetime) -> dict:
+    """``explanation`` with its ``inputs`` stored here and replaced by ``inputs_ref``; as it is when
+    it holds no inputs."""
+    if "inputs" not in explanation:
+        return explanation
+    inputs = dict(explanation["inputs"])
+    inputs["network_ref"] = _save_network(inputs.pop("network"), now)
+    ref = f"decision:{order_id}:{_digest(inputs)}"
+    collection().update_one({"_id": ref}, {"$setOnInsert": {"kind": "decision", "order_id": order_id,
+                                                            "inputs": inputs, "created_at": now}}, upsert=True)
+    return {**{k: v for k, v in explanation.items() if k != "inputs"}, "inputs_ref": ref}
+
+
+def inputs_of(explanation: dict) -> dict | None:
+    """The whole recorded inputs of a stored explanation (as ``record_inputs`` gave them), or
+    None when none were recorded or their record is gone. Explanations stored before the inputs
+    moved here hold them inline."""
+    if "inputs" in explanation:
+        return explanation["inputs"]
+    ref = explanation.get("inputs_ref")
+    decision = collection().find_one({"_id": ref}) if ref else None
+    if decision is None:
+        return None
+    inputs = dict(decision["inputs"])
+    network = collection().find_one({"_id": inputs.pop("network_ref", None)})
+    if network is None:
+        return None
+    return {**inputs, "network": network["network"]}
