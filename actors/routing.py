@@ -12,6 +12,7 @@ import dramatiq
 import structlog
 
 from actors import queues
+from adapters.settings import get_settings
 from documents import orders, reference, reservations, routing_inputs, stock
 from documents.schedule import schedule_fields
 from documents.converters import change_fields, order_from_document, order_state, stock_levels
@@ -49,7 +50,8 @@ def route(doc: dict, now: datetime) -> dict:
     trusted = doc["routing"].get("approved_by") or doc.get("exchange_for")  # reviewed, or our own replacement
     risks = [] if problems or trusted else assess_risk(order, network)
     decision, holds = (RoutingDecision(fulfilments=()), []) if problems or risks else _plan_and_reserve(order, network)
-    decision = replace(decision, explanation=routing_inputs.detach(doc["_id"], decision.explanation, now))
+    decision = replace(decision, explanation=routing_inputs.detach(doc["_id"], decision.explanation, now,
+                                                                   get_settings().routing_inputs_days))
     fields, timeline = routed_fields(doc, order, decision, problems, risks, now)
     fields.update(schedule_fields(doc, fields, now))
     saved = orders.save_change(doc["_id"], doc["version"], fields, timeline, current=doc)

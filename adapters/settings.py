@@ -26,6 +26,7 @@ class Settings:
     worker_processes: int
     worker_threads: int
     slow_command_ms: float  # database commands slower than this are logged (0: off)
+    routing_inputs_days: int  # a routing decision's recorded inputs are kept this long (0: forever)
 
     @property
     def http_host(self) -> str:
@@ -60,4 +61,5 @@ def get_settings() -> Settings:
             worker_processes=env.int("WORKER_PROCESSES", 2),
             worker_threads=env.int("WORKER_THREADS", 8),
             slow_command_ms=env.float("SLOW_COMMAND_MS", 1000.0),
+            routing_inputs_days=env.int("ROUTING_INPUTS_DAYS", 180),
         )

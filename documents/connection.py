@@ -30,10 +30,28 @@ def database() -> Database:
     return mongoengine.get_db()
 
 
-def ensure_indexes() -> None:
-    """Create every collection's indexes (idempotent)."""
+def ensure_indexes() -> list[str]:
+    """Create every collection's indexes and drop those a module lists as obsolete (idempotent);
+    returns the names dropped, as ``collection.index``."""
+    from pymongo.errors import OperationFailure
+
     from documents import alerts, dead_letters, inbox, order_list, orders, reference, routing_inputs, stock
 
+    dropped = []
     for module in (orders, order_list, stock, reference, inbox, dead_letters, alerts, routing_inputs):
         for cls in module.DOCUMENTS:
             cls.ensure_indexes()
+        for name, obsolete in getattr(module, "OBSOLETE_INDEXES", {}).items():
+            collection = database()[name]
+            for index in sorted(obsolete & set(collection.index_information())):
+                try:
+                    collection.drop_index(index)
+                except OperationFailure as exc:  # another process dropped it first
+                    if exc.code != 27:  # IndexNotFound
+                        raise
+                dropped.append(f"{name}.{index}")
+    if dropped:
+        import structlog
+
+        structlog.get_logger(__name__).info("obsolete_indexes_dropped", indexes=dropped)
+    return dropped

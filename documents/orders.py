@@ -46,6 +46,16 @@ class OrderDocument(me.DynamicDocument):
 
 DOCUMENTS = (OrderDocument,)
 
+# Indexes earlier releases created on ``orders`` for the order lists, which now read their own
+# rows (documents/order_list.py): nothing reads them and every order update paid for them.
+# ``ensure_indexes`` drops them from a database created before.
+_FORMER_LIST_FIELDS = ("customer.id", "skus", "warehouse_ids", "merchant_ids", "status", "payment_status",
+                       "shipment_status", "after_sales_status", "channel")
+OBSOLETE_INDEXES = {"orders": frozenset(
+    [f"{f}_1_placed_at_-1__id_-1" for f in _FORMER_LIST_FIELDS]
+    + [f"{f}_1_placed_at_-1" for f in (*_FORMER_LIST_FIELDS, "payable")]
+    + ["placed_at_-1", "channel_order_id_1"])}
+
 
 def collection():
     return OrderDocument._get_collection()

@@ -8,20 +8,21 @@ The order's explanation keeps ``inputs_ref``, the id of its record.
 
 The network part (the merchants' warehouses and every carrier) repeats from order to order, so it
 is stored once per distinct content. Both ids are digests of their content, so a second run of the
-routing message writes nothing new.
+routing message writes nothing new. A decision's record carries ``expire_at`` (``keep_days`` after
+it was made) and a TTL index removes it then; network records are small and kept.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import mongoengine as me
 
 
 class RoutingInputs(me.DynamicDocument):
     id = me.StringField(primary_key=True)  # "network:<digest>" or "decision:<order id>:<digest>"
-    meta = {"collection": "routing_inputs"}
+    meta = {"collection": "routing_inputs", "indexes": [{"fields": ["expire_at"], "expireAfterSeconds": 0}]}
 
 
 DOCUMENTS = (RoutingInputs,)
@@ -45,16 +46,18 @@ def _save_network(network: dict, now: datetime) -> str:
     return ref
 
 
-def detach(order_id: str, explanation: dict, now: datetime) -> dict:
-    """``explanation`` with its ``inputs`` stored here and replaced by ``inputs_ref``; as it is when
-    it holds no inputs."""
+def detach(order_id: str, explanation: dict, now: datetime, keep_days: int = 0) -> dict:
+    """``explanation`` with its ``inputs`` stored here (for ``keep_days``, 0: for good) and replaced
+    by ``inputs_ref``; as it is when it holds no inputs."""
     if "inputs" not in explanation:
         return explanation
     inputs = dict(explanation["inputs"])
     inputs["network_ref"] = _save_network(inputs.pop("network"), now)
     ref = f"decision:{order_id}:{_digest(inputs)}"
-    collection().update_one({"_id": ref}, {"$setOnInsert": {"kind": "decision", "order_id": order_id,
-                                                            "inputs": inputs, "created_at": now}}, upsert=True)
+    record = {"kind": "decision", "order_id": order_id, "inputs": inputs, "created_at": now}
+    if keep_days > 0:
+        record["expire_at"] = now + timedelta(days=keep_days)
+    collection().update_one({"_id": ref}, {"$setOnInsert": record}, upsert=True)
     return {**{k: v for k, v in explanation.items() if k != "inputs"}, "inputs_ref": ref}
 
 

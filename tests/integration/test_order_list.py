@@ -205,3 +205,29 @@ def test_rebuild_list_command_puts_a_lost_row_back(placed, db, mongo_url, monkey
     assert result.exit_code == 0, result.output
     assert f"{len(placed)} orders: 1 row(s) written, 0 deleted" in result.output
     assert placed[5]["_id"] in walk({}, 50)
+
+
+def test_starting_on_a_database_from_before_the_list_rows_drops_the_former_list_indexes(db):
+    # Given orders still carrying the list indexes an earlier release created on them, and an
+    # index an operator added for their own reports
+    from documents import connection
+
+    for field in ("status", "skus", "customer.id"):
+        orders.collection().create_index([(field, 1), ("placed_at", -1), ("_id", -1)])
+    orders.collection().create_index([("payable", 1), ("placed_at", -1)])
+    orders.collection().create_index([("channel_order_id", 1)])
+    orders.collection().create_index([("customer.email", 1)])
+    declared = set(orders.collection().index_information()) - {
+        "status_1_placed_at_-1__id_-1", "skus_1_placed_at_-1__id_-1", "customer.id_1_placed_at_-1__id_-1",
+        "payable_1_placed_at_-1", "channel_order_id_1", "customer.email_1"}
+
+    # When the indexes are ensured (as every API, worker and CLI start does), twice
+    dropped = connection.ensure_indexes()
+    again = connection.ensure_indexes()
+
+    # Then the former list indexes are gone, ours and the operator's stay, and the second run drops nothing
+    assert sorted(dropped) == sorted(f"orders.{n}" for n in (
+        "status_1_placed_at_-1__id_-1", "skus_1_placed_at_-1__id_-1", "customer.id_1_placed_at_-1__id_-1",
+        "payable_1_placed_at_-1", "channel_order_id_1"))
+    assert set(orders.collection().index_information()) == declared | {"customer.email_1"}
+    assert again == []

@@ -3,6 +3,7 @@ plus simulation and replay of stored decisions."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import pytest
 
@@ -71,9 +72,14 @@ def test_the_recorded_inputs_live_apart_from_the_order_and_its_decision_replays_
     for o in routed:
         assert "inputs" not in o["routing"]["decision"]
         assert o["routing"]["decision"]["inputs_ref"].startswith(f"decision:{o['order_id']}:")
-    refs = {routing_inputs.collection().find_one({"_id": o["routing"]["decision"]["inputs_ref"]})["inputs"]["network_ref"]
-            for o in routed}
+    records = [routing_inputs.collection().find_one({"_id": o["routing"]["decision"]["inputs_ref"]}) for o in routed]
+    refs = {r["inputs"]["network_ref"] for r in records}
     assert len(refs) == 1 and routing_inputs.collection().count_documents({"_id": refs.pop()}) == 1
+
+    # And each decision's record expires after the retention (180 days by default), by a TTL index
+    assert all(r["expire_at"] - r["created_at"] == timedelta(days=180) for r in records)
+    ttl = [i for i in routing_inputs.collection().list_indexes() if "expireAfterSeconds" in i]
+    assert [(list(i["key"]), i["expireAfterSeconds"]) for i in ttl] == [(["expire_at"], 0)]
 
     # When the first order's decision is replayed through the API
     answer = http.get(f"{api}/v1/orders/{ids[0]}/routing/replay", timeout=5)
