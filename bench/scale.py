@@ -101,6 +101,7 @@ def one_run(label: str, orders: int, args, seed_path: str, history: int = 0, sam
         if sampler:
             sampler.stop_event.set()
             sampler.join(timeout=15)
+        sizes = stored_sizes(router)
     cpu = ours["cpu"]["cpu_s"]
     n = ours["orders_in_db"]  # this run's orders only
     row = {
@@ -113,6 +114,7 @@ def one_run(label: str, orders: int, args, seed_path: str, history: int = 0, sam
         "latency_delivered_p50_s": ours["latency_delivered_s"]["p50"],
         "orders_delivered": ours["orders_delivered"],
         "peak_rss_workers_mb": ours["peak_rss"]["workers_mb"],
+        "stored_kb": sizes,
         "load_average": os.getloadavg()[0],
     }
     row["cpu_ms_per_order"]["total"] = round(sum(row["cpu_ms_per_order"].values()), 1)
@@ -121,6 +123,28 @@ def one_run(label: str, orders: int, args, seed_path: str, history: int = 0, sam
         row["memory"] = e2e.memory_growth(sampler.samples)
     e2e.log(f"{label}: {json.dumps({k: v for k, v in row.items() if k != 'memory_samples'})}")
     return row
+
+
+def stored_sizes(router, sample: int = 100) -> dict:
+    """Mean stored size (KB) of the newest ``sample`` orders and of their routing decisions'
+    recorded inputs (``routing_inputs``, network records apart)."""
+    from bson.codec_options import CodecOptions
+    from bson.raw_bson import RawBSONDocument
+    from pymongo import MongoClient
+
+    from documents.connection import BATCH_SOCKET_TIMEOUT_MS
+
+    raw = CodecOptions(document_class=RawBSONDocument)
+    client = MongoClient(router.mongo_url, socketTimeoutMS=BATCH_SOCKET_TIMEOUT_MS)
+    try:
+        db = client[router.db_name]
+        out = {}
+        for name, query, newest in (("orders", {}, "placed_at"), ("routing_inputs", {"kind": "decision"}, "created_at")):
+            docs = list(db.get_collection(name, codec_options=raw).find(query).sort(newest, -1).limit(sample))
+            out[name] = round(sum(len(d.raw) for d in docs) / len(docs) / 1024, 1) if docs else None
+        return out
+    finally:
+        client.close()
 
 
 def flatness(rows: list[dict]) -> dict:
@@ -167,16 +191,17 @@ def main(argv: list[str] | None = None) -> int:
     path = write_result("scale", result, args.out)
     print()
     print("| series | size | CPU ms/order (workers / API / db) | DB round trips/order | msgs/order | "
-          "orders/s to delivered | p50 s |")
-    print("|---|---|---|---|---|---|---|")
+          "orders/s to delivered | p50 s | KB per order / routing inputs |")
+    print("|---|---|---|---|---|---|---|---|")
     for series in ("history", "network"):
         for row in result.get(series, {}).get("rows", []):
             c = row["cpu_ms_per_order"]
             print(f"| {series} | {row['label'].split(' ', 1)[1]} | {c['workers']} / {c['api']} / {c['db']} | "
                   f"{row['db_round_trips_per_order']} | {row['messages_per_order']} | "
-                  f"{row['throughput_to_delivered_per_s']} | {row['latency_delivered_p50_s']} |")
+                  f"{row['throughput_to_delivered_per_s']} | {row['latency_delivered_p50_s']} | "
+                  f"{row['stored_kb']['orders']} / {row['stored_kb']['routing_inputs']} |")
         if series in result:
-            print(f"| {series} | largest / smallest | {result[series]['flatness']} | | | | |")
+            print(f"| {series} | largest / smallest | {result[series]['flatness']} | | | | | |")
     if "memory" in result:
         print(f"\nmemory over {args.memory_orders:,} orders: {result['memory'].get('memory')}")
     print(f"\nwrote {path.relative_to(REPO) if path.is_relative_to(REPO) else path}")
