@@ -48,6 +48,15 @@ class Running:
         return {"Authorization": f"Bearer {self.payments_token}"}
 
 
+def _delete_queues(prefix: str, amqp_url: str) -> None:
+    from actors.queues import delete_queues
+
+    try:
+        delete_queues(prefix, amqp_url)
+    except Exception as exc:  # noqa: BLE001 - leftover empty queues are untidy, not a failure
+        log.warning("queues_not_deleted", prefix=prefix, error=f"{type(exc).__name__}: {exc}")
+
+
 @contextmanager
 def running_router(workers: int = 2, threads: int = 8, seed_path: str = "examples/seed.yaml", step_delay=0.02,
                    wms_fail_rate: float = 0.0):
@@ -102,6 +111,7 @@ def running_router(workers: int = 2, threads: int = 8, seed_path: str = "example
         stack.stop()
         wms.stop()
         carrier.stop()
+        _delete_queues(f"demo{run_id}", settings.amqp_url)
         from mongoengine import get_db
 
         try:

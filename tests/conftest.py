@@ -62,6 +62,18 @@ def db(mongo_url):
     connection.database().client.drop_database(name)  # the test may have reconnected (the CLI does)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_queues_deleted():
+    """This session's queues go when it ends (each session has its own prefix)."""
+    yield
+    prefix = os.environ["ROUTER_QUEUE_PREFIX"]
+    if prefix == f"test{os.getpid()}" and _rabbit_reachable():
+        from actors.queues import delete_queues
+        from adapters.settings import get_settings
+
+        delete_queues(prefix, get_settings().amqp_url)
+
+
 @pytest.fixture(scope="session")
 def broker():
     if not _rabbit_reachable():
