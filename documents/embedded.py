@@ -27,12 +27,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# ":memory:" keeps the whole database in the server's WiredTiger cache (1 GB unless told): past it
+# every write fails with WT_CACHE_FULL (the console benchmark's 100,000 orders of about 7 KB did,
+# while rebuilding their list rows). A cap, not an allocation. On disk the cache evicts instead.
+MEMORY_CACHE_SIZE = "4G"
+
+
 class EmbeddedMongo:
-    """A SecantusDB server process. ``storage`` is a directory or ``":memory:"``."""
+    """A SecantusDB server process. ``storage`` is a directory or ``":memory:"``; ``cache_size``
+    (e.g. ``"4G"``) defaults to ``MEMORY_CACHE_SIZE`` for ``":memory:"``, the server's own otherwise."""
 
     def __init__(self, storage: str = ":memory:", port: int | None = None, log_path: str | None = None,
-                 standalone: bool = True):
+                 standalone: bool = True, cache_size: str | None = None):
         self.storage = storage
+        self.cache_size = cache_size or (MEMORY_CACHE_SIZE if storage == ":memory:" else None)
         self.standalone = standalone
         self.port = port or free_port()
         self.log_path = log_path
@@ -57,7 +65,8 @@ class EmbeddedMongo:
         # one cause of a 10,000-order run slowing from 37 to 17 events/s over its hour. A real
         # mongod runs as a replica set (docker-compose.yml).
         return [exe, "--host", "127.0.0.1", "--port", str(self.port), "--storage-path", self.storage,
-                "--log-level", "WARNING", *(["--standalone"] if self.standalone else [])]
+                "--log-level", "WARNING", *(["--standalone"] if self.standalone else []),
+                *(["--cache-size", self.cache_size] if self.cache_size else [])]
 
     def start(self, timeout: float = 30.0) -> "EmbeddedMongo":
         if self.storage != ":memory:":
