@@ -311,12 +311,14 @@ def main() -> None:
         if not options.no_record:
             print("wrote", write_result("console", summary))
     finally:
-        if not options.keep and not (server and server.storage == ":memory:"):  # stopping discards those
-            mongoengine.connect(db=name, host=url, alias="drop",
-                                **{**connection.CLIENT_OPTIONS, "socketTimeoutMS": connection.BATCH_SOCKET_TIMEOUT_MS})
-            mongoengine.get_db("drop").client.drop_database(name)
-        if server:
-            server.stop()
+        try:
+            if not options.keep and not (server and server.storage == ":memory:"):  # stopping discards those
+                mongoengine.connect(db=name, host=url, alias="drop", **{
+                    **connection.CLIENT_OPTIONS, "socketTimeoutMS": connection.BATCH_SOCKET_TIMEOUT_MS})
+                mongoengine.get_db("drop").client.drop_database(name)
+        finally:
+            if server:
+                server.stop()
 
 
 if __name__ == "__main__":
