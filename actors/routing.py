@@ -147,6 +147,15 @@ def send_dispatches(doc: dict) -> None:
             dispatch_fulfilment.send(doc["_id"], f["id"])
 
 
+def planned_view(decision: RoutingDecision) -> dict:
+    """A decision's placements as plain data: fulfilments (warehouse, carrier, freight, lines),
+    backordered lines and hold reason."""
+    return {"fulfilments": [{"fulfilment_id": f.fulfilment_id, "merchant_id": f.merchant_id,
+                             "warehouse_id": f.warehouse_id, "carrier_id": f.carrier_id, "freight": str(f.freight),
+                             "lines": [l.__dict__ for l in f.lines]} for f in decision.fulfilments],
+            "backordered": [b.__dict__ for b in decision.backordered], "held_reason": decision.held_reason}
+
+
 def simulate(order) -> dict:
     """Route ``order`` against current stock and rules without reserving or storing anything."""
     network = reference.load_network()
@@ -157,12 +166,9 @@ def simulate(order) -> dict:
     pricing = price_order(order, decision)
     return {
         "problems": [p.__dict__ for p in problems], "risks": [p.__dict__ for p in risks],
-        "fulfilments": [{"fulfilment_id": f.fulfilment_id, "merchant_id": f.merchant_id,
-                         "warehouse_id": f.warehouse_id, "carrier_id": f.carrier_id, "freight": str(f.freight),
-                         "lines": [l.__dict__ for l in f.lines],
-                         "amounts": pricing.fulfilments[f.fulfilment_id].to_dict()} for f in decision.fulfilments],
-        "backordered": [b.__dict__ for b in decision.backordered],
-        "held_reason": decision.held_reason,
+        **planned_view(decision),
+        "fulfilments": [{**placement, "amounts": pricing.fulfilments[placement["fulfilment_id"]].to_dict()}
+                        for placement in planned_view(decision)["fulfilments"]],
         "amounts": {**pricing.order.to_dict(), "currency": order.currency},
         "sub_orders": {m: a.to_dict() for m, a in pricing.merchants.items()},
         "decision": decision.explanation,

@@ -37,27 +37,33 @@ def _digest(value) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def _save_network(network: dict, now: datetime) -> str:
-    # Written (as a no-op once it exists) with every decision rather than remembered per process:
-    # a remembered record would be missing after its collection was dropped or restored.
-    ref = f"network:{_digest(network)}"
-    collection().update_one({"_id": ref}, {"$setOnInsert": {"kind": "network", "network": network,
-                                                            "created_at": now}}, upsert=True)
-    return ref
-
-
 def detach(order_id: str, explanation: dict, now: datetime, keep_days: int = 0) -> dict:
     """``explanation`` with its ``inputs`` stored here (for ``keep_days``, 0: for good) and replaced
     by ``inputs_ref``; as it is when it holds no inputs."""
     if "inputs" not in explanation:
         return explanation
+    from pymongo import UpdateOne
+    from pymongo.errors import BulkWriteError
+
     inputs = dict(explanation["inputs"])
-    inputs["network_ref"] = _save_network(inputs.pop("network"), now)
+    network = inputs.pop("network")
+    inputs["network_ref"] = network_ref = f"network:{_digest(network)}"
     ref = f"decision:{order_id}:{_digest(inputs)}"
     record = {"kind": "decision", "order_id": order_id, "inputs": inputs, "created_at": now}
     if keep_days > 0:
         record["expire_at"] = now + timedelta(days=keep_days)
-    collection().update_one({"_id": ref}, {"$setOnInsert": record}, upsert=True)
+    # One round trip for both. The network is written (a no-op once there) with every decision
+    # rather than remembered per process: a remembered record would be missing after its
+    # collection was dropped or restored. Two workers upserting one record at once may see a
+    # duplicate key: the record is there, which is all that is asked.
+    try:
+        collection().bulk_write([
+            UpdateOne({"_id": network_ref}, {"$setOnInsert": {"kind": "network", "network": network,
+                                                              "created_at": now}}, upsert=True),
+            UpdateOne({"_id": ref}, {"$setOnInsert": record}, upsert=True)], ordered=False)
+    except BulkWriteError as exc:
+        if any(e["code"] != 11000 for e in exc.details["writeErrors"]):
+            raise
     return {**{k: v for k, v in explanation.items() if k != "inputs"}, "inputs_ref": ref}
 
 

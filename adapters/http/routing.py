@@ -67,6 +67,7 @@ def replay_decision(order_id: str):
     says whether it places the same units in the same warehouses with the same carriers. A
     changed rule set or network does not count: the recorded ones are used."""
     auth.require_role(auth.Role.VIEWER)
+    from actors.routing import planned_view
     from router.routing import replay
 
     doc = orders.collection().find_one({"_id": order_id}, {"routing.decision": 1, "fulfilments.id": 1,
@@ -82,16 +83,11 @@ def replay_decision(order_id: str):
         again = replay({"inputs": inputs})
     except (InvalidDecisionRecord, InvalidRoutingRules) as exc:
         raise ApiError(409, "unreplayable", f"the recorded inputs cannot be replayed: {exc}") from exc
+    replayed = planned_view(again)
     lines_of = {f["id"]: f.get("lines", []) for f in doc.get("fulfilments", [])}
-    stored = {"fulfilments": [{**{k: f.get(k) for k in _PLACEMENT}, "lines": lines_of.get(f.get("fulfilment_id"), [])}
+    placement = ("fulfilment_id", "merchant_id", "warehouse_id", "carrier_id", "freight")
+    stored = {"fulfilments": [{**{k: f.get(k) for k in placement}, "lines": lines_of.get(f.get("fulfilment_id"), [])}
                               for f in decision.get("fulfilments", [])],
               "backordered": decision.get("backordered", []), "held_reason": decision.get("held_reason")}
-    replayed = {"fulfilments": [{"fulfilment_id": f.fulfilment_id, "merchant_id": f.merchant_id,
-                                 "warehouse_id": f.warehouse_id, "carrier_id": f.carrier_id, "freight": str(f.freight),
-                                 "lines": [l.__dict__ for l in f.lines]} for f in again.fulfilments],
-                "backordered": [b.__dict__ for b in again.backordered], "held_reason": again.held_reason}
     return jsonify({"order_id": order_id, "rules_version": decision.get("rules_version"),
                     "same": stored == replayed, "stored": stored, "replayed": replayed})
-
-
-_PLACEMENT = ("fulfilment_id", "merchant_id", "warehouse_id", "carrier_id", "freight")

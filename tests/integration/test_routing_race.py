@@ -112,3 +112,19 @@ def test_rules_are_replaced_only_with_a_valid_new_version(api, seeded):
     assert http.put(f"{api}/v1/routing/rules", json=good, timeout=5).status_code == 200
     assert http.put(f"{api}/v1/routing/rules", json=good, timeout=5).status_code == 409
     assert http.get(f"{api}/v1/routing/rules", timeout=5).json()["rules"]["version"] == "v2"
+
+
+def test_recording_the_same_inputs_from_many_threads_at_once_stores_each_record_once(db):
+    # Given one decision's explanation recorded by 8 threads at once (redelivered routing messages)
+    from datetime import datetime, timezone
+
+    explanation = {"schema": 1, "inputs": {"schema": 1, "order": {"order_id": "O-1"}, "stock": [],
+                                           "network": {"warehouses": [{"id": "WH-1"}], "carriers": []}}}
+    now = datetime.now(timezone.utc)
+    with ThreadPoolExecutor(8) as pool:
+        refs = list(pool.map(lambda _: routing_inputs.detach("O-1", explanation, now, 180)["inputs_ref"], range(8)))
+
+    # Then all name one record, stored once beside one network record, and it reads back whole
+    assert len(set(refs)) == 1
+    assert routing_inputs.collection().count_documents({}) == 2
+    assert routing_inputs.inputs_of({"inputs_ref": refs[0]}) == explanation["inputs"]
