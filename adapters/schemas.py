@@ -33,6 +33,15 @@ def _money(**kw):
     return fields.Decimal(as_string=True, allow_nan=False, validate=[MONEY_RANGE, at_most_places()], **kw)
 
 
+class StrictBoolean(fields.Boolean):
+    """A JSON boolean and nothing else: ``0``, ``1`` and ``"true"`` are refused, not guessed."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):  # 0 == False in a set, so truthy/falsy cannot say this
+            raise self.make_error("invalid", input=value)
+        return value
+
+
 class StrictSchema(Schema):
     class Meta:
         ordered = True
@@ -79,7 +88,7 @@ class PaymentSchema(StrictSchema):
     status = fields.Enum(PaymentStatus, by_value=True, load_default=PaymentStatus.UNPAID,
                          validate=validate.OneOf([PaymentStatus.UNPAID, PaymentStatus.PAID]))
     transaction_id = fields.String(load_default="", validate=validate.Length(max=100))
-    terms_days = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0, max=365))
+    terms_days = fields.Integer(load_default=None, allow_none=True, strict=True, validate=validate.Range(min=0, max=365))
     po_number = fields.String(load_default="", validate=validate.Length(max=100))
 
 
@@ -99,7 +108,7 @@ class CanonicalOrderSchema(StrictSchema):
     payment = fields.Nested(PaymentSchema, load_default=dict)
     placed_at = fields.AwareDateTime(required=True)
     notes = fields.String(load_default="", validate=validate.Length(max=2000))
-    b2b = fields.Boolean(load_default=False)
+    b2b = StrictBoolean(load_default=False)
 
     @validates_schema
     def _amounts_fit_the_currency(self, data, **_):

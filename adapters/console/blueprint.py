@@ -2,8 +2,8 @@
 
 The operator signs in with an API token (``ROUTER_API_TOKENS``); the token is kept in Flask's
 signed session cookie (HttpOnly, SameSite=Strict) and every button calls the JSON API with it,
-so roles are enforced by the API itself. With no tokens configured the API is open and so is
-the console (a laptop default). The session is signed with ``ROUTER_SECRET_KEY``, or with a
+so roles are enforced by the API itself. With no tokens configured nobody signs in: the login
+page says how to configure one (the API refuses every call but ``/healthz`` alike). The session is signed with ``ROUTER_SECRET_KEY``, or with a
 random key made at process start (sessions then end with the process, and do not carry across
 several server processes: set the variable in production).
 """
@@ -54,11 +54,9 @@ class Operator:
 
 
 def operator_for(token: str | None) -> Operator | None:
-    """The operator a token belongs to; with no tokens configured, an anonymous admin."""
-    tokens = auth.operator_tokens()
-    if not tokens:
-        return Operator("anonymous", auth.Role.ADMIN, None)
-    found = tokens.get(token or "")
+    """The operator a token belongs to, or None. No token configured means nobody, never an
+    anonymous admin."""
+    found = auth.operator_tokens().get(token or "")
     return Operator(found[0], found[1], token) if found else None
 
 

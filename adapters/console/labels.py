@@ -50,7 +50,11 @@ TEXT: dict[str, tuple[str, str]] = {
     "console": ("Operations console", "运营控制台"), "orders": ("Orders", "订单"), "stock": ("Stock", "库存"),
     "exceptions": ("Exceptions", "异常"), "reports": ("Reports", "报表"), "settings": ("Settings", "设置"),
     "login": ("Sign in", "登录"), "logout": ("Sign out", "退出"), "token": ("API token", "API 令牌"),
-    "bad_token": ("That token is not valid.", "令牌无效。"), "all": ("All", "全部"),
+    "bad_token": ("That token is not valid.", "令牌无效。"),
+    "no_tokens": ("No operator token is configured, so nobody can sign in. Set ROUTER_API_TOKENS="
+                  "name:admin:<long random token> for the API and restart it ('orderrouter up' makes and "
+                  "prints one).", "尚未配置操作员令牌，无法登录。请设置 ROUTER_API_TOKENS=name:admin:<长随机令牌> "
+                  "并重启 API（'orderrouter up' 会生成并打印一个）。"), "all": ("All", "全部"),
     "channel": ("Channel", "渠道"), "merchant": ("Merchant", "商家"), "warehouse": ("Warehouse", "仓库"),
     "customer": ("Customer", "客户"), "sku": ("SKU", "SKU"), "from": ("From", "开始日期"), "to": ("To", "结束日期"),
     "min_amount": ("Min amount", "最低金额"), "max_amount": ("Max amount", "最高金额"), "filter": ("Filter", "筛选"),

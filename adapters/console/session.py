@@ -5,6 +5,7 @@ from flask import redirect, render_template, request, session, url_for
 
 from adapters.console import labels
 from adapters.console.blueprint import blp, lang, operator_for, safe_next
+from adapters.http import auth
 
 
 @blp.route("/login", methods=["GET", "POST"])
@@ -19,6 +20,8 @@ def login():
             session["lang"] = request.form.get("lang") or lang()
             return redirect(safe_next(request.form.get("next")))
         error = labels.text("bad_token", lang())
+    if not auth.operator_tokens():
+        error = labels.text("no_tokens", lang())
     return render_template("login.html", error=error, next=request.args.get("next", "")), 401 if error else 200
 
 

@@ -56,6 +56,9 @@ def require_role(role: Role) -> str:
     presented = _bearer() or ""
     found = next((who for token, who in operator_tokens().items() if _same(presented, token)), None)
     if found is None:
+        if not operator_tokens():
+            raise ApiError(401, "unauthorized", "a valid operator token is required, and none is configured: "
+                           "set ROUTER_API_TOKENS=name:role:token (role viewer, operator or admin)")
         raise ApiError(401, "unauthorized", "a valid operator token is required")
     name, has = found
     if has < role:

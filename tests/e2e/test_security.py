@@ -29,6 +29,35 @@ def test_nothing_but_healthz_answers_without_a_token(api, seeded):
         assert response.json()["error"]["code"] == "unauthorized"
 
 
+def test_with_no_operator_token_configured_nobody_gets_into_the_console_or_the_api(api, db, monkeypatch):
+    # Given a router started with ROUTER_API_TOKENS empty (docker compose used to default to that)
+    monkeypatch.setenv("ROUTER_API_TOKENS", "")
+    with httpx.Client(base_url=api, timeout=5) as browser:
+        # When someone opens the console, they are sent to the login page, which says how to get in
+        first = browser.get("/console/orders")
+        assert first.status_code == 302 and "/console/login" in first.headers["location"]
+        login = browser.get("/console/login")
+        assert login.status_code == 401 and "ROUTER_API_TOKENS" in login.text
+        # and no token, however made up, signs anyone in
+        attempt = browser.post("/console/login", data={"token": "anything", "next": "/console/orders"})
+        assert attempt.status_code == 401 and "router_console" not in attempt.headers.get("set-cookie", "")
+        assert browser.get("/console/orders").status_code == 302
+    # Then the API refuses every call but /healthz, and says what is missing
+    for headers in ({}, {"Authorization": "Bearer anything"}, {"Authorization": "Basic YWRtaW46YWRtaW4="}):
+        refused = httpx.get(f"{api}/v1/orders", headers=headers, timeout=5)
+        assert refused.status_code == 401 and "none is configured" in refused.json()["error"]["message"]
+    assert httpx.get(f"{api}/healthz", timeout=5).status_code == 200
+
+
+def test_docker_compose_refuses_to_start_without_operator_tokens():
+    import yaml
+    from pathlib import Path
+
+    compose = yaml.safe_load((Path(__file__).parents[2] / "docker-compose.yml").read_text())
+    value = compose["x-router"]["environment"]["ROUTER_API_TOKENS"]
+    assert value.startswith("${ROUTER_API_TOKENS:?"), value  # compose's "required, else fail with this message"
+
+
 def test_each_role_may_do_its_own_and_no_more(api, worker, seeded):
     order_id = http.post(f"{api}/v1/channels/manual/orders", json=seeded.order([("SKU-A", 1)]),
                          headers=OPERATOR).json()["order_id"]

@@ -14,6 +14,8 @@ from decimal import Decimal
 from hypothesis import strategies as st
 from marshmallow import Schema, fields, validate
 
+from adapters.schemas import StrictBoolean
+
 MONGO_OPERATORS = [{"$gt": ""}, {"$ne": None}, {"$where": "sleep(1000)"}, {"$regex": ".*"}, {"$in": []},
                    {"$exists": True}, {"$expr": {"$eq": [1, 1]}}]
 OPERATOR_STRINGS = ["$gt", "{\"$gt\": \"\"}", "a.b", "$where", "x\x00y", "../../etc", "'; drop", "\ud7ff\ufffd"]
@@ -65,7 +67,7 @@ def bad_values(field: fields.Field) -> list:
     elif isinstance(field, fields.Enum):
         out += ["bogus", "", 7, "PAID"]
     elif isinstance(field, fields.Boolean):
-        out += ["maybe", 2, -1]
+        out += ["maybe", 2, -1] + ([0, 1, "true"] if isinstance(field, StrictBoolean) else [])
     elif isinstance(field, fields.Integer):
         out += ["abc", 1.5] + ([] if not field.strict else ["5"])
         r = _range(field)
