@@ -222,10 +222,3 @@ def verify_hmac(
         expected, given = base64.b64encode(digest), given.strip().encode("utf-8", "replace")
     if not hmac.compare_digest(expected, given):
         raise BadSignature(f"{name} does not match the body")
-
-
-def sign_hmac(raw_body: bytes, secret: str | bytes, encoding: str = "base64") -> str:
-    """The value :func:`verify_hmac` expects (for tests, simulators and outbound signing)."""
-    key = secret.encode() if isinstance(secret, str) else bytes(secret)
-    digest = hmac.new(key, raw_body, hashlib.sha256).digest()
-    return digest.hex().upper() if encoding == "hex" else base64.b64encode(digest).decode()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema, EXCLUDE
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from router.model import Address, Customer, Order, OrderLine
 from router.money import currency_quantum
@@ -142,13 +142,6 @@ class CanonicalOrderSchema(StrictSchema):
                 errors.setdefault("lines", {})[i] = {"merchant_id": ["required when the order has no merchant_id"]}
         if errors:
             raise ValidationError(errors)
-
-
-class ChannelOrderSchema(CanonicalOrderSchema):
-    """Canonical order as produced by a native-format adapter: it may carry the raw payload."""
-
-    class Meta:
-        unknown = EXCLUDE
 
 
 def field_errors(messages: dict | list, prefix: str = "") -> dict[str, list[str]]:

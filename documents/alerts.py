@@ -177,7 +177,3 @@ def sweep_low_stock(now: datetime | None = None, notify=None, limit: int = 5000)
 def open_alerts(limit: int = 200) -> list[dict]:
     """Unresolved alerts, newest first (for the console)."""
     return [from_bson(d) for d in _alerts().find({"resolved_at": None}).sort("raised_at", -1).limit(limit)]
-
-
-def recent_alerts(limit: int = 50) -> list[dict]:
-    return [from_bson(d) for d in _alerts().find({}).sort("raised_at", -1).limit(limit)]

@@ -96,22 +96,12 @@ def load(order_id: str, working: bool = False) -> dict | None:
     return from_bson(raw) if raw else None
 
 
-def load_by_fulfilment(fulfilment_id: str) -> dict | None:
-    raw = collection().find_one({"fulfilments.id": fulfilment_id})
-    return from_bson(raw) if raw else None
-
-
 def _find_by_tracking(tracking_number: str, projection: dict | None = None) -> dict | None:
     """The order with a fulfilment shipped under ``tracking_number``: its waybill, else one of its
     parcels. Two indexed lookups, not one top-level ``$or`` (which the embedded server answers by
     decoding every order)."""
     return collection().find_one({"fulfilments.tracking_number": tracking_number}, projection) or \
         collection().find_one({"fulfilments.packages.tracking_number": tracking_number}, projection)
-
-
-def load_by_tracking(tracking_number: str) -> dict | None:
-    raw = _find_by_tracking(tracking_number)
-    return from_bson(raw) if raw else None
 
 
 def save_change(order_id: str, version: int, set_fields: dict, timeline: list[dict] = (),

@@ -1,7 +1,8 @@
 """Every status vocabulary of the router, defined once.
 
-The words are the public contract (see DESIGN.md); the API, the documents, the state
-machines and the console all import them from here.
+The words are the public contract: the HTTP API (README's "HTTP API" section; the enums in
+/openapi.json) and the stored documents carry them verbatim, so renaming one breaks callers and
+stored data. The API, the documents, the state machines and the console all import them from here.
 """
 from enum import StrEnum
 
