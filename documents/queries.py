@@ -37,7 +37,6 @@ EQUALITY = {"status": "status", "payment_status": "payment_status", "shipment_st
             "after_sales_status": "after_sales_status", "channel": "channel", "merchant": "merchant_ids",
             "warehouse": "warehouse_ids", "customer": "customer.id", "sku": "skus",
             "channel_order_id": "channel_order_id"}
-FILTER_OF = {path: name for name, path in EQUALITY.items()}  # stored field -> query parameter
 # Equalities that match few orders over all time: with another filter beside them they lead the
 # query alone (a short index range) instead of the time window.
 FEW_PER_VALUE = ("channel_order_id", "customer.id", "skus")

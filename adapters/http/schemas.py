@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from adapters.schemas import MONEY_RANGE, at_most_places
-from router.statuses import (FulfilmentStatus, OrderStatus, PaymentEventType, PaymentStatus, ShipmentStatus,
+from router.statuses import (OrderStatus, PaymentEventType, PaymentStatus, ShipmentStatus,
                              TrackingStatus, WmsEventType)
 
 _ID = validate.Regexp(r"^[\w\-:/#~]{1,120}$", error="1-120 letters, digits, _ - : / # ~")
@@ -86,6 +86,3 @@ class AddressChangeSchema(Schema):
     from adapters.schemas import AddressSchema as _A
 
     address = fields.Nested(_A, required=True)
-
-
-FULFILMENT_STATUSES = [s.value for s in FulfilmentStatus]
