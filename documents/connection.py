@@ -1,15 +1,25 @@
 """One place that opens the database connection, for the API, workers, scheduler and tests."""
 from __future__ import annotations
 
+import threading
+
 import mongoengine
 from pymongo.database import Database
+
+from documents import wire_quirks
 
 # Short timeouts: fail fast, let Dramatiq retry the message.
 CLIENT_OPTIONS = dict(serverSelectionTimeoutMS=5000, socketTimeoutMS=5000, connectTimeoutMS=3000,
                       uuidRepresentation="standard", tz_aware=True)
 # Operators' batch jobs (invariant check, list rebuild) and test harnesses read whole collections:
-# the embedded server decodes every match before its first batch (5.8 s for 5,000 orders).
+# nobody waits on them interactively, and one command of theirs may be long (on the embedded
+# server even the first batch waits for every match to be decoded, 5.8 s for 5,000 orders:
+# wire_quirks.Quirks.reads_every_match_before_limit).
 BATCH_SOCKET_TIMEOUT_MS = 600_000
+
+# The client of the default connection and its server's quirks, asked once per connection.
+_quirks_of: tuple[object, wire_quirks.Quirks] | None = None
+_quirks_lock = threading.Lock()
 
 
 def connect(url: str, db: str, slow_command_ms: float = 0, socket_timeout_ms: int | None = None) -> Database:
@@ -17,17 +27,35 @@ def connect(url: str, db: str, slow_command_ms: float = 0, socket_timeout_ms: in
     ``slow_command_ms`` > 0 logs the shape of every command slower than that (see
     documents/slow_commands.py); ``socket_timeout_ms`` replaces the short default (see
     ``BATCH_SOCKET_TIMEOUT_MS``)."""
+    global _quirks_of
     from documents.slow_commands import SlowCommandLogger
 
     listeners = [SlowCommandLogger(slow_command_ms)] if slow_command_ms > 0 else []
     options = {**CLIENT_OPTIONS, **({"socketTimeoutMS": socket_timeout_ms} if socket_timeout_ms else {})}
     mongoengine.disconnect()
+    _quirks_of = None
     mongoengine.connect(db=db, host=url, event_listeners=listeners, **options)
     return mongoengine.get_db()
 
 
 def database() -> Database:
     return mongoengine.get_db()
+
+
+def quirks() -> wire_quirks.Quirks:
+    """The quirks of the server the default connection talks to (``wire_quirks.MONGOD`` for a real
+    mongod). Decided once per connection, by one ``buildInfo`` when first needed (connecting stays
+    lazy: a worker boots while the database is down, as before), then kept with the client; a new
+    client (a reconnect, by :func:`connect` or not) is asked again. Not per query."""
+    global _quirks_of
+    client = database().client
+    known = _quirks_of
+    if known is not None and known[0] is client:
+        return known[1]
+    with _quirks_lock:
+        if _quirks_of is None or _quirks_of[0] is not client:
+            _quirks_of = (client, wire_quirks.of_server(client.admin.command("buildInfo")))
+        return _quirks_of[1]
 
 
 def ensure_indexes() -> list[str]:

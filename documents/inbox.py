@@ -5,9 +5,10 @@ An entry stays unprocessed until someone knows its effect is recorded: the actor
 the event is applied (its order's own guarded update records it) or refused; if the actor died in
 between, the reconciler closes in batches the entries their orders record and re-sends the rest
 (see actors/sweeps.py). Unprocessed therefore means "not yet known applied", never "applied".
-(Leaving every applied entry to the reconciler saved one update per event, but on the embedded
-server, which reads every index match before a limit, the 5,000-order chaos run's backlog of
-unprocessed entries made each sweep read thousands of them and the database fell behind.)"""
+(Leaving every applied entry to the reconciler saved one update per event, but grew a backlog of
+unprocessed entries that every sweep reads through: in the 5,000-order chaos run, on the embedded
+server, which reads every index match before a limit, each sweep read thousands of them and the
+database fell behind.)"""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -52,7 +53,9 @@ def mark_processed(event_key: str, outcome: str = "applied") -> None:
         {"_id": event_key, "processed": False}, {"$set": {"processed": True, "outcome": outcome, "processed_at": datetime.now(timezone.utc)}})
 
 
-CLOSE_CHUNK = 100  # the embedded server's cost per entry doubles with an $in of 500 (bench/dbops.py)
+# Entries per update: a short command on any server (on the embedded server the cost per entry
+# doubled with an $in of 500: bench/dbops.py).
+CLOSE_CHUNK = 100
 
 
 def close(event_keys: list[str], outcome: str = "applied") -> None:

@@ -98,8 +98,9 @@ def load(order_id: str, working: bool = False) -> dict | None:
 
 def _find_by_tracking(tracking_number: str, projection: dict | None = None) -> dict | None:
     """The order with a fulfilment shipped under ``tracking_number``: its waybill, else one of its
-    parcels. Two indexed lookups, not one top-level ``$or`` (which the embedded server answers by
-    decoding every order)."""
+    parcels. Two indexed lookups, the waybill first: each is one index range on any server and a
+    waybill match wins, where one top-level ``$or`` would leave the choice to the server (and the
+    embedded server answers it by decoding every order: ``wire_quirks``)."""
     return collection().find_one({"fulfilments.tracking_number": tracking_number}, projection) or \
         collection().find_one({"fulfilments.packages.tracking_number": tracking_number}, projection)
 
@@ -111,7 +112,8 @@ def save_change(order_id: str, version: int, set_fields: dict, timeline: list[di
     Returns the updated document, or None when someone else changed the order first (the caller
     reloads and decides again). With ``current`` (the document the decision was made on) the
     result is merged locally instead of read back: one round trip, not two. (findAndModify would
-    also be one, but measured 20x slower than update_one on the embedded server.)
+    also be one, but sends back the whole order that the merge already has here; it measured 20x
+    slower than update_one on the embedded server.)
     """
     stamp = now()
     update: dict = {"$set": to_bson({**set_fields, "updated_at": stamp}), "$inc": {"version": 1}}

@@ -1,20 +1,27 @@
 """Order queries for the API and console: filters on indexed fields, keyset (cursor) pages, and the
 status tabs' counts. Lists read the slim rows of ``documents/order_list.py``, never the orders.
 
-Query shapes are chosen so that both servers read only a bounded slice of one index:
+Query shapes are chosen so that every query reads only a bounded slice of one index, whatever the
+server does with a limit:
 
-- no ``hint`` and no top-level ``$and`` / ``$or``: on the embedded server a hint walks the whole
-  index and decodes every document, and a top-level operator turns the query into a collection
-  scan (measured: 100,000 documents read for a page of 51);
+- no ``hint`` and no top-level ``$and`` / ``$or``: the planner picks the index from the filter,
+  and a filter of one predicate per field leaves it one index range. (On the embedded server a
+  hint walks the whole index and a top-level operator is a collection scan, measured 100,000
+  documents read for a page of 51: ``wire_quirks.Quirks``.)
 - the newest-first walk is cut into time windows (:data:`FIRST_WINDOW` on), each a ``placed_at``
   range beside one equality (or a status and a :data:`~documents.order_list.STATUS_PAIR_FIELDS`
-  filter): ``{field: v, placed_at: {$gt, $lte}}``, which the embedded server answers from the
-  ``(field, placed_at, _id)`` index range alone. It reads every match of a query before applying
-  the limit, so the window is what bounds the work (mongod stops at the limit anyway). Other
-  combinations lead with the window, or with an equality that matches few orders, and the rest
-  is checked row by row;
+  filter): ``{field: v, placed_at: {$gte, $lte}}``, answered from the ``(field, placed_at, _id)``
+  index range alone. The window bounds what one query can cost: on any server where no index
+  gives the order (an amount range: its matches are sorted in memory), and on every query where
+  the server reads each match before applying the limit, as the embedded one does. Other
+  combinations lead with the window, or with an equality that matches few orders, and the
+  rest is checked row by row;
 - the keyset cursor ``(placed_at, _id)`` is ``placed_at <= p`` on the server, and rows at exactly
-  ``p`` with ``_id >= id`` are dropped here (an ``$or`` would be a collection scan).
+  ``p`` with ``_id >= id`` are dropped here: one index range, where an ``$or`` cursor would need
+  two (and is a collection scan on the embedded server).
+
+The lower end of a window goes through ``wire_quirks.lower_bound``: ``$gte`` on a real mongod, a
+``$gt`` 1 ms earlier on the embedded server, which drops the bound rows of ``$gte`` here.
 """
 from __future__ import annotations
 
@@ -28,7 +35,7 @@ from decimal import Decimal
 
 from bson.decimal128 import Decimal128
 
-from documents import order_list
+from documents import connection, order_list, wire_quirks
 from documents.codec import from_bson
 from documents.orders import collection as order_collection
 
@@ -96,8 +103,9 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 def window_query(filters: dict, lower: datetime | None, upper: datetime | None,
-                 upper_inclusive: bool) -> dict:
-    """The server query for the rows of ``filters`` placed in ``[lower, upper]`` (or ``upper)``)."""
+                 upper_inclusive: bool, quirks: wire_quirks.Quirks | None = None) -> dict:
+    """The server query for the rows of ``filters`` placed in ``[lower, upper]`` (or ``upper)``),
+    as sent to a server with ``quirks`` (default: the connection's, ``connection.quirks``)."""
     query = order_filter(filters)
     placed = dict(query.get("placed_at") or {})
     if lower is not None and ("$gte" not in placed or placed["$gte"] < lower):
@@ -107,7 +115,8 @@ def window_query(filters: dict, lower: datetime | None, upper: datetime | None,
             placed.pop("$lt", None)
             placed["$lte" if upper_inclusive else "$lt"] = upper
     if "$gte" in placed:
-        placed["$gt"] = _just_before(placed.pop("$gte"))
+        quirks = connection.quirks() if quirks is None else quirks
+        placed.update(wire_quirks.lower_bound(placed.pop("$gte"), quirks))
     equalities = [k for k in query if k not in ("placed_at", "payable")]
     ordered: dict = {}
     if "payable" not in query and (len(equalities) == 1 or _status_pair(equalities)):
@@ -123,15 +132,6 @@ def window_query(filters: dict, lower: datetime | None, upper: datetime | None,
 def _status_pair(equalities: list[str]) -> bool:
     return len(equalities) == 2 and "status" in equalities and \
         next(f for f in equalities if f != "status") in order_list.STATUS_PAIR_FIELDS
-
-
-def _just_before(at: datetime) -> datetime:
-    """The instant 1 ms before ``at`` (as stored: BSON dates hold milliseconds), so that
-    ``placed_at > _just_before(t)`` is ``placed_at >= t``. The embedded server drops the rows at
-    exactly ``t`` for ``$gte`` on a descending index field followed by another one, e.g.
-    ``{status: s, placed_at: {$gte: t}}`` on ``(status, placed_at -1, _id -1)``; ``$gt`` is right
-    on both servers (tests/integration/test_wire_conformance.py)."""
-    return at.replace(microsecond=at.microsecond // 1000 * 1000) - timedelta(milliseconds=1)
 
 
 def list_rows(filters: dict, limit: int = 50, cursor: str | None = None,

@@ -129,8 +129,10 @@ def top_skus(rng: ReportRange, limit: int = 10) -> dict[str, list[dict]]:
 def payment_to_shipment(rng: ReportRange) -> dict:
     """``{"overall": {orders, average_seconds, average_hours}, "by_channel": [{channel, ...}]}``.
 
-    Array paths are unwound rather than read with ``$min`` on an array expression: the embedded
-    wire server does not resolve ``"$fulfilments.shipped_at"`` inside expressions."""
+    Array paths are unwound and grouped with ``$min``, which gives the earliest element on any
+    server, rather than read with ``$min`` on an array path inside an expression: the embedded
+    server resolves ``"$fulfilments.shipped_at"`` there to nothing
+    (``wire_quirks.Quirks.array_paths_unresolved_in_expressions``)."""
     match = rng.match(NO_REVENUE)
     match["$match"].update({"payments.type": PaymentEventType.PAID.value, "fulfilments.shipped_at": {"$type": "date"}})
     pipeline = [

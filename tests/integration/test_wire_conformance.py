@@ -1,14 +1,20 @@
 """Every query and update operator the router uses, against the MongoDB-wire server the tests run
 on, checked against MongoDB's documented result. If the embedded server ever diverges, this fails
-first and the query is changed to one that behaves the same on both (see ENGINEERING.md)."""
+first and the query is changed to one that behaves the same on both, or the divergence becomes a
+quirk in documents/wire_quirks.py, tested below both ways."""
 from __future__ import annotations
 
+import json
+import os
+import time
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
 from bson.decimal128 import Decimal128
 from pymongo.errors import DuplicateKeyError
+
+from documents import connection, queries, wire_quirks
 
 pytestmark = pytest.mark.integration
 T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
@@ -121,9 +127,8 @@ def test_aggregation_groups_and_sums_decimals(coll):
 
 
 def test_ranges_on_a_compound_index_with_a_descending_field_in_the_middle(db):
-    """The order list's window queries. The embedded server (SecantusDB 0.7.0b3) drops the rows at
-    exactly the bound for ``$gte`` here, so documents/queries.py sends ``$gt`` 1 ms earlier; the
-    xfail below records the divergence and turns into a failure to notice once it is fixed."""
+    """The order list's window queries: ``$gt`` / ``$lt`` / ``$lte`` on ``placed_at`` beside an
+    equality, on ``(status, placed_at -1, _id -1)`` (``$gte`` there: the quirks below)."""
     c = db["conformance_ranges"]
     c.create_index([("status", 1), ("placed_at", -1), ("_id", -1)])
     c.insert_many([{"_id": f"r{d}", "status": "s", "placed_at": T0 + timedelta(days=d)} for d in range(4)])
@@ -135,9 +140,200 @@ def test_ranges_on_a_compound_index_with_a_descending_field_in_the_middle(db):
         [("placed_at", -1), ("_id", -1)]).limit(2)] == ["r2", "r1"]
 
 
-@pytest.mark.xfail(reason="SecantusDB 0.7.0b3: $gte on a descending compound field drops the bound", strict=False)
-def test_gte_on_a_descending_compound_field_keeps_the_bound(db):
+# -- the embedded server's quirks (documents/wire_quirks.py) ----------------------------------------
+# Per quirk: what it protects (its flag's docstring, repeated in the tests' own), a test that the
+# server still does what the flag says (on the embedded server the quirk reproduces: a strict xfail
+# of MongoDB's documented result, or an assertion, so that the suite fails the day it is fixed and
+# the workaround can go), and a test that the workaround gives MongoDB's documented result. On a
+# real mongod (ROUTER_TEST_MONGO_URL) every flag is off and the same tests check the plain results.
+
+
+@pytest.fixture
+def quirks(db) -> wire_quirks.Quirks:
+    return connection.quirks()
+
+
+def documented_result_fails_where(request, present: bool, quirk: str) -> None:
+    """Make the calling test (MongoDB's documented result of the query the quirk spoils) a strict
+    xfail on a server with ``quirk``: it fails as XPASS the day the server gets it right."""
+    if present:
+        request.applymarker(pytest.mark.xfail(raises=AssertionError, strict=True, reason=(
+            f"wire_quirks.Quirks.{quirk}: still present on this server (if this passes, it was fixed: "
+            "drop the flag from wire_quirks.SECANTUS and the workaround with it)")))
+
+
+def plan_of(cursor) -> str:
+    return json.dumps(cursor.explain()["queryPlanner"]["winningPlan"], default=str)
+
+
+def test_the_server_is_recognised_once_per_connection(db):
+    """``connection.quirks`` asks the server once per connection: SecantusDB's buildInfo names a
+    ``secantusVersion`` and gets :data:`wire_quirks.SECANTUS`; a real mongod gets ``MONGOD``."""
+    build_info = db.client.admin.command("buildInfo")
+    expected = wire_quirks.SECANTUS if "secantusVersion" in build_info else wire_quirks.MONGOD
+    assert connection.quirks() is expected and connection.quirks() is expected
+    if not os.environ.get("ROUTER_TEST_MONGO_URL"):
+        assert expected is wire_quirks.SECANTUS  # the suite's own server is the embedded one
+
+
+# gte_drops_bound -- protects the order list's windows and its placed_from filter
+# (documents/queries.window_query): the only quirk whose workaround is switched.
+
+@pytest.fixture
+def descending_in_the_middle(db):
     c = db["conformance_gte"]
     c.create_index([("status", 1), ("placed_at", -1), ("_id", -1)])
     c.insert_many([{"_id": f"r{d}", "status": "s", "placed_at": T0 + timedelta(days=d)} for d in range(3)])
-    assert ids(c.find({"status": "s", "placed_at": {"$gte": T0 + timedelta(days=1)}})) == ["r1", "r2"]
+    return c
+
+
+def test_gte_drops_bound__plain_gte_keeps_the_bound(descending_in_the_middle, quirks, request):
+    """MongoDB's documented ``$gte``: the rows at exactly the bound match. Strict xfail where
+    ``gte_drops_bound`` (there the rows placed at ``t`` are missing)."""
+    documented_result_fails_where(request, quirks.gte_drops_bound, "gte_drops_bound")
+    c, day1 = descending_in_the_middle, T0 + timedelta(days=1)
+    assert ids(c.find({"status": "s", "placed_at": {"$gte": day1}})) == ["r1", "r2"]
+    assert ids(c.find({"status": "s", "placed_at": {"$gte": day1, "$lte": day1}})) == ["r1"]
+
+
+def test_gte_drops_bound__workaround_gives_the_documented_result(descending_in_the_middle, quirks):
+    """What the list sends for "at or after t" matches the rows placed at ``t``: the ``$gt`` 1 ms
+    earlier of the embedded server and the plain ``$gte`` a mongod gets, on this server; and the
+    list's window query itself (documents/queries.window_query, this connection's quirks)."""
+    c, day1 = descending_in_the_middle, T0 + timedelta(days=1)
+    assert ids(c.find({"status": "s", "placed_at": wire_quirks.lower_bound(day1, wire_quirks.SECANTUS)})) \
+        == ["r1", "r2"]
+    assert ids(c.find({"status": "s", "placed_at": wire_quirks.lower_bound(day1, quirks)})) == ["r1", "r2"]
+    window = queries.window_query({"status": "s"}, day1, day1, upper_inclusive=True)
+    assert ids(c.find(window)) == ["r1"]
+
+
+# array_paths_unresolved_in_expressions -- protects the payment-to-shipment report
+# (documents/reports.payment_to_shipment), which unwinds instead; not switched.
+
+@pytest.fixture
+def shipments(db):
+    c = db["conformance_paths"]
+    c.insert_one({"_id": "o", "fulfilments": [{"shipped_at": T0 + timedelta(hours=2)}, {"shipped_at": T0},
+                                              {"status": "reserved"}]})
+    return c
+
+
+def test_array_paths_unresolved_in_expressions__plain_min_of_an_array_path(shipments, quirks, request):
+    """MongoDB's documented result: ``"$fulfilments.shipped_at"`` in an expression is the array of
+    the elements' values, and ``$min`` of it the earliest. Strict xfail where the server resolves
+    the path to nothing."""
+    documented_result_fails_where(request, quirks.array_paths_unresolved_in_expressions,
+                                  "array_paths_unresolved_in_expressions")
+    row = next(shipments.aggregate([{"$project": {"first": {"$min": "$fulfilments.shipped_at"}}}]))
+    assert row["first"] == T0
+
+
+def test_array_paths_unresolved_in_expressions__unwinding_gives_the_documented_result(shipments):
+    """The report's shape: unwind the array, keep the elements with the field, ``$min`` per order."""
+    row = next(shipments.aggregate([
+        {"$unwind": "$fulfilments"}, {"$match": {"fulfilments.shipped_at": {"$type": "date"}}},
+        {"$group": {"_id": "$_id", "first": {"$min": "$fulfilments.shipped_at"}}}]))
+    assert row == {"_id": "o", "first": T0}
+
+
+# top_level_operator_scans -- protects the reconciler's and channel intake's "unset or older"
+# ($not/$gte), the tracking-number lookup (two lookups) and the list's keyset cursor (ties dropped
+# by the caller); not switched.
+
+@pytest.fixture
+def indexed(db):
+    c = db["conformance_indexed"]
+    c.create_index("a")
+    c.create_index("b")
+    c.insert_many([{"_id": i, "a": i, "b": -i} for i in range(300)])
+    return c
+
+
+def test_top_level_operator_scans__matches_the_server(indexed, quirks):
+    """A top-level ``$or`` of two indexed clauses: a collection scan exactly where the flag says
+    (mongod answers it from the two indexes)."""
+    scans = "COLLSCAN" in plan_of(indexed.find({"$or": [{"a": 5}, {"b": -7}]}))
+    assert scans == quirks.top_level_operator_scans, "the server changed: update wire_quirks"
+    assert "COLLSCAN" not in plan_of(indexed.find({"a": 5}))
+
+
+def test_top_level_operator_scans__the_shapes_without_it_give_the_documented_result(db):
+    """``$not: {$gte: t}`` is "unset, null or older" as the ``$or`` of the three is (``$not`` also
+    matches documents without the field); two lookups find what the ``$or`` finds; the keyset
+    cursor ``placed_at <= p`` with the ties at ``p`` dropped is the ``$or`` cursor's page."""
+    c = db["conformance_or"]
+    second = timedelta(seconds=1)
+    c.insert_many([{"_id": "unset"}, {"_id": "null", "at": None}, {"_id": "older", "at": T0 - second},
+                   {"_id": "same", "at": T0}, {"_id": "newer", "at": T0 + second}])
+    spelled_out = {"$or": [{"at": {"$exists": False}}, {"at": None}, {"at": {"$lt": T0}}]}
+    assert ids(c.find({"at": {"$not": {"$gte": T0}}})) == ids(c.find(spelled_out)) == \
+        ["null", "older", "unset"]
+
+    c.insert_many([{"_id": "w", "waybill": "X1"}, {"_id": "p", "parcels": ["X2"]}])
+    for number in ("X1", "X2", "X3"):
+        either = c.find_one({"$or": [{"waybill": number}, {"parcels": number}]})
+        assert (c.find_one({"waybill": number}) or c.find_one({"parcels": number})) == either
+
+    rows = db["conformance_cursor"]
+    rows.insert_many([{"_id": f"k{i}", "placed_at": T0 + timedelta(minutes=i // 2)} for i in range(6)])
+    newest = [("placed_at", -1), ("_id", -1)]
+    p, after = T0 + timedelta(minutes=1), "k3"  # the cursor row: the page goes on below it
+    by_or = [d["_id"] for d in rows.find({"$or": [{"placed_at": {"$lt": p}},
+                                                  {"placed_at": p, "_id": {"$lt": after}}]}).sort(newest)]
+    kept = [d["_id"] for d in rows.find({"placed_at": {"$lte": p}}).sort(newest)
+            if not (d["placed_at"] == p and d["_id"] >= after)]
+    assert kept == by_or == ["k2", "k1", "k0"]
+
+
+# reads_every_match_before_limit -- protects the list's windows, the reconciler's and inbox's
+# batches, rebuild's day slices and BATCH_SOCKET_TIMEOUT_MS; not switched.
+
+def test_reads_every_match_before_limit__matches_the_server(indexed, quirks):
+    """``find(range).limit(1)``: every match of the range examined exactly where the flag says
+    (mongod stops at the limit)."""
+    stats = indexed.find({"a": {"$gte": 0}}).limit(1).explain()["executionStats"]
+    assert (stats["totalDocsExamined"] == 300) == quirks.reads_every_match_before_limit, \
+        "the server changed: update wire_quirks"
+
+
+def test_reads_every_match_before_limit__windows_give_the_documented_result(descending_in_the_middle):
+    """Windows read newest first, one after the other, give the rows of one unbounded read."""
+    c, newest = descending_in_the_middle, [("placed_at", -1), ("_id", -1)]
+    whole = [d["_id"] for d in c.find({"status": "s"}).sort(newest).limit(2)]
+    upper, windowed = None, []
+    while len(windowed) < 2:
+        lower = (upper or T0 + timedelta(days=3)) - timedelta(days=1)
+        windowed += [d["_id"] for d in c.find(queries.window_query({"status": "s"}, lower, upper, False))
+                     .sort(newest).limit(2 - len(windowed))]
+        upper = lower
+    assert windowed == whole == ["r2", "r1"]
+
+
+# hint_walks_whole_index -- protects every query (none carries a hint); not switched.
+
+def test_hint_walks_whole_index__matches_the_server(db, quirks):
+    """A hinted equality takes as long as walking the index, exactly where the flag says (timed:
+    the server's explain reports one key examined either way; about 60x measured, 5x asked)."""
+    c = db["conformance_hint"]
+    c.create_index("a")
+    c.insert_many([{"_id": i, "a": i} for i in range(3000)])
+
+    def fastest(query) -> float:
+        best = float("inf")
+        for _ in range(5):
+            started = time.perf_counter()
+            list(query())
+            best = min(best, time.perf_counter() - started)
+        return best
+
+    hinted = fastest(lambda: c.find({"a": 5}).hint([("a", 1)]))
+    plain = fastest(lambda: c.find({"a": 5}))
+    assert (hinted > 5 * plain) == quirks.hint_walks_whole_index, \
+        f"the server changed: update wire_quirks (hinted {hinted * 1000:.1f} ms, plain {plain * 1000:.1f} ms)"
+
+
+def test_hint_walks_whole_index__the_planner_picks_the_index_without_one(indexed):
+    """Without a hint the planner takes the index the filter names, and the result is the same."""
+    assert "a_1" in plan_of(indexed.find({"a": 5}))
+    assert ids(indexed.find({"a": 5})) == ids(indexed.find({"a": 5}).hint([("a", 1)])) == [5]
