@@ -28,14 +28,6 @@ class Settings:
     slow_command_ms: float  # database commands slower than this are logged (0: off)
     routing_inputs_days: int  # a routing decision's recorded inputs are kept this long (0: forever)
 
-    @property
-    def http_host(self) -> str:
-        return self.http_addr.rsplit(":", 1)[0]
-
-    @property
-    def http_port(self) -> int:
-        return int(self.http_addr.rsplit(":", 1)[1])
-
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
