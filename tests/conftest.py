@@ -30,6 +30,52 @@ os.environ.setdefault("ROUTER_API_TOKENS", "admin:admin:test-admin,op:operator:t
 os.environ.setdefault("ROUTER_PAYMENTS_TOKEN", "test-payments")
 
 
+# Every test carries exactly one tier marker (pyproject.toml declares them), and the tier matches
+# the folder the test lives in: ``-m unit`` and friends select by marker, so an unmarked test would
+# silently run in no tier. tests/fuzz/ is a technique, not a tier: its files declare their own.
+TIERS = ("unit", "service", "integration", "e2e", "chaos", "browser")
+FOLDER_TIERS = {tier: {tier} for tier in TIERS} | {"fuzz": set(TIERS)}
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m / -k deselect: an unmarked test must not just vanish
+def pytest_collection_modifyitems(config, items):
+    problems = []
+    for item in items:
+        tiers = sorted({mark.name for mark in item.iter_markers()} & set(TIERS))
+        if len(tiers) != 1:
+            problems.append(f"{item.nodeid}: {'no tier marker' if not tiers else 'tiers ' + ', '.join(tiers)}")
+            continue
+        folder = _top_folder(item)
+        if folder is None:
+            continue  # not a file under tests/ (a path given on the command line from elsewhere)
+        allowed = FOLDER_TIERS.get(folder)
+        if allowed is None:
+            where = f"tests/{folder}/" if folder else "tests/ itself"
+            problems.append(f"{item.nodeid}: {where} is not a tier folder (use one of: {', '.join(FOLDER_TIERS)})")
+        elif tiers[0] not in allowed:
+            problems.append(f"{item.nodeid}: marked {tiers[0]} but lives in tests/{folder}/")
+    if problems:
+        raise pytest.UsageError(
+            "every test needs exactly one tier marker matching its folder (module-level "
+            "`pytestmark = pytest.mark.<tier>`, tiers: " + ", ".join(TIERS) + "); "
+            f"{len(problems)} do not:\n  " + "\n  ".join(problems))
+
+
+def _top_folder(item) -> str | None:
+    """The folder directly under tests/ holding ``item``'s file, or None when it is elsewhere."""
+    path = getattr(item, "path", None)
+    if path is None:
+        return None
+    try:
+        parts = os.path.relpath(os.path.abspath(str(path)), TESTS_DIR).split(os.sep)
+    except ValueError:  # another drive (Windows)
+        return None
+    if parts[0] == os.pardir:
+        return None
+    return parts[0] if len(parts) > 1 else ""  # "": a test file directly in tests/
+
+
 def _rabbit_reachable() -> bool:
     from urllib.parse import urlparse
 

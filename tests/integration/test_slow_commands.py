@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from structlog.testing import capture_logs
 
 from documents import connection
-from documents.slow_commands import shape
 
-
-def test_shape_keeps_fields_and_operators_and_drops_values():
-    assert shape({"customer.email": "wang@example.cn", "_id": {"$in": ["O1", "O2"]}, "n": 3}) == \
-        {"customer.email": "str", "_id": {"$in": ["str", 2]}, "n": "int"}
+pytestmark = pytest.mark.integration
 
 
 def test_a_command_over_the_threshold_is_logged_by_shape(mongo_url):

@@ -8,6 +8,8 @@ from marshmallow import ValidationError
 
 from adapters.schemas import CanonicalOrderSchema, field_errors
 
+pytestmark = pytest.mark.unit
+
 
 def order(currency: str, unit_price: str, discount: str = "0", shipping_fee: str | None = None,
           order_discount: str | None = None) -> dict:

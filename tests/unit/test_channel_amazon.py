@@ -11,6 +11,8 @@ from adapters.channels import CHANNEL_FORMATS, amazon
 from adapters.errors import PayloadError
 from adapters.schemas import CanonicalOrderSchema
 
+pytestmark = pytest.mark.unit
+
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "channels"
 
 

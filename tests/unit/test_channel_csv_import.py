@@ -2,8 +2,12 @@
 
 from pathlib import Path
 
+import pytest
+
 from adapters.channels.csv_import import RowError, parse_csv
 from adapters.schemas import CanonicalOrderSchema
+
+pytestmark = pytest.mark.unit
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "channels"
 

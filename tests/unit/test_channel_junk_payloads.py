@@ -12,9 +12,12 @@ from adapters.errors import PayloadError
 from adapters.schemas import CanonicalOrderSchema
 from tests.unit.junk import junk, paths, replaced
 
+pytestmark = pytest.mark.unit
+
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "channels"
 JUNK = junk("", "-1", "1e999", "NaN", "2024-13-40", "0", "１２", "abc")
 CASES = [(p.name.split("_")[0], p.stem) for p in sorted(FIXTURES.glob("*.json"))]
+CSV_HEADER = "channel_order_id,placed_at,currency,country,sku,quantity,unit_price"  # the required columns
 
 
 
@@ -47,17 +50,28 @@ def test_one_field_of_a_real_payload_replaced_with_junk(fmt, name, data):
 @settings(max_examples=100, deadline=None)
 @given(text=st.text(max_size=300))
 def test_csv_junk_never_raises(text):
-    orders, errors = parse_csv(
-        "channel_order_id,placed_at,currency,country,sku,quantity,unit_price\n" + text, "m"
-    )
+    orders, errors = parse_csv(CSV_HEADER + "\n" + text, "m")
     for order in orders:
         CanonicalOrderSchema().load(order)
+    assert_rows_accounted_for(orders, errors)
+    assert all(e.row >= 2 for e in errors)  # the header is good: only data rows are refused
 
 
 @settings(max_examples=100, deadline=None)
 @given(text=st.text(max_size=300))
 def test_csv_without_header_never_raises(text):
-    parse_csv(text)
+    orders, errors = parse_csv(text)
+    assert_rows_accounted_for(orders, errors)
+    if not all(column in text.lower() for column in CSV_HEADER.split(",")):  # the header cannot have them all
+        assert orders == [] and errors and all(e.row == 1 for e in errors)
+
+
+def assert_rows_accounted_for(orders, errors) -> None:
+    """Every problem is a RowError saying what is wrong, and no order is both imported and refused."""
+    assert all(isinstance(e.row, int) and e.row >= 1 and e.message for e in errors)
+    imported = {order["channel_order_id"] for order in orders}
+    assert all(imported) and len(imported) == len(orders)
+    assert not imported & {e.channel_order_id for e in errors}
 
 
 @pytest.mark.parametrize("fmt", sorted(CHANNEL_FORMATS))
@@ -71,4 +85,5 @@ def test_signature_and_dedupe_junk_raise_only_bad_signature(fmt, headers, body):
 
     with pytest.raises(BadSignature):
         CHANNEL_FORMATS[fmt].verify(headers, body, "secret")
-    CHANNEL_FORMATS[fmt].dedupe_key(headers, None)
+    key = CHANNEL_FORMATS[fmt].dedupe_key(headers, None)
+    assert key is None or (isinstance(key, str) and key)

@@ -15,6 +15,8 @@ from adapters.channels import CHANNEL_FORMATS, shopify
 from adapters.errors import BadSignature, PayloadError
 from adapters.schemas import CanonicalOrderSchema
 
+pytestmark = pytest.mark.unit
+
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "channels"
 
 

@@ -13,6 +13,8 @@ from adapters.channels import taobao
 from adapters.errors import BadSignature, PayloadError
 from adapters.schemas import CanonicalOrderSchema
 
+pytestmark = pytest.mark.unit
+
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "channels"
 CHINA = timezone(timedelta(hours=8))
 

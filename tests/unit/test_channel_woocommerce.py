@@ -14,6 +14,8 @@ from adapters.channels import woocommerce
 from adapters.errors import BadSignature, PayloadError
 from adapters.schemas import CanonicalOrderSchema
 
+pytestmark = pytest.mark.unit
+
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "channels"
 
 

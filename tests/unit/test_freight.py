@@ -8,6 +8,8 @@ import pytest
 from router.errors import InvalidRoutingRules
 from router.freight import freight_table_from_dict, shipment_fee, template_from_dict
 
+pytestmark = pytest.mark.unit
+
 WEIGHT = template_from_dict({
     "id": "by-weight", "basis": "weight",
     "rates": [

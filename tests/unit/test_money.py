@@ -12,6 +12,8 @@ from router.model import FulfilmentLine, PlannedFulfilment, RoutingDecision
 from router.money import BACKORDERED, Amounts, allocate, price_order, quantize
 from routing_factories import line, order
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize("amount, currency, expected", [
     (D("10.005"), "CNY", D("10.01")),

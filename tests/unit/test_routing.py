@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from router.model import Carrier, FulfilmentLine
 from router.routing import plan_fulfilments
 from router.statuses import ShippingMethod
 from routing_factories import line, network, order, stock, wh
+
+pytestmark = pytest.mark.unit
 
 
 def parts(decision):

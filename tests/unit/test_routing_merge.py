@@ -4,9 +4,13 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
+import pytest
+
 from router.merging import MergeGroup, merge_candidates
 from router.model import Address, Customer
 from routing_factories import PLACED_AT, line, order
+
+pytestmark = pytest.mark.unit
 
 
 def at(minutes: int, order_id: str, *lines, **kw):

@@ -4,11 +4,14 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+import pytest
 from hypothesis import given, settings
 
 from router.money import price_order
 from router.routing import plan_fulfilments
 from routing_factories import routing_inputs
+
+pytestmark = pytest.mark.unit
 
 SETTINGS = settings(max_examples=80, deadline=None)
 

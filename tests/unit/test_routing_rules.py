@@ -12,6 +12,8 @@ from router.rules import RoutingRules
 from router.statuses import ShippingMethod
 from routing_factories import line, network, order, stock, wh
 
+pytestmark = pytest.mark.unit
+
 
 def rules(*strategies, **extra) -> RoutingRules:
     return RoutingRules.from_dict({"version": "t-1", "strategies": list(strategies), **extra})

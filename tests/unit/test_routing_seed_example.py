@@ -1,11 +1,14 @@
 """The routing-rules example handed to examples/seed.yaml parses and routes."""
 from __future__ import annotations
 
+import pytest
 import yaml
 
 from router.routing import plan_fulfilments, replay
 from router.rules import RoutingRules
 from routing_factories import line, network, order, stock, wh
+
+pytestmark = pytest.mark.unit
 
 EXAMPLE = """
 version: "2024-06-01.1"

@@ -15,6 +15,8 @@ from adapters.tracking import TRACKING_FORMATS, aftership, easypost, generic, se
 from router.statuses import TrackingStatus
 from tests.unit.junk import junk, paths, replaced
 
+pytestmark = pytest.mark.unit
+
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "tracking"
 RECEIVED = datetime(2024, 3, 12, 8, 0, tzinfo=timezone.utc)
 CHINA = timezone(timedelta(hours=8))

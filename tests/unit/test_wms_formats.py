@@ -15,6 +15,8 @@ from adapters.wms_formats import WMS_FORMATS, generic, qimen, shiphero
 from router.statuses import WmsEventType
 from tests.unit.junk import junk, paths, replaced
 
+pytestmark = pytest.mark.unit
+
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "wms"
 RECEIVED = datetime(2024, 3, 12, 8, 0, tzinfo=timezone.utc)
 CHINA = timezone(timedelta(hours=8))
@@ -222,9 +224,13 @@ def test_junk_gives_payload_error_or_updates(name, data):
 @given(junk=JUNK)
 def test_delivery_order_create_junk_gives_payload_error_or_a_request(junk):
     try:
-        qimen.delivery_order_create(junk, now=RECEIVED)
-    except PayloadError:
-        pass
+        request = qimen.delivery_order_create(junk, now=RECEIVED)
+    except PayloadError as exc:
+        assert exc.message
+        return
+    assert set(request) == {"deliveryOrder", "orderLines"} and request["deliveryOrder"]["isUrgency"] in ("Y", "N")
+    lines = request["orderLines"]["orderLine"]
+    assert lines and all(str(int(line["planQty"])) == line["planQty"] for line in lines)
 
 
 def test_qimen_confirmation_keeps_every_package():
