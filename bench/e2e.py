@@ -35,6 +35,7 @@ sys.path.insert(0, str(REPO))
 os.chdir(REPO)
 
 from bench.common import CpuMeter, machine_info, median, percentile, pids_named, write_result  # noqa: E402
+from tests.settle_poll import next_slice, wait_settled_in_db  # noqa: E402
 
 SHIM = REPO / "bench" / "shim"
 RESULTS = REPO / "bench" / "results"
@@ -99,8 +100,6 @@ class Payer(threading.Thread):
 
     def run(self) -> None:
         import httpx
-
-        from adapters.demo import next_slice
 
         fields = {"routing.state": 1, "amounts.payable": 1, "payment_status": 1}
         with httpx.Client(base_url=self.api, timeout=30, headers=self.headers) as client, \
@@ -270,7 +269,7 @@ def run_ours(args, router, count_dir: Path, progress: dict | None = None) -> dic
     """``progress``, when given, is kept up to date with the number of orders settled."""
     from mongoengine import get_db
 
-    from adapters.demo import DemoResult, channel_token, generate_orders, push_orders, wait_settled_in_db
+    from adapters.demo import DemoResult, channel_token, generate_orders, push_orders
     from adapters.stack import descendants, peak_rss_mb
 
     db = get_db()

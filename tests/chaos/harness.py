@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 
 from tests.chaos.infra import DurableMongo, PrivateRabbit
+from tests.settle_poll import read_orders, wait_settled_in_db
 
 ADMIN_TOKEN = "chaos-admin"  # the run acts as an operator: pushes phone orders, records payments
 
@@ -284,7 +285,7 @@ def dead_letters_in_broker(router: ChaosRouter) -> list[str]:
 
 def check(router: ChaosRouter, accepted: dict[str, dict], result: ChaosResult) -> None:
     """Fill ``result`` with what is wrong after the run (empty lists: nothing)."""
-    from adapters.demo import read_orders, settled
+    from adapters.demo import settled
     from documents import invariants
     from documents.connection import BATCH_SOCKET_TIMEOUT_MS, connect
     from documents.dead_letters import DeadLetter
@@ -319,7 +320,7 @@ def check(router: ChaosRouter, accepted: dict[str, dict], result: ChaosResult) -
 
 def run(config: ChaosConfig, base: Path | None = None, progress=print) -> ChaosResult:
     """The whole chaos run; returns its result (the caller asserts or reports)."""
-    from adapters.demo import generate_orders, wait_settled_in_db
+    from adapters.demo import generate_orders
 
     result = ChaosResult(orders=config.orders)
     t0 = time.monotonic()

@@ -1,4 +1,4 @@
-"""The harnesses' settle poll (adapters/demo.py) reads orders a slice at a time and only those not
+"""The harnesses' settle poll (tests/settle_poll.py) reads orders a slice at a time and only those not
 yet seen settled, and reports exactly which orders never settled."""
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from adapters import demo
 from documents import orders
+from tests import settle_poll
 
 pytestmark = pytest.mark.integration
 
@@ -18,23 +18,25 @@ def _order(i: int, status: str = "awaiting_shipment", shipment: str = "unshipped
 
 
 def test_read_orders_reads_every_order_or_those_of_ids_a_slice_at_a_time(db, monkeypatch):
-    monkeypatch.setattr(demo, "READ_SLICE", 7)
+    monkeypatch.setattr(settle_poll, "READ_SLICE", 7)
     orders.collection().insert_many([_order(i) for i in range(30)])
-    assert sorted(d["_id"] for d in demo.read_orders()) == [f"O{i:04d}" for i in range(30)]
-    assert "timeline" not in demo.read_orders()[0]
+    assert sorted(d["_id"] for d in settle_poll.read_orders()) == [f"O{i:04d}" for i in range(30)]
+    assert "timeline" not in settle_poll.read_orders()[0]
     picked = [f"O{i:04d}" for i in (29, 3, 17)]
-    assert sorted(d["_id"] for d in demo.read_orders(picked, demo.STATE_FIELDS)) == sorted(picked)
+    picked_docs = settle_poll.read_orders(picked, settle_poll.STATE_FIELDS)
+    assert sorted(d["_id"] for d in picked_docs) == sorted(picked)
 
 
 def test_wait_settled_goes_round_the_pending_orders_and_returns_those_that_never_settled(db, monkeypatch):
-    monkeypatch.setattr(demo, "READ_SLICE", 4)
+    monkeypatch.setattr(settle_poll, "READ_SLICE", 4)
     docs = [_order(0, shipment="delivered"), _order(1, status="cancelled"), _order(2, routing="backordered"),
             *(_order(i) for i in range(3, 12))]
     orders.collection().insert_many(docs)
     ids = [d["_id"] for d in docs]
     seen: list[tuple[int, int]] = []
 
-    left = demo.wait_settled_in_db(ids, timeout=0.5, poll=0.05, on_poll=lambda done, total: seen.append((done, total)))
+    left = settle_poll.wait_settled_in_db(ids, timeout=0.5, poll=0.05,
+                                          on_poll=lambda done, total: seen.append((done, total)))
 
     assert left == {f"O{i:04d}" for i in range(3, 12)}
     assert seen[-1] == (3, 12) and all(total == 12 for _, total in seen)
@@ -45,4 +47,4 @@ def test_wait_settled_goes_round_the_pending_orders_and_returns_those_that_never
             orders.collection().update_one({"_id": f"O{i:04d}"}, {"$set": {"shipment_status": "delivered"}})
 
     threading.Timer(0.2, deliver).start()
-    assert demo.wait_settled_in_db(ids, timeout=30, poll=0.05) == set()
+    assert settle_poll.wait_settled_in_db(ids, timeout=30, poll=0.05) == set()
