@@ -11,6 +11,8 @@ COPY router ./router
 COPY actors ./actors
 COPY adapters ./adapters
 COPY documents ./documents
+COPY services ./services
+COPY config ./config
 COPY examples ./examples
 RUN pip install --no-deps . && useradd --system --uid 10001 router && mkdir -p /app/.run && chown router /app/.run
 USER router

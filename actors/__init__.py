@@ -1,4 +1,6 @@
-"""Dramatiq actors: thin, idempotent steps. Importing this package sets up the broker and
-declares every actor (``dramatiq actors`` runs them)."""
-from actors.broker import broker  # noqa: F401  (must come first: actors bind to it)
-from actors import routing, dispatch, events, rerouting, channel_sync, timers, sweeps  # noqa: F401,E402
+"""Dramatiq actors: the message entry points, each a few lines around one service call.
+
+Importing this package declares the actors and connects nothing: the composition root
+(adapters/wiring.py) builds the broker and binds them (actors.declare.bind_all).
+"""
+from actors import channel_sync, dispatch, events, routing, sweeps  # noqa: F401  (declares every actor)

@@ -1,4 +1,5 @@
-"""The one RabbitMQ broker set-up every process shares (API, workers, scheduler).
+"""The one RabbitMQ broker set-up every process shares (API, workers, scheduler), built when the
+composition root calls :func:`build_broker` (never at import).
 
 Publisher confirms are on (without them a publish can vanish silently); Dramatiq declares
 durable queues, persistent messages and a ``.XQ`` dead-letter queue per queue. Retries back off
@@ -9,7 +10,7 @@ fail for good are also recorded in MongoDB, where operators list and replay them
 from __future__ import annotations
 
 import hashlib
-import os
+import logging
 import time
 
 import dramatiq
@@ -17,11 +18,14 @@ import pika
 import structlog
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.stub import StubBroker
+from dramatiq.common import xq_name
 from dramatiq.middleware import (AgeLimit, Callbacks, CurrentMessage, Middleware, Pipelines, Retries,
                                  ShutdownNotifications, TimeLimit)
 
 from actors.message_shape import MessageShape
-from adapters.settings import get_settings
+from config import Settings, get_settings
+from documents import dead_letters
+from documents.connection import connect
 
 log = structlog.get_logger(__name__)
 
@@ -34,10 +38,6 @@ class DatabaseConnect(Middleware):
     """Connects each worker process to MongoDB when it boots (and quiets chatty client loggers)."""
 
     def after_process_boot(self, broker):
-        import logging
-
-        from documents.connection import connect
-
         for noisy in ("httpx", "httpcore", "pika"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -74,8 +74,6 @@ class DeadLetterRecorder(Middleware):
         killed mid-write would leave a dead letter no operator can see); retried, keyed by message id.
         A database down for longer than the retries leaves the letter in the broker's ``.XQ`` queue
         only, and ``harvest_dead_letters`` (run by the reconciler) copies it across later."""
-        from documents import dead_letters
-
         if _periodic(broker or dramatiq.get_broker(), message.actor_name):
             log.warning("periodic_run_failed", message_id=message.message_id, actor=message.actor_name)
             return
@@ -127,10 +125,6 @@ def harvest_dead_letters(queue_names, limit: int = 500) -> int:
 
 
 def _harvest(broker, queue_names, limit: int) -> int:
-    from dramatiq.common import xq_name
-
-    from documents import dead_letters
-
     new = 0
     for queue in queue_names:
         broker.declare_queue(queue, ensure=True)  # declares the .XQ as well (a no-op once declared)
@@ -167,17 +161,18 @@ def _order_id_of(message) -> str | None:
     return None
 
 
-def build_middleware(metrics: bool = False) -> list[Middleware]:
-    settings = get_settings()
+def build_middleware(settings: Settings, metrics: bool = False) -> list[Middleware]:
     middleware: list[Middleware] = [
         AgeLimit(), TimeLimit(time_limit=DEFAULT_TIME_LIMIT_MS), ShutdownNotifications(), Callbacks(), Pipelines(),
         Retries(max_retries=settings.max_retries, min_backoff=MIN_BACKOFF_MS, max_backoff=MAX_BACKOFF_MS),
         CurrentMessage(), LogContext(), MessageShape(), DeadLetterRecorder(), DatabaseConnect(),
     ]
     if metrics:
+        # Dramatiq's Prometheus module reads its directory, host and port from the environment when
+        # imported: import it only in a worker that exports metrics, after its entry point set them.
         from dramatiq.middleware.prometheus import Prometheus
 
-        if os.environ.get("ROUTER_WORKER_METRICS_SERVER", "1") == "1":
+        if settings.worker_metrics_server:
             middleware.append(Prometheus())
         else:  # a sibling worker group serves the metrics this process writes to the shared directory
             middleware.append(type("PrometheusWithoutServer", (Prometheus,), {"forks": property(lambda self: [])})())
@@ -191,16 +186,13 @@ def _with_defaults(url: str) -> str:
     return url + ("&" if "?" in url else "?") + "heartbeat=30&blocked_connection_timeout=30"
 
 
-def build_broker() -> dramatiq.Broker:
-    settings = get_settings()
-    metrics = os.environ.get("ROUTER_WORKER_METRICS") == "1"
+def build_broker(settings: Settings) -> dramatiq.Broker:
+    """The broker ``settings`` ask for (RabbitMQ with publisher confirms, or a StubBroker for
+    tests), made the process's broker (``dramatiq.set_broker``)."""
     if settings.broker == "stub":
-        broker = StubBroker(middleware=build_middleware())
+        broker = StubBroker(middleware=build_middleware(settings))
     else:
         broker = RabbitmqBroker(url=_with_defaults(settings.amqp_url), confirm_delivery=True,
-                                middleware=build_middleware(metrics))
+                                middleware=build_middleware(settings, settings.worker_metrics))
     dramatiq.set_broker(broker)
     return broker
-
-
-broker = build_broker()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -9,8 +10,29 @@ import time
 from pathlib import Path
 
 import click
+from apscheduler.schedulers.blocking import BlockingScheduler
+from marshmallow import ValidationError
+from rich.console import Console
+from rich.table import Table
+from tqdm import tqdm
 
-from adapters.settings import get_settings
+import config
+from actors import sweeps
+from adapters import wiring
+from adapters.channels.csv_import import RowError, parse_csv
+from adapters.demo import run_demo
+from adapters.intake import accept_order
+from adapters.logging import configure_logging
+from adapters.pollers.amazon import poll as poll_amazon_once
+from adapters.schemas import field_errors
+from adapters.seed import load_world, read
+from adapters.simulators.carrier import CarrierSimulator
+from adapters.simulators.wms import WmsSimulator
+from adapters.stack import Stack, child_env, wait_http
+from config import get_settings
+from documents import dead_letters, invariants, order_list, reference
+from documents.connection import BATCH_SOCKET_TIMEOUT_MS, connect
+from services.replay import replay
 
 
 def _mongo_url() -> str:
@@ -25,19 +47,17 @@ def _mongo_url() -> str:
 
 
 def _connect(batch: bool = False) -> None:
-    """``batch``: an operator's job reading whole collections, with a long socket timeout."""
-    from documents.connection import BATCH_SOCKET_TIMEOUT_MS, connect, ensure_indexes
-
-    connect(_mongo_url(), get_settings().mongo_db, get_settings().slow_command_ms,
-            BATCH_SOCKET_TIMEOUT_MS if batch else None)
-    ensure_indexes()
+    """Wire this process and connect the database. ``batch``: an operator's job reading whole
+    collections, with a long socket timeout."""
+    settings = get_settings().with_(mongo_url=_mongo_url())
+    wiring.setup(settings, connect_db=True, indexes=True)
+    if batch:
+        connect(settings.mongo_url, settings.mongo_db, settings.slow_command_ms, BATCH_SOCKET_TIMEOUT_MS)
 
 
 @click.group()
 def main() -> None:
     """Omnichannel order router: channels in, warehouses and carriers out."""
-    from adapters.logging import configure_logging
-
     configure_logging()
 
 
@@ -50,7 +70,7 @@ def main() -> None:
 def up(seed_file: str | None, workers: int | None, simulators: bool) -> None:
     """Run everything for local use: API, workers, scheduler, and the embedded MongoDB when
     ROUTER_MONGO_URL is unset. Ctrl-C stops it all."""
-    from adapters.stack import Stack, child_env, wait_http
+    # The embedded server is an optional extra (GPL, for laptops and tests): imported only here.
     from documents.embedded import EmbeddedMongo
 
     settings = get_settings()
@@ -64,11 +84,9 @@ def up(seed_file: str | None, workers: int | None, simulators: bool) -> None:
         (data / "mongo.url").write_text(url)
         click.echo(f"embedded MongoDB-wire server on {url} (data in {data / 'mongo'})")
     os.environ["ROUTER_MONGO_URL"] = url
-    get_settings.cache_clear()
+    config.use(None)
     _local_tokens(data)
     _connect()
-    from documents import reference
-
     seed_path = seed_file or ("examples/seed.yaml" if not reference.all_of("warehouses")
                               and Path("examples/seed.yaml").exists() else None)
     if seed_path:
@@ -104,8 +122,6 @@ def _interrupt(signum, frame):
 def _local_tokens(data: Path) -> None:
     """Nothing is open without a token: for a local run with none configured, make an admin token
     and a payment-service token, keep them in the data directory, and say where."""
-    import secrets
-
     path = data / "tokens.env"
     if os.environ.get("ROUTER_API_TOKENS"):
         return
@@ -122,10 +138,6 @@ def _local_tokens(data: Path) -> None:
 
 def _start_simulators(callback_url: str) -> list:
     """Simulated WMS and carriers on their seed-file ports, calling back with each party's token."""
-    from adapters.simulators.carrier import CarrierSimulator
-    from adapters.simulators.wms import WmsSimulator
-    from documents import reference
-
     tokens = {d["_id"]: d.get("token") for kind in ("warehouses", "carriers") for d in reference.all_of(kind)}
     wms = WmsSimulator(callback_url=callback_url, tokens=tokens, auto_progress=True, step_delay=2.0, port=9101)
     carrier = CarrierSimulator(callback_url=callback_url, tokens=tokens, auto_progress=True, step_delay=3.0,
@@ -159,7 +171,7 @@ def worker(processes: int | None, threads: int | None) -> None:
     os.environ.setdefault("ROUTER_WORKER_METRICS", "1")
     os.environ.setdefault("dramatiq_prom_db", str(Path(settings.data_dir).resolve() / "prometheus"))
     Path(os.environ["dramatiq_prom_db"]).mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "dramatiq", "actors", "--processes", "1",
+    argv = [sys.executable, "-m", "dramatiq", "adapters.worker", "--processes", "1",
             "--threads", str(threads or settings.worker_threads)]
     groups = [_WorkerGroup(argv, {**os.environ, "ROUTER_WORKER_METRICS_SERVER": "1" if i == 0 else "0"}, i)
               for i in range(processes or settings.worker_processes)]
@@ -220,17 +232,11 @@ class _WorkerGroup:
 @click.option("--interval", default=30, show_default=True, help="Seconds between sweeps.")
 def scheduler(interval: int) -> None:
     """Send the periodic sweeps (timers, reconciler). Safe to run more than one."""
-    from apscheduler.schedulers.blocking import BlockingScheduler
-
-    os.environ.setdefault("ROUTER_MONGO_URL", _mongo_url())
-    import actors
-    from actors import sweeps
-
+    wiring.setup(get_settings().with_(mongo_url=_mongo_url()))
     sched = BlockingScheduler(timezone="UTC")
     for job in sweeps.SCHEDULED:
         sched.add_job(job.send, "interval", seconds=interval, max_instances=1, coalesce=True, id=job.actor_name)
     click.echo(f"scheduler: {', '.join(j.actor_name for j in sweeps.SCHEDULED)} every {interval}s")
-    del actors
     try:
         sched.start()
     except KeyboardInterrupt:
@@ -238,11 +244,6 @@ def scheduler(interval: int) -> None:
 
 
 def _seed(path: str) -> None:
-    from marshmallow import ValidationError
-
-    from adapters.schemas import field_errors
-    from adapters.seed import load_world, read
-
     try:
         counts = load_world(read(path))
     except ValidationError as exc:
@@ -268,11 +269,6 @@ def dlq() -> None:
 @dlq.command("list")
 @click.option("--limit", default=50, show_default=True)
 def dlq_list(limit: int) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    from documents import dead_letters
-
     _connect()
     table = Table("message id", "actor", "order", "failed at", "error")
     for d in dead_letters.pending(limit):
@@ -286,8 +282,6 @@ def dlq_list(limit: int) -> None:
 @click.option("--all", "replay_all", is_flag=True, help="Replay every dead letter not yet replayed.")
 def dlq_replay(message_id: str | None, replay_all: bool) -> None:
     """Send a dead letter's message again (its actor is idempotent)."""
-    from actors.replay import replay
-
     if not message_id and not replay_all:
         raise click.UsageError("give a MESSAGE_ID or --all")
     _connect()
@@ -302,8 +296,6 @@ def dlq_replay(message_id: str | None, replay_all: bool) -> None:
 @click.option("--timeout", default=300, show_default=True, help="Seconds to wait for the orders to settle.")
 def demo(n: int, concurrency: int, workers: int, timeout: int) -> None:
     """Push N generated orders through the whole system with simulated WMS and carriers."""
-    from adapters.demo import run_demo
-
     run_demo(n, concurrency=concurrency, workers=workers, timeout=timeout)
 
 
@@ -313,8 +305,6 @@ def demo(n: int, concurrency: int, workers: int, timeout: int) -> None:
 def check(repair: bool, require_timers: bool) -> None:
     """Check the invariants (stock conserved, holds match fulfilments, money adds up, nothing
     stuck or duplicated); print what is wrong and exit 1 if anything is."""
-    from documents import invariants
-
     _connect(batch=True)
     violations = invariants.check_all(require_timers=require_timers)
     for v in violations:
@@ -337,8 +327,6 @@ def check(repair: bool, require_timers: bool) -> None:
 def rebuild_list() -> None:
     """Make the order list's rows (documents/order_list.py) match the orders again: write missing
     or differing rows, delete rows of orders that are gone. Safe while the system runs."""
-    from documents import order_list
-
     _connect(batch=True)
     result = order_list.rebuild()
     click.echo(f"{result['orders']} orders: {result['written']} row(s) written, {result['deleted']} deleted")
@@ -351,14 +339,6 @@ def rebuild_list() -> None:
 def import_csv(file: str, channel: str, merchant: str | None) -> None:
     """Import orders from a CSV file (one row per order line). Bad rows are reported and skipped;
     the good orders go in. Importing the same file again changes nothing."""
-    from marshmallow import ValidationError
-    from tqdm import tqdm
-
-    import actors  # noqa: F401  (the broker the accepted orders are published on)
-    from adapters.channels.csv_import import RowError, parse_csv
-    from adapters.intake import accept_order
-    from adapters.schemas import field_errors
-
     _connect()
     orders, errors = parse_csv(Path(file).read_text(encoding="utf-8"), merchant_id=merchant)
     accepted = duplicates = 0
@@ -388,12 +368,9 @@ def poll() -> None:
 @click.option("--every", default=0, help="Seconds between polls; 0 polls once.")
 def poll_amazon(channel: str, every: int) -> None:
     """Read new and updated Amazon orders (SP-API getOrders / getOrderItems)."""
-    import actors  # noqa: F401
-    from adapters.pollers.amazon import poll as run
-
     _connect()
     while True:
-        result = run(channel)
+        result = poll_amazon_once(channel)
         click.echo(f"{result.orders} orders seen, {result.accepted} new, {result.duplicates} known, "
                    f"{result.errors} errors, watermark {result.watermark}")
         if not every:

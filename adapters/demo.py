@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import structlog
 
-from adapters.settings import get_settings
+from config import get_settings
 
 REGIONS = [("SH", "上海市", "浦东新区", 31.22, 121.54), ("GD", "广州市", "天河区", 23.13, 113.33),
            ("BJ", "北京市", "朝阳区", 39.92, 116.44), ("SC", "成都市", "武侯区", 30.64, 104.04),

@@ -6,7 +6,7 @@ import re
 
 import structlog
 
-from adapters.settings import get_settings
+from config import get_settings
 
 PERSONAL_KEYS = {"name", "phone", "email", "address", "lines", "shipping_address", "customer", "receiver_name",
                  "receiver_mobile", "receiver_address", "first_name", "last_name", "address1", "address2"}

@@ -22,6 +22,8 @@ import time
 
 import structlog
 
+from services import messages
+
 log = structlog.get_logger(__name__)
 
 _queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -45,28 +47,27 @@ def running() -> bool:
     return _state["pid"] == os.getpid()
 
 
-def publish(actor_name: str, *args) -> bool:
-    """Send ``actor_name(*args)``: queued for the relay thread when it runs, else now (with
-    confirms). False when an inline publish failed (the reconciler re-sends it)."""
+def publish(step: messages.Step) -> bool:
+    """Send ``step``: queued for the relay thread when it runs, else now (with confirms). False
+    when an inline publish failed (the reconciler re-sends it)."""
     if not running():
-        return send_now(actor_name, *args)
+        return send_now(step)
     with _lock:
         if _state["pending"] >= MAX_PENDING:  # memory stays bounded through a broker outage
             _state["skipped"] += 1
             return False
         _state["pending"] += 1
-    _queue.put((actor_name, args))
+    _queue.put(step)
     return True
 
 
-def send_now(actor_name: str, *args) -> bool:
-    import dramatiq
-
+def send_now(step: messages.Step) -> bool:
     try:
-        dramatiq.get_broker().get_actor(actor_name).send(*args)
+        messages.send(step)
         return True
-    except Exception:
-        log.warning("publish_failed", actor=actor_name, key=args[0] if args else None, exc_info=True)
+    except Exception:  # noqa: BLE001 - any broker failure: the stored state is the outbox
+        log.warning("publish_failed", step=type(step).__name__, key=step.args()[0] if step.args() else None,
+                    exc_info=True)
         return False
 
 
@@ -83,11 +84,11 @@ def drain(timeout: float = 10.0) -> bool:
 
 def _run() -> None:
     while True:
-        actor_name, args = _queue.get()
+        step = _queue.get()
         try:
             if time.monotonic() < _state["down_until"]:  # the broker just failed us: leave it to the reconciler
                 _state["skipped"] += 1
-            elif not send_now(actor_name, *args):  # logged; the reconciler re-sends from stored state
+            elif not send_now(step):  # logged; the reconciler re-sends from stored state
                 _state["down_until"] = time.monotonic() + PAUSE_AFTER_FAILURE
             elif _state["skipped"]:
                 log.warning("publish_skipped", count=_state["skipped"], reason="broker unavailable; reconcile re-sends")

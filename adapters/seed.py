@@ -10,6 +10,8 @@ import yaml
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from documents import reference, stock
+from router.errors import InvalidRoutingRules
+from router.rules import RoutingRules
 
 _ID = validate.Regexp(r"^[\w\-]{1,60}$", error="1-60 letters, digits, _ or -")
 
@@ -133,9 +135,6 @@ def load_world(data: dict) -> dict[str, int]:
 def _check_rules(world: dict) -> None:
     if world["routing_rules"] is None:
         return
-    from router.errors import InvalidRoutingRules
-    from router.rules import RoutingRules
-
     try:
         RoutingRules.from_dict(world["routing_rules"])
     except InvalidRoutingRules as exc:

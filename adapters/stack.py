@@ -16,7 +16,7 @@ from pathlib import Path
 
 import structlog
 
-from adapters.settings import get_settings
+from config import get_settings
 
 log = structlog.get_logger(__name__)
 

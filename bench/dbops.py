@@ -40,7 +40,7 @@ def main() -> None:
     from adapters.demo import generate_orders
     from adapters.intake import accept_order
     from adapters.seed import load_world, read
-    from actors.routing import route
+    from services.routing import route
     from documents import connection, inbox, orders, reference
     from documents.embedded import EmbeddedMongo
 

@@ -14,6 +14,8 @@ with no-op actors and raw pymongo) with the ratio ours / baseline. Benchmarks ne
 """
 from __future__ import annotations
 
+import config
+
 import argparse
 import importlib
 import json
@@ -485,7 +487,7 @@ def baseline_hops(ours: dict) -> tuple[list[dict], dict]:
 def run_baseline(args, router, hops: list[dict], log_dir: Path) -> dict:
     import pymongo
 
-    from adapters.settings import get_settings
+    from config import get_settings
     from adapters.stack import descendants, peak_rss_mb
 
     prefix = f"bench-baseline-{os.getpid()}"
@@ -563,7 +565,7 @@ def delete_baseline_queues() -> None:
     """Remove this process's baseline queues (and their .DQ / .XQ) from RabbitMQ."""
     import pika
 
-    from adapters.settings import get_settings
+    from config import get_settings
 
     prefix = f"bench-baseline-{os.getpid()}"
     try:
@@ -585,7 +587,7 @@ def run_once(args, k: int) -> dict:
     os.environ["BENCH_COUNT_DIR"] = str(count_dir)
     paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(SHIM)]
     os.environ["PYTHONPATH"] = os.pathsep.join([str(SHIM), *paths])
-    from adapters.settings import get_settings
+    from config import get_settings
 
     embedded = None
     if args.no_retry_writes:  # our own embedded server, reached with retryWrites=false by everyone
@@ -593,14 +595,14 @@ def run_once(args, k: int) -> dict:
 
         embedded = EmbeddedMongo(":memory:").start()
         os.environ["ROUTER_MONGO_URL"] = embedded.url + "?retryWrites=false"
-        get_settings.cache_clear()
+        config.use(None)
     try:
         return _run_once(args, k, count_dir)
     finally:
         if embedded:
             embedded.stop()
             os.environ.pop("ROUTER_MONGO_URL", None)
-            get_settings.cache_clear()
+            config.use(None)
 
 
 def _run_once(args, k: int, count_dir: Path) -> dict:

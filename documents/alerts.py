@@ -5,16 +5,15 @@ has an *arm* (``low_stock_arms``, keyed by the stock id). Falling low fires the 
 update (armed -> fired) decides who records the alert, so concurrent checks and replays record
 it once. Rising back to the threshold or above re-arms it and resolves the open alert.
 
-The webhook (``ROUTER_LOW_STOCK_WEBHOOK``, unset: none) receives each alert once; a failed post
+The webhook (``ROUTER_LOW_STOCK_WEBHOOK``, unset: none; posted by the ``notify`` callable the caller
+gives, adapters/outbound/alerts.py) receives each alert once; a failed post
 stays ``pending`` and :func:`sweep_low_stock` retries it, up to ``MAX_WEBHOOK_ATTEMPTS``. The
 alert id goes along as ``Idempotency-Key`` so a receiver can drop a repeat after a lost answer.
 """
 from __future__ import annotations
 
-import os
 from datetime import datetime, timezone
 
-import httpx
 import mongoengine as me
 from pymongo.errors import DuplicateKeyError
 
@@ -22,7 +21,6 @@ from documents import stock
 from documents.codec import from_bson
 
 MAX_WEBHOOK_ATTEMPTS = 5
-WEBHOOK_TIMEOUT = 5.0
 PENDING, DELIVERED, FAILED, DISABLED = "pending", "delivered", "failed", "disabled"
 
 
@@ -62,7 +60,7 @@ def check_low_stock(sku: str, warehouse_id: str, now: datetime | None = None, no
     threshold, re-arm (and resolve the open alert) if it is back at or above it.
 
     Returns the alert recorded by this call, or None (not low, or already alerted for this
-    crossing). ``notify(alert) -> None`` posts it (default: the webhook; raise to leave it
+    crossing). ``notify(alert) -> None`` posts it (None: no webhook is configured; raise to leave it
     pending for the sweep). Safe to call any number of times, concurrently too.
     """
     row = stock.collection().find_one({"_id": stock.stock_id(sku, warehouse_id)},
@@ -70,15 +68,15 @@ def check_low_stock(sku: str, warehouse_id: str, now: datetime | None = None, no
                                        "low_stock_threshold": 1})
     if row is None:
         return None
-    return _check_row(row, now or _now(), notify or post_webhook)
+    return _check_row(row, now or _now(), notify)
 
 
 def _check_row(row: dict, now: datetime, notify) -> dict | None:
     if not is_low(row):
         _rearm(row["_id"], now)
         return None
-    alert = _fire(row, now, deliverable=notify is not post_webhook or webhook_url() is not None)
-    if alert is not None:
+    alert = _fire(row, now, deliverable=notify is not None)
+    if alert is not None and notify is not None:
         deliver(alert, notify)
     return alert
 
@@ -119,26 +117,13 @@ def _rearm(sid: str, now: datetime) -> None:
                               {"$set": {"resolved_at": now}})
 
 
-def webhook_url() -> str | None:
-    return os.environ.get("ROUTER_LOW_STOCK_WEBHOOK") or None
-
-
-def post_webhook(alert: dict) -> None:
-    """POST the alert as JSON to ``ROUTER_LOW_STOCK_WEBHOOK``. Raises httpx errors on failure."""
-    body = {"type": "low_stock", "alert_id": alert["_id"], "sku": alert["sku"],
-            "warehouse_id": alert["warehouse_id"], "available": alert["available"], "threshold": alert["threshold"],
-            "on_hand": alert["on_hand"], "reserved": alert["reserved"], "raised_at": alert["raised_at"].isoformat()}
-    response = httpx.post(webhook_url(), json=body, headers={"Idempotency-Key": alert["_id"]}, timeout=WEBHOOK_TIMEOUT)
-    response.raise_for_status()
-
-
 def deliver(alert: dict, notify=None) -> str:
     """Post a pending alert once; returns its webhook status after the attempt."""
     if alert["webhook"]["status"] != PENDING:
         return alert["webhook"]["status"]
     attempts = alert["webhook"].get("attempts", 0) + 1
     try:
-        (notify or post_webhook)(alert)
+        notify(alert)
     except Exception as exc:  # noqa: BLE001  (any failure leaves it for the sweep; nothing crashes the caller)
         status = FAILED if attempts >= MAX_WEBHOOK_ATTEMPTS else PENDING
         update = {"webhook.status": status, "webhook.attempts": attempts, "webhook.error": str(exc)[:300]}
@@ -154,7 +139,6 @@ def sweep_low_stock(now: datetime | None = None, notify=None, limit: int = 5000)
     """For the scheduler: check every level that is low now and every fired arm (which may be
     back above its threshold), and retry pending webhook posts. Returns counts."""
     now = now or _now()
-    notify = notify or post_webhook
     counts = {"checked": 0, "raised": 0, "rearmed": 0, "delivered": 0}
     projection = {"sku": 1, "warehouse_id": 1, "on_hand": 1, "reserved": 1, "available": 1, "low_stock_threshold": 1}
     low = stock.collection().find({"$expr": {"$lt": ["$available", "$low_stock_threshold"]}}, projection).limit(limit)
@@ -168,7 +152,7 @@ def sweep_low_stock(now: datetime | None = None, notify=None, limit: int = 5000)
             counts["raised"] += 1
         elif was_fired and not is_low(row):
             counts["rearmed"] += 1
-    for alert in _alerts().find({"webhook.status": PENDING}).limit(limit):
+    for alert in _alerts().find({"webhook.status": PENDING}).limit(limit if notify is not None else 0):
         if deliver(from_bson(alert), notify) == DELIVERED:
             counts["delivered"] += 1
     return counts

@@ -5,9 +5,10 @@ from dataclasses import asdict
 from datetime import datetime
 from decimal import Decimal
 
+from router.lifecycle import OrderState
 from router.model import Address, Customer, Order, OrderLine, StockLevel
-from router.statuses import (AfterSalesStatus, OrderStatus, PaymentMethod, PaymentStatus, RoutingState,
-                             ShipmentStatus, ShippingMethod)
+from router.statuses import (AfterSalesStatus, FulfilmentStatus, OrderStatus, PaymentMethod, PaymentStatus,
+                             RoutingState, ShipmentStatus, ShippingMethod)
 
 
 def new_order_document(order: Order, *, received_at: datetime, payment: dict, notes: str = "",
@@ -92,9 +93,6 @@ def stock_levels(rows: list[dict], own_holds: dict[tuple[str, str], int] | None 
 
 def order_state(doc: dict):
     """The lifecycle's snapshot of a stored order."""
-    from router.lifecycle import OrderState
-    from router.statuses import FulfilmentStatus
-
     return OrderState(
         order_id=doc["_id"], status=OrderStatus(doc["status"]), payment_status=PaymentStatus(doc["payment_status"]),
         shipment_status=ShipmentStatus(doc["shipment_status"]),

@@ -34,6 +34,9 @@ SOURCE_FIELDS = frozenset({"channel", "channel_order_id", "placed_at", "status",
                            "payable", "amounts"})
 
 
+ORDERS_COLLECTION = "orders"
+
+
 def list_index_name(field: str | None) -> str:
     """The name MongoDB gives the list index for ``field`` (see the meta below)."""
     return f"{field}_1_placed_at_-1__id_-1" if field else "placed_at_-1__id_-1"
@@ -106,6 +109,12 @@ def sync(order: dict) -> bool:
 REBUILD_STEP = timedelta(days=1)
 
 
+def orders():
+    """The orders collection, which the rebuild reads back (by name: documents.orders writes rows
+    through this module, so importing it here would make a cycle)."""
+    return collection().database[ORDERS_COLLECTION]
+
+
 def rebuild(now: datetime | None = None) -> dict:
     """Make every row match its order again (the repair): write missing or differing rows, delete
     rows whose order is gone. Guarded like :func:`sync`, so a change that lands meanwhile is never
@@ -115,8 +124,6 @@ def rebuild(now: datetime | None = None) -> dict:
     as there are: each read is a bounded slice, so no one command holds the server, or this
     process's memory, for long (one read of every order outlasted the client's timeout on the
     embedded server, which decodes every match before its first batch)."""
-    from documents.orders import collection as orders
-
     total = orders().estimated_document_count()
     upper = (now or datetime.now(timezone.utc)) + REBUILD_STEP
     counts = {"written": 0, "deleted": 0, "orders": 0}
@@ -133,8 +140,6 @@ def rebuild(now: datetime | None = None) -> dict:
 
 def _rebuild_slice(where: dict, counts: dict) -> int:
     """Rebuild the rows of the orders matching ``where``; returns how many orders there were."""
-    from documents.orders import collection as orders
-
     fields = {k: 1 for k in (*SOURCE_FIELDS, "version")}
     wanted = {o["_id"]: to_bson(row_of(o)) for o in orders().find(where, fields)}
     rows = {r["_id"]: r for r in collection().find(where)}

@@ -17,7 +17,9 @@ from pymongo.errors import DuplicateKeyError
 from documents import order_list
 from documents.codec import from_bson, to_bson
 from documents.group_insert import GroupInsert
+from documents.schedule import schedule_fields
 from router.fulfilment_flow import parcels
+from router.statuses import FulfilmentStatus, OrderStatus, RoutingState
 
 
 class OrderDocument(me.DynamicDocument):
@@ -28,7 +30,7 @@ class OrderDocument(me.DynamicDocument):
     version = me.IntField(default=0)
 
     meta = {
-        "collection": "orders",
+        "collection": order_list.ORDERS_COLLECTION,
         "indexes": [
             {"fields": ["channel", "channel_order_id"], "unique": True},
             # reports match on placed_at first; the order list has its own rows (documents/order_list.py)
@@ -169,6 +171,53 @@ def ids_in_state(filter_: dict, limit: int) -> list[str]:
     return [d["_id"] for d in collection().find(filter_, {"_id": 1}).limit(limit)]
 
 
+def _quiet(cutoff: datetime) -> dict:
+    # never re-sent, or not since the cutoff; not a top-level $or, which the embedded server
+    # answers by decoding the whole collection (measured on 5,000 orders: 81 ms against 6 ms)
+    return {"resent_at": {"$not": {"$gte": cutoff}}}
+
+
+def due_ids(now: datetime, limit: int) -> list[str]:
+    """Orders whose next deadline (``due_at``) has passed."""
+    return ids_in_state({"due_at": {"$lte": now}}, limit)
+
+
+def stuck_in_routing(cutoff: datetime, limit: int) -> list[str]:
+    """Orders still ``received`` (routing never ran) since before ``cutoff``, not nudged since."""
+    return ids_in_state({"routing.state": RoutingState.RECEIVED.value, "updated_at": {"$lt": cutoff},
+                         **_quiet(cutoff)}, limit)
+
+
+def stalled_dispatch(cutoff: datetime, limit: int) -> list[str]:
+    """Orders awaiting shipment with a reserved fulfilment that never went out, idle since ``cutoff``."""
+    return ids_in_state({"status": OrderStatus.AWAITING_SHIPMENT.value, "updated_at": {"$lt": cutoff},
+                         "fulfilments.status": FulfilmentStatus.RESERVED.value, **_quiet(cutoff)}, limit)
+
+
+def pending_outbox(cutoff: datetime, limit: int) -> list[dict]:
+    """Orders (``_id`` and ``outbox``) with a channel notice still pending since ``cutoff``."""
+    return list(collection().find({"outbox.state": "pending", "updated_at": {"$lt": cutoff}, **_quiet(cutoff)},
+                                  {"outbox": 1}).limit(limit))
+
+
+def has_seen_webhook(order_id: str, webhook_id: str) -> bool:
+    """Whether the channel delivery ``webhook_id`` was applied to the order already."""
+    seen = collection().find_one({"_id": order_id}, {"webhook_ids": 1}) or {}
+    return webhook_id in (seen.get("webhook_ids") or [])
+
+
+def remember_webhook(order_id: str, webhook_id: str) -> None:
+    """Keep the last 50 channel delivery ids the order has seen."""
+    collection().update_one({"_id": order_id}, {"$push": {"webhook_ids": {"$each": [webhook_id], "$slice": -50}}})
+
+
+def record_channel_state(order_id: str, updated_at: datetime, native_status: str) -> None:
+    """The channel's own last-modified time and status word, unless a newer one is stored."""
+    collection().update_one({"_id": order_id,  # unset or older; no top-level $or (a scan on the embedded server)
+                             "channel_updated_at": {"$not": {"$gte": updated_at}}},
+                            {"$set": {"channel_updated_at": updated_at, "native_status": native_status}})
+
+
 class ConcurrentUpdate(Exception):
     """The order kept changing under us; the message will be retried."""
 
@@ -195,8 +244,6 @@ def update_with(order_id: str, decide, attempts: int = 8, current: dict | None =
             order_list.sync(doc)
             return doc, None
         fields, timeline, result = decision
-        from documents.schedule import schedule_fields
-
         fields = {**fields, **schedule_fields(doc, fields, now())}
         saved = save_change(order_id, doc["version"], fields, timeline, current=doc)
         if saved is not None:
@@ -214,6 +261,12 @@ def load_many(order_ids: list[str], projection: dict) -> dict[str, dict]:
 def exists(order_id: str) -> bool:
     """Whether the order exists (orders are never deleted, so a yes is kept like an owner)."""
     return owners.get(("order", order_id), lambda: collection().find_one({"_id": order_id}, {"_id": 1})) is not None
+
+
+def load_routing(order_id: str) -> dict | None:
+    """The order's routing decision and its fulfilments' lines (for a replay of the decision)."""
+    return collection().find_one({"_id": order_id}, {"routing.decision": 1, "fulfilments.id": 1,
+                                                     "fulfilments.lines": 1})
 
 
 def load_summary(order_id: str) -> dict | None:

@@ -208,6 +208,10 @@ def count_tabs(filters: dict, open_after_sales: tuple[str, ...]) -> TabCounts:
     """Count now: one aggregation over the list rows matching ``filters`` (status tabs ignored)."""
     base = {k: v for k, v in filters.items() if k not in ("status", "after_sales_status")}
     query = order_filter(base)
+    placed = dict(query.get("placed_at") or {})
+    if "$gte" in placed:  # the same lower bound as the list's windows (wire_quirks.lower_bound)
+        placed.update(wire_quirks.lower_bound(placed.pop("$gte"), connection.quirks()))
+        query["placed_at"] = placed
     pipeline = ([{"$match": query}] if query else []) + [
         {"$group": {"_id": {"s": "$status", "a": "$after_sales_status"}, "n": {"$sum": 1}}}]
     by_status: dict[str, int] = {}

@@ -16,6 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from router.after_sales import AFTER_SALES_TRANSITIONS, AfterSalesType
 from router.errors import IllegalTransition, RefundExceedsPaid
 from router.fulfilment_flow import (
     AT_WAREHOUSE,
@@ -27,6 +28,7 @@ from router.fulfilment_flow import (
     transition,
 )
 from router.fulfilment_flow import TRANSITIONS as FULFILMENT_TRANSITIONS
+from router.fulfilment_flow import TRANSITIONS, commands_from
 from router.order_state import (
     ORDER_TRANSITIONS,
     PAYMENT_TRANSITIONS,
@@ -338,9 +340,6 @@ def allowed_commands(
     """
     if isinstance(machine_or_state, OrderState):
         return order_buttons(machine_or_state)
-    from router.after_sales import AFTER_SALES_TRANSITIONS, AfterSalesType
-    from router.fulfilment_flow import TRANSITIONS, commands_from
-
     tables = {"order": ORDER_TRANSITIONS, "payment": PAYMENT_TRANSITIONS, "fulfilment": TRANSITIONS}
     if machine_or_state == "after_sales":
         return commands_from(AFTER_SALES_TRANSITIONS[AfterSalesType(case_type)], current)

@@ -7,12 +7,22 @@
 """
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import threading
 import uuid
 
+import dramatiq
 import pytest
 from hypothesis import settings as hypothesis_settings
+from werkzeug.serving import make_server
+
+import config
+from actors import queues
+from actors.queues import delete_queues
+from adapters import wiring
+from adapters.http.app import create_app
 
 # CI draws the same examples every run, so a red run is a real finding and never luck; a failure
 # found locally (random draws, kept in .hypothesis/) is pinned with @example beside its test.
@@ -121,30 +131,37 @@ def _session_queues_deleted():
     yield
     prefix = os.environ["ROUTER_QUEUE_PREFIX"]
     if prefix == f"test{os.getpid()}" and _rabbit_reachable():
-        from actors.queues import delete_queues
-        from adapters.settings import get_settings
-
-        delete_queues(prefix, get_settings().amqp_url)
+        delete_queues(prefix, config.get_settings().amqp_url)
 
 
-@pytest.fixture(scope="session")
-def broker():
+@pytest.fixture(scope="session", autouse=True)
+def wired():
+    """The test process is wired once, as an entry point would (adapters.wiring.setup): a RabbitMQ
+    broker (it connects on first use), the actors bound to it, the real outbound clients."""
+    return wiring.setup()
+
+
+@pytest.fixture
+def settings_with():
+    """Put settings with some fields changed in force for this test (``settings_with(api_tokens="")``)."""
+    before = config.get_settings()
+
+    def change(**fields):
+        config.use(config.get_settings().with_(**fields))
+    yield change
+    config.use(before)
+
+
+@pytest.fixture
+def broker(wired):
     if not _rabbit_reachable():
         pytest.fail("RabbitMQ is not reachable: start it with 'rabbitmq-server -detached'")
-    import actors
-
-    return actors.broker
+    return dramatiq.get_broker()  # a test of the CLI may have wired the process again
 
 
 @pytest.fixture
 def worker(broker, db):
     """A real Dramatiq worker (threads in this process) consuming from RabbitMQ."""
-    import dramatiq
-
-    from actors import queues
-
-    import logging
-
     logging.getLogger("pika.channel").setLevel(logging.ERROR)  # flushing a queue not yet created is fine
     # This thread's connection may have died of missed heartbeats while a long test kept the
     # thread busy; start from a fresh one.
@@ -153,7 +170,7 @@ def worker(broker, db):
             delattr(broker, attribute)
         except Exception:
             pass
-    for queue in queues.ALL:
+    for queue in queues.names(config.get_settings().queue_prefix):
         broker.declare_queue(queue)
         broker.flush(queue)
     w = dramatiq.Worker(broker, worker_threads=4, worker_timeout=100)
@@ -165,13 +182,7 @@ def worker(broker, db):
 @pytest.fixture
 def api(db, broker):
     """The HTTP API on a real loopback socket; yields its base URL."""
-    import threading
-
-    from werkzeug.serving import make_server
-
-    from adapters.http.app import create_app
-
-    server = make_server("127.0.0.1", 0, create_app(), threaded=True)
+    server = make_server("127.0.0.1", 0, create_app(wire=False), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"

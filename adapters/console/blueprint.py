@@ -10,7 +10,6 @@ several server processes: set the variable in production).
 from __future__ import annotations
 
 import hmac
-import os
 import secrets
 from dataclasses import dataclass
 
@@ -19,6 +18,7 @@ from flask_smorest import Blueprint
 
 from adapters.console import labels
 from adapters.http import auth
+from config import get_settings
 
 _PROCESS_SECRET = secrets.token_hex(32)
 OPEN_ENDPOINTS = {"console.login", "console.static", "console.language"}
@@ -38,7 +38,7 @@ blp = ConsoleBlueprint("console", __name__, url_prefix="/console", description="
 @blp.record_once
 def _configure(state) -> None:
     app = state.app
-    app.secret_key = os.environ.get("ROUTER_SECRET_KEY") or _PROCESS_SECRET
+    app.secret_key = get_settings().secret_key or _PROCESS_SECRET
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
                       SESSION_COOKIE_NAME="router_console")
 

@@ -19,6 +19,7 @@ from router.fulfilment_flow import AT_WAREHOUSE
 from router.rules import DEFAULT_RULES, RoutingRules
 from router.statuses import FulfilmentStatus, OrderStatus
 from router.timers import Deadlines
+from services import sweeps
 
 SECRET_WORDS = ("secret", "token", "password", "key")
 EXCEPTION_LIMIT = 100
@@ -51,7 +52,7 @@ def stock_adjust():
             "quantity": quantity, "reason": form.get("reason", "")}
     answer = api_client.call("POST", "/v1/stock/adjustments", json=body)
     if answer.ok:  # the alert also fires from the API once wired in; checking twice is harmless
-        alerts.check_low_stock(body["sku"], body["warehouse_id"])
+        sweeps.check_low_stock(body["sku"], body["warehouse_id"])
     _flash_answer(answer, f"{body['sku']}@{body['warehouse_id']}")
     return redirect(url_for("console.stock_page", sku=body["sku"]))
 

@@ -7,7 +7,7 @@ from flask import jsonify
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from actors import after_sales
+from services import after_sales
 from adapters.http import auth
 from adapters.http.errors import ApiError
 from adapters.http.views import plain

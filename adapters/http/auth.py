@@ -3,13 +3,14 @@ service by its token, operators by API tokens carrying a role. One place decides
 Nothing but ``/healthz`` is open: with no tokens configured, every other call is refused."""
 from __future__ import annotations
 
+import functools
 import hmac
-import os
 from enum import IntEnum
 
 from flask import request
 
 from adapters.http.errors import ApiError
+from config import get_settings
 from documents import reference
 
 
@@ -38,7 +39,7 @@ def require_party(kind: str, party_id: str) -> dict:
 
 def operator_tokens() -> dict[str, tuple[str, Role]]:
     """``ROUTER_API_TOKENS`` = ``name:role:token,...`` (role viewer, operator or admin)."""
-    raw = os.environ.get("ROUTER_API_TOKENS", "")
+    raw = get_settings().api_tokens
     if _tokens_cache.get("raw") != raw:
         tokens = {}
         for item in filter(None, (i.strip() for i in raw.split(","))):
@@ -69,7 +70,7 @@ def require_role(role: Role) -> str:
 def require_payments() -> str:
     """Payment notices come from the payment service (``ROUTER_PAYMENTS_TOKEN``) or an admin
     recording an offline payment (a B2B wire transfer). Returns who."""
-    if _same(_bearer(), os.environ.get("ROUTER_PAYMENTS_TOKEN")):
+    if _same(_bearer(), get_settings().payments_token):
         return "payment"
     return f"operator:{require_role(Role.ADMIN)}"
 
@@ -85,8 +86,6 @@ def require_channel(config: dict) -> str:
 def checked_first(check):
     """Run ``check`` (an auth function) before the view's body is parsed and validated, so an
     unauthenticated caller learns nothing about the schema. Keeps the view's OpenAPI data."""
-    import functools
-
     def decorate(view):
         @functools.wraps(view)
         def wrapper(*args, **kwargs):

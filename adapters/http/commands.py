@@ -9,14 +9,15 @@ from flask import jsonify
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from actors import commands
 from adapters.http import auth
 from adapters.http.errors import ApiError
 from adapters.http.schemas import AddressChangeSchema, StockAdjustmentSchema
 from adapters.http.views import order_view, plain
-from documents import dead_letters, stock
+from documents import dead_letters, orders, stock
 from documents.converters import order_state
 from router import lifecycle
+from services import commands, sweeps
+from services.replay import replay
 
 blp = Blueprint("commands", __name__, description="Commands on orders, dead letters, stock")
 
@@ -65,8 +66,6 @@ def reject_hold(body: dict, order_id: str):
 @blp.route("/v1/orders/<order_id>/allowed-commands", methods=["GET"])
 def allowed(order_id: str):
     auth.require_role(auth.Role.VIEWER)
-    from documents import orders
-
     doc = orders.load(order_id)
     if doc is None:
         raise ApiError(404, "not_found", f"unknown order {order_id!r}")
@@ -89,8 +88,6 @@ def list_dead_letters():
 @blp.route("/v1/dead-letters/<message_id>/replay", methods=["POST"])
 def replay_dead_letter(message_id: str):
     auth.require_role(auth.Role.OPERATOR)
-    from actors.replay import replay
-
     try:
         done = replay(message_id)
     except KeyError as exc:
@@ -101,8 +98,6 @@ def replay_dead_letter(message_id: str):
 @blp.route("/v1/dead-letters/replay-all", methods=["POST"])
 def replay_all_dead_letters():
     auth.require_role(auth.Role.ADMIN)
-    from actors.replay import replay
-
     return jsonify({"replayed": replay(None)}), 202
 
 
@@ -118,9 +113,7 @@ def adjust_stock(body: dict):
         raise ApiError(409, "insufficient_stock", str(exc)) from exc
     except LookupError as exc:
         raise ApiError(404, "not_found", str(exc)) from exc
-    from documents.alerts import check_low_stock
-
-    check_low_stock(body["sku"], body["warehouse_id"])
+    sweeps.check_low_stock(body["sku"], body["warehouse_id"])
     return jsonify(plain({k: row.get(k) for k in ("sku", "warehouse_id", "on_hand", "reserved", "available")})), 201
 
 

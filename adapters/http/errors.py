@@ -5,7 +5,9 @@ from flask import jsonify
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from adapters.errors import BadSignature, PayloadError
 from adapters.schemas import field_errors
+from router.errors import IllegalTransition
 
 
 class ApiError(Exception):
@@ -22,9 +24,6 @@ def error_body(code: str, message: str, details: dict | None = None) -> dict:
 
 def _mapped(exc: Exception) -> tuple[int, str, str, dict] | None:
     """Domain exception -> (status, code, message, details); None when it is not a known one."""
-    from adapters.errors import BadSignature, PayloadError
-    from router.errors import IllegalTransition
-
     if isinstance(exc, ApiError):
         return exc.status, exc.code, exc.message, exc.details
     if isinstance(exc, RecursionError):  # JSON nested deeper than the parser goes

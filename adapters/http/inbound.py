@@ -17,6 +17,8 @@ from adapters.http.errors import ApiError
 from adapters.http.schemas import AcceptedSchema, CarrierEventSchema, PaymentNoticeSchema, WmsEventSchema
 from adapters.schemas import CanonicalOrderSchema
 from adapters.channels import CHANNEL_FORMATS
+from adapters.tracking import TRACKING_FORMATS
+from adapters.wms_formats import WMS_FORMATS, qimen
 from documents import orders, reference
 
 blp = Blueprint("inbound", __name__, description="Channels, payments, warehouses and carriers push here")
@@ -69,7 +71,7 @@ def payment_notice(notice: dict):
         raise ApiError(404, "not_found", f"unknown order {notice['order_id']!r}")
     payload = {**notice, "type": notice["type"].value, "amount": str(notice["amount"])}
     accepted = intake.accept_event("payment", "psp", f"{notice['transaction_id']}:{payload['type']}", payload,
-                                   "apply_payment", order_id=notice["order_id"])
+                                   order_id=notice["order_id"])
     return _answer(accepted, "event_id")
 
 
@@ -78,8 +80,6 @@ def payment_notice(notice: dict):
          summary="A warehouse reports on its fulfilments (generic, Qimen or ShipHero format)")
 @blp.response(202, AcceptedSchema)
 def wms_event(warehouse: str):
-    from adapters.wms_formats import WMS_FORMATS, qimen
-
     record = auth.require_party("warehouses", warehouse)
     name = record.get("wms_format") or "generic"
     if name == "qimen" and record.get("secret"):
@@ -100,8 +100,8 @@ def wms_event(warehouse: str):
                    "carrier_id": u.carrier_id, "final": u.final,
                    "packages": [{"tracking_number": n, "carrier_id": c} for n, c in u.packages],
                    "lines": [{"line_no": n, "sku": sku, "quantity": q} for n, sku, q in u.lines]}
-        actor = "apply_wms_event" if u.type else None  # an unknown word is kept raw and flagged, not applied
-        results.append(intake.accept_event("wms", warehouse, u.event_id, payload, actor,
+        known = bool(u.type)  # an unknown word is kept raw and flagged, not applied
+        results.append(intake.accept_event("wms", warehouse, u.event_id, payload, known,
                                            order_id=owners[u.fulfilment_id]["order_id"]))
     return _answer_all(results)
 
@@ -111,8 +111,6 @@ def wms_event(warehouse: str):
          summary="A carrier posts tracking events (generic, AfterShip, EasyPost or 17TRACK format)")
 @blp.response(202, AcceptedSchema)
 def carrier_event(carrier: str):
-    from adapters.tracking import TRACKING_FORMATS
-
     record = auth.require_party("carriers", carrier)
     fmt = TRACKING_FORMATS[record.get("tracking_format") or "generic"]
     if fmt.verify and record.get("secret"):
@@ -131,8 +129,8 @@ def carrier_event(carrier: str):
                    "status": u.status.value if u.status else None, "raw_status": u.raw_status,
                    "occurred_at": u.occurred_at, "description": u.description, "location": u.location,
                    "exception_reason": u.exception_reason, "fulfilment_id": owner["fulfilment_id"]}
-        actor = "apply_carrier_event" if u.status else None
-        results.append(intake.accept_event("carrier", carrier, u.event_id, payload, actor, order_id=owner["order_id"]))
+        results.append(intake.accept_event("carrier", carrier, u.event_id, payload, bool(u.status),
+                                           order_id=owner["order_id"]))
     return _answer_all(results)
 
 

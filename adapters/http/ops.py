@@ -7,6 +7,8 @@ from flask import Response, g, request
 from flask_smorest import Blueprint
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
+from adapters.http import auth
+
 blp = Blueprint("ops", __name__, description="Operations")
 
 REQUESTS = Counter("router_http_requests_total", "HTTP requests", ["method", "endpoint", "status"])
@@ -20,8 +22,6 @@ def healthz():
 
 @blp.route("/metrics", methods=["GET"])
 def metrics():
-    from adapters.http import auth
-
     auth.require_role(auth.Role.VIEWER)  # Prometheus scrapes with a viewer bearer token
     return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
 
@@ -31,8 +31,6 @@ def install(app) -> None:
     def _start():
         g.started = time.perf_counter()
         if request.path == "/openapi.json":  # served by flask-smorest: guard it here
-            from adapters.http import auth
-
             auth.require_role(auth.Role.VIEWER)
 
     @app.after_request

@@ -14,6 +14,7 @@ from adapters.schemas import CanonicalOrderSchema, to_domain
 from documents import orders, reference, routing_inputs
 from router.errors import InvalidDecisionRecord, InvalidRoutingRules
 from router.rules import DEFAULT_RULES, RoutingRules
+from services import routing as routing_service
 
 blp = Blueprint("routing", __name__, description="Routing rules and simulation")
 
@@ -55,10 +56,8 @@ def put_rules():
 def simulate(data: dict):
     """Route a posted canonical order against current stock and rules; nothing is reserved."""
     auth.require_role(auth.Role.VIEWER)
-    from actors.routing import simulate as run
-
     channel = request.args.get("channel", "manual")[:60]
-    return jsonify(plain(run(to_domain("SIMULATION", channel, data))))
+    return jsonify(plain(routing_service.simulate(to_domain("SIMULATION", channel, data))))
 
 
 @blp.route("/v1/orders/<order_id>/routing/replay", methods=["GET"])
@@ -67,27 +66,12 @@ def replay_decision(order_id: str):
     says whether it places the same units in the same warehouses with the same carriers. A
     changed rule set or network does not count: the recorded ones are used."""
     auth.require_role(auth.Role.VIEWER)
-    from actors.routing import planned_view
-    from router.routing import replay
-
-    doc = orders.collection().find_one({"_id": order_id}, {"routing.decision": 1, "fulfilments.id": 1,
-                                                            "fulfilments.lines": 1})
-    if doc is None:
-        raise ApiError(404, "not_found", f"unknown order {order_id!r}")
-    decision = (doc.get("routing") or {}).get("decision") or {}
-    inputs = routing_inputs.inputs_of(decision)
-    if inputs is None:
-        raise ApiError(409, "no_recorded_inputs", f"order {order_id!r} has no recorded routing inputs "
-                       "(not routed yet, rejected or held before routing, or its record was removed)")
     try:
-        again = replay({"inputs": inputs})
+        return jsonify(routing_service.replay_decision(order_id))
+    except routing_service.OrderNotFound as exc:
+        raise ApiError(404, "not_found", f"unknown order {order_id!r}") from exc
+    except routing_service.NoRecordedInputs as exc:
+        raise ApiError(409, "no_recorded_inputs", f"order {order_id!r} has no recorded routing inputs "
+                       "(not routed yet, rejected or held before routing, or its record was removed)") from exc
     except (InvalidDecisionRecord, InvalidRoutingRules) as exc:
         raise ApiError(409, "unreplayable", f"the recorded inputs cannot be replayed: {exc}") from exc
-    replayed = planned_view(again)
-    lines_of = {f["id"]: f.get("lines", []) for f in doc.get("fulfilments", [])}
-    placement = ("fulfilment_id", "merchant_id", "warehouse_id", "carrier_id", "freight")
-    stored = {"fulfilments": [{**{k: f.get(k) for k in placement}, "lines": lines_of.get(f.get("fulfilment_id"), [])}
-                              for f in decision.get("fulfilments", [])],
-              "backordered": decision.get("backordered", []), "held_reason": decision.get("held_reason")}
-    return jsonify({"order_id": order_id, "rules_version": decision.get("rules_version"),
-                    "same": stored == replayed, "stored": stored, "replayed": replayed})

@@ -43,6 +43,14 @@ def needs_raw(channel: dict, kind: str) -> bool:
 
 
 class ChannelClient:
+    """Notices to channels, each in its channel's ``format``."""
+
+    def unsupported(self, channel: dict, kind: str) -> str | None:
+        return unsupported(channel, kind)
+
+    def needs_raw(self, channel: dict, kind: str) -> bool:
+        return needs_raw(channel, kind)
+
     @outbound_retry
     def notify(self, channel: dict, entry: dict, order: dict) -> None:
         """Deliver one outbox ``entry`` (kind ``shipped``, ``cancelled`` or ``refunded``) for

@@ -9,28 +9,25 @@ from __future__ import annotations
 import httpx
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential, wait_random
 
-from adapters.settings import get_settings
+from config import get_settings
+from services.ports import OutboundError
 
-
-class OutboundError(Exception):
-    """The far side failed; ``retryable`` says whether trying again later may help."""
-
-    def __init__(self, party: str, message: str, status: int | None = None, retryable: bool = True):
-        super().__init__(f"{party}: {message}")
-        self.party = party
-        self.status = status
-        self.retryable = retryable
+__all__ = ["OutboundError", "outbound_retry", "http_client", "send"]
 
 
 def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, OutboundError) and exc.retryable
 
 
+def _attempts_run_out(retry_state) -> bool:
+    return stop_after_attempt(get_settings().outbound_attempts)(retry_state)
+
+
 def outbound_retry(fn):
     """Decorate a call to a third party with the shared retry policy."""
     return retry(
         retry=retry_if_exception(_is_transient),
-        stop=stop_after_attempt(get_settings().outbound_attempts),
+        stop=_attempts_run_out,  # read when called: nothing reads settings at import
         wait=wait_exponential(multiplier=0.2, max=2.0) + wait_random(0, 0.1),
         reraise=True,
     )(fn)

@@ -8,6 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+import config
+
 from tests.e2e.conftest import carrier, seeded, wms  # noqa: F401  (the e2e fixtures, reused)
 from tests.helpers import eventually
 
@@ -33,9 +35,9 @@ def browser():
 
 
 @pytest.fixture
-def operator_tokens(monkeypatch):
+def operator_tokens(settings_with):
     own = ",".join(f"{role}-user:{role}:{tok}" for role, tok in TOKENS.items())
-    monkeypatch.setenv("ROUTER_API_TOKENS", f"{own},{os.environ['ROUTER_API_TOKENS']}")  # keep the suite's own
+    settings_with(api_tokens=f"{own},{config.get_settings().api_tokens}")  # keep the suite's own
     return TOKENS
 
 

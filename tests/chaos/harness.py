@@ -262,14 +262,14 @@ def dead_letters_in_broker(router: ChaosRouter) -> list[str]:
     import dramatiq
     import pika
 
-    from actors.queues import ALL
+    from actors.queues import names
 
     ids = []
     connection = pika.BlockingConnection(pika.URLParameters(router.rabbit.url))
     try:
         channel = connection.channel()
-        for queue in ALL:
-            name = queue.replace(queue.split(".")[0], router.prefix, 1) + ".XQ"
+        for queue in names(router.prefix):
+            name = queue + ".XQ"
             try:
                 while (got := channel.basic_get(name, auto_ack=False))[0] is not None:
                     try:

@@ -6,6 +6,8 @@ the WMS as one delivery order; stock and money are conserved (the invariant chec
 nothing). About 2-3 minutes. The big run is bench/chaos.py."""
 from __future__ import annotations
 
+import config
+
 import json
 import os
 
@@ -19,12 +21,12 @@ pytestmark = [pytest.mark.chaos, pytest.mark.timeout(420)]
 @pytest.fixture
 def isolated_settings(monkeypatch):
     """The chaos run's own processes get their URLs explicitly; keep this process's defaults out."""
-    from adapters.settings import get_settings
+    from config import get_settings
 
     monkeypatch.delenv("ROUTER_MONGO_URL", raising=False)
-    get_settings.cache_clear()
+    config.use(None)
     yield
-    get_settings.cache_clear()
+    config.use(None)
 
 
 def test_orders_survive_worker_kills_broker_and_database_restarts_and_a_failing_wms(tmp_path, isolated_settings):

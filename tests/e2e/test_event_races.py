@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from actors.turns import per_order
+from services.turns import per_order
 from tests import factories
 from tests.helpers import eventually, get_order, order_in, http
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from actors import timers
+from services import timers
 from tests.helpers import eventually, get_order, order_in, stock_of, http
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("conserved")]

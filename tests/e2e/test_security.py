@@ -29,9 +29,9 @@ def test_nothing_but_healthz_answers_without_a_token(api, seeded):
         assert response.json()["error"]["code"] == "unauthorized"
 
 
-def test_with_no_operator_token_configured_nobody_gets_into_the_console_or_the_api(api, db, monkeypatch):
+def test_with_no_operator_token_configured_nobody_gets_into_the_console_or_the_api(api, db, settings_with):
     # Given a router started with ROUTER_API_TOKENS empty (docker compose used to default to that)
-    monkeypatch.setenv("ROUTER_API_TOKENS", "")
+    settings_with(api_tokens="")
     with httpx.Client(base_url=api, timeout=5) as browser:
         # When someone opens the console, they are sent to the login page, which says how to get in
         first = browser.get("/console/orders")

@@ -7,7 +7,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import actors
+import dramatiq
+
+import actors  # noqa: F401  (declares every actor)
+from actors.declare import declared
 from actors.message_shape import shape_error
 from tests.fuzz.conftest import ORDER_ID, fingerprint
 from tests.fuzz.strategies import MONGO_OPERATORS, deep, junk
@@ -15,7 +18,7 @@ from tests.fuzz.strategies import MONGO_OPERATORS, deep, junk
 pytestmark = pytest.mark.integration
 FUZZ = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                         HealthCheck.too_slow])
-NAMES = sorted(name for name, actor in actors.broker.actors.items() if actor.fn.__module__.startswith("actors."))
+NAMES = sorted(a.actor_name for a in declared())
 
 
 def test_every_actor_of_the_router_is_fuzzed():
@@ -27,7 +30,7 @@ def test_every_actor_of_the_router_is_fuzzed():
 @FUZZ
 @given(args=st.lists(junk(), max_size=4), kwargs=st.dictionaries(st.text(max_size=10), junk(), max_size=2))
 def test_junk_arguments_are_refused_or_change_nothing(world, db, name, args, kwargs):
-    actor = actors.broker.get_actor(name)
+    actor = dramatiq.get_broker().get_actor(name)
     before = fingerprint(db)
     problem = shape_error(actor.fn, args, kwargs)
     if problem is None and (args or kwargs):  # it fits the signature: the actor must shrug it off
@@ -48,7 +51,7 @@ def test_junk_arguments_are_refused_or_change_nothing(world, db, name, args, kwa
     ([], {"order_id": ORDER_ID, "$set": 1}, "arguments do not match"),
 ])
 def test_junk_for_an_order_actor_is_refused_naming_the_argument(args, kwargs, named):
-    assert named in shape_error(actors.broker.get_actor("process_order").fn, args, kwargs)
+    assert named in shape_error(dramatiq.get_broker().get_actor("process_order").fn, args, kwargs)
 
 
 @pytest.mark.parametrize("event, named", [
@@ -58,12 +61,12 @@ def test_junk_for_an_order_actor_is_refused_naming_the_argument(args, kwargs, na
     ({"payload": "x" * 70_000}, "larger than"),
 ])
 def test_junk_event_payloads_riding_in_a_message_are_refused(event, named):
-    assert named in shape_error(actors.broker.get_actor("apply_wms_event").fn, ["wms:WH-EAST:e1", event], {})
+    assert named in shape_error(dramatiq.get_broker().get_actor("apply_wms_event").fn, ["wms:WH-EAST:e1", event], {})
 
 
 def test_well_formed_messages_pass(world):
-    assert shape_error(actors.broker.get_actor("dispatch_fulfilment").fn, [ORDER_ID, f"{ORDER_ID}-F1"],
+    assert shape_error(dramatiq.get_broker().get_actor("dispatch_fulfilment").fn, [ORDER_ID, f"{ORDER_ID}-F1"],
                        {"retry": True}) is None
-    assert shape_error(actors.broker.get_actor("apply_carrier_event").fn,
+    assert shape_error(dramatiq.get_broker().get_actor("apply_carrier_event").fn,
                        ["carrier:x:1", {"order_id": ORDER_ID, "source": "x", "payload": {"status": "delivered"}}],
                        {}) is None

@@ -263,7 +263,7 @@ def _routes() -> list[tuple[str, str]]:
     from adapters.http.app import create_app
 
     skip = {"static", "api-docs.openapi_json"}
-    return sorted((method, rule.rule) for rule in create_app().url_map.iter_rules() if rule.endpoint not in skip
+    return sorted((method, rule.rule) for rule in create_app(wire=False).url_map.iter_rules() if rule.endpoint not in skip
                   for method in rule.methods - {"HEAD", "OPTIONS"})
 
 

@@ -2,6 +2,8 @@
 the CSV import command; overlapping windows and re-imports have the effect of one."""
 from __future__ import annotations
 
+import config
+
 import copy
 import json
 from datetime import datetime, timedelta, timezone
@@ -10,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from adapters.settings import get_settings
+from config import get_settings
 from adapters.simulators.amazon import AmazonSimulator
 from documents import orders
 from tests.helpers import eventually
@@ -76,7 +78,7 @@ def test_csv_import_reports_bad_rows_imports_the_good_and_is_idempotent(worker, 
     path.write_text(csv_text, encoding="utf-8")
     monkeypatch.setenv("ROUTER_MONGO_URL", mongo_url)
     monkeypatch.setenv("ROUTER_MONGO_DB", db.name)
-    get_settings.cache_clear()
+    config.use(None)
     try:
         from adapters.cli import main
 
@@ -86,7 +88,7 @@ def test_csv_import_reports_bad_rows_imports_the_good_and_is_idempotent(worker, 
         second = CliRunner().invoke(main, ["import", str(path)])
         assert "0 orders imported, 2 already there" in second.output
     finally:
-        get_settings.cache_clear()
+        config.use(None)
     from documents.connection import connect
 
     connect(mongo_url, db.name)

@@ -40,7 +40,7 @@ def test_a_dead_letter_that_failed_while_the_database_was_down_is_recovered_from
         api, worker, seeded, monkeypatch):
     from actors.broker import DeadLetterRecorder
     from actors.routing import process_order
-    from actors.sweeps import reconcile
+    from actors.sweeps import reconcile, reconcile_once  # noqa: F401
     from documents import dead_letters
 
     # Given a poison message, failing for good while no dead letter can be written to the database
@@ -65,7 +65,7 @@ def test_a_dead_letter_that_failed_while_the_database_was_down_is_recovered_from
 
     # Then, with the database back, the reconciler moves it into the operators' list, once
     monkeypatch.setattr(dead_letters, "record", recording)
-    assert reconcile.fn()["dead_letters"] == 1
+    assert reconcile_once()["dead_letters"] == 1
     letters = http.get(f"{api}/v1/dead-letters", timeout=5).json()["dead_letters"]
     assert [(d["message_id"], d["actor"], d["order_id"]) for d in letters] == \
         [(message.message_id, "process_order", order_id)]
@@ -78,21 +78,21 @@ def test_a_dead_letter_that_failed_while_the_database_was_down_is_recovered_from
     assert http.post(f"{api}/v1/dead-letters/{message.message_id}/replay", timeout=5).status_code == 202
     eventually(lambda: get_order(api, order_id)["routing"]["state"] == "routed", what="routed after replay")
     broker.channel.basic_publish(exchange="", routing_key=f"{process_order.queue_name}.XQ", body=message.encode())
-    assert reconcile.fn()["dead_letters"] == 0
+    assert reconcile_once()["dead_letters"] == 0
     assert dead_letters.get(message.message_id)["replayed_at"] is not None
     assert broker.get_queue_message_counts(process_order.queue_name)[2] == 0
 
 
 def test_a_broker_dead_letter_no_worker_could_read_is_listed_with_its_body(api, worker, db):
     from actors.routing import process_order
-    from actors.sweeps import reconcile
+    from actors.sweeps import reconcile, reconcile_once  # noqa: F401
 
     worker.broker.channel.basic_publish(exchange="", routing_key=f"{process_order.queue_name}.XQ",
                                         body=b"not json {")
-    assert reconcile.fn()["dead_letters"] == 1
+    assert reconcile_once()["dead_letters"] == 1
     [letter] = http.get(f"{api}/v1/dead-letters", timeout=5).json()["dead_letters"]
     assert letter["message_id"].startswith("undecodable-") and "not json {" in letter["error"]
-    assert reconcile.fn()["dead_letters"] == 0
+    assert reconcile_once()["dead_letters"] == 0
 
 
 def test_a_junk_message_is_dead_lettered_at_once_with_the_reason_and_the_worker_goes_on(api, worker, seeded):
@@ -123,7 +123,7 @@ def test_a_failed_sweep_is_not_a_dead_letter_since_the_next_tick_runs_it_again(a
     from dramatiq.broker import MessageProxy
 
     from actors.broker import DeadLetterRecorder
-    from actors.sweeps import reconcile
+    from actors.sweeps import reconcile, reconcile_once  # noqa: F401
     from documents import dead_letters
 
     # Given a sweep that failed for good (it has no retries), and a copy of it in the broker's .XQ
@@ -133,7 +133,7 @@ def test_a_failed_sweep_is_not_a_dead_letter_since_the_next_tick_runs_it_again(a
     worker.broker.channel.basic_publish(exchange="", routing_key=f"{reconcile.queue_name}.XQ", body=failed.encode())
 
     # Then neither the recorder nor the harvest lists it, and the broker's copy is gone
-    assert reconcile.fn()["dead_letters"] == 0
+    assert reconcile_once()["dead_letters"] == 0
     assert dead_letters.get(failed.message_id) is None
     assert http.get(f"{api}/v1/dead-letters", timeout=5).json()["dead_letters"] == []
     assert worker.broker.get_queue_message_counts(reconcile.queue_name)[2] == 0

@@ -7,23 +7,21 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from actors.steps import ACTOR_OF
 from documents import inbox, orders
+from services import messages, sweeps
 
 pytestmark = pytest.mark.integration
 
 
-class RecordingBroker:
+class RecordingSender:
+    """Stands in for the actors' sender: records each step as (actor name, arguments)."""
+
     def __init__(self):
         self.sent = []
 
-    def get_actor(self, name):
-        broker = self
-
-        class Actor:
-            def send(self, *args):
-                broker.sent.append((name, *args))
-
-        return Actor()
+    def __call__(self, step):
+        self.sent.append((ACTOR_OF[type(step)].actor_name, *step.args()))
 
 
 def _received(event_key: str, at: datetime) -> None:
@@ -31,8 +29,6 @@ def _received(event_key: str, at: datetime) -> None:
 
 
 def test_reconciler_closes_recorded_events_and_resends_the_others(db, monkeypatch):
-    import actors.sweeps as sweeps
-
     now = datetime.now(timezone.utc)
     # Given an order that records a WMS event and a payment, and three events a few minutes old
     orders.collection().insert_one({
@@ -46,8 +42,8 @@ def test_reconciler_closes_recorded_events_and_resends_the_others(db, monkeypatc
     fresh = inbox.record("wms", "WH", "w-3", {"event_id": "w-3", "fulfilment_id": "O1-1", "type": "packed"}, "O1")[0]
     for key in keys:
         _received(key, now - timedelta(minutes=3))
-    broker = RecordingBroker()
-    monkeypatch.setattr(sweeps.dramatiq, "get_broker", lambda: broker)
+    broker = RecordingSender()
+    monkeypatch.setitem(messages._port, "send", broker)
 
     # When the reconciler settles the inbox
     closed, resent = sweeps.settle_inbox(now, now - sweeps.STALL_AFTER)

@@ -131,7 +131,7 @@ def test_a_backordered_order_has_a_deadline_and_is_routed_once_stock_arrives(api
     stock.upsert_level("SKU-C", "WH-WEST", 5)
     from datetime import datetime, timedelta
 
-    from actors import timers
+    from services import timers
 
     due = datetime.fromisoformat(order["due_at"])
     assert not timers.fire(order_id, due - timedelta(seconds=1))

@@ -4,6 +4,8 @@ same instant), every filter and combination agrees with a plain reading of the o
 status tab counts agree with a count of the orders."""
 from __future__ import annotations
 
+import config
+
 import random
 import time
 from datetime import datetime, timedelta, timezone
@@ -190,17 +192,17 @@ def test_rebuild_list_command_puts_a_lost_row_back(placed, db, mongo_url, monkey
     from click.testing import CliRunner
 
     from adapters.cli import main
-    from adapters.settings import get_settings
+    from config import get_settings
     from documents.connection import connect
 
     order_list.collection().delete_one({"_id": placed[5]["_id"]})
     monkeypatch.setenv("ROUTER_MONGO_URL", mongo_url)
     monkeypatch.setenv("ROUTER_MONGO_DB", db.name)
-    get_settings.cache_clear()
+    config.use(None)
     try:
         result = CliRunner().invoke(main, ["rebuild-list"])
     finally:
-        get_settings.cache_clear()
+        config.use(None)
         connect(mongo_url, db.name)
     assert result.exit_code == 0, result.output
     assert f"{len(placed)} orders: 1 row(s) written, 0 deleted" in result.output

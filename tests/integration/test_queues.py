@@ -7,7 +7,7 @@ import pika
 import pytest
 
 from actors import queues
-from adapters.settings import get_settings
+from config import get_settings
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +28,7 @@ def test_deleting_a_prefix_removes_its_queues_and_their_delay_and_dead_letter_qu
     connection = pika.BlockingConnection(pika.URLParameters(get_settings().amqp_url))
     try:
         setup = connection.channel()
-        names = [f"{prefix}.{q.rsplit('.', 1)[1]}{s}" for q in queues.ALL for s in ("", ".DQ", ".XQ")]
+        names = [f"{q}{s}" for q in queues.names(prefix) for s in ("", ".DQ", ".XQ")]
         for name in names + [f"{other}.orders"]:
             setup.queue_declare(name, durable=True)
 

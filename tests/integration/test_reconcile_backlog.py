@@ -13,7 +13,7 @@ pytestmark = pytest.mark.integration
 
 def test_a_step_older_than_the_cutoff_is_re_sent_only_once_its_queue_is_drained(db, broker):
     from actors.routing import process_order
-    from actors.sweeps import reconcile
+    from actors.sweeps import reconcile_once
 
     # Given an order left in 'received' for minutes, and (no worker running) a message waiting
     long_ago = datetime.now(timezone.utc) - timedelta(minutes=5)
@@ -25,11 +25,11 @@ def test_a_step_older_than_the_cutoff_is_re_sent_only_once_its_queue_is_drained(
     process_order.send("O-SOMETHING-ELSE")
 
     # When the reconciler runs with the orders queue backlogged, it leaves the order alone
-    assert reconcile.fn()["routing"] == 0
+    assert reconcile_once()["routing"] == 0
     assert orders.collection().find_one({"_id": "O-STUCK"}).get("resent_at") is None
 
     # Then, once the queue has drained, the stalled order is re-sent (once per window)
     broker.flush(process_order.queue_name)
-    assert reconcile.fn()["routing"] == 1
-    assert reconcile.fn()["routing"] == 0
+    assert reconcile_once()["routing"] == 1
+    assert reconcile_once()["routing"] == 0
     broker.flush(process_order.queue_name)

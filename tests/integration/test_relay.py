@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from adapters import relay
+from services.messages import ProcessOrder
 
 pytestmark = pytest.mark.integration
 
@@ -18,8 +19,8 @@ def broker_down(monkeypatch):
     assert relay.drain(10)
     calls = []
 
-    def refused(actor_name, *args):
-        calls.append(args)
+    def refused(step):
+        calls.append(step)
         return False
 
     monkeypatch.setattr(relay, "send_now", refused)
@@ -31,7 +32,7 @@ def broker_down(monkeypatch):
 
 def test_after_a_failed_publish_the_relay_stops_trying_for_a_while_and_drains_at_once(broker_down):
     for i in range(200):
-        assert relay.publish("process_order", f"O{i}") is True  # stored: the request is answered
+        assert relay.publish(ProcessOrder(f"O{i}")) is True  # stored: the request is answered
     assert relay.drain(5)
     assert len(broker_down) == 1  # one real attempt; the rest skipped while the broker is down
     assert relay._state["skipped"] == 199
@@ -42,7 +43,7 @@ def test_the_relay_takes_no_more_than_its_bound_while_the_broker_hangs(monkeypat
     assert relay.drain(10)
     release, started = threading.Event(), threading.Event()
 
-    def hanging(actor_name, *args):
+    def hanging(step):
         started.set()
         release.wait(10)
         return True
@@ -50,7 +51,7 @@ def test_the_relay_takes_no_more_than_its_bound_while_the_broker_hangs(monkeypat
     monkeypatch.setattr(relay, "send_now", hanging)
     monkeypatch.setattr(relay, "MAX_PENDING", 5)
     monkeypatch.setitem(relay._state, "skipped", 0)
-    results = [relay.publish("process_order", f"O{i}") for i in range(8)]
+    results = [relay.publish(ProcessOrder(f"O{i}")) for i in range(8)]
     assert started.wait(5)
     assert results == [True] * 5 + [False] * 3 and relay._state["skipped"] == 3
     release.set()

@@ -220,6 +220,7 @@ def test_a_failed_webhook_post_is_retried_by_the_sweep_over_real_http(db, monkey
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+    from adapters.outbound.alerts import WebhookAlertClient
     from documents import alerts, stock
 
     received, answers = [], [500, 200]
@@ -237,12 +238,12 @@ def test_a_failed_webhook_post_is_retried_by_the_sweep_over_real_http(db, monkey
     server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        monkeypatch.setenv("ROUTER_LOW_STOCK_WEBHOOK", f"http://127.0.0.1:{server.server_port}/hook")
+        hook = WebhookAlertClient(f"http://127.0.0.1:{server.server_port}/hook")
         stock.upsert_level("SKU-W", "WH-1", on_hand=2, low_stock_threshold=3)
-        alert = alerts.check_low_stock("SKU-W", "WH-1")
+        alert = alerts.check_low_stock("SKU-W", "WH-1", notify=hook.post_low_stock)
         assert alerts.open_alerts()[0]["webhook"]["status"] == alerts.PENDING  # the 500
-        assert alerts.sweep_low_stock()["delivered"] == 1
-        assert alerts.sweep_low_stock()["delivered"] == 0
+        assert alerts.sweep_low_stock(notify=hook.post_low_stock)["delivered"] == 1
+        assert alerts.sweep_low_stock(notify=hook.post_low_stock)["delivered"] == 0
     finally:
         server.shutdown()
     assert [(body["alert_id"], body["sku"], body["available"], key) for body, key in received] == \

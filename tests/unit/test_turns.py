@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from actors.turns import Turns
+from services.turns import Turns
 
 pytestmark = pytest.mark.unit
 

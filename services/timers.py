@@ -6,24 +6,23 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-import dramatiq
 import structlog
 
-from actors import queues
-from actors.follow_up import follow_up
 from documents import orders
 from documents.converters import change_fields, order_state
 from documents.schedule import alert_key, deadlines_for, timestamps_of
 from router.order_state import Outcome
 from router.statuses import RoutingState
 from router.timers import RETRY_BACKORDER, Timer, TimerAction, due_action
+from services.follow_up import follow_up
+from services.messages import FireTimer, send
 
 log = structlog.get_logger(__name__)
 BATCH = 500
 
 
 def due_orders(now: datetime, limit: int = BATCH) -> list[str]:
-    return orders.ids_in_state({"due_at": {"$lte": now}}, limit)
+    return orders.due_ids(now, limit)
 
 
 def fire(order_id: str, now: datetime) -> bool:
@@ -60,17 +59,15 @@ def fire(order_id: str, now: datetime) -> bool:
     return bool(fired)
 
 
-@dramatiq.actor(queue_name=queues.SWEEPS, time_limit=60_000)
 def fire_timer(order_id: str) -> None:
     fire(order_id, datetime.now(timezone.utc))
 
 
-@dramatiq.actor(queue_name=queues.SWEEPS, time_limit=120_000, max_retries=0, periodic=True)
 def sweep_timers() -> int:
     """Send ``fire_timer`` for every order whose deadline has passed (one batch per sweep)."""
     due = due_orders(datetime.now(timezone.utc))
     for order_id in due:
-        fire_timer.send(order_id)
+        send(FireTimer(order_id))
     if due:
         log.info("timers_due", count=len(due))
     return len(due)

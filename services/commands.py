@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from actors.follow_up import follow_up
 from documents import orders
 from documents.converters import change_fields, order_state
 from router import lifecycle
-from router.statuses import RoutingState
+from router.errors import IllegalTransition
+from router.statuses import FulfilmentStatus, RoutingState
+from services.channel_sync import outbox_entry, send_pending
+from services.follow_up import follow_up
+from services.messages import DispatchFulfilment, send
 
 
 class OrderNotFound(LookupError):
@@ -37,8 +40,6 @@ def _run(order_id: str, decide_change, extra_fields=None) -> dict:
 
 def cancel(order_id: str, actor: str) -> dict:
     """Cancel; the channel hears of it unless it is where the cancel came from."""
-    from actors.channel_sync import outbox_entry, send_pending
-
     doc = _run(order_id, lambda state, now: lifecycle.cancel(state, actor, now),
                lambda doc: {"outbox": outbox_entry(doc, "cancelled", doc["_id"], origin=actor, cause="cancel")})
     send_pending(doc, cause="cancel")
@@ -66,10 +67,6 @@ def reject_hold(order_id: str, actor: str, reason: str = "") -> dict:
 
 def retry_dispatch(fulfilment_id: str, actor: str) -> dict:
     """Send a ``dispatch_failed`` fulfilment to its warehouse again (idempotent at the WMS)."""
-    from actors.dispatch import dispatch_fulfilment
-    from router.errors import IllegalTransition
-    from router.statuses import FulfilmentStatus
-
     summary = orders.load_summary_by_fulfilment(fulfilment_id)
     if summary is None:
         raise OrderNotFound(fulfilment_id)
@@ -77,5 +74,5 @@ def retry_dispatch(fulfilment_id: str, actor: str) -> dict:
     f = next(f for f in doc["fulfilments"] if f["id"] == fulfilment_id)
     if f["status"] != FulfilmentStatus.DISPATCH_FAILED:
         raise IllegalTransition("fulfilment", f["status"], "retry_dispatch", ())
-    dispatch_fulfilment.send(doc["_id"], fulfilment_id, retry=True)
+    send(DispatchFulfilment(doc["_id"], fulfilment_id, retry=True))
     return doc

@@ -9,14 +9,17 @@ from decimal import Decimal
 
 import structlog
 
-from actors.follow_up import follow_up
 from documents import orders, stock
-from documents.converters import change_fields, order_state
+from documents.converters import change_fields, order_from_document, order_state
 from router import after_sales, lifecycle
 from router.after_sales import AfterSalesCase, CaseCommand, CaseOutcome, ReturnCondition
 from router.order_state import AfterSalesType
 from router.paperwork import PaperKind, with_paper
-from router.statuses import AfterSalesStatus, PaymentEventType
+from router.model import Order, OrderLine
+from router.statuses import AfterSalesStatus, PaymentEventType, PaymentMethod, ShippingMethod
+from services.channel_sync import outbox_entry, send_pending
+from services import intake
+from services.follow_up import follow_up
 
 log = structlog.get_logger(__name__)
 
@@ -97,8 +100,6 @@ def refund(case_id: str, actor: str, transaction_id: str | None = None) -> dict:
     """The case's money went back to the customer: the payment is refunded by the case amount
     (partially_refunded / refunded, a fully refunded order closes) and the case succeeds. The
     channel hears of it through the outbox, unless the refund came from that channel."""
-    from actors.channel_sync import outbox_entry, send_pending
-
     now = datetime.now(timezone.utc)
     order_id = case_id.rsplit("-AS", 1)[0]
 
@@ -181,20 +182,21 @@ def restock(doc: dict, case: AfterSalesCase) -> None:
 def ship_exchange(doc: dict, case: AfterSalesCase) -> None:
     """The replacement goods travel as an order of their own (channel ``exchange``, nothing to pay),
     routed, dispatched and tracked like any other; its delivery finishes the case."""
-    from adapters.intake import accept_order
-
-    by_line = {l["line_no"]: l for l in doc["lines"]}
-    payload = {
-        "channel_order_id": case.case_id, "currency": doc["currency"],
-        "customer": {k: v for k, v in doc["customer"].items() if k in ("id", "name", "email", "phone", "tier")},
-        "shipping_address": {k: v for k, v in doc["address"].items()},
-        "lines": [{"sku": by_line[n]["sku"], "merchant_id": by_line[n]["merchant_id"], "quantity": q,
-                   "unit_price": "0", "name": by_line[n].get("name", "")} for n, q in case.lines],
-        "payment": {"method": "online", "status": "paid"},
-        "placed_at": datetime.now(timezone.utc).isoformat(),
-        "notes": f"exchange for {doc['_id']} ({case.case_id})",
-    }
-    accepted = accept_order("exchange", payload, extra={"exchange_for": {"order_id": doc["_id"], "case_id": case.case_id}})
+    original = order_from_document(doc)
+    by_line = {line.line_no: line for line in original.lines}
+    now = datetime.now(timezone.utc)
+    replacement = Order(
+        order_id=intake.new_order_id(now), channel="exchange", channel_order_id=case.case_id,
+        currency=original.currency, address=original.address, customer=original.customer, placed_at=now,
+        lines=tuple(OrderLine(line_no=i, sku=by_line[n].sku, merchant_id=by_line[n].merchant_id, quantity=q,
+                              unit_price=Decimal("0"), name=by_line[n].name)
+                    for i, (n, q) in enumerate(case.lines, start=1)),
+        shipping_method=ShippingMethod.STANDARD, payment_method=PaymentMethod.ONLINE,
+        order_discount=Decimal("0"), shipping_fee=None, b2b=False)
+    payment = {"method": "online", "status": "paid", "transaction_id": "", "terms_days": None, "po_number": ""}
+    accepted = intake.accept_order(replacement, payment=payment, now=now,
+                                   notes=f"exchange for {doc['_id']} ({case.case_id})",
+                                   extra={"exchange_for": {"order_id": doc["_id"], "case_id": case.case_id}})
     log.info("exchange_order", case_id=case.case_id, order_id=accepted.id, duplicate=accepted.duplicate)
 
 

@@ -6,10 +6,8 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from decimal import Decimal
 
-import dramatiq
 import structlog
 
-from actors import queues
 from documents import orders, reference, reservations, stock
 from documents.converters import change_fields, order_from_document, order_state, stock_levels
 from router import lifecycle
@@ -18,13 +16,13 @@ from router.model import PlannedFulfilment
 from router.money import Amounts, split_amounts
 from router.routing import plan_fulfilments
 from router.statuses import FulfilmentStatus
+from services.routing import send_dispatches
 
 log = structlog.get_logger(__name__)
 OPEN = frozenset({FulfilmentStatus.RESERVED, FulfilmentStatus.DISPATCHED, FulfilmentStatus.ACCEPTED,
                   FulfilmentStatus.PICKED, FulfilmentStatus.PACKED})
 
 
-@dramatiq.actor(queue_name=queues.ORDERS, time_limit=60_000)
 def reroute_failed(order_id: str, fulfilment_id: str) -> None:
     doc = orders.load(order_id, working=True)
     failed = next((f for f in (doc or {}).get("fulfilments", []) if f["id"] == fulfilment_id), None)
@@ -83,8 +81,6 @@ def _save(order_id: str, failed_id: str, new: tuple[PlannedFulfilment, ...], exc
 
     doc, _ = orders.update_with(order_id, decide)
     if doc is not None:
-        from actors.routing import send_dispatches
-
         send_dispatches(doc)
     log.info("rerouted", order_id=order_id, failed=failed_id, new=[f.fulfilment_id for f in new])
 

@@ -11,6 +11,8 @@ from documents import reservations
 from router.fulfilment_flow import AT_WAREHOUSE
 from router.order_state import Outcome
 from router.statuses import FulfilmentStatus, RoutingState
+from services.messages import InterceptFulfilment, ProcessOrder, RerouteFailed, UpdateWmsAddress, send
+from services.routing import send_dispatches
 
 log = structlog.get_logger(__name__)
 
@@ -19,9 +21,6 @@ def follow_up(doc: dict | None, outcomes) -> None:
     """Act on ``outcomes`` for the saved order ``doc``."""
     if doc is None or not outcomes:
         return
-    from actors.dispatch import intercept_fulfilment, update_wms_address
-    from actors.routing import process_order, send_dispatches
-
     outcomes = set(outcomes)
     if Outcome.RELEASE_STOCK in outcomes:
         released = reservations.release_all(reservations.holds_of_order(doc, frozenset({FulfilmentStatus.CANCELLED.value})))
@@ -31,18 +30,16 @@ def follow_up(doc: dict | None, outcomes) -> None:
     if Outcome.INTERCEPT_REQUESTED in outcomes:
         for f in doc["fulfilments"]:
             if f["status"] in AT_WAREHOUSE:
-                intercept_fulfilment.send(doc["_id"], f["id"])
+                send(InterceptFulfilment(doc["_id"], f["id"]))
     if Outcome.UPDATE_WMS_ADDRESS in outcomes:
         for f in doc["fulfilments"]:
             if f["status"] in AT_WAREHOUSE:
-                update_wms_address.send(doc["_id"], f["id"])
+                send(UpdateWmsAddress(doc["_id"], f["id"]))
     if Outcome.RESUME_ROUTING in outcomes and doc["routing"]["state"] == RoutingState.RECEIVED:
-        process_order.send(doc["_id"])
+        send(ProcessOrder(doc["_id"]))
     if Outcome.REROUTE in outcomes:
-        from actors.rerouting import reroute_failed
-
         for f in doc["fulfilments"]:
             if f["status"] == FulfilmentStatus.DISPATCH_FAILED and f.get("reroute"):
-                reroute_failed.send(doc["_id"], f["id"])
+                send(RerouteFailed(doc["_id"], f["id"]))
     if Outcome.ALERT_OPERATOR in outcomes or Outcome.REFUND_DUE in outcomes:
         log.warning("operator_attention", order_id=doc["_id"], outcomes=sorted(str(o) for o in outcomes))

@@ -1,9 +1,8 @@
 """Replaying dead letters: the same actor, the same arguments, a fresh message."""
 from __future__ import annotations
 
-import dramatiq
-
 from documents import dead_letters
+from services.messages import Replay, send
 
 
 def replay(message_id: str | None = None) -> list[str]:
@@ -11,15 +10,12 @@ def replay(message_id: str | None = None) -> list[str]:
 
     Raises KeyError for an unknown or already replayed id.
     """
-    import actors  # noqa: F401  (declares the actors)
-
     letters = dead_letters.pending(10_000) if message_id is None else [dead_letters.get(message_id)]
     if message_id is not None and (letters[0] is None or letters[0].get("replayed_at")):
         raise KeyError(f"no pending dead letter {message_id!r}")
-    broker = dramatiq.get_broker()
     done = []
     for letter in letters:
         if dead_letters.mark_replayed(letter["_id"]):
-            broker.get_actor(letter["actor"]).send(*letter["args"], **letter["kwargs"])
+            send(Replay(letter["actor"], tuple(letter["args"]), dict(letter["kwargs"])))
             done.append(letter["_id"])
     return done

@@ -1,0 +1,63 @@
+"""The composition root: settings, broker, actors, outbound clients and the database, put
+together by an explicit call from each entry point (API app factory, worker, scheduler, CLI,
+tests), never at import.
+
+``setup(settings)`` builds the broker the settings name, binds every declared actor to it,
+installs the sender services use for their next steps (each step one actor's message) and the
+outbound clients they use for warehouses, carriers, channels and the low-stock webhook, and,
+with ``connect_db``, connects MongoDB. Calling it again (a test that changes settings) rebinds
+everything to the new set-up.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import dramatiq
+
+import config
+from actors import steps
+from actors.broker import build_broker
+from actors.declare import bind_all
+from adapters.outbound.alerts import WebhookAlertClient
+from adapters.outbound.carrier import HttpCarrierClient
+from adapters.outbound.channel import ChannelClient
+from adapters.outbound.wms import HttpWmsClient
+from config import Settings
+from documents.connection import connect, ensure_indexes
+from services import messages, ports
+
+
+@dataclass(frozen=True)
+class Wiring:
+    settings: Settings
+    broker: dramatiq.Broker
+
+
+def outbound_clients(settings: Settings) -> ports.Outbound:
+    """The outbound clients, each choosing its party's format (adapters/outbound/)."""
+    return ports.Outbound(wms=HttpWmsClient(), carrier=HttpCarrierClient(), channel=ChannelClient(),
+                          alerts=WebhookAlertClient(settings.low_stock_webhook))
+
+
+def setup(settings: Settings | None = None, *, connect_db: bool = False, indexes: bool = False,
+          publisher: Callable[[messages.Step], bool] | None = None,
+          outbound: ports.Outbound | None = None) -> Wiring:
+    """Wire this process. ``settings``: put in force (default: read from the environment).
+    ``connect_db``: connect MongoDB now (workers connect in each process when it boots instead);
+    ``indexes``: also make sure every index exists. ``publisher``: how intake publishes (the
+    API's relay thread); default, at once. ``outbound``: clients to use instead of the real ones."""
+    if settings is not None:
+        config.use(settings)
+    settings = config.get_settings()
+    broker = build_broker(settings)
+    bind_all(broker, settings.queue_prefix)
+    messages.install(steps.send, publisher)
+    ports.install(outbound or outbound_clients(settings))
+    if connect_db:
+        if not settings.mongo_url:
+            raise RuntimeError("ROUTER_MONGO_URL must be set (orderrouter up sets it)")
+        connect(settings.mongo_url, settings.mongo_db, settings.slow_command_ms)
+        if indexes:
+            ensure_indexes()
+    return Wiring(settings, broker)

@@ -1,0 +1,99 @@
+"""Configuration from the environment (``ROUTER_*``), with laptop defaults.
+
+Every ``ROUTER_*`` variable is read here and nowhere else. Nothing is read at import: each entry
+point calls :func:`get_settings` (read once from the environment, then kept) or installs its own
+with :func:`use` (the tests, the CLI after it started an embedded database).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from environs import Env
+
+
+@dataclass(frozen=True)
+class Settings:
+    amqp_url: str
+    mongo_url: str | None  # None: start the embedded MongoDB-wire server
+    mongo_db: str
+    http_addr: str
+    queue_prefix: str
+    broker: str  # "rabbitmq" or "stub" (unit tests only)
+    data_dir: str
+    public_url: str  # where third parties call back (simulators in the demo)
+    http_timeout: float
+    outbound_attempts: int
+    max_retries: int
+    max_body_bytes: int
+    log_level: str
+    log_json: bool
+    worker_processes: int
+    worker_threads: int
+    slow_command_ms: float  # database commands slower than this are logged (0: off)
+    routing_inputs_days: int  # a routing decision's recorded inputs are kept this long (0: forever)
+    api_tokens: str = ""  # operators: ``name:role:token,...``; empty lets nobody in
+    payments_token: str | None = None  # the payment service's bearer token
+    secret_key: str | None = None  # signs console sessions; None: a random key per process
+    low_stock_webhook: str | None = None  # where low-stock alerts are posted
+    worker_metrics: bool = False  # workers export Prometheus metrics
+    worker_metrics_server: bool = True  # this worker group serves them (one group per host does)
+
+    def with_(self, **changes) -> Settings:
+        return replace(self, **changes)
+
+
+def from_env() -> Settings:
+    """Read every ``ROUTER_*`` variable (and a ``.env`` file in the working directory)."""
+    env = Env()
+    env.read_env(recurse=False)
+    with env.prefixed("ROUTER_"):
+        http_addr = env.str("HTTP_ADDR", "127.0.0.1:8080")
+        return Settings(
+            amqp_url=env.str("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F"),
+            mongo_url=env.str("MONGO_URL", None) or None,
+            mongo_db=env.str("MONGO_DB", "orderrouter"),
+            http_addr=http_addr,
+            queue_prefix=env.str("QUEUE_PREFIX", "router"),
+            broker=env.str("BROKER", "rabbitmq"),
+            data_dir=env.str("DATA_DIR", ".run"),
+            public_url=env.str("PUBLIC_URL", f"http://{http_addr}"),
+            http_timeout=env.float("HTTP_TIMEOUT", 5.0),
+            outbound_attempts=env.int("OUTBOUND_ATTEMPTS", 3),
+            max_retries=env.int("MAX_RETRIES", 10),
+            max_body_bytes=env.int("MAX_BODY_BYTES", 1_048_576),
+            log_level=env.str("LOG_LEVEL", "INFO"),
+            log_json=env.bool("LOG_JSON", False),
+            worker_processes=env.int("WORKER_PROCESSES", 2),
+            worker_threads=env.int("WORKER_THREADS", 8),
+            slow_command_ms=env.float("SLOW_COMMAND_MS", 1000.0),
+            routing_inputs_days=env.int("ROUTING_INPUTS_DAYS", 180),
+            api_tokens=env.str("API_TOKENS", ""),
+            payments_token=env.str("PAYMENTS_TOKEN", None) or None,
+            secret_key=env.str("SECRET_KEY", None) or None,
+            low_stock_webhook=env.str("LOW_STOCK_WEBHOOK", None) or None,
+            worker_metrics=env.bool("WORKER_METRICS", False),
+            worker_metrics_server=env.bool("WORKER_METRICS_SERVER", True),
+        )
+
+
+_current: list[Settings] = []
+
+
+def get_settings() -> Settings:
+    """The settings in force: those given to :func:`use`, else read from the environment once."""
+    if not _current:
+        _current.append(from_env())
+    return _current[0]
+
+
+def use(settings: Settings | None) -> None:
+    """Put ``settings`` in force (None: read the environment again on next use)."""
+    _current.clear()
+    if settings is not None:
+        _current.append(settings)
+
+
+def reload() -> Settings:
+    """Read the environment again (after an entry point changed it) and put that in force."""
+    use(from_env())
+    return get_settings()

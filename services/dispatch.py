@@ -1,0 +1,148 @@
+"""Push a fulfilment to its warehouse: book the carrier's waybill, create the WMS delivery order.
+
+Both calls carry the fulfilment id as idempotency key, so a retried or replayed message creates
+nothing twice at the far side. Transient failures are retried (tenacity in-process, then Dramatiq
+with backoff); a refusal or the last failed attempt marks the fulfilment ``dispatch_failed``,
+where an operator can retry it.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import structlog
+
+from config import get_settings
+from documents import orders, reference
+from documents.converters import change_fields, order_state, with_details
+from router import fulfilment_flow, lifecycle
+from router.fulfilment_flow import AT_WAREHOUSE, FulfilmentCommand
+from router.paperwork import PaperKind, with_paper
+from router.statuses import FulfilmentStatus
+from services.follow_up import follow_up
+from services.ports import OutboundError, outbound
+
+log = structlog.get_logger(__name__)
+
+
+DISPATCHABLE = {FulfilmentStatus.RESERVED.value}
+RETRYABLE = {FulfilmentStatus.RESERVED.value, FulfilmentStatus.DISPATCH_FAILED.value}
+
+
+def dispatch_fulfilment(order_id: str, fulfilment_id: str, retry: bool = False, last_attempt: bool = True) -> None:
+    """``retry``: an operator asked to try a ``dispatch_failed`` fulfilment again. ``last_attempt``:
+    the message will not be retried, so a transient failure is recorded rather than raised."""
+    doc = orders.load(order_id, working=True)
+    f = _fulfilment(doc, fulfilment_id)
+    allowed = RETRYABLE if retry else DISPATCHABLE
+    if f is None or f["status"] not in allowed or not lifecycle.ready_for_dispatch(order_state(doc)):
+        return
+    try:
+        tracking = f.get("tracking_number") or _book(doc, f)
+        wms = outbound().wms.create_delivery_order(_warehouse(f), delivery_order(doc, f, tracking))
+    except OutboundError as exc:
+        if exc.retryable and not last_attempt:
+            raise
+        mark(order_id, fulfilment_id, FulfilmentCommand.DISPATCH_FAILED, {"error": str(exc)}, current=doc)
+        return
+    mark(order_id, fulfilment_id, FulfilmentCommand.DISPATCH,
+         {"tracking_number": tracking, "wms_order_id": wms.get("wms_order_id"), "error": None}, current=doc)
+
+
+def register_tracking(order_id: str, fulfilment_id: str, tracking_number: str | None = None,
+                      carrier_id: str | None = None) -> None:
+    """Subscribe to the carrier's tracking events for one parcel of a shipped fulfilment (the
+    sender passes its tracking number and carrier, fixed once booked, to save a read) or, without
+    them, for every parcel of it; idempotent at the carrier. A parcel with a carrier we do not
+    know is left untracked."""
+    found = [(tracking_number, carrier_id)] if tracking_number and carrier_id \
+        else parcels(_fulfilment(orders.load(order_id, working=True), fulfilment_id))
+    for number, carrier_id in found:
+        carrier = _carrier(carrier_id)
+        if carrier is None:
+            log.warning("parcel_untracked", fulfilment_id=fulfilment_id, tracking_number=number, carrier_id=carrier_id)
+            continue
+        outbound().carrier.register_tracker(carrier, number, fulfilment_id)
+
+
+def parcels(f: dict | None) -> list[tuple[str, str]]:
+    """The parcels of ``f`` (see :func:`router.fulfilment_flow.parcels`) that have a carrier to track them."""
+    return [(number, carrier) for number, carrier in fulfilment_flow.parcels(f) if carrier]
+
+
+def intercept_fulfilment(order_id: str, fulfilment_id: str) -> None:
+    """Ask the warehouse to stop a dispatched fulfilment (a cancel after dispatch)."""
+    f = _fulfilment(orders.load(order_id, working=True), fulfilment_id)
+    if f is None or f["status"] not in AT_WAREHOUSE:
+        return
+    intercepted = outbound().wms.cancel_delivery_order(_warehouse(f), fulfilment_id)
+    now = datetime.now(timezone.utc)
+
+    def decide(doc):
+        state = order_state(doc)
+        if state.fulfilments.get(fulfilment_id) not in AT_WAREHOUSE:
+            return None
+        change = (lifecycle.on_intercepted if intercepted else lifecycle.on_intercept_failed)(state, fulfilment_id, now)
+        return change_fields(doc, change, now=now), change.timeline, change.outcomes
+
+    follow_up(*orders.update_with(order_id, decide))
+
+
+def update_wms_address(order_id: str, fulfilment_id: str) -> None:
+    """Send the order's current shipping address to the warehouse holding the fulfilment."""
+    doc = orders.load(order_id, working=True)
+    f = _fulfilment(doc, fulfilment_id)
+    if f is not None and f["status"] in AT_WAREHOUSE:
+        outbound().wms.change_address(_warehouse(f), fulfilment_id, doc["address"])
+
+
+def mark(order_id: str, fulfilment_id: str, command: FulfilmentCommand, details: dict,
+         current: dict | None = None) -> dict | None:
+    """Record the outcome of a dispatch with the lifecycle rules and one guarded update
+    (``current``: the order's working set as the caller read it, to decide on without reading again)."""
+    now = datetime.now(timezone.utc)
+
+    def decide(doc):
+        change = lifecycle.on_fulfilment_event(order_state(doc), fulfilment_id, command, now)
+        f = next(f for f in doc["fulfilments"] if f["id"] == fulfilment_id)
+        if change.is_noop and all(f.get(k) == v for k, v in details.items()):
+            return None  # a replay, or the WMS already answered (its evidence moved the status on)
+        fields = change_fields(doc, change, {fulfilment_id: details}, now)
+        if command == FulfilmentCommand.DISPATCH:
+            fields["papers"] = with_paper(doc.get("papers", []), PaperKind.SHIPPING_NOTE, fulfilment_id, now,
+                                          warehouse_id=f["warehouse_id"], tracking_number=details.get("tracking_number"))
+        return fields, with_details(change.timeline, details), None
+
+    saved, _ = orders.update_with(order_id, decide, current=current)
+    return saved
+
+
+def delivery_order(doc: dict, f: dict, tracking: str | None) -> dict:
+    return {"fulfilment_id": f["id"], "order_id": doc["_id"], "warehouse_id": f["warehouse_id"],
+            "carrier_id": f.get("carrier_id"), "tracking_number": tracking, "ship_to": doc["address"],
+            "lines": f["lines"], "shipping_method": doc.get("shipping_method"),
+            "cash_on_delivery": doc.get("payment_method") == "cod" and doc["amounts"]["payable"] or None,
+            "callback_url": get_settings().public_url}
+
+
+def _book(doc: dict, f: dict) -> str | None:
+    if not f.get("carrier_id"):
+        return None
+    warehouse = _warehouse(f)
+    weight = sum(l["quantity"] for l in f["lines"]) * 500
+    return outbound().carrier.book_shipment(_carrier(f["carrier_id"]), {
+        "fulfilment_id": f["id"], "service_level": doc.get("shipping_method", "standard"),
+        "ship_from": {"warehouse_id": warehouse["_id"], "country": warehouse.get("country"),
+                      "region": warehouse.get("region")},
+        "ship_to": doc["address"], "parcels": [{"weight_grams": weight}]})
+
+
+def _fulfilment(doc: dict | None, fulfilment_id: str) -> dict | None:
+    return next((f for f in (doc or {}).get("fulfilments", []) if f["id"] == fulfilment_id), None)
+
+
+def _warehouse(f: dict) -> dict:
+    return reference.cached("warehouses", f["warehouse_id"])
+
+
+def _carrier(carrier_id: str) -> dict:
+    return reference.cached("carriers", carrier_id)

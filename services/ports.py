@@ -1,0 +1,66 @@
+"""The outbound parties the use cases talk to, as ports: one small interface per kind, the
+implementations (one per party's format) in adapters/outbound/, injected by the composition root.
+
+Services import only this module to reach a warehouse, a carrier, a channel or the low-stock
+webhook, so they never import adapters (and tests can install a recording fake).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class OutboundError(Exception):
+    """The far side failed; ``retryable`` says whether trying again later may help."""
+
+    def __init__(self, party: str, message: str, status: int | None = None, retryable: bool = True):
+        super().__init__(f"{party}: {message}")
+        self.party = party
+        self.status = status
+        self.retryable = retryable
+
+
+class WmsClient(Protocol):
+    def create_delivery_order(self, warehouse: dict, payload: dict) -> dict: ...
+    def cancel_delivery_order(self, warehouse: dict, fulfilment_id: str) -> bool: ...
+    def change_address(self, warehouse: dict, fulfilment_id: str, address: dict) -> None: ...
+
+
+class CarrierClient(Protocol):
+    def book_shipment(self, carrier: dict, payload: dict) -> str: ...
+    def register_tracker(self, carrier: dict, tracking_number: str, fulfilment_id: str) -> None: ...
+
+
+class ChannelClient(Protocol):
+    def notify(self, channel: dict, entry: dict, order: dict) -> None: ...
+    def unsupported(self, channel: dict, kind: str) -> str | None: ...
+    def needs_raw(self, channel: dict, kind: str) -> bool: ...
+
+
+class AlertClient(Protocol):
+    @property
+    def enabled(self) -> bool: ...  # False: no webhook configured, alerts are only recorded
+
+    def post_low_stock(self, alert: dict) -> None: ...
+
+
+@dataclass(frozen=True)
+class Outbound:
+    wms: WmsClient
+    carrier: CarrierClient
+    channel: ChannelClient
+    alerts: AlertClient
+
+
+_installed: list[Outbound] = []
+
+
+def install(outbound: Outbound) -> None:
+    """Put ``outbound`` in force (the composition root does, once per process)."""
+    _installed[:] = [outbound]
+
+
+def outbound() -> Outbound:
+    if not _installed:
+        raise RuntimeError("no outbound clients installed: the entry point must call adapters.wiring.setup() first")
+    return _installed[0]

@@ -1,0 +1,203 @@
+"""Route an accepted order: validate, risk-check, plan fulfilments, reserve stock, price it.
+
+Safe to run twice: a replay of an already routed order only re-sends its dispatches, and holds
+already placed by an earlier, interrupted run are reused (see documents/reservations.py).
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timezone
+
+import structlog
+
+from config import get_settings
+from documents import orders, reference, reservations, routing_inputs, stock
+from documents.schedule import schedule_fields
+from documents.converters import change_fields, order_from_document, order_state, stock_levels
+from router import lifecycle
+from router.model import RoutingDecision
+from router.money import price_order
+from router.routing import plan_fulfilments, replay
+from router.rules import RoutingRules
+from router.statuses import FulfilmentStatus, OrderStatus, RoutingState
+from router.validation import assess_risk, validate_order
+from services.messages import DispatchFulfilment, send
+
+log = structlog.get_logger(__name__)
+
+
+class OrderNotFound(LookupError):
+    pass
+
+
+class NoRecordedInputs(LookupError):
+    """The order's decision has no recorded inputs (not routed yet, rejected or held before
+    routing, or its record was removed)."""
+RESERVE_ATTEMPTS = 3
+FINAL = {OrderStatus.CANCELLED.value, OrderStatus.CLOSED.value, OrderStatus.REJECTED.value}
+
+
+def process_order(order_id: str) -> None:
+    doc = orders.load(order_id, working=True)
+    if doc is None:
+        log.warning("order_missing", order_id=order_id)
+        return
+    if doc["status"] in FINAL:  # cancelled or closed before routing got to it
+        return
+    if doc["routing"]["state"] == RoutingState.RECEIVED:
+        doc = route(doc, datetime.now(timezone.utc))
+    send_dispatches(doc)
+
+
+def route(doc: dict, now: datetime) -> dict:
+    """Decide and reserve for a received order, and store the outcome with one guarded update."""
+    order = order_from_document(doc)
+    network = reference.load_network()
+    problems = validate_order(order, network)
+    trusted = doc["routing"].get("approved_by") or doc.get("exchange_for")  # reviewed, or our own replacement
+    risks = [] if problems or trusted else assess_risk(order, network)
+    decision, holds = (RoutingDecision(fulfilments=()), []) if problems or risks else _plan_and_reserve(order, network)
+    decision = replace(decision, explanation=routing_inputs.detach(doc["_id"], decision.explanation, now,
+                                                                   get_settings().routing_inputs_days))
+    fields, timeline = routed_fields(doc, order, decision, problems, risks, now)
+    fields.update(schedule_fields(doc, fields, now))
+    saved = orders.save_change(doc["_id"], doc["version"], fields, timeline, current=doc)
+    if saved is None:  # a concurrent run of this message won: keep its holds, drop ours
+        winner = orders.load(doc["_id"], working=True)
+        reservations.apply(reservations.holds_of_order(winner, frozenset({FulfilmentStatus.RESERVED.value})), holds)
+        return winner
+    return saved
+
+
+def _plan_and_reserve(order, network) -> tuple[RoutingDecision, list]:
+    rules = _rules()
+    keys = [stock.hold_key(order.order_id, line.line_no) for line in order.lines]
+    skus = sorted({line.sku for line in order.lines})
+    decision = RoutingDecision(fulfilments=())
+    for attempt in range(RESERVE_ATTEMPTS):
+        rows = stock.snapshot(skus, keys)
+        mine = reservations.existing_holds(rows, order.order_id)
+        own = {}
+        for h in mine:
+            own[(h.sku, h.warehouse_id)] = own.get((h.sku, h.warehouse_id), 0) + h.quantity
+        decision = plan_fulfilments(order, stock_levels(rows, own), network, rules)
+        wanted = reservations.holds_for(order.order_id, decision.fulfilments)
+        ok, failed = reservations.apply(wanted, mine)
+        if ok:
+            return decision, wanted
+        log.info("reservation_conflict", attempt=attempt, failed=[f.key for f in failed])
+    # Stock kept moving under us: hold for a human rather than spin.
+    return RoutingDecision(fulfilments=(), held_reason="stock_contention",
+                           explanation=decision.explanation), []
+
+
+def routed_fields(doc: dict, order, decision: RoutingDecision, problems, risks, now: datetime):
+    """The order's fields and timeline after routing (pure given its inputs)."""
+    if problems:
+        kind, reason = RoutingState.REJECTED, "; ".join(f"{p.field}: {p.message}" for p in problems)
+    elif risks:
+        kind, reason = RoutingState.HELD, "; ".join(f"{p.field}: {p.message}" for p in risks)
+    elif decision.held_reason:
+        kind, reason = RoutingState.HELD, decision.held_reason
+    elif not decision.fulfilments:
+        kind, reason = RoutingState.BACKORDERED, "no stock for any line"
+    else:
+        kind, reason = RoutingState.ROUTED, None
+    pricing = price_order(order, decision)
+    change = lifecycle.on_routed(order_state(doc), kind, now,
+                                 fulfilments={f.fulfilment_id: FulfilmentStatus.RESERVED for f in decision.fulfilments})
+    fields = {
+        **change_fields(doc, change),
+        "routing": {"state": kind.value, "reason": reason, "decision": decision.explanation,
+                    "problems": [p.__dict__ for p in problems + risks],
+                    "backordered": [b.__dict__ for b in decision.backordered], "routed_at": now},
+        "fulfilments": [_fulfilment(f, pricing) for f in decision.fulfilments],
+        "warehouse_ids": sorted({f.warehouse_id for f in decision.fulfilments}),
+        "amounts": {**pricing.order.to_dict(), "currency": order.currency},
+        "payable": pricing.order.payable,
+        "sub_orders": {m: a.to_dict() for m, a in pricing.merchants.items()},
+        "line_amounts": {str(n): a.to_dict() for n, a in pricing.lines.items()},
+    }
+    return fields, change.timeline
+
+
+def _fulfilment(f, pricing) -> dict:
+    return {"id": f.fulfilment_id, "merchant_id": f.merchant_id, "warehouse_id": f.warehouse_id,
+            "carrier_id": f.carrier_id, "status": FulfilmentStatus.RESERVED.value,
+            "lines": [{"line_no": l.line_no, "sku": l.sku, "quantity": l.quantity} for l in f.lines],
+            "amounts": pricing.fulfilments[f.fulfilment_id].to_dict(), "freight": str(f.freight),
+            "tracking_number": None, "wms_order_id": None, "tracking": []}
+
+
+
+_rules_cache: dict = {}
+
+
+def _rules() -> RoutingRules | None:
+    raw = reference.cached_setting("routing_rules")
+    if raw is None:
+        return None
+    version = raw.get("version")
+    if _rules_cache.get("version") != version:
+        _rules_cache.update(version=version, rules=RoutingRules.from_dict(raw))
+    return _rules_cache["rules"]
+
+
+def send_dispatches(doc: dict) -> None:
+    """Send a dispatch for every reserved fulfilment once the order may go to the warehouse."""
+    if not lifecycle.ready_for_dispatch(order_state(doc)):
+        return
+    for f in doc.get("fulfilments", []):
+        if f["status"] == FulfilmentStatus.RESERVED:
+            send(DispatchFulfilment(doc["_id"], f["id"]))
+
+
+def planned_view(decision: RoutingDecision) -> dict:
+    """A decision's placements as plain data: fulfilments (warehouse, carrier, freight, lines),
+    backordered lines and hold reason."""
+    return {"fulfilments": [{"fulfilment_id": f.fulfilment_id, "merchant_id": f.merchant_id,
+                             "warehouse_id": f.warehouse_id, "carrier_id": f.carrier_id, "freight": str(f.freight),
+                             "lines": [l.__dict__ for l in f.lines]} for f in decision.fulfilments],
+            "backordered": [b.__dict__ for b in decision.backordered], "held_reason": decision.held_reason}
+
+
+def simulate(order) -> dict:
+    """Route ``order`` against current stock and rules without reserving or storing anything."""
+    network = reference.load_network()
+    problems = validate_order(order, network)
+    risks = [] if problems else assess_risk(order, network)
+    rows = stock.snapshot(sorted({line.sku for line in order.lines}))
+    decision = plan_fulfilments(order, stock_levels(rows), network, _rules())
+    pricing = price_order(order, decision)
+    return {
+        "problems": [p.__dict__ for p in problems], "risks": [p.__dict__ for p in risks],
+        **planned_view(decision),
+        "fulfilments": [{**placement, "amounts": pricing.fulfilments[placement["fulfilment_id"]].to_dict()}
+                        for placement in planned_view(decision)["fulfilments"]],
+        "amounts": {**pricing.order.to_dict(), "currency": order.currency},
+        "sub_orders": {m: a.to_dict() for m, a in pricing.merchants.items()},
+        "decision": decision.explanation,
+    }
+
+
+def replay_decision(order_id: str) -> dict:
+    """Re-run an order's routing decision from its recorded inputs with today's code: ``same``
+    says whether it places the same units in the same warehouses with the same carriers (a
+    changed rule set or network does not count: the recorded ones are used). Raises
+    OrderNotFound, NoRecordedInputs, and InvalidDecisionRecord / InvalidRoutingRules when the
+    record cannot be replayed."""
+    doc = orders.load_routing(order_id)
+    if doc is None:
+        raise OrderNotFound(order_id)
+    decision = (doc.get("routing") or {}).get("decision") or {}
+    inputs = routing_inputs.inputs_of(decision)
+    if inputs is None:
+        raise NoRecordedInputs(order_id)
+    replayed = planned_view(replay({"inputs": inputs}))
+    lines_of = {f["id"]: f.get("lines", []) for f in doc.get("fulfilments", [])}
+    placement = ("fulfilment_id", "merchant_id", "warehouse_id", "carrier_id", "freight")
+    stored = {"fulfilments": [{**{k: f.get(k) for k in placement}, "lines": lines_of.get(f.get("fulfilment_id"), [])}
+                              for f in decision.get("fulfilments", [])],
+              "backordered": decision.get("backordered", []), "held_reason": decision.get("held_reason")}
+    return {"order_id": order_id, "rules_version": decision.get("rules_version"),
+            "same": stored == replayed, "stored": stored, "replayed": replayed}
