@@ -14,8 +14,6 @@ with no-op actors and raw pymongo) with the ratio ours / baseline. Benchmarks ne
 """
 from __future__ import annotations
 
-import config
-
 import argparse
 import importlib
 import json
@@ -36,6 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 os.chdir(REPO)
 
+import config  # noqa: E402
 from bench.common import CpuMeter, machine_info, median, percentile, pids_named, write_result  # noqa: E402
 from tests.settle_poll import next_slice, wait_settled_in_db  # noqa: E402
 
