@@ -20,9 +20,19 @@ from actors import steps
 from actors.broker import build_broker
 from actors.declare import bind_all
 from adapters.outbound.alerts import WebhookAlertClient
-from adapters.outbound.carrier import HttpCarrierClient
-from adapters.outbound.channel import ChannelClient
-from adapters.outbound.wms import HttpWmsClient
+from adapters.outbound.carrier import CarrierProviders
+from adapters.outbound.carrier_generic import GenericCarrier
+from adapters.outbound.channel import ChannelProviders
+from adapters.outbound.channel_amazon import AmazonChannel
+from adapters.outbound.channel_canonical import CanonicalChannel
+from adapters.outbound.channel_shopify import ShopifyChannel
+from adapters.outbound.channel_taobao import TaobaoChannel
+from adapters.outbound.channel_woocommerce import WooCommerceChannel
+from adapters.outbound.registry import Registry
+from adapters.outbound.wms import WmsProviders
+from adapters.outbound.wms_generic import GenericWms
+from adapters.outbound.wms_qimen import QimenWms
+from adapters.outbound.wms_shiphero import ShipHeroWms
 from config import Settings
 from documents.connection import connect, ensure_indexes
 from services import messages, ports
@@ -35,9 +45,16 @@ class Wiring:
 
 
 def outbound_clients(settings: Settings) -> ports.Outbound:
-    """The outbound clients, each choosing its party's format (adapters/outbound/)."""
-    return ports.Outbound(wms=HttpWmsClient(), carrier=HttpCarrierClient(), channel=ChannelClient(),
-                          alerts=WebhookAlertClient(settings.low_stock_webhook))
+    """The outbound clients: for warehouses, carriers and channels, a dispatcher handing each call
+    to the provider of the party's configured format, from these registries (adapters/outbound/)."""
+    wms: Registry[ports.WmsClient] = Registry("WMS", {
+        "generic": GenericWms(), "qimen": QimenWms(), "shiphero": ShipHeroWms()})
+    carriers: Registry[ports.CarrierClient] = Registry("carrier", {"generic": GenericCarrier()})
+    channels: Registry[ports.ChannelClient] = Registry("channel", {
+        "canonical": CanonicalChannel(), "shopify": ShopifyChannel(), "woocommerce": WooCommerceChannel(),
+        "taobao": TaobaoChannel(), "amazon": AmazonChannel()})
+    return ports.Outbound(wms=WmsProviders(wms), carrier=CarrierProviders(carriers),
+                          channel=ChannelProviders(channels), alerts=WebhookAlertClient(settings.low_stock_webhook))
 
 
 def setup(settings: Settings | None = None, *, connect_db: bool = False, indexes: bool = False,
