@@ -6,10 +6,12 @@ error dict, flattened by :func:`field_errors`).
 """
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from decimal import Decimal
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from router.dates import placed_at_problem
 from router.model import Address, Customer, Order, OrderLine
 from router.money import currency_quantum
 from router.statuses import PaymentMethod, PaymentStatus, ShippingMethod
@@ -92,6 +94,14 @@ class PaymentSchema(StrictSchema):
     po_number = fields.String(load_default="", validate=validate.Length(max=100))
 
 
+def _plausible_placed_at(placed_at) -> None:
+    """Not before 2000, not more than a day ahead (router/dates.py): a year 9999 is refused here,
+    before anything is stored, rather than overflowing a deadline later."""
+    problem = placed_at_problem(placed_at, datetime.now(timezone.utc))
+    if problem:
+        raise ValidationError(problem)
+
+
 class CanonicalOrderSchema(StrictSchema):
     """The canonical order a channel pushes (``manual`` and generic channels post it as is)."""
 
@@ -106,7 +116,7 @@ class CanonicalOrderSchema(StrictSchema):
     shipping_fee = _money(load_default=None, allow_none=True)
     shipping_method = fields.Enum(ShippingMethod, by_value=True, load_default=ShippingMethod.STANDARD)
     payment = fields.Nested(PaymentSchema, load_default=dict)
-    placed_at = fields.AwareDateTime(required=True)
+    placed_at = fields.AwareDateTime(required=True, validate=_plausible_placed_at)
     notes = fields.String(load_default="", validate=validate.Length(max=2000))
     b2b = StrictBoolean(load_default=False)
 

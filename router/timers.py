@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from router.dates import plus
 from router.lifecycle import confirm_receipt, expire_unpaid
 from router.order_state import Change, OrderCommand, OrderState, Outcome, decide
 from router.statuses import AfterSalesStatus, FulfilmentStatus, OrderStatus, PaymentMethod, PaymentStatus
@@ -43,9 +44,15 @@ def parse_duration(value: timedelta | int | float | str) -> timedelta:
     if isinstance(value, timedelta):
         duration = value
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        duration = timedelta(seconds=value)
+        try:
+            duration = timedelta(seconds=value)
+        except (OverflowError, ValueError):  # too long, or not a number (nan, inf)
+            raise ValueError(f"not a duration: {value!r}") from None
     elif isinstance(value, str) and (m := _DURATION.match(value)):
-        duration = timedelta(**{_UNIT[m.group(2)]: float(m.group(1))})
+        try:
+            duration = timedelta(**{_UNIT[m.group(2)]: float(m.group(1))})
+        except OverflowError:  # "999999999d": longer than a timedelta holds
+            raise ValueError(f"not a duration: {value!r} is too long") from None
     else:
         raise ValueError(f"not a duration: {value!r}")
     if duration <= timedelta(0):
@@ -139,15 +146,15 @@ def all_deadlines(
         and state.payment_method is PaymentMethod.ONLINE
         and state.payment_status in (PaymentStatus.UNPAID, PaymentStatus.FAILED)
     ):
-        armed.append((timestamps.placed_at + deadlines.unpaid_cancel, Timer(TimerAction.CANCEL_UNPAID)))
+        armed.append((plus(timestamps.placed_at, deadlines.unpaid_cancel), Timer(TimerAction.CANCEL_UNPAID)))
     if state.status is OrderStatus.SHIPPED and timestamps.shipped_at and not case_open:
         armed.append(
-            (timestamps.shipped_at + deadlines.auto_confirm_receipt, Timer(TimerAction.AUTO_CONFIRM_RECEIPT))
+            (plus(timestamps.shipped_at, deadlines.auto_confirm_receipt), Timer(TimerAction.AUTO_CONFIRM_RECEIPT))
         )
     if state.status is OrderStatus.COMPLETED and timestamps.completed_at and not case_open:
         armed.append(
             (
-                timestamps.completed_at + deadlines.after_sales_window,
+                plus(timestamps.completed_at, deadlines.after_sales_window),
                 Timer(TimerAction.CLOSE_AFTER_SALES_WINDOW),
             )
         )
@@ -167,7 +174,7 @@ def all_deadlines(
             timer = Timer(action, fid)
             alerted = timestamps.alerted_at.get(alert_key(timer))
             if since is not None and (alerted is None or alerted < since):
-                armed.append((since + stall, timer))
+                armed.append((plus(since, stall), timer))
     return sorted(armed, key=lambda due: (due[0], due[1].action, due[1].fulfilment_id or ""))
 
 
@@ -229,5 +236,5 @@ def backorder_deadline(status: OrderStatus, routing_state: str, since: datetime,
     """When an order that routing could not place anywhere (every unit backordered) is routed
     again, to catch stock that arrived meanwhile; None for any other order."""
     if routing_state == "backordered" and status in (OrderStatus.PENDING_PAYMENT, OrderStatus.AWAITING_SHIPMENT):
-        return since + deadlines.backorder_retry
+        return plus(since, deadlines.backorder_retry)
     return None

@@ -16,6 +16,7 @@ import structlog
 
 from documents import inbox, orders
 from documents.converters import new_order_document
+from router.dates import plus
 from router.model import Order, RoutingDecision
 from router.money import price_order
 from router.paperwork import PaperKind, with_paper
@@ -43,7 +44,7 @@ def accept_order(order: Order, *, payment: dict, now: datetime, notes: str = "",
     its routing. A ``(channel, channel order id)`` seen before is a duplicate: nothing changes."""
     payment = dict(payment)
     if payment.get("method") == "terms":  # B2B: net N days from the order (30 unless agreed otherwise)
-        payment["due_at"] = order.placed_at + timedelta(days=payment.get("terms_days") or DEFAULT_TERMS_DAYS)
+        payment["due_at"] = plus(order.placed_at, timedelta(days=payment.get("terms_days") or DEFAULT_TERMS_DAYS))
     doc = new_order_document(order, received_at=now, payment=payment, notes=notes, raw=raw, flags=list(flags))
     # Until routing prices freight, the payable is what the channel charged.
     amounts = price_order(order, RoutingDecision(fulfilments=())).order

@@ -19,6 +19,7 @@ from adapters.http.views import plain
 from documents import orders, queries, reports
 from documents.converters import order_state
 from router import lifecycle
+from router.dates import query_time_problem
 from router.order_state import OrderCommand
 from router.statuses import FulfilmentStatus, OrderStatus
 
@@ -54,9 +55,14 @@ def parse_filters(args) -> tuple[dict, list[str]]:
         if value:
             try:
                 day = datetime.strptime(value, "%Y-%m-%d").date() + timedelta(days=shift)
-                filters[key] = datetime.combine(day, time(0), tzinfo=timezone.utc)
-            except ValueError:
+                moment = datetime.combine(day, time(0), tzinfo=timezone.utc)
+            except (ValueError, OverflowError):  # 9999-12-31 has no next day
                 problems.append(name)
+                continue
+            if query_time_problem(moment):  # the list's windows step back from it (router/dates.py)
+                problems.append(name)
+            else:
+                filters[key] = moment
     for name in ("min_amount", "max_amount"):
         value = (args.get(name) or "").strip()
         if value:

@@ -18,6 +18,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from adapters.http import auth
 from documents import reports
+from router.dates import query_time_problem
 
 blp = Blueprint("reports", __name__, description="Reports over orders (aggregation pipelines)")
 DEFAULT_DAYS = 30
@@ -31,13 +32,21 @@ class DayOrTime(fields.Field):
         text = str(value).strip()
         try:
             if len(text) == 10:
-                return datetime.combine(date.fromisoformat(text), time(0), tzinfo=timezone.utc), True
+                return _queryable(datetime.combine(date.fromisoformat(text), time(0), tzinfo=timezone.utc)), True
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError as exc:
             raise ValidationError("expected a date (YYYY-MM-DD) or an ISO 8601 time with a zone") from exc
         if moment.tzinfo is None:
             raise ValidationError("a time needs a zone (e.g. Z or +08:00)")
-        return moment, False
+        return _queryable(moment), False
+
+
+def _queryable(moment: datetime) -> datetime:
+    """A range end far from the ends of what a datetime holds (router/dates.py): "to" steps a day on."""
+    problem = query_time_problem(moment)
+    if problem:
+        raise ValidationError(problem)
+    return moment
 
 
 class ReportQuerySchema(Schema):

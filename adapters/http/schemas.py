@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 from adapters.schemas import MONEY_RANGE, at_most_places
+from router.dates import query_time_problem
 from router.statuses import (OrderStatus, PaymentEventType, PaymentStatus, ShipmentStatus,
                              TrackingStatus, WmsEventType)
 
@@ -49,6 +50,14 @@ class CarrierEventSchema(Schema):
     location = fields.String(load_default="", validate=validate.Length(max=200))
 
 
+def _queryable(moment) -> None:
+    """A filter time far from the ends of what a datetime holds (router/dates.py): the list's
+    windows step back from it and must not overflow."""
+    problem = query_time_problem(moment)
+    if problem:
+        raise ValidationError(problem)
+
+
 class OrderQuerySchema(Schema):
     status = fields.Enum(OrderStatus, by_value=True)
     payment_status = fields.Enum(PaymentStatus, by_value=True)
@@ -59,8 +68,8 @@ class OrderQuerySchema(Schema):
     customer = fields.String(validate=_ID)
     sku = fields.String(validate=_ID)
     channel_order_id = fields.String(validate=_ID)
-    placed_from = fields.AwareDateTime()
-    placed_to = fields.AwareDateTime()
+    placed_from = fields.AwareDateTime(validate=_queryable)
+    placed_to = fields.AwareDateTime(validate=_queryable)
     min_amount = fields.Decimal(as_string=True, allow_nan=False, validate=[MONEY_RANGE, at_most_places()])
     max_amount = fields.Decimal(as_string=True, allow_nan=False, validate=[MONEY_RANGE, at_most_places()])
     cursor = fields.String(validate=validate.Length(max=200))
