@@ -2,6 +2,7 @@
 is logged, and the next tick runs it again; sweeps return nothing, there is no result backend)."""
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime, timezone
 
 import dramatiq
@@ -66,10 +67,8 @@ def backlogged(broker, queue_name: str) -> bool:
         return broker.channel.queue_declare(queue_name, passive=True).method.message_count > 0
     except Exception:  # noqa: BLE001 - the broker restarting: fall back to re-sending
         log.warning("queue_depth_unknown", queue=queue_name, exc_info=True)
-        try:
+        with contextlib.suppress(Exception):  # whatever the old connection raises on close
             del broker.connection  # the next use reconnects
-        except Exception:  # noqa: BLE001
-            pass
         return False
 
 

@@ -1,6 +1,7 @@
 """``orderrouter``: the one command line of the router (click)."""
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -169,8 +170,10 @@ def worker(processes: int | None, threads: int | None) -> None:
     settings = get_settings()
     os.environ.setdefault("ROUTER_MONGO_URL", _mongo_url())
     os.environ.setdefault("ROUTER_WORKER_METRICS", "1")
-    os.environ.setdefault("dramatiq_prom_db", str(Path(settings.data_dir).resolve() / "prometheus"))
-    Path(os.environ["dramatiq_prom_db"]).mkdir(parents=True, exist_ok=True)
+    # SIM112: dramatiq's Prometheus middleware reads this exact lowercase name
+    default_prom_db = str(Path(settings.data_dir).resolve() / "prometheus")
+    prom_db = os.environ.setdefault("dramatiq_prom_db", default_prom_db)  # noqa: SIM112
+    Path(prom_db).mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "dramatiq", "adapters.worker", "--processes", "1",
             "--threads", str(threads or settings.worker_threads)]
     groups = [_WorkerGroup(argv, {**os.environ, "ROUTER_WORKER_METRICS_SERVER": "1" if i == 0 else "0"}, i)
@@ -237,10 +240,8 @@ def scheduler(interval: int) -> None:
     for job in sweeps.SCHEDULED:
         sched.add_job(job.send, "interval", seconds=interval, max_instances=1, coalesce=True, id=job.actor_name)
     click.echo(f"scheduler: {', '.join(j.actor_name for j in sweeps.SCHEDULED)} every {interval}s")
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         sched.start()
-    except KeyboardInterrupt:
-        pass
 
 
 def _seed(path: str) -> None:

@@ -184,7 +184,7 @@ def push_orders(api: str, orders: list[dict], concurrency: int = 8, token: str |
         result.first_accepted = time.time()
         with ThreadPoolExecutor(concurrency) as pool, tqdm(total=len(orders), desc="orders in", unit="order",
                                                            disable=not progress) as bar:
-            for order, order_id in zip(orders, pool.map(one, orders)):
+            for order, order_id in zip(orders, pool.map(one, orders), strict=True):
                 bar.update(1)
                 if order_id is None:
                     result.refused += 1

@@ -32,9 +32,9 @@ class Part:
     started_at: float = 0.0
 
     def start(self) -> None:
-        out = open(self.log_path, "ab")
-        self.process = subprocess.Popen(self.argv, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+        with open(self.log_path, "ab") as out:  # the child holds its own copy of the descriptor
+            self.process = subprocess.Popen(self.argv, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
         self.started_at = time.monotonic()
 
     def alive(self) -> bool:

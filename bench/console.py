@@ -281,12 +281,16 @@ def main() -> None:
             response = client.get("/v1/orders", query_string={**filters, "limit": 50})
             status = response.status_code
             body = response.get_json() if status == 200 else {}
-            api = timed(lambda: client.get("/v1/orders", query_string={**filters, "limit": 50}), options.runs)
+            api = timed(lambda filters=filters: client.get("/v1/orders", query_string={**filters, "limit": 50}),
+                        options.runs)
             cursor = body.get("next_cursor")
-            page2 = timed(lambda: client.get("/v1/orders", query_string={**filters, "limit": 50, "cursor": cursor}),
-                          min(10, options.runs)) if cursor else []
+            page2 = []
+            if cursor:
+                next_page = {**filters, "limit": 50, "cursor": cursor}
+                page2 = timed(lambda q=next_page: client.get("/v1/orders", query_string=q), min(10, options.runs))
             page = console.get("/console/orders", query_string=console_args(filters))  # warms the tab counts
-            pages = timed(lambda: console.get("/console/orders", query_string=console_args(filters)), options.runs)
+            pages = timed(lambda filters=filters: console.get("/console/orders", query_string=console_args(filters)),
+                          options.runs)
             plan = explain(filters)
             rows = len(body.get("orders", []))
             results[label] = {"filters": filters, "rows": rows, "status": status, "console_status": page.status_code,

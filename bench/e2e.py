@@ -27,6 +27,7 @@ import time
 import uuid
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -317,99 +318,46 @@ def run_ours(args, router, count_dir: Path, progress: dict | None = None) -> dic
     # run polls less often (every 10 s at 10,000 orders; the figures come from the orders' own
     # timestamps, not from when the poll saw them)
     ids = [order_id for order_id, _ in result.orders]
-    mine = {"_id": {"$in": ids}}
     wait_settled_in_db(ids, args.timeout, poll=max(3.0, len(ids) / 1000), on_poll=on_poll)
     payer.stop_event.set()
     cpu = meter.stop()
     time.sleep(1.5)  # let the shim write its last counts
     rss = {"api_mb": round(peak_rss_mb(router.api_pid), 1), "workers_mb": round(peak_rss_mb(router.worker_pid), 1)}
-    for name, proc, path in profilers:
-        try:
-            proc.wait(timeout=args.profile_duration + 30)
-        except subprocess.TimeoutExpired:
-            proc.terminate()
+    wait_for_profilers(profilers, args.profile_duration + 30)
 
-    # the run is over: read its results with a batch timeout (the embedded server decodes every
-    # match of a find before its first batch: ~1 ms per order, 130,000 inbox entries at 10,000 orders)
-    import pymongo
-
-    from documents.connection import BATCH_SOCKET_TIMEOUT_MS
-
-    db = pymongo.MongoClient(router.mongo_url, socketTimeoutMS=BATCH_SOCKET_TIMEOUT_MS, tz_aware=True)[db.name]
-    docs = list(db.orders.find(mine, {"created_at": 1, "status": 1, "shipment_status": 1, "routing.state": 1,
-                                      "payment_method": 1, "payment_status": 1, "fulfilments": 1, "version": 1}))
+    db = batch_client(router.mongo_url)[db.name]
+    docs = list(db.orders.find({"_id": {"$in": ids}},
+                               {"created_at": 1, "status": 1, "shipment_status": 1, "routing.state": 1,
+                                "payment_method": 1, "payment_status": 1, "fulfilments": 1, "version": 1}))
     n = len(docs)
-    first = min(to_dt(o["created_at"]) for o in docs)
-    dispatched, delivered = [], []
-    fulfilments = 0
-    statuses: dict[str, int] = defaultdict(int)
-    for o in docs:
-        statuses[f"{o['status']}/{o['shipment_status']}/{o['routing']['state']}"] += 1
-        fs = o.get("fulfilments") or []
-        fulfilments += len(fs)
-        if not fs:
-            continue
-        created = to_dt(o["created_at"])
-        disp = [min((to_dt(f[k]) for k in AFTER_DISPATCH if f.get(k)), default=None) for f in fs]
-        if all(disp):
-            dispatched.append((created, max(disp)))
-        deliv = [to_dt(f.get("delivered_at")) for f in fs]
-        if all(deliv):
-            delivered.append((created, max(deliv)))
-
-    def rate(pairs):
-        if not pairs:
-            return None, None
-        span = (max(e for _, e in pairs) - first).total_seconds()
-        return round(len(pairs) / span, 2), round(span, 2)
-
-    lat = lambda pairs: [(e - s).total_seconds() for s, e in pairs]  # noqa: E731
-    disp_rate, disp_span = rate(dispatched)
-    deliv_rate, deliv_span = rate(delivered)
-    inbox = defaultdict(int)
+    flow = order_flow(docs)
+    inbox: dict[str, int] = defaultdict(int)
     for e in db.inbox.find({}, {"kind": 1}):
         inbox[e["kind"]] += 1
 
     counts = read_counts(count_dir)
     worker, api = counts.get("worker", {}), counts.get("api", {})
     done = {a: int(v) for a, v in worker.get("done", {}).items()}
-    sent: dict[str, int] = defaultdict(int)
-    for c in (worker, api):
-        for edge, v in c.get("sent", {}).items():
-            sent[edge.split(">", 1)[1]] += int(v)
+    sent = messages_sent(worker, api)
     w_rt = round_trips(worker.get("db", {}), worker.get("db_us", {}), n)
     a_rt = round_trips(api.get("db", {}), api.get("db_us", {}), n)
-    actors = {}
-    for a in sorted(done, key=lambda a: CHAIN.index(a) if a in CHAIN else 99):
-        m = done[a]
-        rt = w_rt.get(a, {})
-        actors[a] = {
-            "messages": m, "per_order": round(m / n, 3),
-            "db_round_trips_per_message": round(rt.get("total", 0) / m, 2),
-            "reads_per_message": round(rt.get("reads", 0) / m, 3),
-            "updates_per_message": round(rt.get("updates", 0) / m, 3),
-            "inserts_per_message": round(rt.get("inserts", 0) / m, 3),
-            "wall_ms_per_message": round(1000 * worker.get("run_s", {}).get(a, 0) / m, 2),
-            "db_ms_per_message": round(rt.get("db_ms", 0) / m, 2),
-            "http_out_ms_per_message": round(1000 * worker.get("http_s", {}).get(a, 0) / m, 2),
-            "http_out_calls_per_message": round(worker.get("http", {}).get(a, 0) / m, 2),
-            "publish_ms_per_message": round(1000 * worker.get("send_s", {}).get(a, 0) / m, 2),
-        }
-    messages_from_data = n + 2 * fulfilments + sum(inbox.values())
+    messages_from_data = n + 2 * flow.fulfilments + sum(inbox.values())
     # every update that lands bumps the order's version: the rest of the order updates were
     # guarded updates that lost a race (and were retried after a fresh read)
     landed = sum(o.get("version", 0) for o in docs) / n
     api_total = sum(d.get("total", 0) for d in a_rt.values())
+    disp_rate, disp_span = throughput(flow.dispatched, flow.first)
+    deliv_rate, deliv_span = throughput(flow.delivered, flow.first)
     return {
         "orders_pushed": len(orders), "accepted": result.accepted, "refused": result.refused, "orders_in_db": n,
         "push_seconds": round(result.last_accepted - t_push, 2),
-        "fulfilments_per_order": round(fulfilments / n, 3),
-        "orders_dispatched": len(dispatched), "orders_delivered": len(delivered),
-        "statuses": dict(statuses), "payments_sent": len(payer.paid), "payment_errors": payer.errors,
+        "fulfilments_per_order": round(flow.fulfilments / n, 3),
+        "orders_dispatched": len(flow.dispatched), "orders_delivered": len(flow.delivered),
+        "statuses": flow.statuses, "payments_sent": len(payer.paid), "payment_errors": payer.errors,
         "throughput_to_dispatched_per_s": disp_rate, "span_to_last_dispatched_s": disp_span,
         "throughput_to_delivered_per_s": deliv_rate, "span_to_last_delivered_s": deliv_span,
-        "latency_dispatched_s": {"p50": _r(percentile(lat(dispatched), 50)), "p99": _r(percentile(lat(dispatched), 99))},
-        "latency_delivered_s": {"p50": _r(percentile(lat(delivered), 50)), "p99": _r(percentile(lat(delivered), 99))},
+        "latency_dispatched_s": latency_percentiles(flow.dispatched),
+        "latency_delivered_s": latency_percentiles(flow.delivered),
         "peak_rss": rss,
         "cpu": cpu,
         "messages": {
@@ -437,9 +385,106 @@ def run_ours(args, router, count_dir: Path, progress: dict | None = None) -> dic
             "sent": round(sum(v for k, v in worker.get("db_coll", {}).items() if k.endswith("|update|orders")) / n, 2),
             "unmodified_by_actor": {a: round(v / n, 2) for a, v in worker.get("db_unmodified", {}).items()},
         },
-        "actors": actors,
+        "actors": actor_costs(done, worker, w_rt, n),
         "profiles": {name: str(path.relative_to(REPO)) for name, _, path in profilers},
     }
+
+
+def wait_for_profilers(profilers: list, timeout: float) -> None:
+    """Let each py-spy write its profile; one still running after ``timeout`` is stopped."""
+    for _name, proc, _path in profilers:
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+
+
+def batch_client(mongo_url: str):
+    """A client for reading a finished run's results, with a batch timeout (the embedded server
+    decodes every match of a find before its first batch: ~1 ms per order, 130,000 inbox entries
+    at 10,000 orders)."""
+    import pymongo
+
+    from documents.connection import BATCH_SOCKET_TIMEOUT_MS
+
+    return pymongo.MongoClient(mongo_url, socketTimeoutMS=BATCH_SOCKET_TIMEOUT_MS, tz_aware=True)
+
+
+@dataclass
+class OrderFlow:
+    """What the stored orders say of a run: when each order was last dispatched and delivered."""
+    first: datetime | None = None  # the first order created
+    fulfilments: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+    dispatched: list[tuple[datetime, datetime]] = field(default_factory=list)  # (created, last dispatched)
+    delivered: list[tuple[datetime, datetime]] = field(default_factory=list)  # (created, last delivered)
+
+
+def order_flow(docs: list[dict]) -> OrderFlow:
+    """An order counts as dispatched (delivered) once all its fulfilments are, at the last of them."""
+    flow = OrderFlow(first=min(to_dt(o["created_at"]) for o in docs))
+    statuses: dict[str, int] = defaultdict(int)
+    for o in docs:
+        statuses[f"{o['status']}/{o['shipment_status']}/{o['routing']['state']}"] += 1
+        fs = o.get("fulfilments") or []
+        flow.fulfilments += len(fs)
+        if not fs:
+            continue
+        created = to_dt(o["created_at"])
+        disp = [min((to_dt(f[k]) for k in AFTER_DISPATCH if f.get(k)), default=None) for f in fs]
+        if all(disp):
+            flow.dispatched.append((created, max(disp)))
+        deliv = [to_dt(f.get("delivered_at")) for f in fs]
+        if all(deliv):
+            flow.delivered.append((created, max(deliv)))
+    flow.statuses = dict(statuses)
+    return flow
+
+
+def throughput(pairs: list[tuple[datetime, datetime]], first: datetime) -> tuple[float | None, float | None]:
+    """Orders per second from ``first`` to the last end of ``pairs``, and that span in seconds."""
+    if not pairs:
+        return None, None
+    span = (max(e for _, e in pairs) - first).total_seconds()
+    return round(len(pairs) / span, 2), round(span, 2)
+
+
+def latencies(pairs: list[tuple[datetime, datetime]]) -> list[float]:
+    return [(e - s).total_seconds() for s, e in pairs]
+
+
+def latency_percentiles(pairs: list[tuple[datetime, datetime]]) -> dict:
+    return {"p50": _r(percentile(latencies(pairs), 50)), "p99": _r(percentile(latencies(pairs), 99))}
+
+
+def messages_sent(*counts: dict) -> dict[str, int]:
+    """Messages sent, by receiving actor, from the processes' counts."""
+    sent: dict[str, int] = defaultdict(int)
+    for c in counts:
+        for edge, v in c.get("sent", {}).items():
+            sent[edge.split(">", 1)[1]] += int(v)
+    return sent
+
+
+def actor_costs(done: dict[str, int], worker: dict, w_rt: dict, n: int) -> dict:
+    """Per actor, in pipeline order: its messages and what one cost (round trips, time)."""
+    actors = {}
+    for a in sorted(done, key=lambda a: CHAIN.index(a) if a in CHAIN else 99):
+        m = done[a]
+        rt = w_rt.get(a, {})
+        actors[a] = {
+            "messages": m, "per_order": round(m / n, 3),
+            "db_round_trips_per_message": round(rt.get("total", 0) / m, 2),
+            "reads_per_message": round(rt.get("reads", 0) / m, 3),
+            "updates_per_message": round(rt.get("updates", 0) / m, 3),
+            "inserts_per_message": round(rt.get("inserts", 0) / m, 3),
+            "wall_ms_per_message": round(1000 * worker.get("run_s", {}).get(a, 0) / m, 2),
+            "db_ms_per_message": round(rt.get("db_ms", 0) / m, 2),
+            "http_out_ms_per_message": round(1000 * worker.get("http_s", {}).get(a, 0) / m, 2),
+            "http_out_calls_per_message": round(worker.get("http", {}).get(a, 0) / m, 2),
+            "publish_ms_per_message": round(1000 * worker.get("send_s", {}).get(a, 0) / m, 2),
+        }
+    return actors
 
 
 def db_histogram(tables: dict[str, dict], n: int) -> dict:
@@ -495,10 +540,10 @@ def run_baseline(args, router, hops: list[dict], log_dir: Path) -> dict:
                       BASELINE_QUEUE_PREFIX=prefix, BASELINE_DB=db_name)
     baseline = importlib.import_module("bench.baseline")
     env = {k: v for k, v in os.environ.items() if k != "BENCH_COUNT_DIR"}
-    out = open(log_dir / f"baseline-{db_name}.log", "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "dramatiq", "bench.baseline", "--path", str(REPO),
-                             "--processes", str(args.workers), "--threads", str(args.threads)],
-                            env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    with open(log_dir / f"baseline-{db_name}.log", "ab") as out:  # the workers hold their own copy
+        proc = subprocess.Popen([sys.executable, "-m", "dramatiq", "bench.baseline", "--path", str(REPO),
+                                 "--processes", str(args.workers), "--threads", str(args.threads)],
+                                env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     from documents.connection import BATCH_SOCKET_TIMEOUT_MS
 
     # the driver polls and reads whole collections: a batch timeout (its writes are as fast either way)
@@ -586,8 +631,6 @@ def run_once(args, k: int) -> dict:
     os.environ["BENCH_COUNT_DIR"] = str(count_dir)
     paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(SHIM)]
     os.environ["PYTHONPATH"] = os.pathsep.join([str(SHIM), *paths])
-    from config import get_settings
-
     embedded = None
     if args.no_retry_writes:  # our own embedded server, reached with retryWrites=false by everyone
         from documents.embedded import EmbeddedMongo
@@ -643,7 +686,7 @@ def _run_once(args, k: int, count_dir: Path) -> dict:
     return run
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--orders", type=int, default=2000)
     ap.add_argument("--quick", action="store_true", help="300 orders")
@@ -668,23 +711,23 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.quick and args.orders == 2000:
         args.orders = 300
-    started = time.time()
-    runs = []
-    try:
-        for k in range(args.repeat):
-            runs.append(run_once(args, k))
-    finally:
-        if not args.no_baseline:
-            delete_baseline_queues()
+    return args
 
+
+def median_at(runs: list[dict], path: tuple[str, ...]):
+    """The median over the runs of the figure at ``path`` (None where a run lacks it)."""
+    vals = []
+    for r in runs:
+        v = r
+        for p in path:
+            v = v.get(p) if isinstance(v, dict) else None
+        vals.append(v)
+    return _r(median(vals))
+
+
+def summarise(runs: list[dict]) -> dict:
     def med(path):
-        vals = []
-        for r in runs:
-            v = r
-            for p in path:
-                v = v.get(p) if isinstance(v, dict) else None
-            vals.append(v)
-        return _r(median(vals))
+        return median_at(runs, path)
 
     summary = {
         "throughput_to_dispatched_per_s": med(("ours", "throughput_to_dispatched_per_s")),
@@ -713,22 +756,25 @@ def main(argv: list[str] | None = None) -> int:
     memory = [r["ours"].get("memory") for r in runs if r["ours"].get("memory")]
     if memory:
         summary["worker_memory"] = memory[-1]
-    if runs:
-        print("\nDB round trips per order by role, actor, command, collection:")
-        for key, v in runs[-1]["ours"]["db_round_trips_per_order"]["histogram"].items():
-            if v >= 0.05:
-                print(f"  {v:7.2f}  {key}")
+    return summary
+
+
+def print_round_trips(run: dict) -> None:
+    print("\nDB round trips per order by role, actor, command, collection:")
+    for key, v in run["ours"]["db_round_trips_per_order"]["histogram"].items():
+        if v >= 0.05:
+            print(f"  {v:7.2f}  {key}")
+
+
+def profile_summaries(run: dict) -> dict:
     profiles = {}
-    if args.profile and runs:
-        for name, rel in runs[-1]["ours"]["profiles"].items():
-            if rel.endswith(".txt") and (REPO / rel).exists():
-                profiles[name] = summarise_profile(REPO / rel)
-    result = {"benchmark": "e2e", "orders": args.orders, "workers": args.workers, "threads": args.threads,
-              "concurrency": args.concurrency, "repeat": args.repeat, "profiled": args.profile,
-              "retry_writes": not args.no_retry_writes,
-              "seconds": round(time.time() - started, 1), "machine": machine_info(), "summary": summary,
-              "runs": runs, "profile_summary": profiles}
-    path = write_result("e2e", result, args.out)
+    for name, rel in run["ours"]["profiles"].items():
+        if rel.endswith(".txt") and (REPO / rel).exists():
+            profiles[name] = summarise_profile(REPO / rel)
+    return profiles
+
+
+def print_report(summary: dict, profiles: dict, path: Path) -> None:
     print()
     for k, v in summary.items():
         print(f"{k:>42}: {v}")
@@ -740,6 +786,28 @@ def main(argv: list[str] | None = None) -> int:
         for frame, p in prof["project_inclusive_top"][:10]:
             print(f"  {p:5.1f}%  {frame}")
     print(f"\nwrote {path.relative_to(REPO) if path.is_relative_to(REPO) else path}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.time()
+    runs = []
+    try:
+        for k in range(args.repeat):
+            runs.append(run_once(args, k))
+    finally:
+        if not args.no_baseline:
+            delete_baseline_queues()
+    summary = summarise(runs)
+    if runs:
+        print_round_trips(runs[-1])
+    profiles = profile_summaries(runs[-1]) if args.profile and runs else {}
+    result = {"benchmark": "e2e", "orders": args.orders, "workers": args.workers, "threads": args.threads,
+              "concurrency": args.concurrency, "repeat": args.repeat, "profiled": args.profile,
+              "retry_writes": not args.no_retry_writes,
+              "seconds": round(time.time() - started, 1), "machine": machine_info(), "summary": summary,
+              "runs": runs, "profile_summary": profiles}
+    print_report(summary, profiles, write_result("e2e", result, args.out))
     return 0
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import copy
 import hashlib
 import hmac
@@ -48,7 +49,8 @@ def shopify_bodies(n: int, skus: list[str], run: str) -> list[tuple[bytes, dict]
         order = copy.deepcopy(template)
         order["id"] = int(f"{abs(hash(run)) % 10**6}{i:07d}")
         order["name"] = f"#B{i}"
-        for item, sku in zip(order["line_items"], (skus[i % len(skus)], skus[(i + 7) % len(skus)])):
+        # two SKUs for the template's first two lines (any further line is dropped just below)
+        for item, sku in zip(order["line_items"], (skus[i % len(skus)], skus[(i + 7) % len(skus)]), strict=False):
             item["sku"] = sku
         order["line_items"] = order["line_items"][:2]
         raw = json.dumps(order).encode()
@@ -117,10 +119,8 @@ def main() -> None:
         skus = [s["sku"] for s in router.seed["skus"] if s["merchant_id"] == "acme"]
         port = free_port()
         baseline = constant_server(port, 16)
-        try:
+        with contextlib.suppress(RuntimeError):
             wait_http(f"http://127.0.0.1:{port}/", timeout=30)
-        except RuntimeError:
-            pass
         try:
             for n in clients:
                 ours, base = [], []

@@ -54,6 +54,29 @@ def _load(name: str) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def _end_to_end_rows(s: dict) -> list[str]:
+    """The end-to-end run's rows, from its summary ``s`` (none when it did not run)."""
+    if s.get("throughput_to_delivered_per_s") is None:
+        return []
+    lines = [
+        f"| end to end | orders/s accepted -> delivered | {s.get('throughput_to_delivered_per_s')} | "
+        f"{s.get('baseline_throughput_per_s')} | {s.get('ratio_ours_vs_baseline')} |",
+        f"| end to end | orders/s accepted -> dispatched | {s.get('throughput_to_dispatched_per_s')} | "
+        f"{s.get('baseline_throughput_to_dispatched_per_s')} | "
+        f"{s.get('ratio_dispatched_vs_baseline_dispatched')} |",
+        f"| end to end | latency to delivered p50 / p99 s | {s.get('latency_delivered_p50_s')} / "
+        f"{s.get('latency_delivered_p99_s')} | | |",
+        f"| end to end | DB round trips per order (workers + API), messages per order | "
+        f"{s.get('db_round_trips_per_order_workers')} + {s.get('db_round_trips_per_order_api')}, "
+        f"{s.get('messages_per_order')} | | |",
+    ]
+    if s.get("cpu_ms_per_order_db") is not None:
+        lines.append(f"| end to end | CPU ms per order: database, workers, API (load average "
+                     f"{s.get('load_average_1m_at_end')}) | {s.get('cpu_ms_per_order_db')}, "
+                     f"{s.get('cpu_ms_per_order_workers')}, {s.get('cpu_ms_per_order_api')} | | |")
+    return lines
+
+
 def summary(ran: dict[str, tuple[int, float]], quick: bool) -> str:
     info = machine_info()
     versions = {p: md.version(p) for p in ("dramatiq", "pika", "pymongo", "mongoengine", "marshmallow", "flask",
@@ -70,21 +93,7 @@ def summary(ran: dict[str, tuple[int, float]], quick: bool) -> str:
                      f"{cell['ours'].get('db_cpu_ms_per_request')}) | {cell['ours']['rps']} | {cell['baseline']['rps']} | {cell['ratio']} |")
     e2e = _load("e2e")
     s = e2e.get("summary", e2e)
-    if s.get("throughput_to_delivered_per_s") is not None:
-        lines.append(f"| end to end | orders/s accepted -> delivered | {s.get('throughput_to_delivered_per_s')} | "
-                     f"{s.get('baseline_throughput_per_s')} | {s.get('ratio_ours_vs_baseline')} |")
-        lines.append(f"| end to end | orders/s accepted -> dispatched | {s.get('throughput_to_dispatched_per_s')} | "
-                     f"{s.get('baseline_throughput_to_dispatched_per_s')} | "
-                     f"{s.get('ratio_dispatched_vs_baseline_dispatched')} |")
-        lines.append(f"| end to end | latency to delivered p50 / p99 s | {s.get('latency_delivered_p50_s')} / "
-                     f"{s.get('latency_delivered_p99_s')} | | |")
-        lines.append(f"| end to end | DB round trips per order (workers + API), messages per order | "
-                     f"{s.get('db_round_trips_per_order_workers')} + {s.get('db_round_trips_per_order_api')}, "
-                     f"{s.get('messages_per_order')} | | |")
-        if s.get("cpu_ms_per_order_db") is not None:
-            lines.append(f"| end to end | CPU ms per order: database, workers, API (load average "
-                         f"{s.get('load_average_1m_at_end')}) | {s.get('cpu_ms_per_order_db')}, "
-                         f"{s.get('cpu_ms_per_order_workers')}, {s.get('cpu_ms_per_order_api')} | | |")
+    lines += _end_to_end_rows(s)
     routing = _load("routing")
     for cell in routing.get("cells") or []:
         if (cell["lines"], cell["warehouses"]) in ((1, 10), (10, 100), (10, 1000), (50, 1000)):

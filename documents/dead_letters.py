@@ -47,3 +47,24 @@ def mark_replayed(message_id: str) -> bool:
     result = DeadLetter._get_collection().update_one(
         {"_id": message_id, "replayed_at": None}, {"$set": {"replayed_at": datetime.now(timezone.utc)}})
     return result.modified_count == 1
+
+
+def orders_held(order_ids: list[str]) -> set[str]:
+    """Those of ``order_ids`` with a dead letter not replayed yet: the sweeps leave them alone until
+    an operator replays it, so a message that fails for good is dead-lettered once, not once per
+    sweep."""
+    if not order_ids:
+        return set()
+    found = DeadLetter._get_collection().find({"order_id": {"$in": list(order_ids)}, "replayed_at": None},
+                                              {"order_id": 1})
+    return {d["order_id"] for d in found}
+
+
+def messages_held(first_args: list[str]) -> set[str]:
+    """Those of ``first_args`` (an inbox event's key, the first argument of its actor's message)
+    whose message is a dead letter not replayed yet."""
+    if not first_args:
+        return set()
+    found = DeadLetter._get_collection().find({"args.0": {"$in": list(first_args)}, "replayed_at": None},
+                                              {"args": {"$slice": 1}})
+    return {d["args"][0] for d in found if d.get("args")}

@@ -6,6 +6,7 @@ code never knows which one it talks to. SecantusDB is GPL-2.0 and beta, so it is
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -71,9 +72,10 @@ class EmbeddedMongo:
     def start(self, timeout: float = 30.0) -> "EmbeddedMongo":
         if self.storage != ":memory:":
             os.makedirs(self.storage, exist_ok=True)
-        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
-        self.process = subprocess.Popen(self._command(), stdout=out, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+        # the server holds its own copy of the log's descriptor
+        with open(self.log_path, "ab") if self.log_path else contextlib.nullcontext(subprocess.DEVNULL) as out:
+            self.process = subprocess.Popen(self._command(), stdout=out, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

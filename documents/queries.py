@@ -110,10 +110,10 @@ def window_query(filters: dict, lower: datetime | None, upper: datetime | None,
     placed = dict(query.get("placed_at") or {})
     if lower is not None and ("$gte" not in placed or placed["$gte"] < lower):
         placed["$gte"] = lower
-    if upper is not None:
-        if "$lt" not in placed or (upper < placed["$lt"] if upper_inclusive else upper <= placed["$lt"]):
-            placed.pop("$lt", None)
-            placed["$lte" if upper_inclusive else "$lt"] = upper
+    if upper is not None and (
+            "$lt" not in placed or (upper < placed["$lt"] if upper_inclusive else upper <= placed["$lt"])):
+        placed.pop("$lt", None)
+        placed["$lte" if upper_inclusive else "$lt"] = upper
     if "$gte" in placed:
         quirks = connection.quirks() if quirks is None else quirks
         placed.update(wire_quirks.lower_bound(placed.pop("$gte"), quirks))

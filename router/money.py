@@ -124,7 +124,7 @@ def price_order(order: Order, decision: RoutingDecision) -> OrderPricing:
     own = {ln.line_no: min(quantize(ln.discount, cur), goods[ln.line_no]) for ln in lines}
     nets = [max(ZERO, goods[ln.line_no] - own[ln.line_no]) for ln in lines]
     shares = allocate(min(quantize(order.order_discount, cur), sum(nets, ZERO)), nets, q)
-    discount = {ln.line_no: own[ln.line_no] + s for ln, s in zip(lines, shares)}
+    discount = {ln.line_no: own[ln.line_no] + s for ln, s in zip(lines, shares, strict=True)}
     # pieces: line_no -> [(fulfilment key, quantity)]
     pieces: dict[int, list[tuple[str, int]]] = {ln.line_no: [] for ln in lines}
     merchant_of = {ln.line_no: ln.merchant_id for ln in lines}
@@ -139,7 +139,7 @@ def price_order(order: Order, decision: RoutingDecision) -> OrderPricing:
     piece_disc: dict[tuple[int, str], Decimal] = {}
     for n, ps in pieces.items():
         qtys = [Decimal(qty) for _, qty in ps]
-        for (key, _), g, d in zip(ps, allocate(goods[n], qtys, q), allocate(discount[n], qtys, q)):
+        for (key, _), g, d in zip(ps, allocate(goods[n], qtys, q), allocate(discount[n], qtys, q), strict=True):
             piece_goods[(n, key)] = g
             piece_disc[(n, key)] = d
     keys = [f.fulfilment_id for f in decision.fulfilments]
@@ -148,14 +148,15 @@ def price_order(order: Order, decision: RoutingDecision) -> OrderPricing:
     key_goods = {k: sum((g for (_, kk), g in piece_goods.items() if kk == k), ZERO) for k in keys}
     if order.shipping_fee is not None:
         fee = quantize(order.shipping_fee, cur)
-        freight_by_key = dict(zip(keys, allocate(fee, [key_goods[k] for k in keys], q)))
+        freight_by_key = dict(zip(keys, allocate(fee, [key_goods[k] for k in keys], q), strict=True))
     else:
         freight_by_key = {f.fulfilment_id: quantize(f.freight, cur) for f in decision.fulfilments}
         freight_by_key[BACKORDERED] = ZERO
     piece_freight: dict[tuple[int, str], Decimal] = {}
     for k in keys:
         members = [(n, k) for n in pieces if (n, k) in piece_goods]
-        for pk, fr in zip(members, allocate(freight_by_key.get(k, ZERO), [piece_goods[m] for m in members], q)):
+        for pk, fr in zip(members, allocate(freight_by_key.get(k, ZERO), [piece_goods[m] for m in members], q),
+                          strict=True):
             piece_freight[pk] = fr
     by_line: dict[int, Amounts] = {n: Amounts() for n in pieces}
     by_key: dict[str, Amounts] = {k: Amounts() for k in keys}
@@ -177,4 +178,4 @@ def split_amounts(amounts: Amounts, weights: Sequence[Decimal], currency: str) -
     goods = allocate(amounts.goods, weights, q)
     discount = allocate(amounts.discount, weights, q)
     freight = allocate(amounts.freight, weights, q)
-    return [Amounts.of(g, d, f) for g, d, f in zip(goods, discount, freight)]
+    return [Amounts.of(g, d, f) for g, d, f in zip(goods, discount, freight, strict=True)]

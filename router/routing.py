@@ -173,9 +173,7 @@ def matches(strategy: Strategy, order: Order, merchant_id: str, value: Decimal) 
         return False
     if w.shipping_methods and str(order.shipping_method) not in w.shipping_methods:
         return False
-    if w.b2b is not None and order.b2b != w.b2b:
-        return False
-    return True
+    return w.b2b is None or order.b2b == w.b2b
 
 
 def choose_carrier(order: Order, ctx: Context, lines: list[OrderLine],

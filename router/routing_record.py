@@ -97,7 +97,14 @@ def from_rows(cls: type, table: Any, path: str) -> tuple:
     if not isinstance(table, Mapping) or "columns" not in table or "rows" not in table:
         raise InvalidDecisionRecord(path, "expected {columns, rows}")
     columns = table["columns"]
-    return tuple(from_plain(cls, dict(zip(columns, row)), f"{path}.rows[{i}]") for i, row in enumerate(table["rows"]))
+    out = []
+    for i, row in enumerate(table["rows"]):
+        try:
+            fields = dict(zip(columns, row, strict=True))
+        except ValueError:
+            raise InvalidDecisionRecord(f"{path}.rows[{i}]", f"expected {len(columns)} values") from None
+        out.append(from_plain(cls, fields, f"{path}.rows[{i}]"))
+    return tuple(out)
 
 
 @cache
@@ -122,20 +129,33 @@ def _from_plain(hint: Any, value: Any, path: str) -> Any:
             return None
         return _from_plain(next(a for a in args if a is not type(None)), value, path)
     if dataclasses.is_dataclass(hint):
-        if not isinstance(value, Mapping):
-            raise InvalidDecisionRecord(path, f"expected an object for {hint.__name__}")
-        hints = _hints(hint)
-        kwargs = {f.name: _from_plain(hints[f.name], value[f.name], f"{path}.{f.name}")
-                  for f in dataclasses.fields(hint) if f.name in value and f.init}
-        return hint(**kwargs)
+        return _dataclass_from_plain(hint, value, path)
+    if origin in (frozenset, set, tuple, list, dict, Mapping):
+        return _collection_from_plain(origin, args, value, path)
+    return _scalar_from_plain(hint, value, path)
+
+
+def _dataclass_from_plain(hint: Any, value: Any, path: str) -> Any:
+    if not isinstance(value, Mapping):
+        raise InvalidDecisionRecord(path, f"expected an object for {hint.__name__}")
+    hints = _hints(hint)
+    kwargs = {f.name: _from_plain(hints[f.name], value[f.name], f"{path}.{f.name}")
+              for f in dataclasses.fields(hint) if f.name in value and f.init}
+    return hint(**kwargs)
+
+
+def _collection_from_plain(origin: Any, args: tuple, value: Any, path: str) -> Any:
     if origin in (frozenset, set):
         return frozenset(_from_plain(args[0], v, f"{path}[]") for v in value)
     if origin is tuple:
         return tuple(_from_plain(args[0], v, f"{path}[{i}]") for i, v in enumerate(value))
     if origin is list:
         return [_from_plain(args[0], v, f"{path}[{i}]") for i, v in enumerate(value)]
-    if origin in (dict, Mapping):
-        return {_from_plain(args[0], k, path): _from_plain(args[1], v, f"{path}.{k}") for k, v in value.items()}
+    # dict or Mapping
+    return {_from_plain(args[0], k, path): _from_plain(args[1], v, f"{path}.{k}") for k, v in value.items()}
+
+
+def _scalar_from_plain(hint: Any, value: Any, path: str) -> Any:
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         return hint(value)
     if hint is Decimal:

@@ -124,6 +124,29 @@ def _rank_keys(cands: list[dict], strategy: Strategy) -> dict[str, tuple]:
     return keys
 
 
+@dataclass(frozen=True)
+class _Lines:
+    """One sub-order's lines as placing reads them, each list in line order."""
+
+    skus: list[str]
+    types: list[str]  # product types
+    weights: list[int]  # grams per unit
+    quantities: list[int]
+    shared_sku: bool  # two lines of one SKU, which share a warehouse's stock
+
+    @classmethod
+    def of(cls, lines: list[OrderLine], ctx: Context) -> _Lines:
+        skus = ctx.network.skus
+        line_skus = [ln.sku for ln in lines]
+        return cls(
+            skus=line_skus,
+            types=[skus[ln.sku].product_type if ln.sku in skus else DEFAULT_PRODUCT_TYPE for ln in lines],
+            weights=[skus[ln.sku].weight_grams if ln.sku in skus else DEFAULT_WEIGHT_GRAMS for ln in lines],
+            quantities=[ln.quantity for ln in lines],
+            shared_sku=len(set(line_skus)) < len(line_skus),
+        )
+
+
 def place(merchant_id: str, lines: list[OrderLine], strategy: Strategy, ctx: Context) -> Placement:
     """Filter, score and place ``lines`` (all of one merchant) under ``strategy``.
 
@@ -132,75 +155,32 @@ def place(merchant_id: str, lines: list[OrderLine], strategy: Strategy, ctx: Con
     """
     filters = tuple(f for f in strategy.filters if f != "merchant")
     filters = filters + tuple(f for f in MANDATORY_FILTERS if f not in filters and f != "merchant")
-    skus = ctx.network.skus
-    types = [skus[ln.sku].product_type if ln.sku in skus else DEFAULT_PRODUCT_TYPE for ln in lines]
-    weights = [skus[ln.sku].weight_grams if ln.sku in skus else DEFAULT_WEIGHT_GRAMS for ln in lines]
-    type_set = set(types)
-    need = {ln.line_no: ln.quantity for ln in lines}
-    quantities = [ln.quantity for ln in lines]
-    line_skus = [ln.sku for ln in lines]
-    shared_sku = len(set(line_skus)) < len(line_skus)
+    facts = _Lines.of(lines, ctx)
+    quantities = facts.quantities
     with_freight = "freight" in strategy.scoring.tie_breakers or "freight" in strategy.scoring.weights
     freight_cache: dict[tuple, str] = {}
-    stock_get, consumed = ctx.stock.get, ctx.consumed
-    tests = _filter_tests(filters, ctx, strategy, type_set)
+    tests = _filter_tests(filters, ctx, strategy, set(facts.types))
     cands: list[dict] = []
     usable_by_wh: dict[str, list[int]] = {}
     removed: list[dict] = []
     for w in ctx.network.warehouses:
         if merchant_id not in w.merchant_ids:  # the merchant filter: not even a candidate
             continue
-        wid, carried = w.id, w.product_types
-        reason = None
-        for name, test in tests:
-            if test is None:  # the stock filter
-                usable = []
-                for sku, t in zip(line_skus, types):
-                    level = stock_get((sku, wid))
-                    if level is None or (carried and t not in carried):
-                        usable.append(0)
-                        continue
-                    u = level.available - level.safety_stock - (consumed.get((sku, wid), 0) if consumed else 0)
-                    usable.append(u if u > 0 else 0)
-                if shared_sku:  # two lines of one SKU share the warehouse's stock: cap in line order
-                    seen: dict[str, int] = {}
-                    for i, sku in enumerate(line_skus):
-                        if sku in seen:
-                            usable[i] = max(0, usable[i] - seen[sku])
-                        seen[sku] = seen.get(sku, 0) + min(usable[i], quantities[i])
-                if not any(usable):
-                    reason = name
-                    break
-            elif test(w):
-                reason = name
-                break
+        wid = w.id
+        reason, usable = _removed_by(w, tests, facts, ctx)
         if reason is not None:
             removed.append({"warehouse_id": wid, "removed_by": reason})
             continue
         usable_by_wh[wid] = usable
-        cover = [u if u < q else q for u, q in zip(usable, quantities)]
+        cover = [u if u < q else q for u, q in zip(usable, quantities, strict=True)]
         criteria = {"rank": w.rank, "distance": _distance(ctx, w, strategy), "stock": sum(usable)}
         if with_freight:
-            template = ctx.rules.freight.template_for(wid, merchant_id)
-            key = (id(template), tuple(cover))
-            if key not in freight_cache:
-                value = sum((ln.unit_price * c for ln, c in zip(lines, cover) if c), Decimal("0"))
-                freight_cache[key] = str(shipment_fee(template, ctx.destination,
-                                                      sum(c * g for c, g in zip(cover, weights)),
-                                                      sum(cover), value))
-            criteria["freight"] = freight_cache[key]
+            criteria["freight"] = _cover_freight(ctx, wid, merchant_id, lines, facts, cover, freight_cache)
         cands.append({"warehouse_id": wid, "criteria": criteria, "covers_all": cover == quantities})
     keys = _rank_keys(cands, strategy)
     parts = _place_units(lines, cands, keys, usable_by_wh, strategy)
     parts = _enforce_min_value(parts, lines, strategy)
-    placed: dict[int, int] = {}
-    taken: dict[tuple[str, str], int] = {}
-    sku_of = {ln.line_no: ln.sku for ln in lines}
-    for wh, qty in parts.items():
-        for n, q in qty.items():
-            placed[n] = placed.get(n, 0) + q
-            taken[(sku_of[n], wh)] = taken.get((sku_of[n], wh), 0) + q
-    shortfall = {n: need[n] - placed.get(n, 0) for n in need if need[n] > placed.get(n, 0)}
+    taken, shortfall = _taken(parts, lines)
     cands.sort(key=lambda c: keys[c["warehouse_id"]])
     explanation = {
         "strategy": strategy.name,
@@ -210,6 +190,73 @@ def place(merchant_id: str, lines: list[OrderLine], strategy: Strategy, ctx: Con
         "shortfall": {str(n): q for n, q in shortfall.items()},
     }
     return Placement(parts=parts, shortfall=shortfall, taken=taken, explanation=explanation)
+
+
+def _removed_by(w: Warehouse, tests: list[tuple[str, Callable[[Warehouse], bool] | None]], facts: _Lines,
+                ctx: Context) -> tuple[str | None, list[int]]:
+    """The first filter, in rule order, that removes ``w`` (None when none does), and the units of
+    each line ``w`` can give (computed by the stock filter, which every rule applies)."""
+    usable: list[int] = []
+    for name, test in tests:
+        if test is None:  # the stock filter
+            usable = _usable_stock(w, facts, ctx)
+            if not any(usable):
+                return name, usable
+        elif test(w):
+            return name, usable
+    return None, usable
+
+
+def _usable_stock(w: Warehouse, facts: _Lines, ctx: Context) -> list[int]:
+    """Units of each line ``w`` can give: available less safety stock and less what earlier
+    sub-orders took; none of a product type it does not carry."""
+    wid, carried = w.id, w.product_types
+    stock_get, consumed = ctx.stock.get, ctx.consumed
+    usable = []
+    for sku, t in zip(facts.skus, facts.types, strict=True):
+        level = stock_get((sku, wid))
+        if level is None or (carried and t not in carried):
+            usable.append(0)
+            continue
+        u = level.available - level.safety_stock - (consumed.get((sku, wid), 0) if consumed else 0)
+        usable.append(u if u > 0 else 0)
+    if facts.shared_sku:  # two lines of one SKU share the warehouse's stock: cap in line order
+        seen: dict[str, int] = {}
+        for i, sku in enumerate(facts.skus):
+            if sku in seen:
+                usable[i] = max(0, usable[i] - seen[sku])
+            seen[sku] = seen.get(sku, 0) + min(usable[i], facts.quantities[i])
+    return usable
+
+
+def _cover_freight(ctx: Context, wid: str, merchant_id: str, lines: list[OrderLine], facts: _Lines,
+                   cover: list[int], cache: dict[tuple, str]) -> str:
+    """The freight criterion: customer freight of shipping ``cover`` (units per line) from ``wid``,
+    memoised per freight template and cover."""
+    template = ctx.rules.freight.template_for(wid, merchant_id)
+    key = (id(template), tuple(cover))
+    if key not in cache:
+        value = sum((ln.unit_price * c for ln, c in zip(lines, cover, strict=True) if c), Decimal("0"))
+        cache[key] = str(shipment_fee(template, ctx.destination,
+                                      sum(c * g for c, g in zip(cover, facts.weights, strict=True)),
+                                      sum(cover), value))
+    return cache[key]
+
+
+def _taken(parts: dict[str, dict[int, int]],
+           lines: list[OrderLine]) -> tuple[dict[tuple[str, str], int], dict[int, int]]:
+    """The stock the parts take, by (sku, warehouse_id), and the units of each line they leave
+    unplaced (the shortfall, only lines short of something)."""
+    need = {ln.line_no: ln.quantity for ln in lines}
+    placed: dict[int, int] = {}
+    taken: dict[tuple[str, str], int] = {}
+    sku_of = {ln.line_no: ln.sku for ln in lines}
+    for wh, qty in parts.items():
+        for n, q in qty.items():
+            placed[n] = placed.get(n, 0) + q
+            taken[(sku_of[n], wh)] = taken.get((sku_of[n], wh), 0) + q
+    shortfall = {n: need[n] - placed.get(n, 0) for n in need if need[n] > placed.get(n, 0)}
+    return taken, shortfall
 
 
 EXPLAINED = 10  # candidates and removed warehouses an attempt lists; the rest are counted
@@ -251,7 +298,7 @@ def _place_units(lines: list[OrderLine], cands: list[dict], keys: dict[str, tupl
                 take = _contribution(lines, remaining, left[wh], strict, strategy.allow_line_split)
                 units = sum(take)
                 if floor is not None and wh not in parts and units > best_units and \
-                        sum((ln.unit_price * q for ln, q in zip(lines, take)), Decimal("0")) < floor:
+                        sum((ln.unit_price * q for ln, q in zip(lines, take, strict=True)), Decimal("0")) < floor:
                     continue  # a part of a split below the minimum shipment value
                 if units > best_units:
                     best_wh, best_take, best_units = wh, take, units

@@ -93,7 +93,7 @@ def _carry_amounts(failed: dict, new: tuple[PlannedFulfilment, ...], currency: s
     a = failed["amounts"]
     whole = Amounts(Decimal(a["goods"]), Decimal(a["discount"]), Decimal(a["freight"]), Decimal(a["payable"]))
     weights = [Decimal(sum(l.quantity for l in f.lines)) for f in new]
-    for f, part in zip(out, split_amounts(whole, weights, currency)):
+    for f, part in zip(out, split_amounts(whole, weights, currency), strict=True):
         f["amounts"] = part.to_dict()
     return out
 

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from documents import alerts, inbox, orders
+from documents import alerts, dead_letters, inbox, orders
 from services.events import recorded
 from services.messages import EVENT_STEPS, ProcessOrder, SyncChannel, send
 from services.ports import outbound
@@ -32,18 +32,28 @@ def reconcile(now: datetime, backlogged: frozenset[str] = frozenset()) -> dict:
     still has messages waiting: their steps are not re-sent at all, since they may only be queued
     and re-sending them would feed the backlog (and, on the embedded server, reading thousands of
     waiting inbox entries every sweep kept the 5,000-order chaos run's database busy past its
-    clients' timeouts). Returns counts."""
+    clients' timeouts). An order with a dead letter not yet replayed is not re-sent (counted as
+    ``held``): its message failed for good, and re-sending it would only fail again and add a
+    letter per sweep; the operator's replay sends it. Held ones are stamped too, so that they
+    leave the batch to the others for a window. Returns counts."""
     cutoff = now - STALL_AFTER
-    counts = {"routing": 0, "dispatch": 0, "events": 0, "events_closed": 0, "outbox": 0}
+    counts = {"routing": 0, "dispatch": 0, "events": 0, "events_closed": 0, "outbox": 0, "held": 0}
     if ROUTING not in backlogged:  # a step older than the cutoff may just be queued: not stalled
         for key, ids in (("routing", orders.stuck_in_routing(cutoff, BATCH)),
                          ("dispatch", orders.stalled_dispatch(cutoff, BATCH))):
+            held = dead_letters.orders_held(ids)
             for order_id in ids:  # a routed order's replay re-sends its dispatches
-                send(ProcessOrder(order_id))
-            counts[key] += len(ids)
+                if order_id not in held:
+                    send(ProcessOrder(order_id))
+            counts[key] += len(ids) - len(held)
+            counts["held"] += len(held)
             orders.stamp_resent(ids, now)
     pending = [] if SYNC in backlogged else orders.pending_outbox(cutoff, BATCH)
+    held = dead_letters.orders_held([d["_id"] for d in pending])
+    counts["held"] += len(held)
     for doc in pending:
+        if doc["_id"] in held:
+            continue
         for entry in doc["outbox"]:
             if entry["state"] == "pending":
                 send(SyncChannel(doc["_id"], entry["id"]))
@@ -57,8 +67,9 @@ def reconcile(now: datetime, backlogged: frozenset[str] = frozenset()) -> dict:
 def settle_inbox(now: datetime, cutoff: datetime) -> tuple[int, int]:
     """Inbox entries still unprocessed at ``cutoff``: close, in one update per batch, those whose
     orders record them (their actor died after applying the event, before closing the entry), and
-    send the actor again for the others, ``INBOX_BATCH`` at a time. Works through batches for
-    up to ``SETTLE_SECONDS``.
+    send the actor again for the others, ``INBOX_BATCH`` at a time, except those whose message is a
+    dead letter not replayed yet (the operator's replay sends it). Works through batches for up to
+    ``SETTLE_SECONDS``.
     Returns ``(closed, re-sent)``."""
     closed = resent = 0
     deadline = time.monotonic() + SETTLE_SECONDS
@@ -69,10 +80,12 @@ def settle_inbox(now: datetime, cutoff: datetime) -> tuple[int, int]:
         done = {e["_id"] for e in events if recorded(e, owners.get(e.get("order_id")))}
         inbox.close(sorted(done))
         stalled = [e for e in events if e["_id"] not in done]
+        held = dead_letters.messages_held([e["_id"] for e in stalled])
         for event in stalled:
-            send(EVENT_STEPS[event["kind"]](event["_id"]))
+            if event["_id"] not in held:
+                send(EVENT_STEPS[event["kind"]](event["_id"]))
         inbox.stamp_resent([e["_id"] for e in stalled], now)
-        closed, resent = closed + len(done), resent + len(stalled)
+        closed, resent = closed + len(done), resent + len(stalled) - len(held)
         if len(events) < INBOX_BATCH or time.monotonic() > deadline:
             return closed, resent
 

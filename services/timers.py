@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import structlog
 
-from documents import orders
+from documents import dead_letters, orders
 from documents.converters import change_fields, order_state
 from documents.schedule import alert_key, deadlines_for, timestamps_of
 from router.order_state import Outcome
@@ -64,10 +64,15 @@ def fire_timer(order_id: str) -> None:
 
 
 def sweep_timers() -> int:
-    """Send ``fire_timer`` for every order whose deadline has passed (one batch per sweep)."""
+    """Send ``fire_timer`` for every order whose deadline has passed (one batch per sweep), but
+    not for one with a dead letter not replayed yet, as the reconciler (services/sweeps.py): a
+    timer that failed for good would only fail again and add a letter per sweep; the operator's
+    replay goes first."""
     due = due_orders(datetime.now(timezone.utc))
+    held = dead_letters.orders_held(due)
     for order_id in due:
-        send(FireTimer(order_id))
+        if order_id not in held:
+            send(FireTimer(order_id))
     if due:
         log.info("timers_due", count=len(due))
     return len(due)

@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -166,10 +167,8 @@ def worker(broker, db):
     # This thread's connection may have died of missed heartbeats while a long test kept the
     # thread busy; start from a fresh one.
     for attribute in ("channel", "connection"):
-        try:
+        with contextlib.suppress(Exception):  # never connected, or already gone
             delattr(broker, attribute)
-        except Exception:
-            pass
     for queue in queues.names(config.get_settings().queue_prefix):
         broker.declare_queue(queue)
         broker.flush(queue)

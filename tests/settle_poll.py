@@ -4,6 +4,7 @@ the chaos harness (tests/chaos/harness.py, also run big by bench/chaos.py) and b
 (which imports it from here, as bench/chaos.py imports the harness)."""
 from __future__ import annotations
 
+import contextlib
 import time
 
 from adapters.demo import settled
@@ -47,10 +48,8 @@ def wait_settled_in_db(ids, timeout: float, poll: float = 5.0, on_poll=None) -> 
     while pending:
         window = next_slice(pending, at)
         at = window[-1]
-        try:
+        with contextlib.suppress(Exception):  # the database may be restarting (chaos): poll again
             pending -= {d["_id"] for d in read_orders(window, STATE_FIELDS) if settled(d)}
-        except Exception:  # noqa: BLE001 - the database may be restarting (chaos): poll again
-            pass
         if on_poll:
             on_poll(len(ids) - len(pending), len(ids))
         if not pending or time.monotonic() > deadline:

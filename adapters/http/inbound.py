@@ -46,7 +46,9 @@ def _answer(accepted: intake.Accepted, id_field: str):
 def push_order(channel: str):
     if len(channel) > 60 or not channel.replace("-", "").replace("_", "").isalnum():
         raise ApiError(404, "not_found", "unknown channel")
-    config = reference.cached("channels", channel) or {}
+    config = reference.cached("channels", channel)
+    if config is None:  # channels exist by configuration only (reference data, seeded)
+        raise ApiError(404, "not_found", f"unknown channel {channel!r}", {"channel": ["not configured"]})
     fmt = config.get("format") or channel
     native = CHANNEL_FORMATS.get(fmt)
     if native is None:

@@ -11,7 +11,7 @@ from adapters.http import auth
 from adapters.http.errors import ApiError
 from adapters.http.views import plain
 from adapters.schemas import CanonicalOrderSchema, to_domain
-from documents import orders, reference, routing_inputs
+from documents import reference
 from router.errors import InvalidDecisionRecord, InvalidRoutingRules
 from router.rules import DEFAULT_RULES, RoutingRules
 from services import routing as routing_service

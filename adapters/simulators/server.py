@@ -8,6 +8,7 @@ sees retries as calls and effects as entries in the subclass's own store.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import socket
@@ -199,10 +200,8 @@ class SimulatorServer:
         with self.lock:
             open_connections = list(self._connections)
         for conn in open_connections:
-            try:
+            with contextlib.suppress(OSError):  # already closed by the client
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass  # already closed by the client
         if self._thread is not None:
             self._thread.join(timeout=5)
 

@@ -13,7 +13,8 @@ import os
 
 def _role():
     try:
-        cmd = open("/proc/self/cmdline", "rb").read().split(b"\0")
+        with open("/proc/self/cmdline", "rb") as f:
+            cmd = f.read().split(b"\0")
     except OSError:
         return None
     if b"gunicorn" in cmd:
@@ -23,28 +24,36 @@ def _role():
     return None
 
 
-def _install(out_dir, role):
-    import atexit
-    import json
-    import threading
-    import time
-    from collections import defaultdict
+# The imports below are local to the functions: this module is loaded at every interpreter start
+# on PYTHONPATH, and imports nothing more unless BENCH_COUNT_DIR is set.
 
+class _Counts:
+    """This process's counters, keyed by the actor running in the current thread."""
+
+    def __init__(self):
+        import threading
+
+        self.local = threading.local()
+        self.lock = threading.Lock()
+        self.state = {}
+        self.reset()
+
+    def reset(self):
+        from collections import defaultdict
+
+        self.state.update(db=defaultdict(int), db_coll=defaultdict(int), db_unmodified=defaultdict(int),
+                          db_us=defaultdict(int), sent=defaultdict(int), send_s=defaultdict(float),
+                          done=defaultdict(int), run_s=defaultdict(float), http=defaultdict(int),
+                          http_s=defaultdict(float))
+
+    def actor(self):
+        return getattr(self.local, "actor", "-")
+
+
+def _count_mongodb(counts):
     from pymongo import monitoring
 
-    local = threading.local()
-    lock = threading.Lock()
-    state = {}
-
-    def reset():
-        state.update(db=defaultdict(int), db_coll=defaultdict(int), db_unmodified=defaultdict(int), db_us=defaultdict(int), sent=defaultdict(int), send_s=defaultdict(float),
-                     done=defaultdict(int), run_s=defaultdict(float), http=defaultdict(int),
-                     http_s=defaultdict(float))
-
-    reset()
-
-    def actor():
-        return getattr(local, "actor", "-")
+    state, lock, actor = counts.state, counts.lock, counts.actor
 
     class Listener(monitoring.CommandListener):
         def started(self, event):
@@ -68,8 +77,13 @@ def _install(out_dir, role):
 
     monitoring.register(Listener())
 
+
+def _count_dramatiq(counts):
+    import time
+
     from dramatiq import Actor
 
+    state, lock, actor, local = counts.state, counts.lock, counts.actor, counts.local
     original_send = Actor.send_with_options
     original_call = Actor.__call__
 
@@ -97,8 +111,13 @@ def _install(out_dir, role):
     Actor.send_with_options = send_with_options
     Actor.__call__ = call
 
+
+def _count_httpx(counts):
+    import time
+
     import httpx
 
+    state, lock, actor = counts.state, counts.lock, counts.actor
     original_http = httpx.Client.send
 
     def http_send(self, *args, **kwargs):
@@ -112,9 +131,18 @@ def _install(out_dir, role):
 
     httpx.Client.send = http_send
 
+
+def _dump_every_second(counts, out_dir, role):
+    """Writes the counts every second in a thread (restarted in a forked child), and at exit."""
+    import atexit
+    import contextlib
+    import json
+    import threading
+    import time
+
     def dump():
-        with lock:
-            snapshot = {k: dict(v) for k, v in state.items()}
+        with counts.lock:
+            snapshot = {k: dict(v) for k, v in counts.state.items()}
         path = os.path.join(out_dir, f"{role}-{os.getpid()}.json")
         tmp = path + ".tmp"
         with open(tmp, "w") as f:
@@ -124,21 +152,27 @@ def _install(out_dir, role):
     def loop():
         while True:
             time.sleep(1.0)
-            try:
+            with contextlib.suppress(Exception):  # the next second tries again
                 dump()
-            except Exception:
-                pass
 
     def start_dumper():
         threading.Thread(target=loop, daemon=True, name="bench-counts").start()
 
     def after_fork():
-        reset()  # a forked child counts its own work only
+        counts.reset()  # a forked child counts its own work only
         start_dumper()
 
     os.register_at_fork(after_in_child=after_fork)
     start_dumper()
     atexit.register(lambda: dump())
+
+
+def _install(out_dir, role):
+    counts = _Counts()
+    _count_mongodb(counts)
+    _count_dramatiq(counts)
+    _count_httpx(counts)
+    _dump_every_second(counts, out_dir, role)
 
 
 _dir = os.environ.get("BENCH_COUNT_DIR")

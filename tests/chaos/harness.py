@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -139,10 +139,8 @@ def chaos_router(config: ChaosConfig, base: Path | None = None):
 
 def _supervise(stack, stop: threading.Event) -> None:
     while not stop.wait(0.5):
-        try:
+        with suppress(Exception):  # keep supervising whatever one restart did
             stack.supervise_once()
-        except Exception:  # keep supervising whatever one restart did
-            pass
 
 
 def worker_processes(stack) -> list[int]:

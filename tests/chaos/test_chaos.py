@@ -21,8 +21,6 @@ pytestmark = [pytest.mark.chaos, pytest.mark.timeout(420)]
 @pytest.fixture
 def isolated_settings(monkeypatch):
     """The chaos run's own processes get their URLs explicitly; keep this process's defaults out."""
-    from config import get_settings
-
     monkeypatch.delenv("ROUTER_MONGO_URL", raising=False)
     config.use(None)
     yield

@@ -34,7 +34,7 @@ def _entry(order_id: str) -> dict:
     entry = json.loads((FIXTURES / "channels" / "amazon_mfn_unshipped.json").read_text(encoding="utf-8"))
     entry["order"]["AmazonOrderId"] = order_id
     entry["order"]["LastUpdateDate"] = (datetime.now(timezone.utc) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    for item, sku in zip(entry["items"], ("SKU-A", "SKU-C")):
+    for item, sku in zip(entry["items"], ("SKU-A", "SKU-C"), strict=True):
         item["SellerSKU"] = sku
     return entry
 

@@ -26,14 +26,16 @@ def _fixture(kind: str, name: str) -> dict:
 
 
 def _shopify(body: dict) -> dict:
-    for item, sku in zip(body["line_items"], ("SKU-A", "SKU-C")):
+    # the first two lines get stocked SKUs; any further line is dropped
+    for item, sku in zip(body["line_items"], ("SKU-A", "SKU-C"), strict=False):
         item["sku"] = sku
     body["line_items"] = body["line_items"][:2]
     return body
 
 
 def _woocommerce(body: dict) -> dict:
-    for item, sku in zip(body["line_items"], ("SKU-A", "SKU-C")):
+    # the first two lines get stocked SKUs; any further line is dropped
+    for item, sku in zip(body["line_items"], ("SKU-A", "SKU-C"), strict=False):
         item["sku"] = sku
     body["line_items"] = body["line_items"][:2]
     return body
@@ -42,7 +44,7 @@ def _woocommerce(body: dict) -> dict:
 def _taobao(body: dict) -> dict:
     trade = body.get("trade_fullinfo_get_response", body).get("trade", body)
     subs = trade["orders"]["order"] if isinstance(trade["orders"], dict) else trade["orders"]
-    for sub, sku in zip(subs, ("SKU-A", "SKU-C")):
+    for sub, sku in zip(subs, ("SKU-A", "SKU-C"), strict=True):
         sub["outer_sku_id"] = sku
     return body
 

@@ -87,7 +87,7 @@ def test_qimen_warehouse_gets_deliveryorder_create_and_ships_in_several_boxes(ap
     eventually(lambda: all(n in carrier.trackers for n in boxes), what="every box tracked")
     for number in boxes[:2]:
         carrier.track(number)
-        got = eventually(lambda: (g := _tracked(get_order(api, order_id), f["id"]))
+        got = eventually(lambda number=number: (g := _tracked(get_order(api, order_id), f["id"]))
                          and any(t.get("tracking_number") == number and t["event"] == "delivered" for t in g["tracking"])
                          and g, what=f"box {number} delivered")
         assert got["status"] != "delivered"  # other boxes are still out

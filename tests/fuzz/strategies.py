@@ -57,47 +57,63 @@ def bad_values(field: fields.Field) -> list:
     out: list = list(MONGO_OPERATORS[:3]) + [[1, 2]]
     if not field.allow_none:
         out.append(None)
+    return out + _bad_for_type(field)
+
+
+def _bad_for_type(field: fields.Field) -> list:
+    """The values refused by ``field``'s type (and its length or range, if any)."""
     if isinstance(field, fields.String):
-        out += [12345, 1.5, True]
+        return _bad_strings(field)
+    if isinstance(field, fields.Enum):
+        return ["bogus", "", 7, "PAID"]
+    if isinstance(field, fields.Boolean):
+        return ["maybe", 2, -1] + ([0, 1, "true"] if isinstance(field, StrictBoolean) else [])
+    if isinstance(field, fields.Integer):
+        return _bad_integers(field)
+    if isinstance(field, fields.Decimal):
+        return _bad_decimals(field)
+    if isinstance(field, fields.Float):
+        r = _range(field)
+        return ["abc", "NaN"] + ([r.max * 1000] if r is not None and r.max is not None else [])
+    if isinstance(field, (fields.AwareDateTime, fields.DateTime)):
+        return ["yesterday", "2024-13-40T99:00:00Z", 1717243200, "2024-06-01T12:00:00"]
+    if isinstance(field, fields.Nested):
+        return ["x", 5, [{}]]
+    if isinstance(field, fields.List):
         longest = _length_max(field)
-        if longest is not None:
-            out.append("x" * (longest + 1))
-        if any(isinstance(v, validate.Regexp) for v in field.validators):
-            out += ["$gt", "a.b", "", "x\x00y"]
-    elif isinstance(field, fields.Enum):
-        out += ["bogus", "", 7, "PAID"]
-    elif isinstance(field, fields.Boolean):
-        out += ["maybe", 2, -1] + ([0, 1, "true"] if isinstance(field, StrictBoolean) else [])
-    elif isinstance(field, fields.Integer):
-        out += ["abc", 1.5] + ([] if not field.strict else ["5"])
-        r = _range(field)
-        if r is not None and r.min is not None:
-            out.append(r.min - 1)
-        if r is not None and r.max is not None:
-            out += [r.max + 1, 10**30]
-    elif isinstance(field, fields.Decimal):
-        out += ["abc", "NaN", "Infinity", "-Infinity", "", "1,5", [1]]
-        r = _range(field)
-        if r is not None and r.min is not None:
-            out.append(str(Decimal(r.min) - 1))
-        if r is not None and r.max is not None:
-            out += [str(Decimal(r.max) * 10), "9" * 60]
-    elif isinstance(field, fields.Float):
-        out += ["abc", "NaN"]
-        r = _range(field)
-        if r is not None and r.max is not None:
-            out.append(r.max * 1000)
-    elif isinstance(field, (fields.AwareDateTime, fields.DateTime)):
-        out += ["yesterday", "2024-13-40T99:00:00Z", 1717243200, "2024-06-01T12:00:00"]
-    elif isinstance(field, fields.Nested):
-        out += ["x", 5, [{}]]
-    elif isinstance(field, fields.List):
-        out += ["x", {"a": 1}]
-        longest = _length_max(field)
-        if longest is not None:
-            out.append([{}] * (longest + 1))
-    elif isinstance(field, fields.Dict):
-        out += ["x", 5]
+        return ["x", {"a": 1}] + ([[{}] * (longest + 1)] if longest is not None else [])
+    if isinstance(field, fields.Dict):
+        return ["x", 5]
+    return []
+
+
+def _bad_strings(field: fields.String) -> list:
+    out: list = [12345, 1.5, True]
+    longest = _length_max(field)
+    if longest is not None:
+        out.append("x" * (longest + 1))
+    if any(isinstance(v, validate.Regexp) for v in field.validators):
+        out += ["$gt", "a.b", "", "x\x00y"]
+    return out
+
+
+def _bad_integers(field: fields.Integer) -> list:
+    out: list = ["abc", 1.5] + ([] if not field.strict else ["5"])
+    r = _range(field)
+    if r is not None and r.min is not None:
+        out.append(r.min - 1)
+    if r is not None and r.max is not None:
+        out += [r.max + 1, 10**30]
+    return out
+
+
+def _bad_decimals(field: fields.Decimal) -> list:
+    out: list = ["abc", "NaN", "Infinity", "-Infinity", "", "1,5", [1]]
+    r = _range(field)
+    if r is not None and r.min is not None:
+        out.append(str(Decimal(r.min) - 1))
+    if r is not None and r.max is not None:
+        out += [str(Decimal(r.max) * 10), "9" * 60]
     return out
 
 

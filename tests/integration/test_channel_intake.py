@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from config import get_settings
 from adapters.simulators.amazon import AmazonSimulator
 from documents import orders
 from tests.helpers import eventually

@@ -1,6 +1,8 @@
 """Messages that fail for good are recorded where operators see them, and can be replayed."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import pytest
 
 from documents import orders
@@ -137,3 +139,69 @@ def test_a_failed_sweep_is_not_a_dead_letter_since_the_next_tick_runs_it_again(a
     assert dead_letters.get(failed.message_id) is None
     assert http.get(f"{api}/v1/dead-letters", timeout=5).json()["dead_letters"] == []
     assert worker.broker.get_queue_message_counts(reconcile.queue_name)[2] == 0
+
+
+def test_a_poison_message_is_dead_lettered_once_and_the_reconciler_waits_for_the_operators_replay(
+        api, worker, seeded):
+    from actors.routing import process_order
+    from documents import dead_letters
+    from services import sweeps
+
+    # Given an order whose routing fails for good (its stored lines damaged), left in "received"
+    order_id = http.post(f"{api}/v1/channels/manual/orders", json=seeded.order([("SKU-A", 1)]),
+                         timeout=5).json()["order_id"]
+    eventually(lambda: get_order(api, order_id)["routing"]["state"] == "routed", what="routed")
+    orders.collection().update_one({"_id": order_id}, {"$set": {"routing.state": "received", "lines": "garbage"}})
+    process_order.send(order_id)
+    [letter] = eventually(lambda: http.get(f"{api}/v1/dead-letters", timeout=5).json()["dead_letters"],
+                          timeout=60, what="dead letter")
+
+    # When the reconciler sweeps, well past the stall window, sweep after sweep
+    later = datetime.now(timezone.utc) + timedelta(hours=1)
+    for minute in (0, 2, 4):
+        counts = sweeps.reconcile(later + timedelta(minutes=minute))
+        # Then the stuck order is held for the operator, not re-sent to fail and be dead-lettered again
+        assert (counts["routing"], counts["held"]) == (0, 1), counts
+    assert [d["message_id"] for d in http.get(f"{api}/v1/dead-letters", timeout=5).json()["dead_letters"]] == \
+        [letter["message_id"]]
+    assert get_order(api, order_id)["routing"]["state"] == "received"
+
+    # And repaired but not replayed, it is still the operator's; their replay routes it, and frees it
+    orders.collection().update_one({"_id": order_id}, {"$set": {"lines": [
+        {"line_no": 1, "sku": "SKU-A", "merchant_id": "m1", "quantity": 1, "unit_price": "10.00",
+         "discount": "0", "name": ""}]}})
+    assert sweeps.reconcile(later + timedelta(minutes=6))["routing"] == 0
+    assert http.post(f"{api}/v1/dead-letters/{letter['message_id']}/replay", timeout=5).status_code == 202
+    eventually(lambda: get_order(api, order_id)["routing"]["state"] == "routed", what="routed after replay")
+    assert dead_letters.orders_held([order_id]) == set()
+    assert sweeps.reconcile(later + timedelta(minutes=8))["held"] == 0
+
+
+def test_a_dead_lettered_event_or_timer_is_not_re_sent_by_the_sweeps_until_replayed(db, monkeypatch):
+    from documents import dead_letters, inbox
+    from services import sweeps, timers
+
+    sent = []
+    monkeypatch.setattr(sweeps, "send", sent.append)
+    monkeypatch.setattr(timers, "send", sent.append)
+    # Given an event whose message failed for good, and an order whose timer did
+    key, _ = inbox.record("wms", "WH-EAST", "e-poison", {"event_id": "e-poison"}, order_id="O240601POISON")
+    dead_letters.record("m-event", "router.events", "apply_wms_event", [key, {"order_id": "O240601POISON"}], {},
+                        "KeyError: boom", None, {})
+    orders.collection().insert_one({"_id": "O240601TIMER", "channel": "manual", "channel_order_id": "T-1",
+                                    "status": "pending_payment", "due_at": datetime(2024, 6, 1, tzinfo=timezone.utc),
+                                    "version": 1})
+    dead_letters.record("m-timer", "router.sweeps", "fire_timer", ["O240601TIMER"], {}, "OverflowError", "O240601TIMER",
+                        {})
+
+    # When the sweeps run, neither is sent again
+    later = datetime.now(timezone.utc) + timedelta(hours=1)
+    assert sweeps.settle_inbox(later, later - sweeps.STALL_AFTER) == (0, 0)
+    timers.sweep_timers()
+    assert sent == []
+
+    # Then, once the operator replays them, the sweeps are theirs again
+    assert dead_letters.mark_replayed("m-event") and dead_letters.mark_replayed("m-timer")
+    assert sweeps.settle_inbox(later + timedelta(hours=1), later + timedelta(minutes=59)) == (0, 1)
+    timers.sweep_timers()
+    assert [type(s).__name__ for s in sent] == ["ApplyWmsEvent", "FireTimer"]

@@ -192,7 +192,6 @@ def test_rebuild_list_command_puts_a_lost_row_back(placed, db, mongo_url, monkey
     from click.testing import CliRunner
 
     from adapters.cli import main
-    from config import get_settings
     from documents.connection import connect
 
     order_list.collection().delete_one({"_id": placed[5]["_id"]})

@@ -58,7 +58,7 @@ def test_allocate_is_exact_and_proportional_within_a_cent(cents, weights):
     parts = allocate(total, [D(w) for w in weights])
     assert sum(parts) == total
     whole = sum(weights) or len(weights)
-    for part, w in zip(parts, weights if sum(weights) else [1] * len(weights)):
+    for part, w in zip(parts, weights if sum(weights) else [1] * len(weights), strict=True):
         assert abs(part - total * w / whole) < D("0.01")
 
 

@@ -126,6 +126,21 @@ def test_rules_never_break_conservation_filters_max_splits_or_min_value(inputs, 
     if decision.held_reason:
         assert not decision.fulfilments and not decision.backordered
         return
+    _assert_every_unit_placed_once(order, decision)
+    by_name = {s.name: s for s in rules.strategies}
+    warehouses = {w.id: w for w in network.warehouses}
+    for m in decision.explanation["merchants"]:
+        strategy = by_name[m["attempts"][-1]["strategy"]]
+        mine = [f for f in decision.fulfilments if f.merchant_id == m["merchant_id"]]
+        _assert_split_as_the_strategy_allows(strategy, mine, m["merchant_id"], order, decision)
+        for f in mine:
+            _assert_warehouse_passes_the_filters(warehouses[f.warehouse_id], f, strategy, order, network, exclude)
+    pricing = price_order(order, decision)
+    assert sum(a.payable for a in pricing.fulfilments.values()) == pricing.order.payable
+    assert pricing.order.payable == pricing.order.goods - pricing.order.discount + pricing.order.freight
+
+
+def _assert_every_unit_placed_once(order, decision) -> None:
     placed = Counter()
     for f in decision.fulfilments:
         for fl in f.lines:
@@ -133,34 +148,31 @@ def test_rules_never_break_conservation_filters_max_splits_or_min_value(inputs, 
     for b in decision.backordered:
         placed[b.line_no] += b.quantity
     assert placed == Counter({ln.line_no: ln.quantity for ln in order.lines})
-    by_name = {s.name: s for s in rules.strategies}
-    warehouses = {w.id: w for w in network.warehouses}
+
+
+def _assert_split_as_the_strategy_allows(strategy, mine, merchant_id, order, decision) -> None:
+    """At most max_parts parts, each worth the minimum shipment value (unless the merchant's
+    sub-order ships whole), and a line in one part unless line splits are allowed."""
     lines = {ln.line_no: ln for ln in order.lines}
-    for m in decision.explanation["merchants"]:
-        strategy = by_name[m["attempts"][-1]["strategy"]]
-        mine = [f for f in decision.fulfilments if f.merchant_id == m["merchant_id"]]
-        if strategy.max_parts is not None:
-            assert len(mine) <= strategy.max_parts
-        whole = len(mine) == 1 and not any(lines[b.line_no].merchant_id == m["merchant_id"]
-                                           for b in decision.backordered)
-        if strategy.min_shipment_value is not None and not whole:
-            for f in mine:
-                assert sum(lines[fl.line_no].unit_price * fl.quantity for fl in f.lines) >= strategy.min_shipment_value
-        if not strategy.allow_line_split:
-            per_line = Counter(fl.line_no for f in mine for fl in f.lines)
-            assert all(n == 1 for n in per_line.values())
+    if strategy.max_parts is not None:
+        assert len(mine) <= strategy.max_parts
+    whole = len(mine) == 1 and not any(lines[b.line_no].merchant_id == merchant_id for b in decision.backordered)
+    if strategy.min_shipment_value is not None and not whole:
         for f in mine:
-            w = warehouses[f.warehouse_id]
-            assert w.active and w.id not in exclude and f.merchant_id in w.merchant_ids
-            if "capacity" in strategy.filters and w.daily_capacity is not None:
-                assert w.orders_today < w.daily_capacity
-            for fl in f.lines:  # a SKU's product type is always respected
-                assert not w.product_types or network.skus[fl.sku].product_type in w.product_types
-            if "serves_region" in strategy.filters and w.serves_regions:
-                assert order.address.country in w.serves_regions
-    pricing = price_order(order, decision)
-    assert sum(a.payable for a in pricing.fulfilments.values()) == pricing.order.payable
-    assert pricing.order.payable == pricing.order.goods - pricing.order.discount + pricing.order.freight
+            assert sum(lines[fl.line_no].unit_price * fl.quantity for fl in f.lines) >= strategy.min_shipment_value
+    if not strategy.allow_line_split:
+        per_line = Counter(fl.line_no for f in mine for fl in f.lines)
+        assert all(n == 1 for n in per_line.values())
+
+
+def _assert_warehouse_passes_the_filters(w, f, strategy, order, network, exclude) -> None:
+    assert w.active and w.id not in exclude and f.merchant_id in w.merchant_ids
+    if "capacity" in strategy.filters and w.daily_capacity is not None:
+        assert w.orders_today < w.daily_capacity
+    for fl in f.lines:  # a SKU's product type is always respected
+        assert not w.product_types or network.skus[fl.sku].product_type in w.product_types
+    if "serves_region" in strategy.filters and w.serves_regions:
+        assert order.address.country in w.serves_regions
 
 
 @SETTINGS

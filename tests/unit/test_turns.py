@@ -57,9 +57,8 @@ def test_a_turn_not_had_in_time_goes_ahead_without_one():
 
 def test_an_exception_in_the_block_gives_the_turn_back():
     turns = Turns(wait_s=0.5)
-    with pytest.raises(ValueError):
-        with turns.turn("o1"):
-            raise ValueError("boom")
+    with pytest.raises(ValueError), turns.turn("o1"):
+        raise ValueError("boom")
     with turns.turn("o1") as had:
         assert had
     assert turns.held == {}
