@@ -11,6 +11,7 @@ import structlog
 from documents import dead_letters, orders
 from documents.converters import change_fields, order_state
 from documents.schedule import alert_key, deadlines_for, timestamps_of
+from router.exceptions import ExceptionKind, timeline_entries, with_flag
 from router.order_state import Outcome
 from router.statuses import RoutingState
 from router.timers import RETRY_BACKORDER, Timer, TimerAction, due_action
@@ -19,6 +20,8 @@ from services.messages import FireTimer, send
 
 log = structlog.get_logger(__name__)
 BATCH = 500
+STALL_REASONS = {TimerAction.WMS_ACK_STALLED: "no_wms_acknowledgement",
+                 TimerAction.CARRIER_SCAN_STALLED: "no_carrier_scan"}
 
 
 def due_orders(now: datetime, limit: int = BATCH) -> list[str]:
@@ -45,12 +48,16 @@ def fire(order_id: str, now: datetime) -> bool:
         if change is None:  # moved on in time: just re-arm the next deadline
             return {}, [], ()
         fields = change_fields(doc, change, now=now)
-        if timer.action in (TimerAction.WMS_ACK_STALLED, TimerAction.CARRIER_SCAN_STALLED):
+        timeline = list(change.timeline)
+        if timer.action in STALL_REASONS:  # the order is flagged for an operator, with why and since when
             fields["alerted_at"] = {**(doc.get("alerted_at") or {}), alert_key(timer): now}
-            fields["exceptions"] = doc.get("exceptions", []) + [
-                {"at": now, "kind": timer.action.value, "fulfilment_id": timer.fulfilment_id}]
+            details = (change.timeline[0].get("details") or {}) if change.timeline else {}
+            fields["exceptions"] = with_flag(doc.get("exceptions"), ExceptionKind(timer.action.value),
+                                             STALL_REASONS[timer.action], now, fulfilment_id=timer.fulfilment_id,
+                                             status=details.get("status"), due_at=details.get("due_at"))
+            timeline += timeline_entries(doc.get("exceptions"), fields["exceptions"], now, "system", doc["status"])
         fired["timer"] = timer.action.value
-        return fields, list(change.timeline), change.outcomes
+        return fields, timeline, change.outcomes
 
     doc, outcomes = orders.update_with(order_id, decide)
     follow_up(doc, outcomes)
