@@ -1,7 +1,8 @@
 """The order document: one per order, with its fulfilments, amounts, decision and timeline.
 
 Hot paths use the raw collection (plain dicts, one round trip per call); mongoengine declares
-the collection and its indexes. Every state change is one guarded update on ``version``.
+the collection, its indexes and the document's whole stored shape (``OrderDocument``, its parts
+in documents/order_shape.py). Every state change is one guarded update on ``version``.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import mongoengine as me
 from pymongo.errors import DuplicateKeyError
 
 from documents import order_list
+from documents import order_shape as shape
 from documents.codec import from_bson, to_bson
 from documents.group_insert import GroupInsert
 from documents.schedule import schedule_fields
@@ -22,12 +24,84 @@ from router.fulfilment_flow import parcels
 from router.statuses import FulfilmentStatus, OrderStatus, RoutingState
 
 
-class OrderDocument(me.DynamicDocument):
-    id = me.StringField(primary_key=True)
+class OrderDocument(me.Document):
+    """The order document's whole stored shape: every top-level key, each part declared in
+    documents/order_shape.py (which also says how money, times and statuses are stored). Writes
+    go through the raw collection, never a mongoengine save: this is the reference of the shape,
+    checked against real stored orders by tests/integration/test_order_shape.py. Not a
+    DynamicDocument: the open values (``raw``, ``routing.decision``, timeline details) are
+    declared as open dicts, and an undeclared top-level key is an error."""
+
+    id = me.StringField(primary_key=True)  # services.intake.new_order_id
     channel = me.StringField(required=True)
     channel_order_id = me.StringField(required=True)
+    version = me.IntField(required=True)  # every guarded change increments it
+    # what was ordered (documents.converters.new_order_document)
+    currency = me.StringField(required=True)
+    customer = me.EmbeddedDocumentField(shape.Customer)
+    address = me.EmbeddedDocumentField(shape.Address, required=True)
+    lines = me.ListField(me.EmbeddedDocumentField(shape.OrderLine))
+    order_discount = me.Decimal128Field()
+    shipping_fee = me.Decimal128Field()  # null: priced by routing
+    shipping_method = me.StringField()
+    payment_method = me.StringField()
+    payment = me.EmbeddedDocumentField(shape.PaymentTerms)
+    b2b = me.BooleanField()
+    notes = me.StringField()
+    raw = me.DictField()  # open: the channel's native payload as received (null for canonical posts)
+    flags = me.ListField(me.StringField())
+    placed_at = me.DateTimeField(required=True)
+    created_at = me.DateTimeField(required=True)
+    updated_at = me.DateTimeField(required=True)
+    # the list's denormalised keys (documents/order_list.py reads them)
+    merchant_ids = me.ListField(me.StringField())
+    skus = me.ListField(me.StringField())
+    warehouse_ids = me.ListField(me.StringField())
+    # states (router/statuses.py)
     status = me.StringField(required=True)
-    version = me.IntField(default=0)
+    payment_status = me.StringField(required=True)
+    shipment_status = me.StringField(required=True)
+    after_sales_status = me.StringField(required=True)
+    cancel_requested = me.BooleanField()  # a cancel waits for the warehouses' intercepts
+    refund_due = me.BooleanField()  # money arrived that the order will not keep
+    # "<status>_at": when the order reached that status (documents.schedule.schedule_fields)
+    pending_payment_at = me.DateTimeField()
+    awaiting_shipment_at = me.DateTimeField()
+    shipped_at = me.DateTimeField()
+    completed_at = me.DateTimeField()
+    cancelled_at = me.DateTimeField()
+    closed_at = me.DateTimeField()
+    on_hold_at = me.DateTimeField()
+    rejected_at = me.DateTimeField()
+    # routing and fulfilment (services.routing.routed_fields, services.rerouting)
+    routing = me.EmbeddedDocumentField(shape.Routing, required=True)
+    fulfilments = me.ListField(me.EmbeddedDocumentField(shape.Fulfilment))
+    excluded_warehouses = me.ListField(me.StringField())  # warehouses that refused or short-picked
+    # money (router.money)
+    amounts = me.EmbeddedDocumentField(shape.OrderAmounts)
+    payable = me.Decimal128Field()
+    sub_orders = me.MapField(me.EmbeddedDocumentField(shape.Amounts))  # per merchant id
+    line_amounts = me.MapField(me.EmbeddedDocumentField(shape.Amounts))  # per line number (a string)
+    paid_amount = me.Decimal128Field()
+    refunded_amount = me.Decimal128Field()
+    payments = me.ListField(me.EmbeddedDocumentField(shape.PaymentRecord))
+    papers = me.ListField(me.EmbeddedDocumentField(shape.Paper))
+    # after-sales (services.after_sales)
+    after_sales = me.ListField(me.EmbeddedDocumentField(shape.AfterSalesCase))
+    exchange_for = me.EmbeddedDocumentField(shape.ExchangeLink)  # on a replacement order
+    # notices to the channel (services.channel_sync) and what the channel last said
+    outbox = me.ListField(me.EmbeddedDocumentField(shape.OutboxEntry))
+    channel_updated_at = me.DateTimeField()
+    native_status = me.StringField()
+    ship_by = me.DateTimeField()
+    webhook_ids = me.ListField(me.StringField())  # the last 50 channel deliveries applied
+    # timers (documents.schedule, services.timers) and the reconciler's nudges
+    due_at = me.DateTimeField()
+    due_timer = me.EmbeddedDocumentField(shape.DueTimer)
+    alerted_at = me.MapField(me.DateTimeField())  # per router.timers.alert_key
+    exceptions = me.ListField(me.EmbeddedDocumentField(shape.StallAlert))
+    resent_at = me.DateTimeField()
+    timeline = me.ListField(me.EmbeddedDocumentField(shape.TimelineEntry))  # append-only
 
     meta = {
         "collection": order_list.ORDERS_COLLECTION,

@@ -1,0 +1,342 @@
+"""The parts of the order document (``documents.orders.OrderDocument``), declared once: every key
+the router stores on an order, at every depth, with how it is stored.
+
+Orders are written as plain dicts through the raw collection (``documents.orders``: insert,
+guarded ``$set`` / ``$push``), never by a mongoengine save, so these declarations take no part
+in writing: they are the reference of the stored shape, and :func:`stored_shape_errors` checks a
+stored document against them (tests/integration/test_order_shape.py runs the pipeline and checks
+every order it stored). A new key written without being declared here fails that test.
+
+How values are stored, as the writers write them:
+
+- money the router computes with is ``Decimal128`` (a ``Decimal`` turned by
+  ``documents.codec.to_bson``): line prices and discounts, ``order_discount``, ``shipping_fee``,
+  ``payable``, ``paid_amount``, ``refunded_amount``;
+- money in breakdowns and records is a decimal string (``router.money.Amounts.to_dict``): the
+  ``amounts`` of the order, its merchants, lines and fulfilments, a fulfilment's ``freight``, and
+  the amounts of payments, cases, papers and channel notices;
+- times are BSON dates, except the time a party says an event happened (``occurred_at`` of a
+  tracking entry: an ISO string, as reported);
+- status words are strings, spelled in ``router/statuses.py``;
+- ``None`` (null) is stored for a value not known yet (a carrier id, a waybill, a due time).
+
+Open values, whose inside is not the router's shape: ``raw`` (the channel's native payload, as
+received), ``routing.decision`` (the routing explanation: candidates, filters, scores, rules
+version, ``inputs_ref``; see ``router.routing``), ``timeline.details`` (what each event adds).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+import mongoengine as me
+from bson.decimal128 import Decimal128
+
+
+class Amounts(me.EmbeddedDocument):
+    """``router.money.Amounts.to_dict()``: decimal strings, ``payable = goods - discount + freight``."""
+
+    goods = me.StringField(required=True)
+    discount = me.StringField(required=True)
+    freight = me.StringField(required=True)
+    payable = me.StringField(required=True)
+
+
+class OrderAmounts(me.EmbeddedDocument):
+    """The order's :class:`Amounts` and its currency."""
+
+    goods = me.StringField(required=True)
+    discount = me.StringField(required=True)
+    freight = me.StringField(required=True)
+    payable = me.StringField(required=True)
+    currency = me.StringField(required=True)
+
+
+class Customer(me.EmbeddedDocument):
+    """``router.model.Customer``."""
+
+    id = me.StringField()
+    name = me.StringField()
+    email = me.StringField()
+    phone = me.StringField()
+    tier = me.StringField()
+
+
+class Address(me.EmbeddedDocument):
+    """``router.model.Address`` (also what an address change writes: the wire's AddressSchema)."""
+
+    country = me.StringField(required=True)
+    region = me.StringField()
+    city = me.StringField()
+    district = me.StringField()
+    postcode = me.StringField()
+    lines = me.ListField(me.StringField())
+    name = me.StringField()
+    phone = me.StringField()
+    lat = me.FloatField()
+    lon = me.FloatField()
+
+
+class OrderLine(me.EmbeddedDocument):
+    """``router.model.OrderLine``."""
+
+    line_no = me.IntField(required=True)
+    sku = me.StringField(required=True)
+    merchant_id = me.StringField()
+    quantity = me.IntField(required=True)
+    unit_price = me.Decimal128Field(required=True)
+    discount = me.Decimal128Field()
+    name = me.StringField()
+
+
+class PaymentTerms(me.EmbeddedDocument):
+    """How the order is paid, as the channel said (its payment status is ``payment_status``)."""
+
+    method = me.StringField()
+    transaction_id = me.StringField()
+    terms_days = me.IntField()
+    po_number = me.StringField()
+    due_at = me.DateTimeField()  # B2B terms: placed_at + terms_days
+
+
+class Problem(me.EmbeddedDocument):
+    """``router.validation.Problem``: why routing rejected or held the order."""
+
+    field = me.StringField()
+    code = me.StringField()
+    message = me.StringField()
+
+
+class PlacedLine(me.EmbeddedDocument):
+    """``router.model.FulfilmentLine``: units of one order line (in a fulfilment, or backordered)."""
+
+    line_no = me.IntField(required=True)
+    sku = me.StringField(required=True)
+    quantity = me.IntField(required=True)
+
+
+class Routing(me.EmbeddedDocument):
+    """Where the order stands in routing (``router.statuses.RoutingState``) and what was decided."""
+
+    state = me.StringField(required=True)
+    attempts = me.IntField()  # written as 0 at intake; routing's record replaces it
+    reason = me.StringField()
+    decision = me.DictField()  # open: the routing explanation (router.routing)
+    problems = me.ListField(me.EmbeddedDocumentField(Problem))
+    backordered = me.ListField(me.EmbeddedDocumentField(PlacedLine))
+    routed_at = me.DateTimeField()
+    approved_by = me.StringField()  # the operator who approved a hold
+
+
+class TrackingEntry(me.EmbeddedDocument):
+    """One WMS or carrier event in a fulfilment's history (``services.events._details``)."""
+
+    event = me.StringField(required=True)
+    received_at = me.DateTimeField(required=True)
+    event_id = me.StringField()
+    tracking_number = me.StringField()
+    carrier_id = me.StringField()
+    occurred_at = me.StringField()  # ISO, as the party reported it
+    location = me.StringField()
+    description = me.StringField()
+    raw_status = me.StringField()
+    raw_type = me.StringField()
+    exception_reason = me.StringField()
+
+
+class Parcel(me.EmbeddedDocument):
+    """One box a warehouse reported shipping."""
+
+    tracking_number = me.StringField(required=True)
+    carrier_id = me.StringField()
+
+
+class Fulfilment(me.EmbeddedDocument):
+    """One shipment from one warehouse (``router.model.PlannedFulfilment`` and what became of it)."""
+
+    id = me.StringField(required=True)  # "<order id>-F<n>"
+    merchant_id = me.StringField()
+    warehouse_id = me.StringField(required=True)
+    carrier_id = me.StringField()
+    status = me.StringField(required=True)  # router.statuses.FulfilmentStatus
+    lines = me.ListField(me.EmbeddedDocumentField(PlacedLine))
+    amounts = me.EmbeddedDocumentField(Amounts)
+    freight = me.StringField()
+    tracking_number = me.StringField()  # the booked waybill
+    wms_order_id = me.StringField()
+    tracking = me.ListField(me.EmbeddedDocumentField(TrackingEntry))
+    packages = me.ListField(me.EmbeddedDocumentField(Parcel))
+    error = me.StringField()  # why dispatch failed
+    reroute = me.BooleanField()  # the warehouse cannot ship it: route it elsewhere
+    rerouted_to = me.ListField(me.StringField())
+    amounts_before_reroute = me.EmbeddedDocumentField(Amounts)
+    # "<status>_at": when it reached that status (services change_fields / events fast step)
+    planned_at = me.DateTimeField()
+    reserved_at = me.DateTimeField()
+    dispatched_at = me.DateTimeField()
+    accepted_at = me.DateTimeField()
+    picked_at = me.DateTimeField()
+    packed_at = me.DateTimeField()
+    shipped_at = me.DateTimeField()
+    in_transit_at = me.DateTimeField()
+    out_for_delivery_at = me.DateTimeField()
+    delivered_at = me.DateTimeField()
+    exception_at = me.DateTimeField()
+    cancelled_at = me.DateTimeField()
+    dispatch_failed_at = me.DateTimeField()
+
+
+class PaymentRecord(me.EmbeddedDocument):
+    """A payment event applied to the order (the payment service's notice, a channel's payment,
+    or an after-sales refund), with when the router applied it."""
+
+    type = me.StringField(required=True)  # router.statuses.PaymentEventType
+    transaction_id = me.StringField(required=True)
+    amount = me.StringField(required=True)
+    received_at = me.DateTimeField(required=True)
+    order_id = me.StringField()
+    currency = me.StringField()
+    # a datetime when the event was read back from the inbox (a replay), an ISO string when it
+    # rode in its message (services/intake.py makes messages JSON): both are stored today
+    occurred_at = me.DynamicField()
+    after_sales_case = me.StringField()
+
+
+class AfterSalesCase(me.EmbeddedDocument):
+    """``router.after_sales.AfterSalesCase`` (``services.after_sales.case_doc``)."""
+
+    case_id = me.StringField(required=True)
+    order_id = me.StringField(required=True)
+    type = me.StringField(required=True)
+    status = me.StringField(required=True)
+    opened_at = me.DateTimeField(required=True)
+    amount = me.StringField()
+    lines = me.ListField(me.ListField(me.IntField()))  # [line_no, quantity]
+    reason = me.StringField()
+    condition = me.StringField()
+    exchange_order_id = me.StringField()  # the replacement order of an exchange
+
+
+class Paper(me.EmbeddedDocument):
+    """A receipt, shipping note, return slip or refund slip (``router.paperwork``)."""
+
+    number = me.StringField(required=True)
+    kind = me.StringField(required=True)
+    ref = me.StringField(required=True)
+    issued_at = me.DateTimeField(required=True)
+    amount = me.StringField()  # receipt, refund slip
+    transaction_id = me.StringField()  # receipt
+    warehouse_id = me.StringField()  # shipping note
+    tracking_number = me.StringField()  # shipping note
+    lines = me.ListField(me.ListField(me.IntField()))  # return slip: [line_no, quantity]
+
+
+class OutboxEntry(me.EmbeddedDocument):
+    """A notice to the channel (``services.channel_sync.outbox_entry``) and how its delivery went."""
+
+    id = me.StringField(required=True)  # "<key>:<kind>", the idempotency key
+    kind = me.StringField(required=True)  # shipped, cancelled, refunded
+    state = me.StringField(required=True)  # pending, sent, failed, unsupported
+    reason = me.StringField()  # why unsupported
+    cause = me.StringField()  # the event that wrote it
+    sent_at = me.DateTimeField()
+    error = me.StringField()  # why failed
+    fulfilment_id = me.StringField()  # shipped
+    carrier_id = me.StringField()
+    tracking_number = me.StringField()
+    order_shipped = me.BooleanField()
+    case_id = me.StringField()  # refunded
+    amount = me.StringField()
+    lines = me.ListField(me.ListField(me.IntField()))
+    note = me.StringField()
+
+
+class TimelineEntry(me.EmbeddedDocument):
+    """One event in the order's history (``router.order_state.decide`` and the services)."""
+
+    at = me.DateTimeField(required=True)
+    actor = me.StringField(required=True)
+    event = me.StringField(required=True)
+    from_ = me.StringField(db_field="from")  # order status before; null for "received"
+    to = me.StringField()
+    details = me.DictField()  # open: what the event adds (ids, tracking numbers, changes)
+
+
+class DueTimer(me.EmbeddedDocument):
+    """The timer due at ``due_at`` (``documents.schedule``)."""
+
+    action = me.StringField(required=True)
+    fulfilment_id = me.StringField()
+
+
+class ExchangeLink(me.EmbeddedDocument):
+    """On a replacement order: the order and case it replaces goods for."""
+
+    order_id = me.StringField(required=True)
+    case_id = me.StringField(required=True)
+
+
+class StallAlert(me.EmbeddedDocument):
+    """A stall a timer raised (a WMS that never acknowledged, a parcel never scanned)."""
+
+    at = me.DateTimeField(required=True)
+    kind = me.StringField(required=True)
+    fulfilment_id = me.StringField()
+
+
+def stored_shape_errors(document: type[me.Document | me.EmbeddedDocument], raw: dict,
+                        path: str = "") -> list[str]:
+    """Where the stored (BSON, as read by pymongo) ``raw`` differs from the declaration of
+    ``document``: a key not declared, a required value missing, or a value not stored as its
+    field says (a string where ``Decimal128`` is declared, a number for a string...). Stricter
+    than mongoengine's ``validate``, which converts first (a string passes as a decimal or a
+    date there). Null is accepted for any field not required."""
+    errors = []
+    fields = {f.db_field: f for f in document._fields.values()}
+    for key in raw:
+        if key not in fields:
+            errors.append(f"{path}{key}: not declared")
+    for key, field in fields.items():
+        value = raw.get(key)
+        if value is None:
+            if field.required:
+                errors.append(f"{path}{key}: required")
+            continue
+        errors.extend(_value_errors(field, value, f"{path}{key}"))
+    return errors
+
+
+# The stored type of each scalar field class (bool is an int in Python: it is refused apart).
+_STORED: dict[type, type | tuple[type, ...]] = {me.StringField: str, me.IntField: int, me.FloatField: (float, int), me.BooleanField: bool,
+           me.DateTimeField: datetime, me.Decimal128Field: Decimal128}
+
+
+def _value_errors(field, value, path: str) -> list[str]:
+    if isinstance(field, me.EmbeddedDocumentField):
+        if not isinstance(value, dict):
+            return [f"{path}: {type(value).__name__}, not a subdocument"]
+        return stored_shape_errors(field.document_type, value, f"{path}.")
+    if isinstance(field, me.ListField):
+        if not isinstance(value, list):
+            return [f"{path}: {type(value).__name__}, not a list"]
+        if field.field is None:
+            return []
+        return [e for i, item in enumerate(value) for e in _item_errors(field.field, item, f"{path}.{i}")]
+    if isinstance(field, me.DictField):  # MapField too
+        if not isinstance(value, dict):
+            return [f"{path}: {type(value).__name__}, not a subdocument"]
+        if field.field is None:
+            return []  # open
+        return [e for k, item in value.items() for e in _item_errors(field.field, item, f"{path}.{k}")]
+    if isinstance(field, me.DynamicField):
+        return []
+    stored = _STORED[type(field)]
+    if isinstance(value, bool) and stored is not bool or not isinstance(value, stored):
+        return [f"{path}: {type(value).__name__} {value!r:.40}, declared {type(field).__name__}"]
+    return []
+
+
+def _item_errors(field, item, path: str) -> list[str]:
+    """An element of a list or a map: null only where it would be for a field."""
+    if item is None:
+        return [f"{path}: null"] if field.required else []
+    return _value_errors(field, item, path)
