@@ -78,6 +78,11 @@ class OrderLineSchema(StrictSchema):
     unit_price = _money(required=True)
     discount = _money(load_default=Decimal("0"))
     name = fields.String(load_default="", validate=validate.Length(max=300))
+    # the line's tax after its discounts: added to the payable, or contained in the prices
+    # (the order's prices_include_tax); the rate is recorded as stated (0.2 for 20%)
+    tax = _money(load_default=Decimal("0"))
+    tax_rate = fields.Decimal(as_string=True, allow_nan=False, load_default=None, allow_none=True,
+                              validate=[validate.Range(min=Decimal("0"), max=Decimal("1")), at_most_places(6)])
 
 
 class DiscountSchema(StrictSchema):
@@ -119,6 +124,11 @@ class CanonicalOrderSchema(StrictSchema):
     placed_at = fields.AwareDateTime(required=True, validate=_plausible_placed_at)
     notes = fields.String(load_default="", validate=validate.Length(max=2000))
     b2b = StrictBoolean(load_default=False)
+    # Tax: prices (lines, discounts, shipping fee) include it, or it is added; the tax on freight;
+    # and what the channel says the customer pays, checked against the router's payable at routing.
+    prices_include_tax = StrictBoolean(load_default=False)
+    shipping_tax = _money(load_default=Decimal("0"))
+    stated_total = _money(load_default=None, allow_none=True)
 
     @validates_schema
     def _amounts_fit_the_currency(self, data, **_):
@@ -134,13 +144,35 @@ class CanonicalOrderSchema(StrictSchema):
             if line.get("unit_price") is not None and (line["unit_price"] * line.get("quantity", 1)) % quantum:
                 errors.setdefault("lines", {}).setdefault(i, {})["unit_price"] = [
                     f"unit_price x quantity is {message[0]}"]
-            if line.get("discount") is not None and line["discount"] % quantum:
-                errors.setdefault("lines", {}).setdefault(i, {})["discount"] = message
+            for key in ("discount", "tax"):
+                if line.get(key) is not None and line[key] % quantum:
+                    errors.setdefault("lines", {}).setdefault(i, {})[key] = message
         for i, discount in enumerate(data.get("discounts", [])):
             if discount.get("amount") is not None and discount["amount"] % quantum:
                 errors.setdefault("discounts", {})[i] = {"amount": message}
-        if data.get("shipping_fee") is not None and data["shipping_fee"] % quantum:
-            errors["shipping_fee"] = message
+        for key in ("shipping_fee", "shipping_tax", "stated_total"):
+            if data.get(key) is not None and data[key] % quantum:
+                errors[key] = message
+        if errors:
+            raise ValidationError(errors)
+
+    @validates_schema
+    def _tax_fits_the_prices(self, data, **_):
+        """Tax contained in a price cannot exceed it; tax on freight needs the freight charged."""
+        errors: dict = {}
+        if data.get("prices_include_tax"):
+            for i, line in enumerate(data.get("lines", [])):
+                if None in (line.get("unit_price"), line.get("quantity"), line.get("tax")):
+                    continue
+                net = line["unit_price"] * line["quantity"] - (line.get("discount") or 0)
+                if line["tax"] > max(net, Decimal("0")):
+                    errors.setdefault("lines", {}).setdefault(i, {})["tax"] = [
+                        f"tax {line['tax']} exceeds the tax-inclusive line total {net}"]
+        shipping_tax, fee = data.get("shipping_tax") or Decimal("0"), data.get("shipping_fee")
+        if shipping_tax and fee is None:
+            errors["shipping_tax"] = ["needs the shipping_fee it is charged on"]
+        elif shipping_tax and data.get("prices_include_tax") and shipping_tax > fee:
+            errors["shipping_tax"] = [f"exceeds the tax-inclusive shipping_fee {fee}"]
         if errors:
             raise ValidationError(errors)
 
@@ -180,7 +212,9 @@ def to_domain(order_id: str, channel: str, data: dict) -> Order:
     lines = tuple(
         OrderLine(line_no=i, sku=line["sku"], merchant_id=line.get("merchant_id") or data["merchant_id"],
                   quantity=line["quantity"], unit_price=Decimal(line["unit_price"]),
-                  discount=Decimal(line.get("discount") or 0), name=line.get("name", ""))
+                  discount=Decimal(line.get("discount") or 0), name=line.get("name", ""),
+                  tax=Decimal(line.get("tax") or 0),
+                  tax_rate=None if line.get("tax_rate") is None else Decimal(line["tax_rate"]))
         for i, line in enumerate(data["lines"], start=1)
     )
     pay = data.get("payment") or {}
@@ -199,4 +233,7 @@ def to_domain(order_id: str, channel: str, data: dict) -> Order:
         order_discount=sum((Decimal(d["amount"]) for d in data.get("discounts", [])), Decimal("0")),
         shipping_fee=None if data.get("shipping_fee") is None else Decimal(data["shipping_fee"]),
         b2b=bool(data.get("b2b")),
+        prices_include_tax=bool(data.get("prices_include_tax")),
+        shipping_tax=Decimal(data.get("shipping_tax") or 0),
+        stated_total=None if data.get("stated_total") is None else Decimal(data["stated_total"]),
     )

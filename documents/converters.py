@@ -28,6 +28,9 @@ def new_order_document(order: Order, *, received_at: datetime, payment: dict, no
         "warehouse_ids": [],
         "order_discount": order.order_discount,
         "shipping_fee": order.shipping_fee,
+        "prices_include_tax": order.prices_include_tax,
+        "shipping_tax": order.shipping_tax,
+        "stated_total": order.stated_total,
         "shipping_method": order.shipping_method.value,
         "payment_method": order.payment_method.value,
         "payment": {k: v for k, v in payment.items() if k != "status"},
@@ -59,7 +62,9 @@ def order_from_document(doc: dict) -> Order:
         currency=doc["currency"],
         lines=tuple(OrderLine(line_no=l["line_no"], sku=l["sku"], merchant_id=l["merchant_id"],
                               quantity=l["quantity"], unit_price=Decimal(l["unit_price"]),
-                              discount=Decimal(l.get("discount") or 0), name=l.get("name", ""))
+                              discount=Decimal(l.get("discount") or 0), name=l.get("name", ""),
+                              tax=Decimal(l.get("tax") or 0),
+                              tax_rate=None if l.get("tax_rate") is None else Decimal(l["tax_rate"]))
                     for l in doc["lines"]),
         address=Address(country=a["country"], region=a.get("region", ""), city=a.get("city", ""),
                         district=a.get("district", ""), postcode=a.get("postcode", ""),
@@ -73,6 +78,9 @@ def order_from_document(doc: dict) -> Order:
         order_discount=Decimal(doc.get("order_discount") or 0),
         shipping_fee=None if doc.get("shipping_fee") is None else Decimal(doc["shipping_fee"]),
         b2b=bool(doc.get("b2b")),
+        prices_include_tax=bool(doc.get("prices_include_tax")),
+        shipping_tax=Decimal(doc.get("shipping_tax") or 0),
+        stated_total=None if doc.get("stated_total") is None else Decimal(doc["stated_total"]),
     )
 
 

@@ -45,6 +45,11 @@ class OrderLine:
     unit_price: Decimal
     discount: Decimal = Decimal("0")  # line-level discount, for the whole line
     name: str = ""
+    # The line's tax, for the whole line after its discounts, as the channel charged it: added to
+    # the payable, or contained in the prices (Order.prices_include_tax). The rate is as stated
+    # (0.20 for 20%), recorded, not used to compute.
+    tax: Decimal = Decimal("0")
+    tax_rate: Decimal | None = None
 
     @property
     def goods(self) -> Decimal:
@@ -66,6 +71,9 @@ class Order:
     order_discount: Decimal = Decimal("0")  # order-level discounts, allocated to lines by routing
     shipping_fee: Decimal | None = None  # freight the channel already charged; None: price it from templates
     b2b: bool = False
+    prices_include_tax: bool = False  # prices, discounts and freight hold their tax (contained, not added)
+    shipping_tax: Decimal = Decimal("0")  # tax on the freight
+    stated_total: Decimal | None = None  # what the channel says the customer pays; None: it does not say
 
 
 @dataclass(frozen=True)

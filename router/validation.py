@@ -65,3 +65,15 @@ def assess_risk(order: Order, network: Network, policy: RiskPolicy = RiskPolicy(
     if order.customer.id and order.customer.id in policy.blocked_customers:
         problems.append(Problem("customer.id", "blocked_customer", "customer is blocked"))
     return problems
+
+
+def amount_problems(order: Order, payable: Decimal) -> list[Problem]:
+    """The total the channel says the customer pays (``stated_total``) against the router's
+    ``payable``: a difference is a reason to hold the order for review (``amount_mismatch``,
+    with both figures), never to route it silently. Nothing when the channel states no total."""
+    if order.stated_total is None or order.stated_total == payable:
+        return []
+    cur = order.currency
+    return [Problem("stated_total", "amount_mismatch",
+                    f"the channel states {order.stated_total} {cur}, the router's payable is {payable} {cur} "
+                    f"(off by {payable - order.stated_total})")]

@@ -117,11 +117,22 @@ def mark(order_id: str, fulfilment_id: str, command: FulfilmentCommand, details:
 
 
 def delivery_order(doc: dict, f: dict, tracking: str | None) -> dict:
+    """The WMS delivery order of fulfilment ``f``; ``cash_on_delivery`` is the fulfilment's own
+    share of a cash-on-delivery order's payable (never the whole order's: a split order would be
+    collected twice), None when nothing is collected."""
     return {"fulfilment_id": f["id"], "order_id": doc["_id"], "warehouse_id": f["warehouse_id"],
             "carrier_id": f.get("carrier_id"), "tracking_number": tracking, "ship_to": doc["address"],
             "lines": f["lines"], "shipping_method": doc.get("shipping_method"),
-            "cash_on_delivery": doc.get("payment_method") == "cod" and doc["amounts"]["payable"] or None,
+            "cash_on_delivery": cod_amount(doc, f),
             "callback_url": get_settings().public_url}
+
+
+def cod_amount(doc: dict, f: dict) -> str | None:
+    """What the courier collects with ``f``: its ``cod_amount`` (set at routing), or for a
+    fulfilment stored before that field its own payable; None unless paid on delivery."""
+    if doc.get("payment_method") != "cod":
+        return None
+    return f.get("cod_amount") or (f.get("amounts") or {}).get("payable")
 
 
 def _book(doc: dict, f: dict) -> str | None:

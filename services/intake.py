@@ -48,10 +48,14 @@ def accept_order(order: Order, *, payment: dict, now: datetime, notes: str = "",
     doc = new_order_document(order, received_at=now, payment=payment, notes=notes, raw=raw, flags=list(flags))
     # Until routing prices freight, the payable is what the channel charged.
     amounts = price_order(order, RoutingDecision(fulfilments=())).order
-    doc.update(amounts={**amounts.to_dict(), "currency": order.currency}, payable=amounts.payable)
+    doc.update(amounts={**amounts.to_dict(), "currency": order.currency, "tax_included": order.prices_include_tax},
+               payable=amounts.payable)
     if doc["payment_status"] == "paid":
-        doc["paid_amount"] = amounts.payable
-        doc["papers"] = with_paper([], PaperKind.RECEIPT, doc["_id"], now, amount=str(amounts.payable),
+        # the money taken is what the channel says it charged, when it says (routing holds an
+        # order whose payable differs from it: amount_mismatch)
+        paid = order.stated_total if order.stated_total is not None else amounts.payable
+        doc["paid_amount"] = paid
+        doc["papers"] = with_paper([], PaperKind.RECEIPT, doc["_id"], now, amount=str(paid),
                                    transaction_id=payment.get("transaction_id")
                                    or f"{order.channel}:{order.channel_order_id}")
     doc.update(extra or {})

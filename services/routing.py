@@ -16,11 +16,11 @@ from documents.schedule import schedule_fields
 from documents.converters import change_fields, order_from_document, order_state, stock_levels
 from router import lifecycle
 from router.model import RoutingDecision
-from router.money import price_order
+from router.money import cod_shares, price_order
 from router.routing import plan_fulfilments, replay
 from router.rules import RoutingRules
-from router.statuses import FulfilmentStatus, OrderStatus, RoutingState
-from router.validation import assess_risk, validate_order
+from router.statuses import FulfilmentStatus, OrderStatus, PaymentMethod, RoutingState
+from router.validation import amount_problems, assess_risk, validate_order
 from services.messages import DispatchFulfilment, send
 
 log = structlog.get_logger(__name__)
@@ -56,7 +56,15 @@ def route(doc: dict, now: datetime) -> dict:
     problems = validate_order(order, network)
     trusted = doc["routing"].get("approved_by") or doc.get("exchange_for")  # reviewed, or our own replacement
     risks = [] if problems or trusted else assess_risk(order, network)
+    check_amounts = not (problems or risks or trusted) and order.stated_total is not None
+    if check_amounts and order.shipping_fee is not None:  # the payable does not depend on the plan
+        risks, check_amounts = _amount_problems(order, RoutingDecision(fulfilments=())), False
     decision, holds = (RoutingDecision(fulfilments=()), []) if problems or risks else _plan_and_reserve(order, network)
+    if check_amounts:  # freight from templates: the plan prices it, so check after planning
+        risks = _amount_problems(order, decision)
+        if risks:
+            reservations.release_all(holds)
+            decision, holds = RoutingDecision(fulfilments=(), explanation=decision.explanation), []
     decision = replace(decision, explanation=routing_inputs.detach(doc["_id"], decision.explanation, now,
                                                                    get_settings().routing_inputs_days))
     fields, timeline = routed_fields(doc, order, decision, problems, risks, now)
@@ -67,6 +75,16 @@ def route(doc: dict, now: datetime) -> dict:
         reservations.apply(reservations.holds_of_order(winner, frozenset({FulfilmentStatus.RESERVED.value})), holds)
         return winner
     return saved
+
+
+def _amount_problems(order, decision: RoutingDecision) -> list:
+    return amount_problems(order, price_order(order, decision).order.payable)
+
+
+def _reason(problem) -> str:
+    """A problem as the routing reason: the amount mismatch by its code (it names both figures)."""
+    return f"{problem.code}: {problem.message}" if problem.code == "amount_mismatch" else \
+        f"{problem.field}: {problem.message}"
 
 
 def _plan_and_reserve(order, network) -> tuple[RoutingDecision, list]:
@@ -96,7 +114,7 @@ def routed_fields(doc: dict, order, decision: RoutingDecision, problems, risks, 
     if problems:
         kind, reason = RoutingState.REJECTED, "; ".join(f"{p.field}: {p.message}" for p in problems)
     elif risks:
-        kind, reason = RoutingState.HELD, "; ".join(f"{p.field}: {p.message}" for p in risks)
+        kind, reason = RoutingState.HELD, "; ".join(_reason(p) for p in risks)
     elif decision.held_reason:
         kind, reason = RoutingState.HELD, decision.held_reason
     elif not decision.fulfilments:
@@ -104,6 +122,7 @@ def routed_fields(doc: dict, order, decision: RoutingDecision, problems, risks, 
     else:
         kind, reason = RoutingState.ROUTED, None
     pricing = price_order(order, decision)
+    collect = cod_shares(pricing) if order.payment_method is PaymentMethod.CASH_ON_DELIVERY else {}
     change = lifecycle.on_routed(order_state(doc), kind, now,
                                  fulfilments={f.fulfilment_id: FulfilmentStatus.RESERVED for f in decision.fulfilments})
     fields = {
@@ -111,9 +130,9 @@ def routed_fields(doc: dict, order, decision: RoutingDecision, problems, risks, 
         "routing": {"state": kind.value, "reason": reason, "decision": decision.explanation,
                     "problems": [p.__dict__ for p in problems + risks],
                     "backordered": [b.__dict__ for b in decision.backordered], "routed_at": now},
-        "fulfilments": [_fulfilment(f, pricing) for f in decision.fulfilments],
+        "fulfilments": [_fulfilment(f, pricing, collect.get(f.fulfilment_id)) for f in decision.fulfilments],
         "warehouse_ids": sorted({f.warehouse_id for f in decision.fulfilments}),
-        "amounts": {**pricing.order.to_dict(), "currency": order.currency},
+        "amounts": {**pricing.order.to_dict(), "currency": order.currency, "tax_included": pricing.tax_included},
         "payable": pricing.order.payable,
         "sub_orders": {m: a.to_dict() for m, a in pricing.merchants.items()},
         "line_amounts": {str(n): a.to_dict() for n, a in pricing.lines.items()},
@@ -121,11 +140,14 @@ def routed_fields(doc: dict, order, decision: RoutingDecision, problems, risks, 
     return fields, change.timeline
 
 
-def _fulfilment(f, pricing) -> dict:
+def _fulfilment(f, pricing, cod_amount=None) -> dict:
+    """A planned fulfilment as stored; ``cod_amount``: what the courier collects with it (its share
+    of a cash-on-delivery order's payable), None when the order is not paid on delivery."""
     return {"id": f.fulfilment_id, "merchant_id": f.merchant_id, "warehouse_id": f.warehouse_id,
             "carrier_id": f.carrier_id, "status": FulfilmentStatus.RESERVED.value,
             "lines": [{"line_no": l.line_no, "sku": l.sku, "quantity": l.quantity} for l in f.lines],
             "amounts": pricing.fulfilments[f.fulfilment_id].to_dict(), "freight": str(f.freight),
+            "cod_amount": None if cod_amount is None else str(cod_amount),
             "tracking_number": None, "wms_order_id": None, "tracking": []}
 
 
@@ -174,7 +196,7 @@ def simulate(order) -> dict:
         **planned_view(decision),
         "fulfilments": [{**placement, "amounts": pricing.fulfilments[placement["fulfilment_id"]].to_dict()}
                         for placement in planned_view(decision)["fulfilments"]],
-        "amounts": {**pricing.order.to_dict(), "currency": order.currency},
+        "amounts": {**pricing.order.to_dict(), "currency": order.currency, "tax_included": pricing.tax_included},
         "sub_orders": {m: a.to_dict() for m, a in pricing.merchants.items()},
         "decision": decision.explanation,
     }

@@ -8,7 +8,11 @@ In: the Order and OrderItem dicts as the Orders API v0 returns them. Out: a
 more than two places kept), otherwise rounded up to the cent with the excess added to
 the line discount, so the line's net total is still Amazon's exactly. ``PromotionDiscount``
 is the line discount; shipping is ``ShippingPrice - ShippingDiscount`` summed over items.
-Tax is not modelled. Without a restricted data token, ``ShippingAddress`` carries only
+Tax: a line's is ``ItemTax - PromotionDiscountTax``, the freight's ``ShippingTax -
+ShippingDiscountTax`` summed over items. In the US and Canada prices exclude it (sales tax is
+added); in every other marketplace they include it (VAT, GST, consumption tax: contained). The
+marketplace is ``MarketplaceId``, else the ship-to country. ``OrderTotal`` is the stated total
+the router's payable is checked against. Without a restricted data token, ``ShippingAddress`` carries only
 city, state, postcode and country: that is enough to route, and flagged
 ``address_restricted``. FBA orders (``FulfillmentChannel`` AFN) map with ``route=False``.
 Pending orders usually carry no prices and raise PayloadError: poll them again later.
@@ -28,6 +32,7 @@ from adapters.channels.channel_order import (
     order_id,
     shipping_method,
     unit_price,
+    with_tax,
 )
 from adapters.errors import PayloadError
 from adapters.native import Native, verify_hmac
@@ -59,6 +64,7 @@ _MARKETPLACE_COUNTRY = {
     "A33AVAJ2PDY3EV": "TR",
 }
 ZERO = Decimal("0")
+TAX_ADDED = {"US", "CA"}  # marketplaces whose prices exclude tax
 
 
 def verify(headers, raw_body: bytes, secret: str | bytes) -> None:
@@ -98,6 +104,7 @@ def _map(order: Native, items: Native, merchant_id: str, raw: dict) -> ChannelOr
         raise items.fail("must hold at least one item with QuantityOrdered >= 1")
     shipping = sum((i.dig("ShippingPrice", "Amount").money(ZERO) for i in rows), ZERO)
     shipping_off = sum((i.dig("ShippingDiscount", "Amount").money(ZERO) for i in rows), ZERO)
+    shipping_tax = sum((_net_tax(i, "ShippingTax", "ShippingDiscountTax") for i in rows), ZERO)
     currency = (
         order.dig("OrderTotal", "CurrencyCode").text() or rows[0].dig("ItemPrice", "CurrencyCode").text()
     )
@@ -114,20 +121,27 @@ def _map(order: Native, items: Native, merchant_id: str, raw: dict) -> ChannelOr
         if on
     ]
     category = order.get("ShipmentServiceLevelCategory").text()
+    address = _address(order, flags)
+    marketplace = _MARKETPLACE_COUNTRY.get(order.get("MarketplaceId").text()) or address.get("country")
     canonical = {
         "channel_order_id": order_id(order.req("AmazonOrderId").text(), f"{order.path}.AmazonOrderId"),
         "merchant_id": merchant_id,
         "currency": currency.upper(),
         "customer": _customer(order),
-        "shipping_address": _address(order, flags),
+        "shipping_address": address,
         "lines": lines,
         "discounts": [],  # promotions are per item, already in the lines
         "shipping_fee": money(max(shipping - shipping_off, ZERO)),
+        "prices_include_tax": marketplace not in TAX_ADDED,
+        "shipping_tax": money(shipping_tax),
         "shipping_method": shipping_method("express" if category in _EXPRESS else ""),
         "payment": _payment(order, status),
         "placed_at": order.req("PurchaseDate").when().isoformat(),
         "b2b": order.get("IsBusinessOrder").flag(),
     }
+    stated = order.dig("OrderTotal", "Amount")
+    if stated.present:
+        canonical["stated_total"] = money(stated.money())
     return ChannelOrder(
         canonical=checked(canonical),
         raw=raw,
@@ -154,13 +168,19 @@ def _line(item: Native, flags: list[str]) -> dict | None:
     promotion = item.dig("PromotionDiscount", "Amount").money(ZERO)
     if promotion > total:
         raise item.get("PromotionDiscount").fail("exceeds ItemPrice")
-    return {
+    line = {
         "sku": clip(sku, 100),
         "quantity": quantity,
         "unit_price": money(unit),
         "discount": money(promotion + rounding),
         "name": clip(item.get("Title").text(), 300),
     }
+    return with_tax(line, _net_tax(item, "ItemTax", "PromotionDiscountTax"))
+
+
+def _net_tax(item: Native, tax: str, discount_tax: str) -> Decimal:
+    """A tax less the tax on its discount, never below zero."""
+    return max(item.dig(tax, "Amount").money(ZERO) - item.dig(discount_tax, "Amount").money(ZERO), ZERO)
 
 
 def _address(order: Native, flags: list[str]) -> dict:

@@ -128,6 +128,16 @@ def unit_price(line_total: Decimal, quantity: int) -> tuple[Decimal, Decimal]:
         return unit, unit * quantity - line_total
 
 
+def with_tax(line: dict, tax: Decimal, rate: Decimal | None = None) -> dict:
+    """``line`` with its ``tax`` and ``tax_rate`` when there are any (a line without either is
+    left as it was: canonical's defaults are no tax and no stated rate)."""
+    if tax:
+        line["tax"] = money(tax)
+    if rate is not None:
+        line["tax_rate"] = money(rate)
+    return line
+
+
 def person_name(first: str, last: str) -> str:
     """A full name from its parts: family name first, unspaced, for Chinese, Japanese and Korean."""
     if _CJK.search(first + last):

@@ -12,7 +12,10 @@ optionally ``merchant_id``, ``line_discount``, ``line_name``, ``line_merchant_id
 ``ship_phone``, ``region``, ``city``, ``district``, ``postcode``, ``address1``,
 ``address2``, ``shipping_fee``, ``shipping_method`` (standard / express),
 ``payment_method`` (online / cod / terms), ``payment_status`` (unpaid / paid),
-``po_number``, ``terms_days``, ``order_discount``, ``discount_code``, ``notes``, ``b2b``.
+``po_number``, ``terms_days``, ``order_discount``, ``discount_code``, ``notes``, ``b2b``, and for
+tax ``line_tax`` (the line's tax after its discount), ``line_tax_rate`` (0.2 for 20%),
+``prices_include_tax`` (true: prices and shipping fee hold their tax), ``shipping_tax`` and
+``order_total`` (what the customer pays, checked against the router's payable at routing).
 Order-level columns are read from an order's first row; later rows may leave them empty.
 """
 
@@ -26,7 +29,7 @@ from decimal import Decimal
 
 from marshmallow import ValidationError
 
-from adapters.channels.channel_order import money
+from adapters.channels.channel_order import money, with_tax
 from adapters.errors import PayloadError
 from adapters.native import Native
 from adapters.schemas import CanonicalOrderSchema, field_errors
@@ -133,6 +136,7 @@ def _line(no: int, row: dict) -> dict:
             "discount": money(cells.get("line_discount").money(Decimal("0"))),
             "name": cells.get("line_name").text(),
         }
+        with_tax(line, cells.get("line_tax").money(Decimal("0")), cells.get("line_tax_rate").money())
     except PayloadError as exc:
         raise _RowFailure(no, exc.field_path, exc.message) from None
     if cells.get("line_merchant_id").present:
@@ -173,7 +177,11 @@ def _head(row: dict, merchant_id: str | None, naive_zone: tzinfo | None) -> dict
         "placed_at": cells.req("placed_at").when(naive_zone).isoformat(),
         "notes": cells.get("notes").text(),
         "b2b": cells.get("b2b").flag() or cells.get("po_number").present,
+        "prices_include_tax": cells.get("prices_include_tax").flag(),
+        "shipping_tax": money(cells.get("shipping_tax").money(Decimal("0"))),
     }
+    if cells.get("order_total").present:
+        head["stated_total"] = money(cells.get("order_total").money())
     chosen = cells.get("merchant_id").text() or merchant_id
     if chosen:
         head["merchant_id"] = chosen

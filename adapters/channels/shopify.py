@@ -11,8 +11,14 @@ its allocations, the shipping fee is the shipping price less its allocations, an
 order-level ``discount_codes`` are NOT added again. Only a remainder of ``total_discounts``
 that no allocation explains becomes an order-level canonical discount (flagged). The
 shipping fee is what the buyer paid for shipping, 0.00 when the order has no shipping
-line (never None: the router must not charge freight the channel did not). Taxes
-are not modelled: amounts are taken as Shopify shows them (``taxes_included`` says which).
+line (never None: the router must not charge freight the channel did not).
+
+Tax: ``taxes_included`` says whether prices, discount allocations and shipping prices hold
+their tax (contained) or it is added. A line's tax is the sum of its ``tax_lines[].price``
+(its rate the sum of their ``rate``: state and county together), the shipping tax the sum of
+the shipping lines' ``tax_lines[].price``. Tax ``total_tax`` holds that no line explains (an
+order taxed only at the order level) is spread over the lines by their net amount and flagged
+``tax_allocated``. ``total_price`` is the stated total the router's payable is checked against.
 """
 
 from __future__ import annotations
@@ -28,9 +34,11 @@ from adapters.channels.channel_order import (
     order_id,
     shipping_method,
     person_name,
+    with_tax,
 )
 from adapters.errors import PayloadError
 from adapters.native import Native, header, verify_hmac
+from router.money import allocate, currency_quantum
 from router.statuses import PaymentMethod, PaymentStatus
 
 SIGNATURE_HEADER = "X-Shopify-Hmac-Sha256"
@@ -66,6 +74,8 @@ def to_canonical(payload: dict, merchant_id: str) -> ChannelOrder:
     shipping_fee = sum((_amount(s, "price") or ZERO for s in shipping_lines), ZERO)
     shipping_off = sum((_allocated(s) for s in shipping_lines), ZERO)
     discounts = _unallocated(order, line_discounts + shipping_off, flags)
+    shipping_tax = sum((_taxed(s) for s in shipping_lines), ZERO)
+    _spread_unexplained_tax(order, lines, shipping_tax, currency, flags)
     cancelled = order.get("cancelled_at").present or order.get("cancel_reason").present
     canonical = {
         "channel_order_id": order_id(order.req("id").text(), "id"),
@@ -83,7 +93,12 @@ def to_canonical(payload: dict, merchant_id: str) -> ChannelOrder:
         "placed_at": (order.get("created_at").when() or order.req("processed_at").when()).isoformat(),
         "notes": clip(order.get("note").text(), 2000),
         "b2b": order.get("po_number").present or order.get("payment_terms").present,
+        "prices_include_tax": order.get("taxes_included").flag(),
+        "shipping_tax": money(shipping_tax),
     }
+    stated = _amount(order, "total_price")
+    if stated is not None:
+        canonical["stated_total"] = money(stated)
     if order.get("cancel_reason").present:
         flags.append(f"cancel_reason:{order.get('cancel_reason').text()}")
     return ChannelOrder(
@@ -105,6 +120,27 @@ def _allocated(node: Native) -> Decimal:
     return sum((_amount(a, "amount") or ZERO for a in node.get("discount_allocations").items()), ZERO)
 
 
+def _taxed(node: Native) -> Decimal:
+    """The tax a line item or shipping line carries: the sum of its ``tax_lines``."""
+    return sum((_amount(t, "price") or ZERO for t in node.get("tax_lines").items()), ZERO)
+
+
+def _spread_unexplained_tax(order: Native, lines: list[dict], shipping_tax: Decimal, currency: str,
+                            flags: list[str]) -> None:
+    """``total_tax`` beyond what the lines and shipping carry goes to the lines by net amount."""
+    total = _amount(order, "total_tax")
+    explained = sum((Decimal(line.get("tax", "0")) for line in lines), ZERO) + shipping_tax
+    if total is None or total <= explained:
+        return
+    rest, quantum = total - explained, currency_quantum(currency or "XXX")
+    if rest % quantum:
+        raise order.get("total_tax").fail(f"is finer than the smallest unit of {currency}")
+    nets = [Decimal(line["unit_price"]) * line["quantity"] - Decimal(line["discount"]) for line in lines]
+    for line, part in zip(lines, allocate(rest, [max(n, ZERO) for n in nets], quantum), strict=True):
+        with_tax(line, Decimal(line.get("tax", "0")) + part)
+    flags.append(f"tax_allocated:{money(rest)}")
+
+
 def _line(item: Native, flags: list[str]) -> dict:
     quantity = item.req("quantity").integer()
     if quantity < 1:
@@ -121,13 +157,15 @@ def _line(item: Native, flags: list[str]) -> dict:
     sku = item.req("sku").text()
     if item.get("requires_shipping").value is False:
         flags.append(f"not_shipped:{sku}")
-    return {
+    line: dict = {
         "sku": clip(sku, 100),
         "quantity": quantity,
         "unit_price": money(unit_price),
         "discount": money(discount),
         "name": clip(item.first("name", "title").text(), 300),
     }
+    rates = [t.get("rate").money() for t in item.get("tax_lines").items() if t.get("rate").present]
+    return with_tax(line, _taxed(item), sum(rates, ZERO) if rates else None)
 
 
 def _unallocated(order: Native, allocated: Decimal, flags: list[str]) -> list[dict]:

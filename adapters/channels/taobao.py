@@ -8,7 +8,10 @@ Sub-orders (``orders.order[]``, or a bare ``orders[]``) become lines: SKU ``oute
 (the merchant's SKU code), else ``outer_iid``; unit price ``price``; line discount
 ``price * num - divide_order_fee``, where ``divide_order_fee`` is what the buyer pays for
 the line after every discount, shop-level ones included, so no order-level discount is
-added. ``post_fee`` is the shipping fee. Times are China time without a zone and get
+added. ``post_fee`` is the shipping fee. Prices are consumer prices, tax included, and TOP
+states no tax amount: the order is tax-inclusive with its tax unknown (zero). The trade's
+``payment`` (what the buyer paid, shipping included) is the stated total the router's payable
+is checked against, unless a closed sub-order was left out. Times are China time without a zone and get
 +08:00. Provinces become ISO 3166-2:CN codes (``浙江省`` -> ``ZJ``). A sub-order closed
 (refunded) before shipping is left out of a live trade; an open refund is flagged.
 """
@@ -75,6 +78,7 @@ def to_canonical(payload: dict, merchant_id: str) -> ChannelOrder:
         flags.append(f"status:{status}")
     subs = trade.get("orders").items(singular="order")
     lines = [line for sub in subs if (line := _line(sub, flags, keep_closed=cancelled)) is not None]
+    dropped = len(lines) < len(subs)
     if not lines:
         raise trade.get("orders").fail("must hold at least one open sub-order")
     cod = trade.get("type").text() == "cod"
@@ -98,7 +102,10 @@ def to_canonical(payload: dict, merchant_id: str) -> ChannelOrder:
         },
         "placed_at": trade.req("created").when(CHINA_TIME).isoformat(),
         "notes": clip(trade.get("buyer_message").text(), 2000),
+        "prices_include_tax": True,
     }
+    if trade.get("payment").present and not dropped:
+        canonical["stated_total"] = money(trade.get("payment").money())
     return ChannelOrder(
         canonical=checked(canonical),
         raw=payload,

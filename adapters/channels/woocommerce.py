@@ -3,13 +3,21 @@
 In: the webhook's JSON body (the REST v3 Order resource) and its headers. Out: a
 :class:`ChannelOrder`. Raised: BadSignature, PayloadError naming WooCommerce's field path.
 
-Lines: ``subtotal`` is the line before discounts and ``total`` after them (both exclusive
-of tax), so the unit price is ``subtotal / quantity`` and the line discount ``subtotal -
-total``. Coupons (``coupon_lines``) are already inside that difference and are not added
-again; a negative fee line (a manual order discount) becomes an order-level discount, a
-positive one is flagged. A unit price that does not come out to the cent is rounded up
-and the excess added to the line discount (see ``unit_price``). The float ``price`` is
-never used. The shipping fee is the sum of ``shipping_lines[].total``, 0.00 without any.
+Lines: ``subtotal`` is the line before discounts and ``total`` after them, both exclusive
+of tax whatever the shop's setting, with their tax beside them (``subtotal_tax``,
+``total_tax``). Coupons (``coupon_lines``) are already inside that difference and are not added
+again; a negative fee line (a manual order discount) becomes an order-level discount (its tax
+with it), a positive one is flagged. A unit price that does not come out to the cent is rounded
+up and the excess added to the line discount (see ``unit_price``). The float ``price`` is never
+used. The shipping fee is the sum of ``shipping_lines[].total``, 0.00 without any.
+
+Tax: with ``prices_include_tax`` false the amounts are the exclusive ones and the tax is added
+(line ``tax`` = ``total_tax``, ``shipping_tax`` = the shipping lines' ``total_tax``); with it
+true they are what the customer saw, tax included (unit price ``(subtotal + subtotal_tax) /
+quantity``, discount ``(subtotal + subtotal_tax) - (total + total_tax)``, shipping fee
+``total + total_tax``) and the same taxes are contained. A line's rate is the sum of the
+``tax_lines[].rate_percent`` its ``taxes`` name. ``total`` is the stated total the router's
+payable is checked against.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from adapters.channels.channel_order import (
     shipping_method,
     unit_price,
     person_name,
+    with_tax,
 )
 from adapters.channels.cn_regions import province_code
 from adapters.errors import PayloadError
@@ -72,7 +81,9 @@ def to_canonical(payload: dict, merchant_id: str) -> ChannelOrder:
     order.mapping()
     flags: list[str] = []
     status = order.get("status").text()
-    lines = [_line(item) for item in order.req("line_items").items()]
+    inclusive = order.get("prices_include_tax").flag()
+    rates = _rates(order)
+    lines = [_line(item, inclusive, rates) for item in order.req("line_items").items()]
     if not lines:
         raise order.get("line_items").fail("must not be empty")
     shipping = order.get("shipping_lines").items()
@@ -90,13 +101,17 @@ def to_canonical(payload: dict, merchant_id: str) -> ChannelOrder:
         "shipping_address": _address(order, flags),
         "lines": lines,
         "discounts": _fee_discounts(order, flags),
-        "shipping_fee": money(sum((s.get("total").money(ZERO) for s in shipping), ZERO)),
+        "shipping_fee": money(sum((_shipping(s, inclusive) for s in shipping), ZERO)),
+        "prices_include_tax": inclusive,
+        "shipping_tax": money(sum((s.get("total_tax").money(ZERO) for s in shipping), ZERO)),
         "shipping_method": shipping_method(*(s.get("method_title").text() for s in shipping)),
         "payment": _payment(order, status),
         "placed_at": order.req("date_created_gmt").when(timezone.utc).isoformat(),
         "notes": clip(order.get("customer_note").text(), 2000),
         "b2b": bool(_po_number(order)),
     }
+    if order.get("total").present:
+        canonical["stated_total"] = money(order.get("total").money())
     return ChannelOrder(
         canonical=checked(canonical),
         raw=payload,
@@ -108,27 +123,48 @@ def to_canonical(payload: dict, merchant_id: str) -> ChannelOrder:
     )
 
 
-def _line(item: Native) -> dict:
+def _line(item: Native, inclusive: bool, rates: dict[str, Decimal]) -> dict:
     quantity = item.req("quantity").integer()
     if quantity < 1:
         raise item.get("quantity").fail("must be at least 1")
     subtotal, total = item.req("subtotal").money(), item.req("total").money()
+    tax = item.get("total_tax").money(ZERO)
+    if inclusive:  # what the customer saw: the exclusive figures plus their tax
+        subtotal, total = subtotal + item.get("subtotal_tax").money(ZERO), total + tax
     if total > subtotal:
         raise item.get("total").fail("must not exceed subtotal")
     unit, rounding = unit_price(subtotal, quantity)
-    return {
+    line = {
         "sku": clip(item.req("sku").text(), 100),
         "quantity": quantity,
         "unit_price": money(unit),
         "discount": money(subtotal - total + rounding),
         "name": clip(item.get("name").text(), 300),
     }
+    named = [rates[t.get("id").text()] for t in item.get("taxes").items()
+             if t.get("id").text() in rates and t.get("total").money(ZERO, negative=True)]
+    return with_tax(line, tax, sum(named, ZERO) if named else None)
+
+
+def _rates(order: Native) -> dict[str, Decimal]:
+    """Tax rate id -> rate as a fraction (``tax_lines[].rate_percent`` / 100)."""
+    rates = {}
+    for t in order.get("tax_lines").items():
+        percent = t.get("rate_percent").money()
+        if t.get("rate_id").present and percent is not None:
+            rates[t.get("rate_id").text()] = (percent / 100).normalize()
+    return rates
+
+
+def _shipping(line: Native, inclusive: bool) -> Decimal:
+    total = line.get("total").money(ZERO)
+    return total + line.get("total_tax").money(ZERO) if inclusive else total
 
 
 def _fee_discounts(order: Native, flags: list[str]) -> list[dict]:
     discounts = []
     for fee in order.get("fee_lines").items():
-        amount = fee.get("total").money(ZERO, negative=True)
+        amount = fee.get("total").money(ZERO, negative=True) + fee.get("total_tax").money(ZERO, negative=True)
         if amount < 0:
             discounts.append({"code": clip(fee.get("name").text(), 100), "amount": money(-amount)})
         elif amount > 0:

@@ -64,7 +64,7 @@ def test_allocate_is_exact_and_proportional_within_a_cent(cents, weights):
 
 def test_amounts_serialise_as_strings():
     assert Amounts.of(D("10.00"), D("1.50"), D("6.00")).to_dict() == {
-        "goods": "10.00", "discount": "1.50", "freight": "6.00", "payable": "14.50"}
+        "goods": "10.00", "discount": "1.50", "freight": "6.00", "tax": "0", "payable": "14.50"}
 
 
 def _decision(*fulfilments, backordered=()):
@@ -94,7 +94,8 @@ def test_template_freight_comes_from_the_decision_and_backorders_carry_none():
     assert p.fulfilments["O1-F1"] == Amounts.of(D("10.00"), D("0.67"), D("8.00"))
     assert p.fulfilments[BACKORDERED] == Amounts.of(D("5.00"), D("0.33"), D("0"))
     assert p.lines[1] == Amounts.of(D("15.00"), D("1.00"), D("8.00"))
-    assert p.to_dict()["order"] == {"goods": "15.00", "discount": "1.00", "freight": "8.00", "payable": "22.00"}
+    assert p.to_dict()["order"] == {"goods": "15.00", "discount": "1.00", "freight": "8.00", "tax": "0.00",
+                                      "payable": "22.00"}
 
 
 def test_channel_freight_follows_goods_into_the_backorder():
