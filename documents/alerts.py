@@ -88,7 +88,7 @@ def _fire(row: dict, now: datetime, deliverable: bool) -> dict | None:
     the next check: the alert is inserted then (``$setOnInsert``), and only then delivered."""
     sid = row["_id"]
     arm = _arms().find_one({"_id": sid}) or {}
-    alert_id = f"{sid}#{arm.get('crossings', 0) + 1}"
+    alert_id: str | None = f"{sid}#{arm.get('crossings', 0) + 1}"
     claimed = _arms().update_one({"_id": sid, "armed": True},
                                  {"$set": {"armed": False, "alert_id": alert_id, "fired_at": now},
                                   "$inc": {"crossings": 1}}).modified_count == 1

@@ -25,7 +25,8 @@ class _Slot:
     __slots__ = ("doc", "done", "error")
 
     def __init__(self, doc: dict):
-        self.doc, self.done, self.error = doc, False, None
+        self.doc, self.done = doc, False
+        self.error: BaseException | None = None
 
 
 class GroupInsert:

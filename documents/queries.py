@@ -236,10 +236,10 @@ def tab_counts(filters: dict, open_after_sales: tuple[str, ...]) -> TabCounts:
         refresh = cached is not None and not fresh and key not in _refreshing
         if refresh:
             _refreshing.add(key)
-    if fresh:
-        return cached[1]
     if cached is None:
         return _store(key, count_tabs(base, open_after_sales))
+    if fresh:
+        return cached[1]
     if refresh:
         def count_again():
             try:

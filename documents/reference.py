@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from decimal import Decimal
+from typing import Any
 
 import mongoengine as me
 
@@ -49,7 +50,7 @@ class SettingDocument(me.DynamicDocument):
 
 
 DOCUMENTS = (MerchantDocument, ChannelDocument, WarehouseDocument, CarrierDocument, SkuDocument, SettingDocument)
-KINDS = {"merchants": MerchantDocument, "channels": ChannelDocument, "warehouses": WarehouseDocument,
+KINDS: dict[str, type[me.Document]] = {"merchants": MerchantDocument, "channels": ChannelDocument, "warehouses": WarehouseDocument,
          "carriers": CarrierDocument, "skus": SkuDocument, "settings": SettingDocument}
 
 
@@ -128,7 +129,7 @@ def load_network() -> Network:
     return network_cache.get()
 
 
-_settings_cache: dict[tuple[str, str], tuple[float, object]] = {}
+_settings_cache: dict[tuple[str, str], tuple[float, Any]] = {}  # settings and cached documents
 SETTINGS_TTL = 5.0
 
 

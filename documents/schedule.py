@@ -11,9 +11,12 @@ from router.timers import (RETRY_BACKORDER, Deadlines, Timestamps, alert_key,  #
 
 
 def _parse(value) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(value)
+    return None if value is None else _at(value)
+
+
+def _at(value: datetime | str) -> datetime:
+    """A stored time: a BSON date, or an ISO string."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
 
 
 def timestamps_of(doc: dict) -> Timestamps:
@@ -21,14 +24,14 @@ def timestamps_of(doc: dict) -> Timestamps:
     fulfilments = doc.get("fulfilments", [])
 
     def per(key):
-        return {f["id"]: _parse(f[key]) for f in fulfilments if f.get(key)}
+        return {f["id"]: _at(f[key]) for f in fulfilments if f.get(key)}
 
-    last_scan = {f["id"]: _parse(f["tracking"][-1].get("received_at"))
+    last_scan = {f["id"]: _at(f["tracking"][-1]["received_at"])
                  for f in fulfilments if f.get("tracking") and f["tracking"][-1].get("received_at")}
-    return Timestamps(placed_at=_parse(doc["placed_at"]), shipped_at=_parse(doc.get("shipped_at")),
+    return Timestamps(placed_at=_at(doc["placed_at"]), shipped_at=_parse(doc.get("shipped_at")),
                       completed_at=_parse(doc.get("completed_at")), dispatched_at=per("dispatched_at"),
                       picked_up_at=per("shipped_at"), last_scan_at=last_scan,
-                      alerted_at={k: _parse(v) for k, v in (doc.get("alerted_at") or {}).items()})
+                      alerted_at={k: _at(v) for k, v in (doc.get("alerted_at") or {}).items() if v is not None})
 
 
 def deadlines_for(doc: dict) -> Deadlines:
@@ -43,11 +46,11 @@ def schedule_fields(before: dict, fields: dict, now: datetime) -> dict:
         extra[f"{after['status']}_at"] = now
         after[f"{after['status']}_at"] = now
     state, deadlines = order_state(after), deadlines_for(after)
-    candidates = []
+    candidates: list[tuple[datetime, dict]] = []
     upcoming = next_deadline(state, deadlines, timestamps_of(after))
     if upcoming is not None:
-        due_at, timer = upcoming
-        candidates.append((due_at, {"action": timer.action.value, "fulfilment_id": timer.fulfilment_id}))
+        next_at, next_timer = upcoming
+        candidates.append((next_at, {"action": next_timer.action.value, "fulfilment_id": next_timer.fulfilment_id}))
     retry = backorder_deadline(state.status, (after.get("routing") or {}).get("state"), now, deadlines)
     if retry is not None:
         candidates.append((retry, {"action": RETRY_BACKORDER, "fulfilment_id": None}))

@@ -4,6 +4,7 @@ bound and never carries personal data. ``ROUTER_SLOW_COMMAND_MS`` sets the thres
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 
 import structlog
 from pymongo import monitoring
@@ -26,7 +27,7 @@ def shape(value, depth: int = 0):
     return type(value).__name__
 
 
-def _filter_of(command_name: str, command: dict):
+def _filter_of(command_name: str, command: Mapping):
     key = FILTER_KEYS.get(command_name)
     if key is None:
         return None

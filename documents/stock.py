@@ -6,6 +6,7 @@ stored (for indexed low-stock queries) and kept equal to ``on_hand - reserved`` 
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timezone
 
 import mongoengine as me
@@ -55,7 +56,7 @@ def collection():
     return StockDocument._get_collection()
 
 
-def snapshot(skus: list[str], hold_keys: list[str] = ()) -> list[dict]:
+def snapshot(skus: list[str], hold_keys: Sequence[str] = ()) -> list[dict]:
     """Stock rows for ``skus`` in every warehouse, with only the named holds projected."""
     projection = {"sku": 1, "warehouse_id": 1, "on_hand": 1, "reserved": 1, "safety_stock": 1,
                   "low_stock_threshold": 1, "available": 1}
@@ -93,7 +94,7 @@ def ship(sku: str, warehouse_id: str, key: str, quantity: int) -> bool:
 
 def adjust(sku: str, warehouse_id: str, delta: int) -> dict | None:
     """Inbound (+) or outbound (-) on hand; an outbound may not take available below zero."""
-    filter_ = {"_id": stock_id(sku, warehouse_id)}
+    filter_: dict = {"_id": stock_id(sku, warehouse_id)}
     if delta < 0:
         filter_["available"] = {"$gte": -delta}
     return collection().find_one_and_update(filter_, {"$inc": {"on_hand": delta, "available": delta},

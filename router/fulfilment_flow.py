@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
+from typing import Any, TypeVar
 
 from router.errors import IllegalTransition
 from router.statuses import FulfilmentStatus as F
@@ -34,7 +35,10 @@ class FulfilmentCommand(StrEnum):
     CANCEL = "cancel"  # before the WMS has it; after, ask the WMS to intercept
 
 
-def transition(machine: str, table: Mapping, current: str, command: str) -> str:
+_Status = TypeVar("_Status", bound=str)  # the status type a transition table holds
+
+
+def transition(machine: str, table: Mapping[tuple[Any, Any], _Status], current: str, command: str) -> _Status:
     """Look ``(current, command)`` up in ``table``; return the new status.
 
     Raises :class:`IllegalTransition` (with the commands ``current`` allows) when absent.
@@ -45,7 +49,7 @@ def transition(machine: str, table: Mapping, current: str, command: str) -> str:
         raise IllegalTransition(machine, current, command, commands_from(table, current)) from None
 
 
-def commands_from(table: Mapping, current: str) -> tuple[str, ...]:
+def commands_from(table: Mapping, current: str | None) -> tuple[str, ...]:
     """The commands ``table`` allows from ``current``, sorted."""
     return tuple(sorted({str(cmd) for (src, cmd) in table if src == current}))
 

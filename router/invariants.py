@@ -158,7 +158,7 @@ def check_holds(rows: Iterable[dict], orders: Iterable[dict]) -> list[Violation]
                 continue
             status = order.get("status") if order else None
             releasable = order is None or status in DEAD_ORDERS
-            why = ("no such order" if order is None else
+            why = ("no such order" if order is None or parsed is None else
                    f"order is {status} and no fulfilment of it holds {row.get('sku')} in {row.get('warehouse_id')} "
                    f"for line {parsed[1]}")
             out.append(Violation("orphan_hold", subject, why, f"release {qty}" if releasable else None,
@@ -230,7 +230,7 @@ def check_money(order: dict) -> list[Violation]:
                              f"payable field {order['payable']} != amounts.payable {total['payable']}"))
     for label, parts in (("sub-orders", subs), ("lines", lines)):
         if parts and all(parts.values()):
-            wrong = _differs(_sum(parts.values()), total)
+            wrong = _differs(_sum(p for p in parts.values() if p), total)  # every one is there (all() above)
             if wrong:
                 out.append(Violation("money_sum", subject, f"{label} do not add up to the order in {wrong}"))
     out += _check_fulfilment_sum(order, subject, total, fulfilments)

@@ -106,7 +106,7 @@ def on_routed(
     kind = RoutingState(decision_kind)
     new = dict(fulfilments or {})
     if kind in (RoutingState.ROUTED, RoutingState.BACKORDERED):
-        commands = (C.ROUTE,)
+        commands: tuple[OrderCommand, ...] = (C.ROUTE,)
         if state.status is OS.PENDING_PAYMENT and payment_satisfied(state):
             commands += (C.PAYMENT_SATISFIED,)
         change = decide(state, now, actor, f"routing.{kind}", commands=commands, fulfilments=new)
@@ -213,7 +213,9 @@ def on_fulfilment_event(
         return decide(state, now, actor, f"fulfilment.{event}", details={**details, "ignored": "stale"})
     after = replace(state, fulfilments={**state.fulfilments, fulfilment_id: new})
     live = after.live_fulfilments()
-    commands, fields, outcomes = (), {}, ()
+    commands: tuple[OrderCommand, ...] = ()
+    fields: dict = {}
+    outcomes: tuple[Outcome, ...] = ()
     if new is F.CANCELLED:
         outcomes += (Outcome.RELEASE_STOCK,)
     if new is F.DISPATCH_FAILED and state.status is OS.AWAITING_SHIPMENT:
@@ -340,8 +342,10 @@ def allowed_commands(
     """
     if isinstance(machine_or_state, OrderState):
         return order_buttons(machine_or_state)
-    tables = {"order": ORDER_TRANSITIONS, "payment": PAYMENT_TRANSITIONS, "fulfilment": TRANSITIONS}
+    tables: dict[str, Mapping] = {"order": ORDER_TRANSITIONS, "payment": PAYMENT_TRANSITIONS, "fulfilment": TRANSITIONS}
     if machine_or_state == "after_sales":
+        if case_type is None:
+            raise ValueError("after_sales needs a case_type")
         return commands_from(AFTER_SALES_TRANSITIONS[AfterSalesType(case_type)], current)
     if machine_or_state not in tables:
         raise ValueError(f"unknown machine {machine_or_state!r}")

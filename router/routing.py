@@ -193,7 +193,7 @@ def choose_carrier(order: Order, ctx: Context, lines: list[OrderLine],
             continue
         rate = ctx.rules.freight.carrier_rates.get(c.id)
         cost = shipment_fee(rate, ctx.destination, weight, pieces, value) if rate else None
-        key = []
+        key: list[object] = []
         for crit in ctx.rules.carrier_preference:
             if crit == "rank":
                 key.append(c.rank)

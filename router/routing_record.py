@@ -77,6 +77,7 @@ def to_rows(cls: type, objs: Sequence[Any]) -> dict:
     names = [f.name for f in dataclasses.fields(cls)]
     hints = _hints(cls)
     encoders = [_field_encoder(hints[n]) for n in names]
+    rows: list[list[Any]]
     if all(e is None for e in encoders):
         get = operator.attrgetter(*names)
         rows = [list(get(o)) for o in objs] if len(names) > 1 else [[get(o)] for o in objs]

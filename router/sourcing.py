@@ -173,7 +173,7 @@ def place(merchant_id: str, lines: list[OrderLine], strategy: Strategy, ctx: Con
             continue
         usable_by_wh[wid] = usable
         cover = [u if u < q else q for u, q in zip(usable, quantities, strict=True)]
-        criteria = {"rank": w.rank, "distance": _distance(ctx, w, strategy), "stock": sum(usable)}
+        criteria: dict[str, object] = {"rank": w.rank, "distance": _distance(ctx, w, strategy), "stock": sum(usable)}
         if with_freight:
             criteria["freight"] = _cover_freight(ctx, wid, merchant_id, lines, facts, cover, freight_cache)
         cands.append({"warehouse_id": wid, "criteria": criteria, "covers_all": cover == quantities})
@@ -302,7 +302,7 @@ def _place_units(lines: list[OrderLine], cands: list[dict], keys: dict[str, tupl
                     continue  # a part of a split below the minimum shipment value
                 if units > best_units:
                     best_wh, best_take, best_units = wh, take, units
-            if best_wh is None:
+            if best_wh is None or best_take is None:  # both set together: nothing more fits
                 break
             got = parts.setdefault(best_wh, {})
             for i, q in enumerate(best_take):

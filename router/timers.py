@@ -214,6 +214,8 @@ def due_action(
             "timer.close_after_sales_window",
             commands=(OrderCommand.CLOSE_AFTER_SALES_WINDOW,),
         )
+    stalled = timer.fulfilment_id
+    assert stalled is not None, "a stall timer is armed for one fulfilment"
     return decide(
         state,
         now,
@@ -223,7 +225,7 @@ def due_action(
         details={
             "fulfilment_id": timer.fulfilment_id,
             "due_at": due.isoformat(),
-            "status": str(state.fulfilments[timer.fulfilment_id]),
+            "status": str(state.fulfilments[stalled]),
         },
     )
 
@@ -231,7 +233,7 @@ def due_action(
 RETRY_BACKORDER = "retry_backorder"
 
 
-def backorder_deadline(status: OrderStatus, routing_state: str, since: datetime,
+def backorder_deadline(status: OrderStatus, routing_state: str | None, since: datetime,
                        deadlines: Deadlines) -> datetime | None:
     """When an order that routing could not place anywhere (every unit backordered) is routed
     again, to catch stock that arrived meanwhile; None for any other order."""

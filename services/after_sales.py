@@ -164,12 +164,14 @@ def _case_follow_up(doc: dict, case: AfterSalesCase, outcomes) -> dict:
         restock(doc, case)
     if CaseOutcome.SHIP_EXCHANGE in outcomes:
         ship_exchange(doc, case)
-    return next(c for c in orders.load(doc["_id"], working=True)["after_sales"] if c["case_id"] == case.case_id)
+    saved = orders.load(doc["_id"], working=True)
+    assert saved is not None, "the case was just saved on it"
+    return next(c for c in saved["after_sales"] if c["case_id"] == case.case_id)
 
 
 def restock(doc: dict, case: AfterSalesCase) -> None:
     """Resaleable returns go back to available stock in the warehouse that shipped them, once."""
-    shipped_from = {}
+    shipped_from: dict[int, tuple[str, str]] = {}
     for f in doc["fulfilments"]:
         for l in f["lines"]:
             shipped_from.setdefault(l["line_no"], (l["sku"], f["warehouse_id"]))
@@ -210,6 +212,7 @@ def exchange_progress(doc: dict) -> None:
     if command is None:
         return
     original = orders.load(link["order_id"], working=True)
+    assert original is not None, "an exchange order links to the order it replaces"
     case = next((c for c in original.get("after_sales", []) if c["case_id"] == link["case_id"]), None)
     if case is None or case["status"] != AfterSalesStatus.EXCHANGE_SHIPPING:
         return

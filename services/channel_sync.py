@@ -29,19 +29,25 @@ def outbox_entry(doc: dict, kind: str, key: str, origin: str = "", cause: str | 
 def send_pending(doc: dict | None, cause: str | None = None) -> None:
     """Relay the pending notices (only those written by ``cause``, the event that wrote them,
     when given: other pending ones are already on their way, or the reconciler's)."""
-    for entry in (doc or {}).get("outbox", []):
+    if doc is None:
+        return
+    for entry in doc.get("outbox", []):
         if entry["state"] == "pending" and (cause is None or entry.get("cause") == cause):
             send(SyncChannel(doc["_id"], entry["id"]))
 
 
 def sync_channel(order_id: str, entry_id: str) -> None:
     doc = orders.load(order_id, working=True)
-    entry = next((e for e in (doc or {}).get("outbox", []) if e["id"] == entry_id), None)
+    if doc is None:
+        return
+    entry = next((e for e in doc.get("outbox", []) if e["id"] == entry_id), None)
     if entry is None or entry["state"] != "pending":
         return
     channel = reference.cached("channels", doc["channel"])
+    assert channel is not None, "the order came in through it"
     if outbound().channel.needs_raw(channel, entry["kind"]):
         doc = orders.load(order_id)  # the channel's own item ids are in the raw order
+        assert doc is not None, "read just above"
     try:
         outbound().channel.notify(channel, entry, doc)
         outcome = {"state": "sent", "sent_at": datetime.now(timezone.utc)}

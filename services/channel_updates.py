@@ -54,6 +54,7 @@ def _refund_from_channel(channel: str, doc: dict, amount) -> None:
 
 def apply_channel_update(channel: str, order_id: str, update: ChannelUpdate) -> None:
     doc = orders.load(order_id)
+    assert doc is not None, "accepted just before (or already held)"
     seen = doc.get("channel_updated_at")
     if update.updated_at and seen and update.updated_at <= seen and not update.cancelled:
         return  # stale: an older state of the order than the one we hold

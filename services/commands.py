@@ -71,6 +71,7 @@ def retry_dispatch(fulfilment_id: str, actor: str) -> dict:
     if summary is None:
         raise OrderNotFound(fulfilment_id)
     doc = orders.load(summary["order_id"], working=True)
+    assert doc is not None, "its summary was just found"
     f = next(f for f in doc["fulfilments"] if f["id"] == fulfilment_id)
     if f["status"] != FulfilmentStatus.DISPATCH_FAILED:
         raise IllegalTransition("fulfilment", f["status"], "retry_dispatch", ())

@@ -34,7 +34,7 @@ def dispatch_fulfilment(order_id: str, fulfilment_id: str, retry: bool = False, 
     doc = orders.load(order_id, working=True)
     f = _fulfilment(doc, fulfilment_id)
     allowed = RETRYABLE if retry else DISPATCHABLE
-    if f is None or f["status"] not in allowed or not lifecycle.ready_for_dispatch(order_state(doc)):
+    if doc is None or f is None or f["status"] not in allowed or not lifecycle.ready_for_dispatch(order_state(doc)):
         return
     try:
         tracking = f.get("tracking_number") or _book(doc, f)
@@ -91,7 +91,7 @@ def update_wms_address(order_id: str, fulfilment_id: str) -> None:
     """Send the order's current shipping address to the warehouse holding the fulfilment."""
     doc = orders.load(order_id, working=True)
     f = _fulfilment(doc, fulfilment_id)
-    if f is not None and f["status"] in AT_WAREHOUSE:
+    if doc is not None and f is not None and f["status"] in AT_WAREHOUSE:
         outbound().wms.change_address(_warehouse(f), fulfilment_id, doc["address"])
 
 
@@ -140,7 +140,9 @@ def _book(doc: dict, f: dict) -> str | None:
         return None
     warehouse = _warehouse(f)
     weight = sum(l["quantity"] for l in f["lines"]) * 500
-    return outbound().carrier.book_shipment(_carrier(f["carrier_id"]), {
+    carrier = _carrier(f["carrier_id"])
+    assert carrier is not None, "routing chose it from the reference data"
+    return outbound().carrier.book_shipment(carrier, {
         "fulfilment_id": f["id"], "service_level": doc.get("shipping_method", "standard"),
         "ship_from": {"warehouse_id": warehouse["_id"], "country": warehouse.get("country"),
                       "region": warehouse.get("region")},
@@ -152,8 +154,10 @@ def _fulfilment(doc: dict | None, fulfilment_id: str) -> dict | None:
 
 
 def _warehouse(f: dict) -> dict:
-    return reference.cached("warehouses", f["warehouse_id"])
+    warehouse = reference.cached("warehouses", f["warehouse_id"])
+    assert warehouse is not None, "a fulfilment's warehouse is in the reference data"
+    return warehouse
 
 
-def _carrier(carrier_id: str) -> dict:
+def _carrier(carrier_id: str) -> dict | None:
     return reference.cached("carriers", carrier_id)

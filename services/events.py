@@ -126,7 +126,7 @@ def _apply_fulfilment_event(event_key: str, event: dict, kind, actor: str) -> di
     with turns.per_order.turn(event["order_id"]):
         doc = orders.load(event["order_id"], working=True)
         step = _fast_step(doc, e, kind, actor, now) if doc is not None else None
-        if step is not None and orders.advance_fulfilment(doc["_id"], *step):
+        if step is not None and doc is not None and orders.advance_fulfilment(doc["_id"], *step):
             return doc
         doc, outcomes = _guarded(event_key, event["order_id"], decide, current=None if step else doc)
     follow_up(doc, outcomes)

@@ -103,7 +103,8 @@ class Replay(Step):
     kwargs: dict
 
 
-EVENT_STEPS: dict[str, type[Step]] = {"payment": ApplyPayment, "wms": ApplyWmsEvent, "carrier": ApplyCarrierEvent}
+EventStep = ApplyPayment | ApplyWmsEvent | ApplyCarrierEvent
+EVENT_STEPS: dict[str, type[EventStep]] = {"payment": ApplyPayment, "wms": ApplyWmsEvent, "carrier": ApplyCarrierEvent}
 
 Sender = Callable[[Step], None]
 _port: dict[str, Callable] = {}

@@ -10,9 +10,13 @@ def replay(message_id: str | None = None) -> list[str]:
 
     Raises KeyError for an unknown or already replayed id.
     """
-    letters = dead_letters.pending(10_000) if message_id is None else [dead_letters.get(message_id)]
-    if message_id is not None and (letters[0] is None or letters[0].get("replayed_at")):
-        raise KeyError(f"no pending dead letter {message_id!r}")
+    if message_id is None:
+        letters = dead_letters.pending(10_000)
+    else:
+        letter = dead_letters.get(message_id)
+        if letter is None or letter.get("replayed_at"):
+            raise KeyError(f"no pending dead letter {message_id!r}")
+        letters = [letter]
     done = []
     for letter in letters:
         if dead_letters.mark_replayed(letter["_id"]):

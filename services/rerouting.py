@@ -25,7 +25,9 @@ OPEN = frozenset({FulfilmentStatus.RESERVED, FulfilmentStatus.DISPATCHED, Fulfil
 
 def reroute_failed(order_id: str, fulfilment_id: str) -> None:
     doc = orders.load(order_id, working=True)
-    failed = next((f for f in (doc or {}).get("fulfilments", []) if f["id"] == fulfilment_id), None)
+    if doc is None:
+        return
+    failed = next((f for f in doc.get("fulfilments", []) if f["id"] == fulfilment_id), None)
     if failed is None or failed["status"] != FulfilmentStatus.DISPATCH_FAILED or failed.get("rerouted_to") is not None:
         return
     excluded = frozenset(doc.get("excluded_warehouses", [])) | {failed["warehouse_id"]}
@@ -37,7 +39,7 @@ def reroute_failed(order_id: str, fulfilment_id: str) -> None:
     rows = stock.snapshot(sorted({l.sku for l in partial.lines}), keys)
     mine = reservations.existing_holds(rows, order_id)
     keep = reservations.holds_of_order(doc, frozenset(s.value for s in OPEN))
-    own = {}
+    own: dict[tuple[str, str], int] = {}
     for h in mine:
         if h not in keep:
             own[(h.sku, h.warehouse_id)] = own.get((h.sku, h.warehouse_id), 0) + h.quantity

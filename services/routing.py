@@ -72,6 +72,7 @@ def route(doc: dict, now: datetime) -> dict:
     saved = orders.save_change(doc["_id"], doc["version"], fields, timeline, current=doc)
     if saved is None:  # a concurrent run of this message won: keep its holds, drop ours
         winner = orders.load(doc["_id"], working=True)
+        assert winner is not None, "it saved this order"
         reservations.apply(reservations.holds_of_order(winner, frozenset({FulfilmentStatus.RESERVED.value})), holds)
         return winner
     return saved

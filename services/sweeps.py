@@ -77,7 +77,7 @@ def settle_inbox(now: datetime, cutoff: datetime) -> tuple[int, int]:
         events = inbox.unprocessed_before(cutoff, INBOX_BATCH)
         owners = orders.load_many(sorted({e["order_id"] for e in events if e.get("order_id")}),
                                   {"fulfilments.id": 1, "fulfilments.tracking.event_id": 1, "payments": 1})
-        done = {e["_id"] for e in events if recorded(e, owners.get(e.get("order_id")))}
+        done = {e["_id"] for e in events if recorded(e, owners.get(e["order_id"]) if e.get("order_id") else None)}
         inbox.close(sorted(done))
         stalled = [e for e in events if e["_id"] not in done]
         held = dead_letters.messages_held([e["_id"] for e in stalled])

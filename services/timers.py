@@ -30,7 +30,7 @@ def due_orders(now: datetime, limit: int = BATCH) -> list[str]:
 
 def fire(order_id: str, now: datetime) -> bool:
     """Fire the order's due timer at ``now``; True when it changed the order."""
-    fired = {}
+    fired: dict[str, str] = {}
 
     def decide(doc):
         fired.clear()  # decide runs again after a conflict: only the attempt that lands counts
