@@ -33,6 +33,8 @@ class Settings:
     routing_inputs_days: int  # a routing decision's recorded inputs are kept this long (0: forever)
     api_tokens: str = ""  # operators: ``name:role:token,...``; empty lets nobody in
     payments_token: str | None = None  # the payment service's bearer token
+    party_secrets: str = ""  # signing secrets over the seed's: ``kind:id:secret,...``
+    signature_window_seconds: float = 300.0  # a signed timestamp further than this from now is refused
     secret_key: str | None = None  # signs console sessions; None: a random key per process
     low_stock_webhook: str | None = None  # where low-stock alerts are posted
     worker_metrics: bool = False  # workers export Prometheus metrics
@@ -69,6 +71,8 @@ def from_env() -> Settings:
             routing_inputs_days=env.int("ROUTING_INPUTS_DAYS", 180),
             api_tokens=env.str("API_TOKENS", ""),
             payments_token=env.str("PAYMENTS_TOKEN", None) or None,
+            party_secrets=env.str("PARTY_SECRETS", ""),
+            signature_window_seconds=env.float("SIGNATURE_WINDOW_SECONDS", 300.0),
             secret_key=env.str("SECRET_KEY", None) or None,
             low_stock_webhook=env.str("LOW_STOCK_WEBHOOK", None) or None,
             worker_metrics=env.bool("WORKER_METRICS", False),

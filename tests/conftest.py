@@ -197,7 +197,8 @@ from tests import factories  # noqa: E402
 
 @pytest.fixture
 def wms(api):
-    sim = WmsSimulator(callback_url=api, tokens=factories.TOKENS, auto_progress=False, step_delay=0.02)
+    sim = WmsSimulator(callback_url=api, tokens=factories.TOKENS, secrets=factories.SECRETS, auto_progress=False,
+                       step_delay=0.02)
     sim.start()
     yield sim
     sim.stop()
@@ -205,7 +206,8 @@ def wms(api):
 
 @pytest.fixture
 def carrier(api):
-    sim = CarrierSimulator(callback_url=api, tokens=factories.TOKENS, auto_progress=False, step_delay=0.02)
+    sim = CarrierSimulator(callback_url=api, tokens=factories.TOKENS, secrets=factories.SECRETS, auto_progress=False,
+                           step_delay=0.02)
     sim.start()
     yield sim
     sim.stop()

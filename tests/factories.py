@@ -7,6 +7,10 @@ from datetime import datetime, timezone
 _numbers = itertools.count(1)
 # Each party uses one token both ways (what it presents to us, what we present to it).
 TOKENS = {p: f"tok-{p}" for p in ("WH-EAST", "WH-WEST", "WH-M2", "fastship", "slowpost")}
+# And one secret it signs its calls with when its format is signed (Qimen, ShipHero, AfterShip,
+# EasyPost, 17TRACK): never the token, so a test tells the two apart. The `wms` and `carrier`
+# fixtures sign with these.
+SECRETS = {p: f"whsec-{p}-0123456789" for p in TOKENS}
 
 
 def world(wms_url: str, carrier_url: str, stock: dict[str, dict[str, int]] | None = None) -> dict:
@@ -19,21 +23,33 @@ def world(wms_url: str, carrier_url: str, stock: dict[str, dict[str, int]] | Non
         "channels": [{"id": "manual", "format": "canonical"}],
         "warehouses": [
             {"id": "WH-EAST", "merchant_ids": ["m1"], "country": "US", "region": "NY", "lat": 40.7, "lon": -74.0,
-             "rank": 1, "wms_url": wms_url, "wms_token": TOKENS["WH-EAST"], "token": TOKENS["WH-EAST"]},
+             "rank": 1, "wms_url": wms_url, "wms_token": TOKENS["WH-EAST"], "token": TOKENS["WH-EAST"],
+             "secret": SECRETS["WH-EAST"]},
             {"id": "WH-WEST", "merchant_ids": ["m1"], "country": "US", "region": "CA", "lat": 34.0, "lon": -118.2,
-             "rank": 2, "wms_url": wms_url, "wms_token": TOKENS["WH-WEST"], "token": TOKENS["WH-WEST"]},
+             "rank": 2, "wms_url": wms_url, "wms_token": TOKENS["WH-WEST"], "token": TOKENS["WH-WEST"],
+             "secret": SECRETS["WH-WEST"]},
             {"id": "WH-M2", "merchant_ids": ["m2"], "country": "US", "region": "TX", "lat": 29.7, "lon": -95.3,
-             "rank": 1, "wms_url": wms_url, "wms_token": TOKENS["WH-M2"], "token": TOKENS["WH-M2"]},
+             "rank": 1, "wms_url": wms_url, "wms_token": TOKENS["WH-M2"], "token": TOKENS["WH-M2"],
+             "secret": SECRETS["WH-M2"]},
         ],
         "carriers": [
             {"id": "fastship", "regions": ["US"], "api_url": carrier_url, "api_token": TOKENS["fastship"], "token": TOKENS["fastship"],
-             "rank": 1},
+             "secret": SECRETS["fastship"], "rank": 1},
             {"id": "slowpost", "regions": [], "api_url": carrier_url, "api_token": TOKENS["slowpost"], "token": TOKENS["slowpost"],
-             "rank": 2},
+             "secret": SECRETS["slowpost"], "rank": 2},
         ],
         "skus": [{"sku": sku, "merchant_id": merchant_of[sku], "name": sku, "price": "10.00",
                   "stock": levels} for sku, levels in stock.items()],
     }
+
+
+def speaks_qimen(world: dict, warehouse_id: str) -> dict:
+    """Make ``warehouse_id`` a Qimen warehouse: Qimen has one app secret, used both ways (the
+    router signs ``deliveryorder.create`` with ``wms_token`` and checks the WMS's callbacks with
+    ``secret``), so both are the warehouse's token, as the WMS simulator uses it."""
+    warehouse = next(w for w in world["warehouses"] if w["id"] == warehouse_id)
+    warehouse.update(wms_format="qimen", secret=TOKENS[warehouse_id])
+    return world
 
 
 def order(lines=(("SKU-A", 2),), *, payment_method="online", paid=False, channel_order_id=None, **extra) -> dict:

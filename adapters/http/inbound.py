@@ -12,13 +12,13 @@ from flask import jsonify, request
 from flask_smorest import Blueprint
 
 from adapters import intake
-from adapters.http import auth
+from adapters.http import auth, parties
 from adapters.http.errors import ApiError
 from adapters.http.schemas import AcceptedSchema, CarrierEventSchema, PaymentNoticeSchema, WmsEventSchema
 from adapters.schemas import CanonicalOrderSchema
 from adapters.channels import CHANNEL_FORMATS
-from adapters.tracking import TRACKING_FORMATS
-from adapters.wms_formats import WMS_FORMATS, qimen
+from adapters.tracking import TRACKING_FORMATS, TrackingFormat
+from adapters.wms_formats import WMS_FORMATS, WmsFormat
 from documents import orders, reference
 
 blp = Blueprint("inbound", __name__, description="Channels, payments, warehouses and carriers push here")
@@ -54,9 +54,10 @@ def push_order(channel: str):
     if native is None:
         auth.require_channel({"_id": channel, **config})
         return _answer(intake.accept_order(channel, _json_body()), "order_id")
-    if not config.get("secret"):
+    secret = parties.secret_of("channels", channel, config)  # ROUTER_PARTY_SECRETS, else the seed's
+    if not secret:
         raise ApiError(401, "unauthorized", f"channel {channel!r} has no webhook secret configured")
-    native.verify(request.headers, request.get_data(cache=True), config["secret"])
+    native.verify(request.headers, request.get_data(cache=True), secret)
     payload = _json_body()
     accepted = intake.accept_channel_order(channel, native.to_canonical(payload, config.get("merchant_id")),
                                            native.dedupe_key(request.headers, payload))
@@ -82,13 +83,9 @@ def payment_notice(notice: dict):
          summary="A warehouse reports on its fulfilments (generic, Qimen or ShipHero format)")
 @blp.response(202, AcceptedSchema)
 def wms_event(warehouse: str):
-    record = auth.require_party("warehouses", warehouse)
-    name = record.get("wms_format") or "generic"
-    if name == "qimen" and record.get("secret"):
-        qimen.verify_request(request.args.to_dict(), request.get_data(cache=True), record["secret"])
-    elif WMS_FORMATS[name].verify and record.get("secret"):
-        WMS_FORMATS[name].verify(request.headers, request.get_data(cache=True), record["secret"])
-    updates = WMS_FORMATS[name].parse(_json_body(), received_at=datetime.now(timezone.utc))
+    now = datetime.now(timezone.utc)  # signed formats: by their signature alone (adapters/http/parties.py)
+    record = parties.authenticate("warehouses", warehouse, lambda r: _wms_format(r).verify, now)
+    updates = _wms_format(record).parse(_json_body(), received_at=now)
     owners = {}
     for u in updates:  # a warehouse reports on its own fulfilments only: check all before storing any
         owner = orders.load_summary_by_fulfilment(u.fulfilment_id)
@@ -113,11 +110,9 @@ def wms_event(warehouse: str):
          summary="A carrier posts tracking events (generic, AfterShip, EasyPost or 17TRACK format)")
 @blp.response(202, AcceptedSchema)
 def carrier_event(carrier: str):
-    record = auth.require_party("carriers", carrier)
-    fmt = TRACKING_FORMATS[record.get("tracking_format") or "generic"]
-    if fmt.verify and record.get("secret"):
-        fmt.verify(request.headers, request.get_data(cache=True), record["secret"])
-    updates = fmt.parse(_json_body(), received_at=datetime.now(timezone.utc))
+    now = datetime.now(timezone.utc)  # signed formats: by their signature alone (adapters/http/parties.py)
+    record = parties.authenticate("carriers", carrier, lambda r: _tracking_format(r).verify, now)
+    updates = _tracking_format(record).parse(_json_body(), received_at=now)
     owners = {}
     for u in updates:  # a carrier reports on its own parcels only
         owner = orders.load_summary_by_tracking(u.tracking_number)
@@ -134,6 +129,14 @@ def carrier_event(carrier: str):
         results.append(intake.accept_event("carrier", carrier, u.event_id, payload, bool(u.status),
                                            order_id=owner["order_id"]))
     return _answer_all(results)
+
+
+def _wms_format(warehouse: dict) -> WmsFormat:
+    return WMS_FORMATS[warehouse.get("wms_format") or "generic"]
+
+
+def _tracking_format(carrier: dict) -> TrackingFormat:
+    return TRACKING_FORMATS[carrier.get("tracking_format") or "generic"]
 
 
 def _answer_all(results: list[intake.Accepted]):

@@ -29,4 +29,32 @@ def order_view(doc: dict, full: bool = True) -> dict:
     if not full:
         for key in ("timeline", "raw", "line_amounts"):
             out.pop(key, None)
+    if out.get("fulfilments"):
+        out["fulfilments"] = [{**f, "tracking": in_event_order(f["tracking"])} if f.get("tracking") else f
+                              for f in out["fulfilments"]]
     return plain(out)
+
+
+def in_event_order(history: list[dict]) -> list[dict]:
+    """A fulfilment's tracking history ordered by when each event happened (its ``occurred_at``:
+    the checkpoint's time, the webhook's ``ts``, the carrier's ``datetime``), not by when it
+    arrived: a late scan is listed where it belongs. Stored in arrival order; an entry without an
+    event time keeps its arrival time; ties keep arrival order."""
+    keys, last = [], datetime.min.replace(tzinfo=timezone.utc)
+    for entry in history:
+        last = _moment(entry.get("occurred_at")) or _moment(entry.get("received_at")) or last
+        keys.append(last)
+    return [entry for _, _, entry in sorted(zip(keys, range(len(history)), history, strict=True),
+                                            key=lambda k: k[:2])]
+
+
+def _moment(value) -> datetime | None:
+    """An aware time from a stored datetime (naive: UTC) or ISO text; None when it is neither."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)

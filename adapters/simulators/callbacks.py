@@ -38,16 +38,21 @@ class Callback:
     headers: dict[str, str] = field(default_factory=dict)
     content: bytes | None = None  # the body already encoded (signed): posted as is, not stamped
     kind: str = ""  # what the event is, for the sender's own bookkeeping
+    # With `content`: signs each attempt afresh, as a platform that signs a timestamp does (Qimen):
+    # content -> (url, headers) to post it with; None posts `url` and `headers` as they are.
+    sign: Callable[[bytes], tuple[str, dict[str, str]]] | None = None
 
 
 @dataclass
 class SentCallback:
-    """Outcome of one callback: last HTTP status (None: no answer) and attempts made."""
+    """Outcome of one callback: the URL and headers last posted, last HTTP status (None: no
+    answer) and attempts made."""
 
     url: str
     body: dict[str, Any]
     status: int | None
     attempts: int
+    headers: dict[str, str] = field(default_factory=dict)  # as posted (signature headers included)
 
 
 @dataclass
@@ -163,15 +168,18 @@ class CallbackScheduler:
         client = self._client
         if client is None:
             return  # stopped meanwhile
+        url, headers = step.url, step.headers
+        if step.content is not None and step.sign is not None:
+            url, headers = step.sign(step.content)
         try:
             if step.content is not None:
-                status = client.post(step.url, content=step.content,
-                                     headers={"Content-Type": "application/json", **step.headers}).status_code
+                status = client.post(url, content=step.content,
+                                     headers={"Content-Type": "application/json", **headers}).status_code
             else:
-                status = client.post(step.url, json=step.body, headers=step.headers).status_code
+                status = client.post(url, json=step.body, headers=headers).status_code
         except httpx.HTTPError:
             status = None
-        outcome = SentCallback(step.url, step.body, status, chain.attempt)
+        outcome = SentCallback(url, step.body, status, chain.attempt, headers)
         if status is not None and 200 <= status < 300:
             self.sent.append(outcome)
             chain.index, chain.attempt = chain.index + 1, 0
@@ -194,22 +202,29 @@ class CallbackScheduler:
 
 class CallingParty(SimulatorServer):
     """A simulated third party that calls the router back (a WMS, carriers): bearer tokens per
-    party (used both ways), optional automatic progress, seeded duplicates, a callback pool."""
+    party (used both ways), signing secrets per party for the formats that sign their calls
+    instead (default: the party's token), optional automatic progress, seeded duplicates, a
+    callback pool."""
 
     def __init__(self, callback_url: str | None = None, tokens: dict[str, str] | None = None,
                  auto_progress: bool = False, step_delay: float = 0.05, duplicate_rate: float = 0.0,
                  seed: int = 0, host: str = "127.0.0.1", port: int = 0, callback_workers: int = 4,
-                 callback_attempts: int = 4) -> None:
+                 callback_attempts: int = 4, *, secrets: dict[str, str] | None = None) -> None:
         super().__init__(host, port)
         if auto_progress and not callback_url:
             raise ValueError("auto_progress needs a callback_url")
         self.callback_url = callback_url.rstrip("/") if callback_url else None
         self.tokens = dict(tokens or {})
+        self.secrets = dict(secrets or {})
         self.auto_progress = auto_progress
         self.duplicate_rate = duplicate_rate
         self.callbacks = CallbackScheduler(step_delay, callback_workers, callback_attempts)
         self._rng = random.Random(seed)
         self._numbers = itertools.count(1)
+
+    def secret_of(self, party_id: str) -> str:
+        """What `party_id` signs its calls with: its secret, else its token ("" when neither)."""
+        return self.secrets.get(party_id) or self.tokens.get(party_id) or ""
 
     def start(self):
         """Start serving and the callback workers; returns self."""

@@ -11,16 +11,24 @@ Server side of the router's generic carrier protocol, under `{url}/{carrier_id}/
   `{callback_url}/v1/carriers/{carrier_id}/events`.
 - `GET labels/{tracking_number}.pdf`: a tiny fake label.
 
-`out_of_order=True` adds a late in_transit scan (new event id, later occurred_at)
-after delivered; `duplicate_rate` repeats some events with the same event id.
+`out_of_order=True` adds a late in_transit scan (new event id) after delivered: in the generic
+format with a later occurred_at, in a platform's format with an event time before delivered (it
+happened earlier and arrives late); `duplicate_rate` repeats some events with the same event id.
+
+Events go out in the router's generic format with the carrier's bearer token, or, for a carrier
+whose `formats` entry names a tracking platform (`aftership`, `easypost`, `17track`), in that
+platform's documented webhook shape, signed its way with the carrier's secret and no bearer token
+(adapters/simulators/tracking_push.py).
 """
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Callable
 
-from adapters.simulators.callbacks import Callback, CallingParty
+from adapters.simulators import tracking_push
+from adapters.simulators.callbacks import Callback, CallingParty, utc_now
 from adapters.simulators.server import Request, Response, bearer_ok, error
 from router.statuses import TrackingStatus
 
@@ -57,18 +65,23 @@ class Tracker:
 
 class CarrierSimulator(CallingParty):
     """Simulated carriers. `tokens` maps carrier id to its bearer token (used both ways);
-    `shipments` maps fulfilment id to `Shipment`, `trackers` tracking number to `Tracker`."""
+    `shipments` maps fulfilment id to `Shipment`, `trackers` tracking number to `Tracker`;
+    `formats` maps carrier id to the tracking format its events are posted in (default generic),
+    `secrets` to what it signs them with (default its token)."""
 
     def __init__(self, callback_url: str | None = None, tokens: dict[str, str] | None = None,
                  auto_progress: bool = False, step_delay: float = 0.05,
                  duplicate_rate: float = 0.0, out_of_order: bool = False, seed: int = 0,
                  host: str = "127.0.0.1", port: int = 0, callback_workers: int = 4,
-                 callback_attempts: int = 4) -> None:
+                 callback_attempts: int = 4, *, formats: dict[str, str] | None = None,
+                 secrets: dict[str, str] | None = None) -> None:
         super().__init__(callback_url, tokens, auto_progress, step_delay, duplicate_rate, seed, host, port,
-                         callback_workers, callback_attempts)
+                         callback_workers, callback_attempts, secrets=secrets)
+        self.formats = dict(formats or {})
         self.out_of_order = out_of_order
         self.shipments: dict[str, Shipment] = {}
         self.trackers: dict[str, Tracker] = {}
+        self.reissued: list[str] = []  # numbers the next bookings get again (see reissue)
 
     def handle(self, request: Request) -> Response:
         """Route one request of the carrier protocol."""
@@ -92,21 +105,37 @@ class CarrierSimulator(CallingParty):
         """
         tracker = self.trackers[tracking_number]
         chain: list[Callback] = []
+        start = utc_now() - timedelta(seconds=len(steps) + 1)  # a platform's events carry their own times
+        times = {status: start + timedelta(seconds=i) for i, status in enumerate(steps)}
         for status in steps:
-            chain.append(self._event(tracker, status))
+            chain.append(self._event(tracker, status, at=times[status]))
             with self.lock:
                 if self._rng.random() < self.duplicate_rate:
                     chain.append(chain[-1])  # the same object: same event_id, same occurred_at
         if self.out_of_order and TrackingStatus.IN_TRANSIT in steps:
-            chain.append(self._event(tracker, TrackingStatus.IN_TRANSIT, "late scan"))
+            late = times[TrackingStatus.IN_TRANSIT] + timedelta(milliseconds=500)  # scanned then, arrives now
+            chain.append(self._event(tracker, TrackingStatus.IN_TRANSIT, "late scan", at=late))
         self.callbacks.submit(chain, on_step=lambda cb: self._on_step(tracker, cb))
 
-    def send_event(self, tracking_number: str, status: str, **fields: Any) -> None:
-        """Post one event (any status, e.g. "exception") with extra body `fields`."""
+    def send_event(self, tracking_number: str, status: str, at: datetime | None = None,
+                   edit: Callable[[dict], None] | None = None, **fields: Any) -> None:
+        """Post one event (any status, e.g. "exception"): in the generic format with extra body
+        `fields`; in a platform's format happening `at` (default now), its body first passed to
+        `edit` (to shape it as a documented variant, e.g. without checkpoints) and then signed."""
         tracker = self.trackers[tracking_number]
-        callback = self._event(tracker, status)
-        callback.body.update(fields)
+        callback = self._event(tracker, status, at=at, edit=edit)
+        if callback.content is None:
+            callback.body.update(fields)
         self.callbacks.submit([callback], on_step=lambda cb: self._on_step(tracker, cb))
+
+    def reissue(self, tracking_number: str) -> None:
+        """The next new booking gets ``tracking_number`` again, as a carrier re-issuing a number does."""
+        with self.lock:
+            self.reissued.append(tracking_number)
+
+    def format_of(self, carrier_id: str) -> str:
+        """The tracking format `carrier_id`'s events are posted in."""
+        return self.formats.get(carrier_id) or "generic"
 
     def _book(self, carrier_id: str, request: Request) -> Response:
         key = request.idempotency_key
@@ -119,7 +148,8 @@ class CarrierSimulator(CallingParty):
                     return error(409, "idempotency_key_reused", "key used for another carrier")
                 status = 200
             else:
-                number = f"{carrier_id.upper()}-{100_000_000_000 + next(self._numbers)}"
+                number = self.reissued.pop(0) if self.reissued else \
+                    f"{carrier_id.upper()}-{100_000_000_000 + next(self._numbers)}"
                 shipment = Shipment(key, carrier_id, number,
                                     f"{self.url}/{carrier_id}/labels/{number}.pdf", request.body)
                 self.shipments[key] = shipment
@@ -141,18 +171,28 @@ class CarrierSimulator(CallingParty):
             self.track(number)
         return Response(201 if created else 200, {"tracking_number": number})
 
-    def _event(self, tracker: Tracker, status: str, note: str | None = None) -> Callback:
+    def _event(self, tracker: Tracker, status: str, note: str | None = None, at: datetime | None = None,
+               edit: Callable[[dict], None] | None = None) -> Callback:
         if not self.callback_url:
             raise RuntimeError("CarrierSimulator has no callback_url")
         location, description = _WHERE.get(status, ("", str(status)))
+        description = f"{description} ({note})" if note else description
+        url = f"{self.callback_url}/v1/carriers/{tracker.carrier_id}/events"
+        fmt = self.format_of(tracker.carrier_id)
+        if fmt != "generic":  # the platform's own webhook, signed its way, without a bearer token
+            body = tracking_push.webhook(fmt, tracker.tracking_number, status, at or utc_now(), description,
+                                         location)
+            if edit is not None:
+                edit(body)
+            raw = tracking_push.encode(body)
+            headers = tracking_push.signature_headers(fmt, raw, self.secret_of(tracker.carrier_id))
+            return Callback(url, body, headers, content=raw, kind=str(status))
         body = {"event_id": uuid.uuid4().hex, "tracking_number": tracker.tracking_number,
-                "status": str(status), "location": location,
-                "description": f"{description} ({note})" if note else description}
+                "status": str(status), "location": location, "description": description}
         token = self.tokens.get(tracker.carrier_id)
-        return Callback(f"{self.callback_url}/v1/carriers/{tracker.carrier_id}/events", body,
-                        {"Authorization": f"Bearer {token}"} if token else {})
+        return Callback(url, body, {"Authorization": f"Bearer {token}"} if token else {}, kind=str(status))
 
     def _on_step(self, tracker: Tracker, callback: Callback) -> bool:
         with self.lock:
-            tracker.statuses_sent.append(callback.body["status"])
+            tracker.statuses_sent.append(callback.kind or callback.body["status"])
         return True

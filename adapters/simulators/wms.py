@@ -15,14 +15,24 @@ With `auto_progress=True`, each new delivery order walks accepted, picked, packe
 shipped as events posted to `{callback_url}/v1/wms/{warehouse_id}/events`.
 
 Qimen: any POST carrying a `method` query parameter is a Qimen call (the warehouse is its
-`customerId`, the `sign` is checked with the warehouse's token as app secret):
+`customerId`, the `sign` is checked with the warehouse's token as app secret, and a `timestamp`
+more than 10 minutes from now is refused, as the Qimen / TOP gateway does):
 `deliveryorder.create` (idempotent on `deliveryOrderCode`: the same code answers with the
 same `deliveryOrderId`) and `order.cancel` (flag failure once shipped). A Qimen delivery
 order reports back in Qimen's own words: `orderprocess.report` (ACCEPT, PICK, PACKAGE) and
-`deliveryorder.confirm` (see `confirm`: several packages, partial then final), signed.
+`deliveryorder.confirm` (see `confirm`: several packages, partial then final), signed as the
+gateway signs them (system parameters in the query string, `sign` over them and the body with
+the app secret, a fresh `timestamp` on every attempt) and without a bearer token.
+
+ShipHero: `shiphero_shipment` posts a `Shipment Update` webhook for a delivery order, signed
+`x-shiphero-hmac-sha256` (base64 HMAC-SHA256 of the body with the account's secret: `secrets`,
+default the warehouse's token), without a bearer token.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -31,11 +41,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 from adapters.simulators.callbacks import Callback, CallingParty
+from adapters.errors import BadSignature
 from adapters.simulators.server import Request, Response, bearer_ok, error
-from adapters.wms_formats import qimen
+from adapters.wms_formats import qimen, shiphero
 from router.statuses import WmsEventType
 
 PROGRESS = (WmsEventType.ACCEPTED, WmsEventType.PICKED, WmsEventType.PACKED, WmsEventType.SHIPPED)
+QIMEN_CLOCK_SKEW = timedelta(minutes=10)  # what the Qimen / TOP gateway tolerates on `timestamp`
 
 
 @dataclass
@@ -113,6 +125,35 @@ class WmsSimulator(CallingParty):
         self.callbacks.submit([callback], on_step=lambda cb: self._on_step(order, cb))
         return numbers
 
+    def shiphero_shipment(self, fulfilment_id: str, tracking_number: str | None = None) -> str:
+        """Post a ShipHero `Shipment Update` webhook: the delivery order left in one box, all its
+        lines, under `tracking_number` (default: the waybill the router sent, else a new one).
+        Returns the tracking number. Raises KeyError for an unknown fulfilment."""
+        order = self.delivery_orders[fulfilment_id]
+        if not self.callback_url:
+            raise RuntimeError("WmsSimulator has no callback_url")
+        with self.lock:
+            number = tracking_number or order.tracking_number or \
+                f"{(order.carrier_id or 'SIM').upper()}-{self._rng.randrange(10**11, 10**12)}"
+            shipment_id = 800_000 + next(self._numbers)
+        lines = [{"sku": line.get("sku"), "quantity": line.get("quantity"),
+                  "partner_line_item_id": str(line.get("line_no", ""))} for line in order.request.get("lines") or []]
+        body = {"test": "0", "webhook_type": shiphero.WEBHOOK_TYPE,
+                "fulfillment": {"shipment_id": shipment_id, "warehouse": order.warehouse_id,
+                                "order_number": order.fulfilment_id, "partner_order_id": order.fulfilment_id,
+                                "shipping_carrier": order.carrier_id, "shipping_method": "ground",
+                                "tracking_number": number, "line_items": lines, "completed": True},
+                "total_packages": 1,
+                "packages": [{"name": "Box 1", "line_items": [{"sku": x["sku"], "quantity": x["quantity"]}
+                                                              for x in lines]}]}
+        raw = json.dumps(body, separators=(",", ":")).encode()
+        digest = hmac.new(self.secret_of(order.warehouse_id).encode(), raw, hashlib.sha256).digest()
+        callback = Callback(f"{self.callback_url}/v1/wms/{order.warehouse_id}/events", body,
+                            {shiphero.SIGNATURE_HEADER: base64.b64encode(digest).decode()}, content=raw,
+                            kind=str(WmsEventType.SHIPPED))
+        self.callbacks.submit([callback], on_step=lambda cb: self._on_step(order, cb))
+        return number
+
     def ship(self, fulfilment_id: str) -> None:
         """Mark a delivery order shipped without posting anything (cancel then fails)."""
         with self.lock:
@@ -169,9 +210,11 @@ class WmsSimulator(CallingParty):
         secret = self.tokens.get(warehouse_id)
         if secret is not None:
             try:
-                qimen.verify_request(request.query, request.raw, secret)
-            except Exception:
-                return _qimen_answer(False, "sign-check-failure", "sign does not match")
+                signed_at = qimen.verify(request.headers, request.raw, secret, request.query)
+            except BadSignature as exc:
+                return _qimen_answer(False, "sign-check-failure", str(exc))
+            if abs(datetime.now(timezone.utc) - signed_at) > QIMEN_CLOCK_SKEW:
+                return _qimen_answer(False, "invalid-timestamp", "timestamp is more than 10 minutes from now")
         body = request.body if isinstance(request.body, dict) else {}
         if method == "deliveryorder.create":
             head = body.get("deliveryOrder") or {}
@@ -245,15 +288,19 @@ class WmsSimulator(CallingParty):
         if not self.callback_url:
             raise RuntimeError("WmsSimulator has no callback_url")
         raw = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-        token = self.tokens.get(order.warehouse_id)
-        params = qimen.request_params(method, order.warehouse_id, token or "", raw, datetime.now(timezone.utc))
-        return Callback(f"{self.callback_url}/v1/wms/{order.warehouse_id}/events?{urlencode(params)}", body,
-                        {"Authorization": f"Bearer {token}"} if token else {}, content=raw, kind=kind)
+        # Qimen has one app secret per app, both ways: the warehouse's token here, as in `_qimen`
+        base, secret = f"{self.callback_url}/v1/wms/{order.warehouse_id}/events", self.tokens.get(order.warehouse_id, "")
+
+        def sign(content: bytes) -> tuple[str, dict[str, str]]:  # every attempt anew, with its own timestamp
+            params = qimen.request_params(method, order.warehouse_id, secret, content, datetime.now(timezone.utc))
+            return f"{base}?{urlencode(params)}", {}
+
+        return Callback(sign(raw)[0], body, {}, content=raw, kind=kind, sign=sign)
 
     def _on_step(self, order: DeliveryOrder, callback: Callback) -> bool:
         """Apply an event to the simulated warehouse; False ends the chain (cancelled)."""
         with self.lock:
-            if order.format == "qimen":
+            if callback.content is not None:  # a platform's own signed callback (Qimen, ShipHero)
                 if order.state == "cancelled":
                     return False
                 if callback.kind == WmsEventType.SHIPPED:

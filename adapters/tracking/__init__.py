@@ -4,7 +4,8 @@
 ``17track``) to its :class:`TrackingFormat`: ``parse(payload, received_at=None) ->
 list[TrackingUpdate]`` raises PayloadError, never anything else, and maps a status word it
 does not know to ``status=None`` with ``raw_status`` kept; ``verify(headers, raw_body,
-secret)`` raises BadSignature (None for ``generic``: bearer token, checked by the HTTP layer).
+secret, query=None)`` raises BadSignature and returns None (none of these signs a delivery
+timestamp); it is None for ``generic`` (bearer token, checked by the HTTP layer).
 """
 
 from __future__ import annotations

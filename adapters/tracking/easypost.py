@@ -37,8 +37,10 @@ STATUSES = {
 }
 
 
-def verify(headers, raw_body: bytes, secret: str | bytes) -> None:
-    """Check ``X-Hmac-Signature: hmac-sha256-hex=<hex HMAC-SHA256(NFKD(secret), body)>``."""
+def verify(headers, raw_body: bytes, secret: str | bytes, query=None) -> None:
+    """Check ``X-Hmac-Signature: hmac-sha256-hex=<hex HMAC-SHA256(NFKD(secret), body)>``, as
+    EasyPost's client libraries' ``validate_webhook`` does; raises BadSignature. Only the body
+    is signed (``query`` is ignored)."""
     given = header(headers, SIGNATURE_HEADER)
     if not given:
         raise BadSignature(f"missing {SIGNATURE_HEADER} header")

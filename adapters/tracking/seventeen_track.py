@@ -35,8 +35,10 @@ STATUSES = {
 }
 
 
-def verify(headers, raw_body: bytes, secret: str | bytes) -> None:
-    """Check the ``sign`` header = hex SHA-256 of ``body + "/" + secret`` (17TRACK's scheme)."""
+def verify(headers, raw_body: bytes, secret: str | bytes, query=None) -> None:
+    """Check the ``sign`` header = hex SHA-256 of ``body + "/" + secret`` (17TRACK's push scheme,
+    the secret being the account's security key); raises BadSignature. Only the body is signed
+    (``query`` is ignored)."""
     given = header(headers, SIGNATURE_HEADER)
     if not given:
         raise BadSignature(f"missing {SIGNATURE_HEADER} header")

@@ -7,7 +7,7 @@ without importing the registry that imports them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Callable
 from datetime import datetime
 
 from router.statuses import TrackingStatus
@@ -46,9 +46,11 @@ def place(*parts: str) -> str:
 @dataclass(frozen=True)
 class TrackingFormat:
     """One carrier event format: ``parse(payload, received_at=None) -> list[TrackingUpdate]``
-    (raises PayloadError) and ``verify(headers, raw_body, secret)`` (raises BadSignature),
-    None for formats authenticated by the HTTP layer (bearer token)."""
+    (raises PayloadError) and ``verify(headers, raw_body, secret, query=None)`` (raises
+    BadSignature; returns the signed timestamp when the format signs one, else None), None for
+    formats authenticated by the HTTP layer (bearer token). A format with ``verify`` is
+    authenticated by its signature alone."""
 
     name: str
     parse: Callable[..., list[TrackingUpdate]]
-    verify: Callable[[Mapping[str, str], bytes, Any], None] | None = None
+    verify: Callable[..., datetime | None] | None = None

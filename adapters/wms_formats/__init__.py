@@ -3,9 +3,9 @@
 ``WMS_FORMATS`` maps a format name (``generic``, ``qimen``, ``shiphero``) to its
 :class:`WmsFormat`: ``parse(payload, received_at=None) -> list[WmsUpdate]`` raises
 PayloadError and nothing else; an unknown event word gives ``type=None`` with ``raw_type``
-kept. ``verify(headers, raw_body, secret)`` raises BadSignature; it is None for
-``generic`` (bearer token) and ``qimen`` (signed in the query string: use
-``qimen.verify_request(params, raw_body, secret)``).
+kept. ``verify(headers, raw_body, secret, query=None)`` raises BadSignature and returns the
+signed timestamp when the format signs one (Qimen: ``sign`` and ``timestamp`` in the query
+string), else None; it is None for ``generic`` (bearer token).
 """
 
 from __future__ import annotations

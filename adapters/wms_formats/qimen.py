@@ -4,7 +4,8 @@ come as ``{"orderLine": [...]}`` or, with one element, ``{"orderLine": {...}}``.
 
 In: the ``request`` body (bare or as ``{"request": ...}``). Out: ``[WmsUpdate]``.
 Raised: PayloadError naming the Qimen field (``orderLines.orderLine.0.actualQty``);
-BadSignature from :func:`verify_request`. Times are China time without a zone: +08:00.
+BadSignature from :func:`verify` (``sign`` over the query parameters and the body, as the
+Qimen / TOP SDKs compute it; it returns the signed ``timestamp`` for a freshness check). Times are China time without a zone: +08:00.
 
 ``deliveryorder.confirm``: ``outBizCode`` is the event id (the same on the WMS's
 retries), ``deliveryOrderCode`` our fulfilment id, ``confirmType`` 0 the final
@@ -123,12 +124,27 @@ def _process(request: Native, received_at: datetime | None) -> WmsUpdate:
     )
 
 
-def sign(params: dict, raw_body: bytes | str, secret: str) -> str:
-    """Qimen's ``sign``: upper hex MD5 of secret + the parameters other than ``sign`` sorted by
-    name as ``name`` + ``value`` + raw body + secret (``sign_method=md5``)."""
+SIGN_METHODS = ("md5", "hmac", "hmac-sha256")
+TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"  # GMT+8, as every Qimen / TOP system parameter
+
+
+def sign(params: dict, raw_body: bytes | str, secret: str, method: str | None = None) -> str:
+    """Qimen's ``sign`` (the TOP SDK's ``signTopRequest`` with the body): the parameters other than
+    ``sign`` with a non-empty value, sorted by name, as ``name`` + ``value``, then the raw body; with
+    ``sign_method`` ``md5`` (the default) upper hex MD5 of secret + that + secret, with ``hmac`` upper
+    hex HMAC-MD5 of it keyed by the secret, with ``hmac-sha256`` upper hex HMAC-SHA256.
+    ``method`` defaults to the parameters' own ``sign_method``; an unknown one raises BadSignature."""
+    method = (method or params.get("sign_method") or "md5").lower()
     body = raw_body.encode() if isinstance(raw_body, str) else bytes(raw_body)
-    text = "".join(f"{k}{v}" for k, v in sorted(params.items()) if k != "sign" and v is not None)
-    return hashlib.md5(secret.encode() + text.encode() + body + secret.encode()).hexdigest().upper()
+    text = "".join(f"{k}{v}" for k, v in sorted(params.items()) if k != "sign" and k and v not in (None, ""))
+    key, message = secret.encode(), text.encode() + body
+    if method == "md5":
+        return hashlib.md5(key + message + key).hexdigest().upper()
+    if method == "hmac":
+        return hmac.new(key, message, hashlib.md5).hexdigest().upper()
+    if method == "hmac-sha256":
+        return hmac.new(key, message, hashlib.sha256).hexdigest().upper()
+    raise BadSignature(f"sign_method {method!r} is not one of {', '.join(SIGN_METHODS)}")
 
 
 def verify_request(params: dict, raw_body: bytes, secret: str) -> None:
@@ -143,11 +159,31 @@ def verify_request(params: dict, raw_body: bytes, secret: str) -> None:
         raise BadSignature("sign does not match the request")
 
 
-def request_params(method: str, customer_id: str, secret: str, raw_body: bytes, now: datetime) -> dict:
+def signed_at(params: dict) -> datetime:
+    """The request's signed ``timestamp`` (``yyyy-MM-dd HH:mm:ss``, GMT+8); raises BadSignature
+    when it is missing or not such a time (it is a required system parameter)."""
+    text = params.get("timestamp") if isinstance(params, dict) else None
+    try:
+        return datetime.strptime(str(text).strip(), TIMESTAMP_FORMAT).replace(tzinfo=CHINA_TIME)
+    except ValueError:
+        raise BadSignature("timestamp parameter missing or not yyyy-MM-dd HH:mm:ss") from None
+
+
+def verify(headers, raw_body: bytes, secret: str, query: dict | None = None) -> datetime:
+    """A Qimen call as the router receives it: ``sign`` checked over the query parameters and the
+    body (:func:`verify_request`). Returns the signed ``timestamp`` for the caller's freshness
+    check; raises BadSignature."""
+    params = dict(query or {})
+    verify_request(params, raw_body, secret)
+    return signed_at(params)
+
+
+def request_params(method: str, customer_id: str, secret: str, raw_body: bytes, now: datetime,
+                   sign_method: str = "md5") -> dict:
     """The query string of a Qimen call (``method`` e.g. ``deliveryorder.create``), signed with
-    the app ``secret`` over ``raw_body``; the app key is the customer id."""
-    params = {"method": method, "format": "json", "v": "2.0", "sign_method": "md5", "app_key": customer_id,
-              "customerId": customer_id, "timestamp": now.astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M:%S")}
+    the app ``secret`` over ``raw_body`` by ``sign_method``; the app key is the customer id."""
+    params = {"method": method, "format": "json", "v": "2.0", "sign_method": sign_method, "app_key": customer_id,
+              "customerId": customer_id, "timestamp": now.astimezone(CHINA_TIME).strftime(TIMESTAMP_FORMAT)}
     return {**params, "sign": sign(params, raw_body, secret)}
 
 
@@ -228,4 +264,4 @@ def delivery_order_create(
     return {"deliveryOrder": head, "orderLines": {"orderLine": lines}}
 
 
-FORMAT = WmsFormat("qimen", parse)
+FORMAT = WmsFormat("qimen", parse, verify)

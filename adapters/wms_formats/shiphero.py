@@ -23,8 +23,10 @@ SIGNATURE_HEADER = "x-shiphero-hmac-sha256"
 WEBHOOK_TYPE = "Shipment Update"
 
 
-def verify(headers, raw_body: bytes, secret: str | bytes) -> None:
-    """Check ``x-shiphero-hmac-sha256`` = base64(HMAC-SHA256(secret, raw body)); raises BadSignature."""
+def verify(headers, raw_body: bytes, secret: str | bytes, query=None) -> None:
+    """Check ``x-shiphero-hmac-sha256`` = base64(HMAC-SHA256(secret, raw body)), ShipHero's webhook
+    signature (the secret is the account's API secret); raises BadSignature. Nothing else is
+    signed, so there is no timestamp to check (``query`` is ignored)."""
     verify_hmac(headers, SIGNATURE_HEADER, raw_body, secret)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Mapping
+from typing import Callable
 
 from router.statuses import WmsEventType
 
@@ -41,12 +41,14 @@ class WmsUpdate:
 @dataclass(frozen=True)
 class WmsFormat:
     """One WMS event format: ``parse(payload, received_at=None) -> list[WmsUpdate]`` (raises
-    PayloadError) and ``verify(headers, raw_body, secret)`` (raises BadSignature), None for
-    formats authenticated by the HTTP layer (bearer token)."""
+    PayloadError) and ``verify(headers, raw_body, secret, query=None)`` (raises BadSignature;
+    returns the signed timestamp when the format signs one, e.g. Qimen's ``timestamp``, else
+    None), None for formats authenticated by the HTTP layer (bearer token). A format with
+    ``verify`` is authenticated by its signature alone."""
 
     name: str
     parse: Callable[..., list[WmsUpdate]]
-    verify: Callable[[Mapping[str, str], bytes, Any], None] | None = None
+    verify: Callable[..., datetime | None] | None = None
 
 
 def line_no(text: str) -> int | None:

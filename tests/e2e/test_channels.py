@@ -9,9 +9,11 @@ import hmac
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 
 from adapters.seed import load_world
+from adapters.simulators import tracking_push
 from tests import factories
 from tests.helpers import eventually, get_order, order_in, http
 
@@ -106,8 +108,10 @@ def test_native_order_is_routed_shipped_tracked_and_the_shop_told_once(fmt, api,
         event["msg"]["tracking_number"] = f["tracking_number"]
         event["msg"]["tag"], event["msg"]["subtag"] = "Delivered", "Delivered_001"
         event["event_id"] = f"as-{f['id']}"
-        r = http.post(f"{api}/v1/carriers/{f['carrier_id']}/events", json=event, timeout=5,
-                       headers={"Authorization": f"Bearer {factories.TOKENS[f['carrier_id']]}"})
+        raw = tracking_push.encode(event)  # signed as AfterShip signs it, no bearer token
+        r = httpx.post(f"{api}/v1/carriers/{f['carrier_id']}/events", content=raw, timeout=5,
+                       headers={"Content-Type": "application/json",
+                                **tracking_push.signature_headers("aftership", raw, factories.SECRETS[f["carrier_id"]])})
         assert r.status_code == 202, r.text
     order = order_in(api, order_id, shipment_status="delivered")
 
