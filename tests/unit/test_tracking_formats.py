@@ -49,6 +49,29 @@ def test_aftership_exception_carries_its_reason_and_a_zoned_time():
     )
 
 
+def test_aftership_without_checkpoints_takes_the_webhooks_ts():
+    # AfterShip sends updates with no checkpoint (Pending, Expired): the event's time is its ``ts``
+    # (Unix seconds), not the tracking's updated_at and not when it arrived
+    u = only(aftership.parse(fixture("aftership_expired_no_checkpoints"), RECEIVED))
+    assert u.status is TrackingStatus.EXPIRED and u.exception_reason == "Expired"
+    assert u.occurred_at == datetime(2024, 3, 12, 6, 15, tzinfo=timezone.utc)
+    payload = fixture("aftership_expired_no_checkpoints")
+    del payload["ts"]
+    assert only(aftership.parse(payload, RECEIVED)).occurred_at == datetime(2024, 3, 12, 6, 30, tzinfo=timezone.utc)
+    del payload["msg"]["updated_at"]
+    assert only(aftership.parse(payload, RECEIVED)).occurred_at == RECEIVED
+    for bad in (-1, "soon", 10**13):
+        with pytest.raises(PayloadError) as err:
+            aftership.parse({**payload, "ts": bad}, RECEIVED)
+        assert err.value.field_path == "ts"
+
+
+def test_aftership_a_checkpoint_time_wins_over_ts():
+    payload = fixture("aftership_in_transit")
+    assert payload["ts"] != int(datetime(2024, 3, 6, 9, 45, tzinfo=CHINA).timestamp())
+    assert only(aftership.parse(payload)).occurred_at == datetime(2024, 3, 6, 9, 45, tzinfo=CHINA)
+
+
 def test_aftership_attempt_fail_is_a_failed_delivery():
     u = only(aftership.parse(fixture("aftership_attempt_fail")))
     assert u.status is TrackingStatus.DELIVERY_FAILED and u.exception_reason == "Addressee not available"
@@ -190,6 +213,8 @@ def test_signatures():
             with pytest.raises(BadSignature):
                 verify(bad_headers, bad_body, bad_secret)
     assert TRACKING_FORMATS["generic"].verify is None
+    # none of them signs a delivery time: nothing for a freshness check
+    assert all(verify(headers, body, "k", {"timestamp": "x"}) is None for verify, headers in cases)
 
 
 JUNK = junk("", "2024-03-05T10:00:00", "2024-03-05T10:00:00+08:00", "Delivered", "nope")

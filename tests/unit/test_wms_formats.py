@@ -243,6 +243,33 @@ def test_qimen_confirmation_keeps_every_package():
     assert u.tracking_number == "SF1402345678901"
 
 
+@pytest.mark.parametrize("method", ["md5", "hmac", "hmac-sha256"])
+def test_qimen_sign_methods_as_the_qimen_sdk_computes_them(method):
+    # The Qimen / TOP SDKs' signTopRequest with a body: parameters but sign with a value, sorted by
+    # name, name + value, then the body; md5 wraps it in the secret, hmac is HMAC-MD5, upper hex
+    body = json.dumps(fixture("qimen_confirm_final"), ensure_ascii=False).encode()
+    params = {"method": "deliveryorder.confirm", "app_key": "1234", "customerId": "c1", "format": "json",
+              "sign_method": method, "timestamp": "2024-03-05 21:40:13", "v": "2.0", "session": ""}
+    text = "".join(f"{k}{v}" for k, v in sorted(params.items()) if v).encode() + body
+    expected = {"md5": hashlib.md5(b"qm" + text + b"qm").hexdigest(),
+                "hmac": hmac.new(b"qm", text, hashlib.md5).hexdigest(),
+                "hmac-sha256": hmac.new(b"qm", text, hashlib.sha256).hexdigest()}[method].upper()
+    assert qimen.sign(params, body, "qm") == expected
+    signed = {**params, "sign": expected.lower()}  # compared without regard to case
+    assert qimen.verify({}, body, "qm", signed) == datetime(2024, 3, 5, 21, 40, 13, tzinfo=CHINA)
+    assert WMS_FORMATS["qimen"].verify is qimen.verify
+    with pytest.raises(BadSignature):
+        qimen.verify({}, body, "qm", {**signed, "sign_method": "sha1"})
+
+
+def test_qimen_without_a_readable_timestamp_is_refused():
+    raw = b"{}"
+    for timestamp in (None, "", "2024-03-05T21:40:13", "yesterday"):
+        params = {"method": "deliveryorder.confirm", "customerId": "c1", "timestamp": timestamp}
+        with pytest.raises(BadSignature):
+            qimen.verify({}, raw, "qm", {**params, "sign": qimen.sign(params, raw, "qm")})
+
+
 def test_qimen_request_signature_round_trips_and_answers_are_read():
     raw = b'{"deliveryOrder":{}}'
     params = qimen.request_params("deliveryorder.create", "WH-1", "s3cret", raw, RECEIVED)
