@@ -15,7 +15,7 @@ from adapters.console import api_client, labels
 from adapters.console.blueprint import blp, lang, require
 from adapters.console.labels import status_label
 from adapters.http import auth
-from adapters.http.views import plain
+from adapters.http.views import plain, with_history_in_event_order
 from documents import orders, queries, reports
 from documents.converters import order_state
 from router import lifecycle
@@ -171,7 +171,8 @@ def order_page(order_id: str):
     state = order_state(doc)
     buttons = lifecycle.allowed_commands(state)
     decision = (doc.get("routing") or {}).get("decision") or {}
-    return render_template("order.html", o=plain(doc), buttons=buttons, decision=decision,
+    return render_template("order.html", o=plain(with_history_in_event_order(doc)), buttons=buttons,
+                           decision=decision,
                            decision_json=json.dumps(plain({k: v for k, v in decision.items() if k != "inputs"}),
                                                     indent=2, ensure_ascii=False),
                            FulfilmentStatus=FulfilmentStatus)

@@ -29,17 +29,23 @@ def order_view(doc: dict, full: bool = True) -> dict:
     if not full:
         for key in ("timeline", "raw", "line_amounts"):
             out.pop(key, None)
-    if out.get("fulfilments"):
-        out["fulfilments"] = [{**f, "tracking": in_event_order(f["tracking"])} if f.get("tracking") else f
-                              for f in out["fulfilments"]]
-    return plain(out)
+    return plain(with_history_in_event_order(out))
+
+
+def with_history_in_event_order(doc: dict) -> dict:
+    """The order with each fulfilment's tracking history in event order (see :func:`in_event_order`)."""
+    if not doc.get("fulfilments"):
+        return doc
+    return {**doc, "fulfilments": [{**f, "tracking": in_event_order(f["tracking"])} if f.get("tracking") else f
+                                   for f in doc["fulfilments"]]}
 
 
 def in_event_order(history: list[dict]) -> list[dict]:
     """A fulfilment's tracking history ordered by when each event happened (its ``occurred_at``:
     the checkpoint's time, the webhook's ``ts``, the carrier's ``datetime``), not by when it
     arrived: a late scan is listed where it belongs. Stored in arrival order; an entry without an
-    event time keeps its arrival time; ties keep arrival order."""
+    event time goes by when it arrived (``received_at``), one with neither right after the entry it
+    arrived after; ties keep arrival order."""
     keys, last = [], datetime.min.replace(tzinfo=timezone.utc)
     for entry in history:
         last = _moment(entry.get("occurred_at")) or _moment(entry.get("received_at")) or last
