@@ -9,12 +9,14 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from router.dates import placed_at_problem
+from router.geo import region_key
 from router.model import Address, Customer, Order, OrderLine
 from router.money import currency_quantum
 from router.statuses import PaymentMethod, PaymentStatus, ShippingMethod
+from router.subdivisions import subdivision_code
 
 MAX_LINES = 500
 
@@ -61,6 +63,23 @@ class AddressSchema(StrictSchema):
                         validate=validate.Length(max=5))
     lat = fields.Float(load_default=None, allow_none=True, validate=validate.Range(min=-90, max=90))
     lon = fields.Float(load_default=None, allow_none=True, validate=validate.Range(min=-180, max=180))
+    # Region, city and district are kept as written; the ISO 3166-2 subdivision beside them is
+    # given ("CN-ZJ" or "ZJ") or derived from the written region when it names one (router/subdivisions.py).
+    region_code = fields.String(load_default="", validate=validate.Regexp(
+        r"^(?:(?:[A-Z]{2}-)?[A-Z0-9]{1,3})?$", error="must be an ISO 3166-2 subdivision code (CN-ZJ or ZJ)"))
+
+    @validates_schema
+    def _code_of_the_country(self, data, **_):
+        code, country = data.get("region_code") or "", data.get("country") or ""
+        if "-" in code and country and not code.startswith(country + "-"):
+            raise ValidationError(f"is not a subdivision of {country}", "region_code")
+
+    @post_load
+    def _with_region_code(self, data, **_):
+        code = data.get("region_code")
+        data["region_code"] = region_key(data["country"], code) if code else \
+            subdivision_code(data["country"], data.get("region", ""))
+        return data
 
 
 class CustomerSchema(StrictSchema):
@@ -224,7 +243,7 @@ def to_domain(order_id: str, channel: str, data: dict) -> Order:
         address=Address(country=addr["country"], region=addr.get("region", ""), city=addr.get("city", ""),
                         district=addr.get("district", ""), postcode=addr.get("postcode", ""),
                         lines=tuple(addr.get("lines") or ()), name=addr.get("name", ""), phone=addr.get("phone", ""),
-                        lat=addr.get("lat"), lon=addr.get("lon")),
+                        lat=addr.get("lat"), lon=addr.get("lon"), region_code=addr.get("region_code", "")),
         placed_at=data["placed_at"],
         customer=Customer(id=cust.get("id", ""), name=cust.get("name", ""), email=cust.get("email", ""),
                           phone=cust.get("phone", ""), tier=cust.get("tier", "standard")),

@@ -78,7 +78,10 @@ class SkuSchema(Schema):
     merchant_id = fields.String(required=True, validate=_ID)
     name = fields.String(load_default="")
     price = fields.Decimal(required=True, validate=validate.Range(min=Decimal("0")))
-    weight_grams = fields.Integer(load_default=500)
+    weight_grams = fields.Integer(load_default=500, validate=validate.Range(min=0))
+    # length, width, height of one packed unit: sent with a carrier booking of a single unit
+    dimensions_mm = fields.List(fields.Integer(validate=validate.Range(min=1)), load_default=None, allow_none=True,
+                                validate=validate.Length(equal=3))
     product_type = fields.String(load_default="general")
     low_stock_threshold = fields.Integer(load_default=5)
     safety_stock = fields.Integer(load_default=0)

@@ -69,7 +69,7 @@ def order_from_document(doc: dict) -> Order:
         address=Address(country=a["country"], region=a.get("region", ""), city=a.get("city", ""),
                         district=a.get("district", ""), postcode=a.get("postcode", ""),
                         lines=tuple(a.get("lines") or ()), name=a.get("name", ""), phone=a.get("phone", ""),
-                        lat=a.get("lat"), lon=a.get("lon")),
+                        lat=a.get("lat"), lon=a.get("lon"), region_code=a.get("region_code") or ""),
         placed_at=doc["placed_at"],
         customer=Customer(**{k: v for k, v in (doc.get("customer") or {}).items()
                              if k in ("id", "name", "email", "phone", "tier")}),

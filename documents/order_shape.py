@@ -74,6 +74,7 @@ class Address(me.EmbeddedDocument):
     phone = me.StringField()
     lat = me.FloatField()
     lon = me.FloatField()
+    region_code = me.StringField()  # ISO 3166-2 ("CN-ZJ") beside the region as written; "" when unknown
 
 
 class OrderLine(me.EmbeddedDocument):

@@ -89,7 +89,8 @@ def to_carrier(d: dict) -> Carrier:
 def to_sku(d: dict) -> Sku:
     return Sku(sku=d["_id"], merchant_id=d["merchant_id"], price=Decimal(str(d.get("price", "0"))),
                weight_grams=d.get("weight_grams", 500), product_type=d.get("product_type", "general"),
-               name=d.get("name", ""), low_stock_threshold=d.get("low_stock_threshold", 5))
+               name=d.get("name", ""), low_stock_threshold=d.get("low_stock_threshold", 5),
+               dimensions_mm=tuple(d["dimensions_mm"]) if d.get("dimensions_mm") else None)
 
 
 class _NetworkCache:

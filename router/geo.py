@@ -30,8 +30,10 @@ def region_key(country: str, region: str = "") -> str:
 
 
 def destination_key(address: Address) -> str:
-    """The region code of a shipping address (``"CN-ZJ"``, or ``"CN"`` without a region)."""
-    return region_key(address.country, address.region)
+    """The region code of a shipping address (``"CN-ZJ"``, or ``"CN"`` without a region): its
+    subdivision code when known, else its region as written (an address stored before codes were
+    kept beside the written names carries the code there)."""
+    return region_key(address.country, address.region_code or address.region)
 
 
 def warehouse_key(warehouse: Warehouse) -> str:

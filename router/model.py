@@ -25,6 +25,9 @@ class Address:
     phone: str = ""
     lat: float | None = None
     lon: float | None = None
+    # The ISO 3166-2 subdivision ("CN-ZJ") when known: routing rules and freight zones read it;
+    # region, city and district stay as the customer wrote them (router/subdivisions.py).
+    region_code: str = ""
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,7 @@ class Sku:
     product_type: str = "general"
     name: str = ""
     low_stock_threshold: int = 5
+    dimensions_mm: tuple[int, int, int] | None = None  # length, width, height of one packed unit
 
 
 @dataclass(frozen=True)

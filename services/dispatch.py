@@ -17,6 +17,7 @@ from documents.converters import change_fields, order_state, with_details
 from router import fulfilment_flow, lifecycle
 from router.fulfilment_flow import AT_WAREHOUSE, FulfilmentCommand
 from router.paperwork import PaperKind, with_paper
+from router.parcels import parcel_for
 from router.statuses import FulfilmentStatus
 from services.follow_up import follow_up
 from services.ports import OutboundError, outbound
@@ -139,14 +140,15 @@ def _book(doc: dict, f: dict) -> str | None:
     if not f.get("carrier_id"):
         return None
     warehouse = _warehouse(f)
-    weight = sum(l["quantity"] for l in f["lines"]) * 500
+    # the catalogue's weights (and a single unit's dimensions), as freight was priced at routing
+    parcel = parcel_for(((line["sku"], line["quantity"]) for line in f["lines"]), reference.load_network().skus)
     carrier = _carrier(f["carrier_id"])
     assert carrier is not None, "routing chose it from the reference data"
     return outbound().carrier.book_shipment(carrier, {
         "fulfilment_id": f["id"], "service_level": doc.get("shipping_method", "standard"),
         "ship_from": {"warehouse_id": warehouse["_id"], "country": warehouse.get("country"),
                       "region": warehouse.get("region")},
-        "ship_to": doc["address"], "parcels": [{"weight_grams": weight}]})
+        "ship_to": doc["address"], "parcels": [parcel.to_dict()]})
 
 
 def _fulfilment(doc: dict | None, fulfilment_id: str) -> dict | None:

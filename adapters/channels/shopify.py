@@ -40,6 +40,7 @@ from adapters.errors import PayloadError
 from adapters.native import Native, header, verify_hmac
 from router.money import allocate, currency_quantum
 from router.statuses import PaymentMethod, PaymentStatus
+from router.subdivisions import subdivision_code
 
 SIGNATURE_HEADER = "X-Shopify-Hmac-Sha256"
 WEBHOOK_ID_HEADER = "X-Shopify-Webhook-Id"
@@ -192,7 +193,8 @@ def _address(order: Native, flags: list[str]) -> dict:
         "name": clip(name, 200),
         "phone": clip(addr.get("phone").text() or order.get("phone").text(), 40),
         "country": addr.req("country_code").text().upper(),
-        "region": clip(addr.first("province_code", "province").text(), 100),
+        "region": clip(addr.first("province", "province_code").text(), 100),  # as written; the code beside it
+        "region_code": subdivision_code(addr.req("country_code").text().upper(), addr.get("province_code").text()),
         "city": clip(addr.get("city").text(), 100),
         "postcode": clip(addr.get("zip").text(), 20),
         "lines": [

@@ -156,16 +156,15 @@ def _line(sub: Native, flags: list[str], keep_closed: bool) -> dict | None:
 
 
 def _address(trade: Native, flags: list[str]) -> dict:
-    state = trade.req("receiver_state").text()
-    region = province_code(state)
-    if region is None:
+    state = trade.req("receiver_state").text()  # kept as written; the canonical schema adds its code
+    if province_code(state) is None:
         flags.append(f"unmapped_region:{state}")
     country = trade.get("receiver_country").text().upper()
     return {
         "name": clip(trade.get("receiver_name").text(), 200),
         "phone": clip(trade.first("receiver_mobile", "receiver_phone").text(), 40),
         "country": country if len(country) == 2 and country.isascii() and country.isalpha() else "CN",
-        "region": clip(region or state, 100),
+        "region": clip(state, 100),
         "city": clip(trade.get("receiver_city").text(), 100),
         "district": clip(trade.get("receiver_district").text(), 100),
         "postcode": clip(trade.get("receiver_zip").text(), 20),

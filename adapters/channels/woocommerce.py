@@ -37,7 +37,7 @@ from adapters.channels.channel_order import (
     person_name,
     with_tax,
 )
-from adapters.channels.cn_regions import province_code
+from adapters.channels.cn_regions import province_code, province_name
 from adapters.errors import PayloadError
 from adapters.native import Native, header, verify_hmac
 from router.statuses import PaymentMethod, PaymentStatus
@@ -180,9 +180,9 @@ def _address(order: Native, flags: list[str]) -> dict:
     if not addr.present:
         raise order.get("shipping").fail("is required")
     country = addr.req("country").text().upper()
-    region = addr.get("state").text()
-    if country == "CN":
-        region = province_code(region) or region
+    region, region_code = addr.get("state").text(), ""
+    if country == "CN" and (code := province_code(region)):  # Woo's "CN12": the province's name, and its code
+        region, region_code = province_name(code) or region, f"CN-{code}"
     name = person_name(addr.get("first_name").text(), addr.get("last_name").text())
     phone = addr.get("phone").text() or (billing.get("phone").text() if billing.present else "")
     return {
@@ -190,6 +190,7 @@ def _address(order: Native, flags: list[str]) -> dict:
         "phone": clip(phone, 40),
         "country": country,
         "region": clip(region, 100),
+        "region_code": region_code,
         "city": clip(addr.get("city").text(), 100),
         "postcode": clip(addr.get("postcode").text(), 20),
         "lines": [

@@ -7,15 +7,17 @@ import base64
 import hashlib
 import hmac
 import json
+from pathlib import Path
 
 import pytest
 
 from documents import orders
-from tests.helpers import http
+from tests.helpers import eventually, get_order, http
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("conserved")]
 
 SECRET = "whsec-edges"
+FIXTURES = Path(__file__).parent.parent / "fixtures"
 
 
 def _nothing_stored(api: str) -> None:
@@ -94,3 +96,69 @@ def test_an_order_for_a_channel_that_is_not_configured_is_refused_and_nothing_st
     # And the configured channel still takes the same order
     assert http.post(f"{api}/v1/channels/manual/orders", json=seeded.order([("SKU-A", 1)]), headers=OPERATOR,
                      timeout=5).status_code == 202
+
+
+def test_a_carrier_booking_carries_the_catalogue_weight_and_a_single_units_dimensions(api, worker, seeded, wms,
+                                                                                      carrier):
+    from adapters.seed import load_world
+
+    # Given a catalogue that knows SKU-A's weight and packed size (not the old 500 g per unit)
+    world = seeded.world(wms.url, carrier.url)
+    sku_a = next(s for s in world["skus"] if s["sku"] == "SKU-A")
+    sku_a.update(weight_grams=1234, dimensions_mm=[300, 200, 100])
+    load_world(world)
+
+    # When two units, then one, are ordered and dispatched
+    booked = {}
+    for units in (2, 1):
+        order_id = http.post(f"{api}/v1/channels/manual/orders", json=seeded.order([("SKU-A", units)], paid=True),
+                             timeout=5).json()["order_id"]
+        order = eventually(lambda oid=order_id: (o := get_order(api, oid))["fulfilments"]
+                           and o["fulfilments"][0]["status"] == "dispatched" and o, what="dispatched")
+        [f] = order["fulfilments"]
+        booked[units] = carrier.shipments[f["id"]].request["parcels"]
+
+    # Then the carrier was asked to carry the catalogue's weight, and a single unit's dimensions
+    assert booked[2] == [{"weight_grams": 2468}]
+    assert booked[1] == [{"weight_grams": 1234, "length_mm": 300, "width_mm": 200, "height_mm": 100}]
+
+
+# --- 13. addresses as written ---------------------------------------------------------------------
+
+
+def test_a_chinese_address_is_kept_as_written_with_its_code_and_sent_so_to_the_wms_and_the_carrier(
+        api, worker, seeded, wms, carrier):
+    from adapters.seed import load_world
+
+    # Given a Taobao shop, and warehouses that speak Qimen (deliveryorder.create's receiverInfo)
+    world = seeded.world(wms.url, carrier.url)
+    for warehouse in ("WH-EAST", "WH-WEST"):
+        seeded.speaks_qimen(world, warehouse)
+    world["channels"].append({"id": "taobao", "format": "taobao", "merchant_id": "m1", "secret": SECRET})
+    load_world(world)
+
+    # When a buyer in Hangzhou pays a trade (Taobao's trade as its TMC bridge pushes it, SKUs ours)
+    trade = json.loads((FIXTURES / "channels" / "taobao_trade_paid.json").read_text(encoding="utf-8"))
+    subs = trade["trade_fullinfo_get_response"]["trade"]["orders"]["order"]
+    for sub in subs:
+        sub["outer_sku_id"] = "SKU-A"
+    raw = json.dumps(trade, ensure_ascii=False).encode()
+    r = http.post(f"{api}/v1/channels/taobao/orders", content=raw, timeout=5, headers={
+        "Content-Type": "application/json", "X-Top-Sign": hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest()})
+    assert r.status_code == 202, r.text
+    order = eventually(lambda: (o := get_order(api, r.json()["order_id"]))["fulfilments"]
+                       and all(f["status"] == "dispatched" for f in o["fulfilments"]) and o, what="dispatched")
+
+    # Then the address is stored as written, with its ISO 3166-2 code beside it
+    address = order["address"]
+    assert (address["country"], address["region"], address["city"], address["district"]) == \
+        ("CN", "浙江省", "杭州市", "西湖区")
+    assert address["region_code"] == "CN-ZJ"
+    assert orders.collection().find_one({"_id": order["order_id"]})["address"]["region"] == "浙江省"
+
+    # And the warehouse's delivery order and the carrier's booking carry the province as written
+    for f in order["fulfilments"]:
+        receiver = wms.delivery_orders[f["id"]].request["deliveryOrder"]["receiverInfo"]
+        assert (receiver["province"], receiver["city"], receiver["area"]) == ("浙江省", "杭州市", "西湖区")
+        ship_to = carrier.shipments[f["id"]].request["ship_to"]
+        assert (ship_to["region"], ship_to["city"], ship_to["district"]) == ("浙江省", "杭州市", "西湖区")

@@ -43,7 +43,8 @@ def test_paid_multiline_order_maps_lines_with_their_allocated_discounts():
     assert c["payment"]["method"] == "online" and c["payment"]["status"] == "paid"
     assert c["b2b"] is False and c["notes"] == "Please leave at the door"
     a = c["shipping_address"]
-    assert (a["country"], a["region"], a["city"], a["postcode"]) == ("US", "CA", "Los Angeles", "90026")
+    assert (a["country"], a["region"], a["city"], a["postcode"]) == ("US", "California", "Los Angeles", "90026")
+    assert a["region_code"] == "US-CA"
     assert a["lines"] == ["123 Amoeba Way", "Apt 4B"] and a["name"] == "Jane Doe"
     assert a["phone"] == "+1 213 555 0142" and (a["lat"], a["lon"]) == (34.0778, -118.2606)
     assert c["customer"] == {"id": "7001", "name": "Jane Doe", "email": "jane.doe@example.com", "phone": ""}
@@ -80,7 +81,8 @@ def test_cash_on_delivery_order_with_express_shipping_and_non_ascii_address():
         }
     ]
     a = c["shipping_address"]
-    assert (a["name"], a["city"], a["region"], a["country"]) == ("Jürgen Groß", "München", "BY", "DE")
+    assert (a["name"], a["city"], a["region"], a["country"]) == ("Jürgen Groß", "München", "Bayern", "DE")
+    assert a["region_code"] == "DE-BY"
     assert a["lines"] == ["Königstraße 12", "Hinterhaus, 3. OG"]
 
 
@@ -90,7 +92,8 @@ def test_free_shipping_discount_nets_the_shipping_fee_for_a_chinese_address():
     assert c["shipping_fee"] == "0.00" and c["discounts"] == [] and c["currency"] == "CNY"
     assert c["lines"][0]["unit_price"] == "198.00" and c["lines"][0]["quantity"] == 2
     a = c["shipping_address"]
-    assert (a["country"], a["region"], a["city"], a["postcode"]) == ("CN", "ZJ", "杭州市", "310012")
+    assert (a["country"], a["region"], a["city"], a["postcode"]) == ("CN", "Zhejiang", "杭州市", "310012")
+    assert a["region_code"] == "CN-ZJ"  # from province_code; the province as written stays
     assert a["name"] == "王小明" and a["lines"] == ["西湖区文三路138号", "东方通信大厦5楼"]
     assert c["customer"]["name"] == "王小明"  # family name first for Chinese names
 

@@ -50,12 +50,13 @@ def test_paid_trade_maps_sub_orders_with_divide_order_fee_discounts_and_a_chines
         "name": "张三",
         "phone": "13800138000",
         "country": "CN",
-        "region": "ZJ",
+        "region": "浙江省",  # as the buyer wrote it; the canonical schema adds its code
         "city": "杭州市",
         "district": "西湖区",
         "postcode": "310012",
         "lines": ["文三路 138 号东方通信大厦 5 楼"],
     }
+    assert loaded["shipping_address"]["region"] == "浙江省" and loaded["shipping_address"]["region_code"] == "CN-ZJ"
     assert c["notes"] == "请尽快发货，谢谢"
     assert loaded["placed_at"] == datetime(2024, 3, 5, 20, 15, 30, tzinfo=CHINA)
     assert order.updated_at == datetime(2024, 3, 5, 20, 16, 2, tzinfo=CHINA)
@@ -74,7 +75,7 @@ def test_cod_trade_leaves_out_closed_sub_orders_and_flags_open_refunds():
     assert "refund:3581234567890200002:WAIT_SELLER_AGREE" in order.flags
     assert "line_closed:3581234567890200003" in order.flags
     a = c["shipping_address"]
-    assert (a["region"], a["city"], a["district"]) == ("GD", "深圳市", "南山区")
+    assert (a["region"], a["city"], a["district"]) == ("广东省", "深圳市", "南山区")
     assert a["lines"] == ["粤海街道", "科技园南区高新南一道 9 号"] and c["shipping_fee"] == "10.00"
 
 
@@ -82,7 +83,8 @@ def test_closed_trade_is_cancelled_and_keeps_its_lines():
     order, _ = mapped("taobao_trade_closed")
     assert order.cancelled and order.native_status == "TRADE_CLOSED_BY_TAOBAO"
     assert order.canonical["lines"][0]["sku"] == "TEA-PUER-357"  # a single sub-order as an object, not a list
-    assert order.canonical["shipping_address"]["region"] == "BJ"
+    assert order.canonical["shipping_address"]["region"] == "北京"
+    assert CanonicalOrderSchema().load(order.canonical)["shipping_address"]["region_code"] == "CN-BJ"
 
 
 @pytest.mark.parametrize(
@@ -110,6 +112,7 @@ def test_unknown_status_and_unknown_province_are_flagged():
     order = taobao.to_canonical(payload, "m-tb")
     assert "unknown_status:SOME_NEW_STATUS" in order.flags and "unmapped_region:火星省" in order.flags
     assert order.canonical["shipping_address"]["region"] == "火星省"
+    assert CanonicalOrderSchema().load(order.canonical)["shipping_address"]["region_code"] == ""  # not known
 
 
 @pytest.mark.parametrize(
