@@ -39,6 +39,10 @@ class Settings:
     low_stock_webhook: str | None = None  # where low-stock alerts are posted
     worker_metrics: bool = False  # workers export Prometheus metrics
     worker_metrics_server: bool = True  # this worker group serves them (one group per host does)
+    console_idle_minutes: float = 30.0  # a console session unused this long ends
+    console_max_hours: float = 12.0  # and every console session ends this long after sign-in
+    rate_limit_per_second: float = 100.0  # intake and commands per caller identity and API process (0: off)
+    rate_limit_burst: int = 500  # calls a caller may make at once before the rate applies
 
     def with_(self, **changes) -> Settings:
         return replace(self, **changes)
@@ -77,6 +81,10 @@ def from_env() -> Settings:
             low_stock_webhook=env.str("LOW_STOCK_WEBHOOK", None) or None,
             worker_metrics=env.bool("WORKER_METRICS", False),
             worker_metrics_server=env.bool("WORKER_METRICS_SERVER", True),
+            console_idle_minutes=env.float("CONSOLE_IDLE_MINUTES", 30.0),
+            console_max_hours=env.float("CONSOLE_MAX_HOURS", 12.0),
+            rate_limit_per_second=env.float("RATE_LIMIT_PER_SECOND", 100.0),
+            rate_limit_burst=env.int("RATE_LIMIT_BURST", 500),
         )
 
 

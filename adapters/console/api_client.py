@@ -2,13 +2,17 @@
 
 A sub-request through the app's own WSGI stack (not a loopback socket): the API's validation,
 role checks, state rules and error mapping apply exactly as for any other client, and the
-console needs no second copy of any command.
+console needs no second copy of any command. The sub-request carries no token (the session does
+not hold one): it names the operator the server-side session resolved in its WSGI environ
+(``auth.CONSOLE_OPERATOR``), a key no HTTP client can set.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from flask import current_app, g
+
+from adapters.http import auth
 
 
 @dataclass(frozen=True)
@@ -31,12 +35,12 @@ class ApiAnswer:
 
 
 def call(method: str, path: str, json: dict | None = None, raw: bool = False):
-    """Call the API at ``path`` with the operator's token. Returns an :class:`ApiAnswer`, or the
+    """Call the API at ``path`` as the signed-in operator. Returns an :class:`ApiAnswer`, or the
     raw response (``raw=True``, e.g. for CSV)."""
     operator = g.get("operator")
-    headers = {"Authorization": f"Bearer {operator.token}"} if operator and operator.token else {}
+    environ = {auth.CONSOLE_OPERATOR: (operator.name, operator.role)} if operator else {}
     with current_app.test_client() as client:  # werkzeug's WSGI client: an in-process sub-request
-        response = client.open(path, method=method, json=json, headers=headers)
+        response = client.open(path, method=method, json=json, environ_overrides=environ)
     if raw:
         return response
     return ApiAnswer(response.status_code, response.get_json(silent=True))

@@ -96,6 +96,9 @@ TEXT: dict[str, tuple[str, str]] = {
     "change_address": ("Change address", "修改地址"), "role": ("Role", "角色"), "ledger": ("Adjustments", "调整记录"),
     "csrf": ("The form expired; try again.", "表单已过期，请重试。"), "not_found": ("Not found.", "未找到。"),
     "none_selected": ("Select some orders first.", "请先选择订单。"), "explanation": ("Explanation", "决策明细"),
+    "sessions": ("Sessions", "会话"), "operator": ("Operator", "操作员"), "started": ("Signed in", "登录时间"),
+    "last_seen": ("Last used", "最近使用"), "expires": ("Ends", "过期时间"), "revoke": ("Revoke", "注销"),
+    "this_session": ("this session", "当前会话"),
 }
 
 

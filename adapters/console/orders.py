@@ -12,9 +12,9 @@ from decimal import Decimal, InvalidOperation
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 
 from adapters.console import api_client, labels
-from adapters.console.blueprint import blp, lang, require
+from adapters.console.blueprint import blp, lang, require, safe_next
 from adapters.console.labels import status_label
-from adapters.http import auth
+from adapters.http import auth, csv_cells
 from adapters.http.views import plain, with_history_in_event_order
 from documents import orders, queries, reports
 from documents.converters import order_state
@@ -127,7 +127,7 @@ def _payable(order: dict):
 
 def _csv_response(rows: list[list], filename: str) -> Response:
     out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerows(rows)
+    csv.writer(out, lineterminator="\n").writerows(csv_cells.row(r) for r in rows)
     return Response(out.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
@@ -136,7 +136,7 @@ def _csv_response(rows: list[list], filename: str) -> Response:
 def orders_bulk():
     ids = [i for i in request.form.getlist("ids") if _ID.match(i)]
     action = request.form.get("action", "")
-    back = request.form.get("back") or url_for("console.orders_page")
+    back = safe_next(request.form.get("back"))
     if not ids:
         flash(labels.text("none_selected", lang()), "error")
         return redirect(back)
@@ -205,7 +205,8 @@ def retry_dispatch(fulfilment_id: str):
     require(auth.Role.OPERATOR)
     answer = api_client.call("POST", f"/v1/fulfilments/{fulfilment_id}/retry-dispatch")
     _flash_answer(answer, fulfilment_id)
-    return redirect(request.form.get("back") or url_for("console.exceptions"))
+    back = request.form.get("back")
+    return redirect(safe_next(back) if back else url_for("console.exceptions"))
 
 
 def _flash_answer(answer: api_client.ApiAnswer, what: str) -> None:

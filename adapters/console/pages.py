@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
+from urllib.parse import urlencode
 
 from flask import abort, flash, redirect, render_template, request, url_for
 
@@ -140,7 +141,7 @@ def report_csv(name: str):
     if name not in REPORT_NAMES:
         abort(404)
     query = {k: v for k, v in request.args.items() if k in ("from", "to", "currency") and v}
-    qs = "&".join(f"{k}={v}" for k, v in {**query, "format": "csv"}.items())
+    qs = urlencode({**query, "format": "csv"})
     response = api_client.call("GET", f"/v1/reports/{name}?{qs}", raw=True)
     return response.get_data(), response.status_code, {
         "Content-Type": response.headers.get("Content-Type", "text/plain"),

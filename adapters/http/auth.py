@@ -1,17 +1,28 @@
 """Who is calling: channels, warehouses and carriers by their own secret or token, the payment
 service by its token, operators by API tokens carrying a role. One place decides, every view asks.
-Nothing but ``/healthz`` is open: with no tokens configured, every other call is refused."""
+Nothing but ``/healthz`` is open: with no tokens configured, every other call is refused.
+
+Tokens come as ``Authorization: Bearer <token>`` exactly as RFC 6750 spells it: the scheme in
+any case (RFC 7235), one or more spaces, then the token's own characters (b64token); padding,
+tabs or anything else around or inside the token is no token. A caller once identified is counted
+against its rate limit (adapters/http/rate_limit.py). The console's in-process calls name their
+operator in the WSGI environ (``CONSOLE_OPERATOR``), which no HTTP client can set."""
 from __future__ import annotations
 
 import functools
 import hmac
+import re
 from enum import IntEnum
 
 from flask import request
 
+from adapters.http import rate_limit
 from adapters.http.errors import ApiError
 from config import get_settings
 from documents import reference
+
+CONSOLE_OPERATOR = "orderrouter.console_operator"  # environ key: (name, Role) of the console's operator
+_BEARER = re.compile(r"(?i:bearer) +([A-Za-z0-9\-._~+/]+=*)")  # RFC 6750 section 2.1
 
 
 class Role(IntEnum):
@@ -21,8 +32,8 @@ class Role(IntEnum):
 
 
 def _bearer() -> str | None:
-    header = request.headers.get("Authorization", "")
-    return header[7:].strip() if header.lower().startswith("bearer ") else None
+    found = _BEARER.fullmatch(request.headers.get("Authorization", ""))
+    return found.group(1) if found else None
 
 
 def _same(a: str | None, b: str | None) -> bool:
@@ -34,6 +45,7 @@ def require_party(kind: str, party_id: str) -> dict:
     record = reference.cached(kind, party_id)
     if record is None or not _same(_bearer(), record.get("token")):  # unknown and wrong look alike
         raise ApiError(401, "unauthorized", f"bad or missing token for {kind[:-1]} {party_id!r}")
+    rate_limit.charge(f"{kind}:{party_id}")
     return record
 
 
@@ -54,8 +66,9 @@ _tokens_cache: dict = {}
 
 def require_role(role: Role) -> str:
     """The calling operator's name, if their token carries at least ``role``."""
+    console = request.environ.get(CONSOLE_OPERATOR)  # the console's in-process call, as its operator
     presented = _bearer() or ""
-    found = next((who for token, who in operator_tokens().items() if _same(presented, token)), None)
+    found = console or next((who for token, who in operator_tokens().items() if _same(presented, token)), None)
     if found is None:
         if not operator_tokens():
             raise ApiError(401, "unauthorized", "a valid operator token is required, and none is configured: "
@@ -64,6 +77,7 @@ def require_role(role: Role) -> str:
     name, has = found
     if has < role:
         raise ApiError(403, "forbidden", f"role {has.name.lower()} may not do this (needs {role.name.lower()})")
+    rate_limit.charge(f"operator:{name}")
     return name
 
 
@@ -71,6 +85,7 @@ def require_payments() -> str:
     """Payment notices come from the payment service (``ROUTER_PAYMENTS_TOKEN``) or an admin
     recording an offline payment (a B2B wire transfer). Returns who."""
     if _same(_bearer(), get_settings().payments_token):
+        rate_limit.charge("payment")
         return "payment"
     return f"operator:{require_role(Role.ADMIN)}"
 
@@ -79,6 +94,7 @@ def require_channel(config: dict) -> str:
     """A canonical-format channel push: the channel's own token, or an operator's (staff typing in
     a phone order). Returns who."""
     if config.get("token") and _same(_bearer(), config["token"]):
+        rate_limit.charge(f"channel:{config['_id']}")
         return f"channel:{config['_id']}"
     return f"operator:{require_role(Role.OPERATOR)}"
 

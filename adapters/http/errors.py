@@ -1,6 +1,14 @@
-"""Errors as JSON, and the one table that maps domain exceptions to HTTP status codes."""
+"""Errors as JSON, and the one table that maps domain exceptions to HTTP status codes.
+
+A database or broker that cannot be reached is not the caller's fault: 503 with ``Retry-After``,
+so a webhook sender (or any client) tries again later instead of giving up on a 500.
+"""
 from __future__ import annotations
 
+import dramatiq.errors
+import pika.exceptions
+import pymongo.errors
+import structlog
 from flask import jsonify
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
@@ -10,12 +18,21 @@ from adapters.schemas import field_errors
 from router.errors import IllegalTransition
 
 
-class ApiError(Exception):
-    """An error the API answers with as is."""
+log = structlog.get_logger(__name__)
+RETRY_AFTER_S = 5  # what a 503 for an unreachable database or broker asks the sender to wait
+# pymongo: ConnectionFailure covers AutoReconnect, NetworkTimeout and ServerSelectionTimeoutError
+DATABASE_DOWN = (pymongo.errors.ConnectionFailure, pymongo.errors.ExecutionTimeout)
+BROKER_DOWN = (dramatiq.errors.BrokerConnectionError, pika.exceptions.AMQPConnectionError)
 
-    def __init__(self, status: int, code: str, message: str, details: dict | None = None):
+
+class ApiError(Exception):
+    """An error the API answers with as is (``headers``: extra response headers, e.g. Retry-After)."""
+
+    def __init__(self, status: int, code: str, message: str, details: dict | None = None,
+                 headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status, self.code, self.message, self.details = status, code, message, details or {}
+        self.headers = headers or {}
 
 
 def error_body(code: str, message: str, details: dict | None = None) -> dict:
@@ -26,6 +43,10 @@ def _mapped(exc: Exception) -> tuple[int, str, str, dict] | None:
     """Domain exception -> (status, code, message, details); None when it is not a known one."""
     if isinstance(exc, ApiError):
         return exc.status, exc.code, exc.message, exc.details
+    if isinstance(exc, DATABASE_DOWN):
+        return 503, "database_unavailable", "the database cannot be reached: try again later", {}
+    if isinstance(exc, BROKER_DOWN):
+        return 503, "broker_unavailable", "the message broker cannot be reached: try again later", {}
     if isinstance(exc, RecursionError):  # JSON nested deeper than the parser goes
         return 400, "malformed_json", "body is nested too deeply", {}
     if isinstance(exc, ValidationError):
@@ -50,7 +71,11 @@ def register(app) -> None:
             app.logger.exception("unhandled error")
             return jsonify(error_body("internal", "internal error")), 500
         status, code, message, details = mapped
-        return jsonify(error_body(code, message, details)), status
+        headers = dict(getattr(exc, "headers", None) or {})
+        if status == 503:
+            log.warning("dependency_unavailable", code=code, error=type(exc).__name__)
+            headers.setdefault("Retry-After", str(RETRY_AFTER_S))
+        return jsonify(error_body(code, message, details)), status, headers
 
     def _http(exc: HTTPException):
         data = getattr(exc, "data", None) or {}

@@ -12,7 +12,7 @@ from flask import jsonify, request
 from flask_smorest import Blueprint
 
 from adapters import intake
-from adapters.http import auth, parties
+from adapters.http import auth, parties, rate_limit
 from adapters.http.errors import ApiError
 from adapters.http.schemas import AcceptedSchema, CarrierEventSchema, PaymentNoticeSchema, WmsEventSchema
 from adapters.schemas import CanonicalOrderSchema
@@ -58,6 +58,7 @@ def push_order(channel: str):
     if not secret:
         raise ApiError(401, "unauthorized", f"channel {channel!r} has no webhook secret configured")
     native.verify(request.headers, request.get_data(cache=True), secret)
+    rate_limit.charge(f"channel:{channel}")  # signed by the channel: count it against that channel
     payload = _json_body()
     accepted = intake.accept_channel_order(channel, native.to_canonical(payload, config.get("merchant_id")),
                                            native.dedupe_key(request.headers, payload))

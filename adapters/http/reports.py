@@ -16,7 +16,7 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from adapters.http import auth
+from adapters.http import auth, csv_cells
 from documents import reports
 from router.dates import query_time_problem
 
@@ -81,9 +81,9 @@ def _answer(name: str, args: dict, body: dict, rows: list[dict], columns: list[s
     rng = report_range(args)
     if args["format"] == "csv":
         out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows(csv_cells.row(r.get(c, "") for c in columns) for r in rows)
         filename = f"{name}_{rng.start.date()}_{(rng.end - timedelta(microseconds=1)).date()}.csv"
         return Response(out.getvalue(), mimetype="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{filename}"'})
