@@ -23,6 +23,7 @@ from dramatiq.middleware import (AgeLimit, Callbacks, CurrentMessage, Middleware
                                  ShutdownNotifications, TimeLimit)
 
 from actors.message_shape import MessageShape
+from actors.quorum import QuorumRabbitmqBroker
 from config import Settings, get_settings
 from documents import dead_letters
 from documents.connection import connect
@@ -188,11 +189,21 @@ def _with_defaults(url: str) -> str:
 
 def build_broker(settings: Settings) -> dramatiq.Broker:
     """The broker ``settings`` ask for (RabbitMQ with publisher confirms, or a StubBroker for
-    tests), made the process's broker (``dramatiq.set_broker``)."""
+    tests), made the process's broker (``dramatiq.set_broker``).
+
+    Several node URLs (a cluster) are handed to pika as a list: every connection, and every
+    reconnect after a node is lost, goes to the first node that answers, in the order given.
+    ``queue_type`` quorum declares every queue a quorum queue (:mod:`actors.quorum`)."""
     if settings.broker == "stub":
         broker = StubBroker(middleware=build_middleware(settings))
+        dramatiq.set_broker(broker)
+        return broker
+    urls = [_with_defaults(url) for url in settings.amqp_urls]
+    options = {"url": urls[0] if len(urls) == 1 else urls, "confirm_delivery": True,
+               "middleware": build_middleware(settings, settings.worker_metrics)}
+    if settings.queue_type == "quorum":
+        broker = QuorumRabbitmqBroker(delivery_limit=settings.queue_delivery_limit, **options)
     else:
-        broker = RabbitmqBroker(url=_with_defaults(settings.amqp_url), confirm_delivery=True,
-                                middleware=build_middleware(settings, settings.worker_metrics))
+        broker = RabbitmqBroker(**options)
     dramatiq.set_broker(broker)
     return broker

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pika
 
+from config.settings import split_urls
+
 ORDERS = "orders"  # validate, route, reserve: CPU and MongoDB
 DISPATCH = "dispatch"  # HTTP out to WMS and carriers: slow, retried
 EVENTS = "events"  # payments, WMS and carrier events
@@ -27,8 +29,9 @@ def names(prefix: str) -> tuple[str, ...]:
 def delete_queues(prefix: str, amqp_url: str) -> None:
     """Delete every queue of ``prefix`` (with Dramatiq's delay and dead-letter queues, ``.DQ`` and
     ``.XQ``). Only for a throwaway prefix (a test session, a demo or bench run) once nothing
-    consumes from it: left behind, each run's queues stayed on the shared broker for good."""
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    consumes from it: left behind, each run's queues stayed on the shared broker for good.
+    ``amqp_url``: one node's URL or several (``ROUTER_AMQP_URL`` of a cluster)."""
+    connection = pika.BlockingConnection([pika.URLParameters(url) for url in split_urls(amqp_url)])
     try:
         channel = connection.channel()
         for queue in names(prefix):

@@ -1,9 +1,10 @@
-"""Routing an accepted order, and re-routing a fulfilment the warehouse could not ship."""
+"""Routing an accepted order, re-routing a fulfilment the warehouse could not ship, and trying
+backordered units again when their stock arrives."""
 from __future__ import annotations
 
 from actors import queues
 from actors.declare import actor
-from services import rerouting, routing
+from services import backorders, rerouting, routing
 
 
 @actor(queue=queues.ORDERS, time_limit=60_000)
@@ -14,3 +15,8 @@ def process_order(order_id: str) -> None:
 @actor(queue=queues.ORDERS, time_limit=60_000)
 def reroute_failed(order_id: str, fulfilment_id: str) -> None:
     rerouting.reroute_failed(order_id, fulfilment_id)
+
+
+@actor(queue=queues.ORDERS, time_limit=60_000)
+def retry_backorder(order_id: str) -> None:
+    backorders.retry(order_id)

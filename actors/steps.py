@@ -8,7 +8,7 @@ from actors.channel_sync import sync_channel
 from actors.declare import LazyActor
 from actors.dispatch import dispatch_fulfilment, intercept_fulfilment, register_tracking, update_wms_address
 from actors.events import apply_carrier_event, apply_payment, apply_wms_event
-from actors.routing import process_order, reroute_failed
+from actors.routing import process_order, reroute_failed, retry_backorder
 from actors.sweeps import fire_timer
 from services import messages
 
@@ -19,6 +19,7 @@ ACTOR_OF: dict[type[messages.Step], LazyActor] = {
     messages.InterceptFulfilment: intercept_fulfilment,
     messages.UpdateWmsAddress: update_wms_address,
     messages.RerouteFailed: reroute_failed,
+    messages.RetryBackorder: retry_backorder,
     messages.SyncChannel: sync_channel,
     messages.FireTimer: fire_timer,
     messages.ApplyPayment: apply_payment,

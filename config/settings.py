@@ -6,9 +6,13 @@ with :func:`use` (the tests, the CLI after it started an embedded database).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 from environs import Env
+from marshmallow.validate import OneOf, Range
+
+QUEUE_TYPES = ("classic", "quorum")
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,8 @@ class Settings:
     worker_threads: int
     slow_command_ms: float  # database commands slower than this are logged (0: off)
     routing_inputs_days: int  # a routing decision's recorded inputs are kept this long (0: forever)
+    queue_type: str = "classic"  # "quorum": every queue is declared a quorum queue (a cluster of nodes)
+    queue_delivery_limit: int = 20  # quorum queues: deliveries of a message before it is dead-lettered
     api_tokens: str = ""  # operators: ``name:role:token,...``; empty lets nobody in
     payments_token: str | None = None  # the payment service's bearer token
     party_secrets: str = ""  # signing secrets over the seed's: ``kind:id:secret,...``
@@ -46,6 +52,17 @@ class Settings:
 
     def with_(self, **changes) -> Settings:
         return replace(self, **changes)
+
+    @property
+    def amqp_urls(self) -> tuple[str, ...]:
+        """The RabbitMQ node URLs in ``amqp_url`` (one, or a cluster's nodes)."""
+        return split_urls(self.amqp_url)
+
+
+def split_urls(value: str) -> tuple[str, ...]:
+    """Node URLs separated by commas, semicolons or whitespace; clients connect to the first that
+    answers, in this order."""
+    return tuple(url for url in re.split(r"[\s,;]+", value.strip()) if url)
 
 
 def from_env() -> Settings:
@@ -73,6 +90,8 @@ def from_env() -> Settings:
             worker_threads=env.int("WORKER_THREADS", 8),
             slow_command_ms=env.float("SLOW_COMMAND_MS", 1000.0),
             routing_inputs_days=env.int("ROUTING_INPUTS_DAYS", 180),
+            queue_type=env.str("QUEUE_TYPE", "classic", validate=OneOf(QUEUE_TYPES)),
+            queue_delivery_limit=env.int("QUEUE_DELIVERY_LIMIT", 20, validate=Range(min=1)),
             api_tokens=env.str("API_TOKENS", ""),
             payments_token=env.str("PAYMENTS_TOKEN", None) or None,
             party_secrets=env.str("PARTY_SECRETS", ""),

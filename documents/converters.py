@@ -5,6 +5,7 @@ from dataclasses import asdict
 from datetime import datetime
 from decimal import Decimal
 
+from router.exceptions import flagged
 from router.lifecycle import OrderState
 from router.model import Address, Customer, Order, OrderLine, StockLevel
 from router.statuses import (AfterSalesStatus, FulfilmentStatus, OrderStatus, PaymentMethod, PaymentStatus,
@@ -110,7 +111,14 @@ def order_state(doc: dict):
         payable=Decimal((doc.get("amounts") or {}).get("payable", "0")),
         paid_amount=Decimal(doc.get("paid_amount") or 0), refunded_amount=Decimal(doc.get("refunded_amount") or 0),
         cancel_requested=bool(doc.get("cancel_requested")), refund_due=bool(doc.get("refund_due")),
+        flagged=flagged(doc.get("exceptions")),
+        backordered_units=waiting_units(doc),
     )
+
+
+def waiting_units(doc: dict) -> int:
+    """Units of a stored order backordered and still waiting for stock."""
+    return sum(int(b.get("quantity") or 0) for b in (doc.get("routing") or {}).get("backordered") or ())
 
 
 def change_fields(doc: dict, change, fulfilment_data: dict[str, dict] | None = None, now: datetime | None = None) -> dict:

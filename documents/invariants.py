@@ -18,14 +18,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from documents import orders as order_docs
-from documents import stock
+from documents import capacity, stock
 from documents.codec import from_bson
 from router import invariants
 from router.invariants import Violation
 
 ORDER_FIELDS = ("channel", "channel_order_id", "status", "payment_status", "shipment_status", "routing.state",
                 "routing.backordered", "fulfilments", "amounts", "payable", "sub_orders", "line_amounts",
-                "currency", "created_at", "updated_at", "due_at")
+                "routing.backorder_cancelled", "lines",  # every ordered unit accounted for
+                "currency", "created_at", "updated_at", "due_at",
+                "payment_method", "payments", "exceptions",  # cash on delivery collected, exception flags
+                "prices_include_tax", "paid_amount", "refunded_amount")  # tax and refunds
 STOCK_FIELDS = ("sku", "warehouse_id", "on_hand", "reserved", "available", "holds")
 
 
@@ -54,7 +57,8 @@ def check_all(now: datetime | None = None, require_timers: bool = False) -> list
     """
     rows = load_stock()
     orders = load_orders()
-    return invariants.check_all(rows, orders, now or datetime.now(timezone.utc), require_timers=require_timers)
+    return invariants.check_all(rows, orders, now or datetime.now(timezone.utc), require_timers=require_timers,
+                                capacity_rows=capacity.rows())
 
 
 def repair(violations: list[Violation] | None = None) -> RepairReport:

@@ -21,9 +21,10 @@ from bson.decimal128 import Decimal128
 from pymongo.errors import DuplicateKeyError
 
 from documents.codec import to_bson
+from router.exceptions import list_flags
 
 # Fields the order list filters on for equality, most selective first (None: no filter).
-LIST_FILTER_FIELDS = ("channel_order_id", "customer.id", "skus", "warehouse_ids", "merchant_ids", "status",
+LIST_FILTER_FIELDS = ("channel_order_id", "customer.id", "skus", "flags", "warehouse_ids", "merchant_ids", "status",
                       "payment_status", "shipment_status", "after_sales_status", "channel", None)
 # Filters met beside a status tab often enough to have (status, field, placed_at, _id) indexes too.
 STATUS_PAIR_FIELDS = ("channel", "warehouse_ids", "merchant_ids")
@@ -31,7 +32,7 @@ STATUS_PAIR_FIELDS = ("channel", "warehouse_ids", "merchant_ids")
 SOURCE_FIELDS = frozenset({"channel", "channel_order_id", "placed_at", "status", "payment_status",
                            "shipment_status", "after_sales_status", "currency", "customer", "merchant_ids",
                            "warehouse_ids", "skus",
-                           "payable", "amounts"})
+                           "payable", "amounts", "exceptions"})
 
 
 ORDERS_COLLECTION = "orders"
@@ -76,7 +77,8 @@ def row_of(order: dict) -> dict:
            "customer": {"id": (order.get("customer") or {}).get("id")},
            "merchant_ids": list(order.get("merchant_ids") or []),
            "warehouse_ids": list(order.get("warehouse_ids") or []),
-           "skus": list(order.get("skus") or []), "payable": payable}
+           "skus": list(order.get("skus") or []), "payable": payable,
+           "flags": list_flags(order.get("exceptions"))}  # ["exception"] while an exception flag is open
     for key in ("channel", "channel_order_id", "placed_at", "status", "payment_status", "shipment_status",
                 "after_sales_status", "currency"):
         row[key] = order.get(key)

@@ -33,12 +33,15 @@ from bson.decimal128 import Decimal128
 
 
 class Amounts(me.EmbeddedDocument):
-    """``router.money.Amounts.to_dict()``: decimal strings, ``payable = goods - discount + freight``."""
+    """``router.money.Amounts.to_dict()``: decimal strings, ``payable = goods - discount + freight``
+    plus ``tax`` where prices exclude it (contained where they include it: the order's
+    ``amounts.tax_included``)."""
 
     goods = me.StringField(required=True)
     discount = me.StringField(required=True)
     freight = me.StringField(required=True)
     payable = me.StringField(required=True)
+    tax = me.StringField()  # absent on orders priced before tax was modelled
 
 
 class OrderAmounts(me.EmbeddedDocument):
@@ -49,6 +52,8 @@ class OrderAmounts(me.EmbeddedDocument):
     freight = me.StringField(required=True)
     payable = me.StringField(required=True)
     currency = me.StringField(required=True)
+    tax = me.StringField()  # the order's tax total: its lines' and its freight's
+    tax_included = me.BooleanField()  # the prices hold the tax (contained, not added)
 
 
 class Customer(me.EmbeddedDocument):
@@ -87,6 +92,8 @@ class OrderLine(me.EmbeddedDocument):
     unit_price = me.Decimal128Field(required=True)
     discount = me.Decimal128Field()
     name = me.StringField()
+    tax = me.Decimal128Field()  # the line's tax after its discounts
+    tax_rate = me.Decimal128Field()  # as the channel stated it (0.2 for 20%); null: not stated
 
 
 class PaymentTerms(me.EmbeddedDocument):
@@ -113,6 +120,47 @@ class PlacedLine(me.EmbeddedDocument):
     line_no = me.IntField(required=True)
     sku = me.StringField(required=True)
     quantity = me.IntField(required=True)
+    # units its warehouse confirmed shipped (a fulfilment's line once partly shipped:
+    # router.fulfilment_flow.lines_after_shipment); absent while none was reported apart
+    shipped = me.IntField()
+
+
+class Backordered(me.EmbeddedDocument):
+    """``router.backorders.Backorder``: units of one order line waiting for stock, the money they
+    carry and since when they wait (entries stored before they carried money have neither)."""
+
+    line_no = me.IntField(required=True)
+    sku = me.StringField(required=True)
+    quantity = me.IntField(required=True)
+    amounts = me.EmbeddedDocumentField(Amounts)
+    since = me.DateTimeField()
+
+
+class CancelledBackorder(me.EmbeddedDocument):
+    """Backordered units cancelled after waiting too long (services.backorders): a
+    :class:`Backordered` entry, when it was cancelled, and the after-sales case that refunded its
+    money (none when nothing was paid)."""
+
+    line_no = me.IntField(required=True)
+    sku = me.StringField(required=True)
+    quantity = me.IntField(required=True)
+    amounts = me.EmbeddedDocumentField(Amounts)
+    since = me.DateTimeField()
+    cancelled_at = me.DateTimeField(required=True)
+    reason = me.StringField()
+    refund_case = me.StringField()  # the refund-only case, once opened
+    refund_pending = me.BooleanField()  # paid money to give back, its case not opened yet
+
+
+class LaterDecision(me.EmbeddedDocument):
+    """A routing decision after the first (``routing.decision``): a backorder retry that placed
+    units, or a re-route of a fulfilment the warehouse could not ship; replayable like the first."""
+
+    kind = me.StringField(required=True)  # backorder_retry, reroute
+    at = me.DateTimeField(required=True)
+    decision = me.DictField()  # open: the routing explanation, with its inputs_ref
+    fulfilments = me.ListField(me.StringField())  # the fulfilments it created
+    failed = me.StringField()  # reroute: the fulfilment it replaced
 
 
 class Routing(me.EmbeddedDocument):
@@ -123,8 +171,11 @@ class Routing(me.EmbeddedDocument):
     reason = me.StringField()
     decision = me.DictField()  # open: the routing explanation (router.routing)
     problems = me.ListField(me.EmbeddedDocumentField(Problem))
-    backordered = me.ListField(me.EmbeddedDocumentField(PlacedLine))
+    backordered = me.ListField(me.EmbeddedDocumentField(Backordered))  # units waiting for stock
+    backorder_cancelled = me.ListField(me.EmbeddedDocumentField(CancelledBackorder))
+    decisions = me.ListField(me.EmbeddedDocumentField(LaterDecision))  # after the first
     routed_at = me.DateTimeField()
+    retried_at = me.DateTimeField()  # the last backorder retry (the next is due from then)
     approved_by = me.StringField()  # the operator who approved a hold
 
 
@@ -162,6 +213,7 @@ class Fulfilment(me.EmbeddedDocument):
     lines = me.ListField(me.EmbeddedDocumentField(PlacedLine))
     amounts = me.EmbeddedDocumentField(Amounts)
     freight = me.StringField()
+    cod_amount = me.StringField()  # cash on delivery: what the courier collects with it; null otherwise
     tracking_number = me.StringField()  # the booked waybill
     wms_order_id = me.StringField()
     tracking = me.ListField(me.EmbeddedDocumentField(TrackingEntry))
@@ -169,6 +221,7 @@ class Fulfilment(me.EmbeddedDocument):
     error = me.StringField()  # why dispatch failed
     reroute = me.BooleanField()  # the warehouse cannot ship it: route it elsewhere
     rerouted_to = me.ListField(me.StringField())
+    hold_tag = me.StringField()  # planned after the first routing: its stock holds carry this tag
     amounts_before_reroute = me.EmbeddedDocumentField(Amounts)
     # "<status>_at": when it reached that status (services change_fields / events fast step)
     planned_at = me.DateTimeField()
@@ -177,6 +230,7 @@ class Fulfilment(me.EmbeddedDocument):
     accepted_at = me.DateTimeField()
     picked_at = me.DateTimeField()
     packed_at = me.DateTimeField()
+    partially_shipped_at = me.DateTimeField()
     shipped_at = me.DateTimeField()
     in_transit_at = me.DateTimeField()
     out_for_delivery_at = me.DateTimeField()
@@ -200,6 +254,8 @@ class PaymentRecord(me.EmbeddedDocument):
     # rode in its message (services/intake.py makes messages JSON): both are stored today
     occurred_at = me.DynamicField()
     after_sales_case = me.StringField()
+    method = me.StringField()  # "cod": collected by the carrier on delivery (router/cod.py)
+    fulfilment_id = me.StringField()  # cod: the parcel whose delivery collected it
 
 
 class AfterSalesCase(me.EmbeddedDocument):
@@ -215,6 +271,8 @@ class AfterSalesCase(me.EmbeddedDocument):
     reason = me.StringField()
     condition = me.StringField()
     exchange_order_id = me.StringField()  # the replacement order of an exchange
+    cause = me.StringField()  # "cancellation": a refund the order owed (services/refunds.py)
+    refund_via = me.StringField()  # who makes that refund: channel, payments or operator
 
 
 class Paper(me.EmbeddedDocument):
@@ -249,6 +307,7 @@ class OutboxEntry(me.EmbeddedDocument):
     amount = me.StringField()
     lines = me.ListField(me.ListField(me.IntField()))
     note = me.StringField()
+    confirms = me.BooleanField()  # refunded: the channel accepting it is the refund made (services/refunds.py)
 
 
 class TimelineEntry(me.EmbeddedDocument):
@@ -276,12 +335,35 @@ class ExchangeLink(me.EmbeddedDocument):
     case_id = me.StringField(required=True)
 
 
-class StallAlert(me.EmbeddedDocument):
-    """A stall a timer raised (a WMS that never acknowledged, a parcel never scanned)."""
+class ReshipLink(me.EmbeddedDocument):
+    """On a replacement order of a parcel in exception (services.commands.reship): the order and
+    fulfilment it sends the goods of again."""
 
+    order_id = me.StringField(required=True)
+    fulfilment_id = me.StringField(required=True)
+
+
+class ExceptionFlag(me.EmbeddedDocument):
+    """An exception flag an operator sees (``router/exceptions.py``): a carrier exception, a stall a
+    timer raised (a WMS that never acknowledged, a parcel never scanned), a reused tracking number;
+    open until resolved."""
+
+    id = me.StringField()  # kind:fulfilment:subject, one open flag per key (older entries have none)
     at = me.DateTimeField(required=True)
-    kind = me.StringField(required=True)
+    kind = me.StringField(required=True)  # router.exceptions.ExceptionKind
+    reason = me.StringField()  # why: return_to_sender, no_wms_acknowledgement... (older entries have none)
     fulfilment_id = me.StringField()
+    tracking_number = me.StringField()
+    carrier_event = me.StringField()  # the canonical tracking word of a carrier exception
+    detail = me.StringField()  # the carrier's own words
+    status = me.StringField()  # a stall: the fulfilment's status when it fired
+    due_at = me.StringField()  # a stall: when it was due (ISO)
+    other_order_id = me.StringField()  # a reused number: the live parcel that holds it
+    other_fulfilment_id = me.StringField()
+    resolved_at = me.DateTimeField()
+    resolved_by = me.StringField()  # operator:<name>, or the party that moved on (wms:, carrier:)
+    resolution = me.StringField()  # resolved, reshipped, delivered, moved on
+    reshipped_to = me.StringField()  # reshipped: the replacement order
 
 
 def stored_shape_errors(document: type[me.Document | me.EmbeddedDocument], raw: dict,

@@ -20,7 +20,7 @@ from documents import order_shape as shape
 from documents.codec import from_bson, to_bson
 from documents.group_insert import GroupInsert
 from documents.schedule import schedule_fields
-from router.fulfilment_flow import parcels
+from router.fulfilment_flow import live_owner, parcels
 from router.statuses import FulfilmentStatus, OrderStatus, RoutingState
 
 
@@ -43,6 +43,9 @@ class OrderDocument(me.Document):
     lines = me.ListField(me.EmbeddedDocumentField(shape.OrderLine))
     order_discount = me.Decimal128Field()
     shipping_fee = me.Decimal128Field()  # null: priced by routing
+    prices_include_tax = me.BooleanField()  # prices, discounts and shipping fee hold their tax
+    shipping_tax = me.Decimal128Field()  # tax on the freight
+    stated_total = me.Decimal128Field()  # what the channel says the customer pays; null: not said
     shipping_method = me.StringField()
     payment_method = me.StringField()
     payment = me.EmbeddedDocumentField(shape.PaymentTerms)
@@ -89,6 +92,7 @@ class OrderDocument(me.Document):
     # after-sales (services.after_sales)
     after_sales = me.ListField(me.EmbeddedDocumentField(shape.AfterSalesCase))
     exchange_for = me.EmbeddedDocumentField(shape.ExchangeLink)  # on a replacement order
+    reship_for = me.EmbeddedDocumentField(shape.ReshipLink)  # on a reship of a parcel in exception
     # notices to the channel (services.channel_sync) and what the channel last said
     outbox = me.ListField(me.EmbeddedDocumentField(shape.OutboxEntry))
     channel_updated_at = me.DateTimeField()
@@ -99,7 +103,7 @@ class OrderDocument(me.Document):
     due_at = me.DateTimeField()
     due_timer = me.EmbeddedDocumentField(shape.DueTimer)
     alerted_at = me.MapField(me.DateTimeField())  # per router.timers.alert_key
-    exceptions = me.ListField(me.EmbeddedDocumentField(shape.StallAlert))
+    exceptions = me.ListField(me.EmbeddedDocumentField(shape.ExceptionFlag))  # router/exceptions.py
     resent_at = me.DateTimeField()
     timeline = me.ListField(me.EmbeddedDocumentField(shape.TimelineEntry))  # append-only
 
@@ -116,6 +120,7 @@ class OrderDocument(me.Document):
             {"fields": ["routing.state", "updated_at"]},
             {"fields": ["outbox.state"]},
             {"fields": ["fulfilments.status"]},
+            {"fields": ["routing.backordered.sku"]},  # orders waiting for a SKU that just arrived
         ],
     }
 
@@ -172,13 +177,38 @@ def load(order_id: str, working: bool = False) -> dict | None:
     return from_bson(raw) if raw else None
 
 
-def _find_by_tracking(tracking_number: str, projection: dict | None = None) -> dict | None:
-    """The order with a fulfilment shipped under ``tracking_number``: its waybill, else one of its
-    parcels. Two indexed lookups, the waybill first: each is one index range on any server and a
-    waybill match wins, where one top-level ``$or`` would leave the choice to the server (and the
-    embedded server answers it by decoding every order: ``wire_quirks``)."""
-    return collection().find_one({"fulfilments.tracking_number": tracking_number}, projection) or \
-        collection().find_one({"fulfilments.packages.tracking_number": tracking_number}, projection)
+_PARCEL_FIELDS = {f"fulfilments.{k}": 1 for k in (
+    "id", "status", "warehouse_id", "carrier_id", "tracking_number", "packages", "dispatched_at",
+    "partially_shipped_at", "shipped_at", "tracking.event", "tracking.tracking_number")}
+OWNERS_LIMIT = 20  # orders read per lookup: a number is reused a few times at most
+
+
+def parcel_owners(tracking_number: str) -> list[dict]:
+    """Every fulfilment holding ``tracking_number`` as its waybill or as one of its boxes, as
+    ``{order_id, fulfilment_id, warehouse_id, carrier_id, status, since}``: ``carrier_id`` is that
+    parcel's carrier (a box may travel with another carrier than the one booked), ``status`` the
+    fulfilment's (``delivered`` for a box delivered on its own), ``since`` when it got the number.
+    Carriers re-issue numbers, so there may be several (``router.fulfilment_flow.live_owner``
+    picks the one events go to). Two indexed lookups, the waybills and the boxes: each is one index
+    range on any server, where one top-level ``$or`` would make the embedded server decode every
+    order (``wire_quirks``)."""
+    found: dict[str, dict] = {}
+    for query in ({"fulfilments.tracking_number": tracking_number},
+                  {"fulfilments.packages.tracking_number": tracking_number}):
+        for doc in collection().find(query, _PARCEL_FIELDS).limit(OWNERS_LIMIT):
+            for f in doc.get("fulfilments", []):
+                held = dict(parcels(f))
+                if tracking_number not in held or f["id"] in found:
+                    continue
+                delivered = any(t.get("event") == "delivered" and t.get("tracking_number") == tracking_number
+                                for t in f.get("tracking") or [])
+                since = f.get("dispatched_at") if f.get("tracking_number") == tracking_number else \
+                    f.get("partially_shipped_at") or f.get("shipped_at") or f.get("dispatched_at")
+                found[f["id"]] = {"order_id": doc["_id"], "fulfilment_id": f["id"], "warehouse_id": f["warehouse_id"],
+                                  "carrier_id": held[tracking_number],
+                                  "status": FulfilmentStatus.DELIVERED.value if delivered else f["status"],
+                                  "since": since}
+    return list(found.values())
 
 
 def save_change(order_id: str, version: int, set_fields: dict, timeline: list[dict] = (),
@@ -268,6 +298,15 @@ def stalled_dispatch(cutoff: datetime, limit: int) -> list[str]:
                          "fulfilments.status": FulfilmentStatus.RESERVED.value, **_quiet(cutoff)}, limit)
 
 
+def waiting_for_stock(sku: str, limit: int) -> list[str]:
+    """Orders with units of ``sku`` backordered and still waiting (pending payment or awaiting
+    shipment), oldest placed first."""
+    waiting = [OrderStatus.PENDING_PAYMENT.value, OrderStatus.AWAITING_SHIPMENT.value]
+    found = collection().find({"routing.backordered.sku": sku, "status": {"$in": waiting}},
+                              {"_id": 1, "placed_at": 1}).limit(limit)
+    return [d["_id"] for d in sorted(found, key=lambda d: (d["placed_at"], d["_id"]))]
+
+
 def pending_outbox(cutoff: datetime, limit: int) -> list[dict]:
     """Orders (``_id`` and ``outbox``) with a channel notice still pending since ``cutoff``."""
     return list(collection().find({"outbox.state": "pending", "updated_at": {"$lt": cutoff}, **_quiet(cutoff)},
@@ -338,9 +377,10 @@ def exists(order_id: str) -> bool:
 
 
 def load_routing(order_id: str) -> dict | None:
-    """The order's routing decision and its fulfilments' lines (for a replay of the decision)."""
-    return collection().find_one({"_id": order_id}, {"routing.decision": 1, "fulfilments.id": 1,
-                                                     "fulfilments.lines": 1})
+    """The order's routing decisions (the first and the later ones) and its fulfilments' lines (for
+    a replay of the decisions)."""
+    return collection().find_one({"_id": order_id}, {"routing.decision": 1, "routing.decisions": 1,
+                                                     "fulfilments.id": 1, "fulfilments.lines": 1})
 
 
 def load_summary(order_id: str) -> dict | None:
@@ -348,8 +388,8 @@ def load_summary(order_id: str) -> dict | None:
 
 
 class _Owners:
-    """Which order, warehouse and carrier a fulfilment id or tracking number belongs to (and that an
-    order exists): set when the fulfilment is planned or its parcel booked and never changed after
+    """Which order, warehouse and carrier a fulfilment id belongs to (and that an order exists):
+    set when the fulfilment is planned and never changed after
     (orders are never deleted), so a process may keep what it found; not what it did not find, as
     a fulfilment may appear any moment. Bounded; keyed by database too, as tests share a process
     across databases."""
@@ -384,19 +424,14 @@ def load_summary_by_fulfilment(fulfilment_id: str) -> dict | None:
     return owners.get(("fulfilment", fulfilment_id), load)
 
 
-def load_summary_by_tracking(tracking_number: str) -> dict | None:
-    """The summary of the fulfilment shipped under ``tracking_number``; ``carrier_id`` is that
-    parcel's carrier (a WMS may ship a box with another carrier than the one booked). Remembered:
-    a parcel's owner never changes once it is set."""
-    def load():
-        doc = _find_by_tracking(tracking_number, {"fulfilments": 1})
-        summary = _summary(doc, lambda f: tracking_number in dict(parcels(f)))
-        if summary is not None:  # a box may travel with another carrier than the fulfilment's
-            f = next(f for f in doc["fulfilments"] if f["id"] == summary["fulfilment_id"])
-            summary["carrier_id"] = dict(parcels(f))[tracking_number]
-        return summary
-
-    return owners.get(("tracking", tracking_number), load)
+def load_summary_by_tracking(tracking_number: str, carrier_id: str | None = None) -> dict | None:
+    """The summary of the fulfilment whose parcel ``tracking_number`` (of ``carrier_id``, when
+    given) events go to: its live owner (``router.fulfilment_flow.live_owner``); ``carrier_id`` is
+    that parcel's carrier. Not remembered, unlike a fulfilment's owner: a carrier may re-issue a
+    number once its parcel was delivered, and the new parcel owns it from then on."""
+    found = [o for o in parcel_owners(tracking_number) if carrier_id is None or o["carrier_id"] == carrier_id]
+    owner = live_owner(found)
+    return None if owner is None else {k: owner[k] for k in ("order_id", "fulfilment_id", "warehouse_id", "carrier_id")}
 
 
 def _summary(doc, match) -> dict | None:

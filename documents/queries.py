@@ -43,10 +43,11 @@ from documents.orders import collection as order_collection
 EQUALITY = {"status": "status", "payment_status": "payment_status", "shipment_status": "shipment_status",
             "after_sales_status": "after_sales_status", "channel": "channel", "merchant": "merchant_ids",
             "warehouse": "warehouse_ids", "customer": "customer.id", "sku": "skus",
-            "channel_order_id": "channel_order_id"}
+            "channel_order_id": "channel_order_id",
+            "flag": "flags"}  # the row's flags only: "exception" while an exception flag is open
 # Equalities that match few orders over all time: with another filter beside them they lead the
 # query alone (a short index range) instead of the time window.
-FEW_PER_VALUE = ("channel_order_id", "customer.id", "skus")
+FEW_PER_VALUE = ("channel_order_id", "customer.id", "skus", "flags")
 LIST_PROJECTION = {"timeline": 0, "raw": 0, "routing.decision": 0, "line_amounts": 0}
 NEWEST_FIRST = [("placed_at", -1), ("_id", -1)]
 # The windows a list looks back through, each after the last, until a page is full: the first

@@ -10,6 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from documents import stock
+from router.fulfilment_flow import SHIPPED_OR_LATER, unshipped_quantity
 from router.model import PlannedFulfilment
 
 
@@ -31,13 +32,14 @@ def existing_holds(rows: list[dict], order_id: str) -> list[Hold]:
     return found
 
 
-def holds_for(order_id: str, fulfilments: tuple[PlannedFulfilment, ...]) -> list[Hold]:
+def holds_for(order_id: str, fulfilments: tuple[PlannedFulfilment, ...], tag: str | None = None) -> list[Hold]:
     """The holds a plan needs: one per order line and warehouse (a line split across warehouses
-    holds in each of them under the same key, in different stock documents)."""
+    holds in each of them under the same key, in different stock documents); ``tag``: the
+    plan's fulfilments are planned after the first routing (see ``stock.hold_key``)."""
     quantities: dict[tuple[str, str, str], int] = defaultdict(int)
     for f in fulfilments:
         for line in f.lines:
-            quantities[(line.sku, f.warehouse_id, stock.hold_key(order_id, line.line_no))] += line.quantity
+            quantities[(line.sku, f.warehouse_id, stock.hold_key(order_id, line.line_no, tag))] += line.quantity
     return [Hold(sku, wh, key, q) for (sku, wh, key), q in sorted(quantities.items())]
 
 
@@ -71,15 +73,30 @@ def release_all(holds: list[Hold]) -> int:
     return sum(stock.release(h.sku, h.warehouse_id, h.key, h.quantity) for h in holds)
 
 
-def ship_all(holds: list[Hold]) -> int:
-    """The held units left their warehouses; returns how many holds were still there."""
-    return sum(stock.ship(h.sku, h.warehouse_id, h.key, h.quantity) for h in holds)
-
-
 def holds_of_order(doc: dict, statuses: frozenset[str] | None = None, fulfilment_id: str | None = None) -> list[Hold]:
     """The holds a stored order's fulfilments account for (only those in ``statuses``, or only
-    ``fulfilment_id``, when given)."""
-    return [Hold(l["sku"], f["warehouse_id"], stock.hold_key(doc["_id"], l["line_no"]), l["quantity"])
+    ``fulfilment_id``, when given): each line's units not shipped yet (a partial confirmation
+    shipped the others out of the hold)."""
+    return [Hold(l["sku"], f["warehouse_id"], _key(doc, f, l), unshipped_quantity(l))
             for f in doc.get("fulfilments", [])
             if (statuses is None or f["status"] in statuses) and (fulfilment_id is None or f["id"] == fulfilment_id)
-            for l in f["lines"]]
+            for l in f["lines"] if unshipped_quantity(l)]
+
+
+def ship_left(doc: dict, fulfilment_id: str) -> int:
+    """Ship out of stock what left the warehouse for the fulfilment, as the stored order says:
+    all of it once it shipped, else (partly shipped) the units its partial confirmations
+    reported. Converges (see ``stock.ship_down_to``): a replay ships nothing twice. Returns how
+    many units shipped now."""
+    f = next((f for f in doc.get("fulfilments", []) if f["id"] == fulfilment_id), None)
+    if f is None:
+        return 0
+    whole = f["status"] in SHIPPED_OR_LATER
+    return sum(stock.ship_down_to(l["sku"], f["warehouse_id"], _key(doc, f, l), l["quantity"],
+                                  0 if whole else unshipped_quantity(l)) for l in f["lines"])
+
+
+def _key(doc: dict, f: dict, line: dict) -> str:
+    """The hold key of a fulfilment line (the one place this module spells it); a fulfilment
+    planned after the first routing carries its ``hold_tag``."""
+    return stock.hold_key(doc["_id"], line["line_no"], f.get("hold_tag"))

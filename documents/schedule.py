@@ -6,8 +6,11 @@ from datetime import datetime
 
 from documents import reference
 from documents.converters import order_state
-from router.timers import (RETRY_BACKORDER, Deadlines, Timestamps, alert_key,  # noqa: F401  (alert_key re-exported)
-                           backorder_deadline, next_deadline)
+from router.fulfilment_flow import parcels
+from router import backorders
+from router.timers import (CANCEL_BACKORDER, RETRY_BACKORDER, Deadlines, Timestamps,  # noqa: F401
+                           alert_key, backorder_cancel_deadline, backorder_deadline,  # (alert_key re-exported)
+                           next_deadline)
 
 
 def _parse(value) -> datetime | None:
@@ -31,7 +34,8 @@ def timestamps_of(doc: dict) -> Timestamps:
     return Timestamps(placed_at=_at(doc["placed_at"]), shipped_at=_parse(doc.get("shipped_at")),
                       completed_at=_parse(doc.get("completed_at")), dispatched_at=per("dispatched_at"),
                       picked_up_at=per("shipped_at"), last_scan_at=last_scan,
-                      alerted_at={k: _at(v) for k, v in (doc.get("alerted_at") or {}).items() if v is not None})
+                      alerted_at={k: _at(v) for k, v in (doc.get("alerted_at") or {}).items() if v is not None},
+                      trackable=frozenset(f["id"] for f in fulfilments if any(c for _, c in parcels(f))))
 
 
 def deadlines_for(doc: dict) -> Deadlines:
@@ -51,12 +55,57 @@ def schedule_fields(before: dict, fields: dict, now: datetime) -> dict:
     if upcoming is not None:
         next_at, next_timer = upcoming
         candidates.append((next_at, {"action": next_timer.action.value, "fulfilment_id": next_timer.fulfilment_id}))
-    retry = backorder_deadline(state.status, (after.get("routing") or {}).get("state"), now, deadlines)
-    if retry is not None:
-        candidates.append((retry, {"action": RETRY_BACKORDER, "fulfilment_id": None}))
+    candidates += _backorder_timers(after, state, deadlines, now)
     if not candidates:
         extra.update(due_at=None, due_timer=None)
     else:
         due_at, timer = min(candidates, key=lambda c: c[0])
         extra.update(due_at=due_at, due_timer=timer)
     return extra
+
+
+def backorder_wait(doc: dict):
+    """How long each backordered entry of ``doc`` may wait for stock: its line's merchant's
+    ``backorder_cancel`` (the channel's, or the default 7 days, unless the merchant sets one)."""
+    overrides = reference.cached_setting("timeouts")
+    merchant_of = {line["line_no"]: line.get("merchant_id") for line in doc.get("lines", [])}
+    waits: dict = {}
+
+    def wait_of(entry: backorders.Backorder):
+        merchant = merchant_of.get(entry.line_no)
+        if merchant not in waits:
+            waits[merchant] = Deadlines.for_order(doc["channel"], [merchant] if merchant else [],
+                                                  overrides).backorder_cancel
+        return waits[merchant]
+    return wait_of
+
+
+def backorder_entries(doc: dict, now: datetime) -> tuple[backorders.Backorder, ...]:
+    """The order's backordered units still waiting, as ``router.backorders`` reads them (an entry
+    stored without its start waits from the routing that made it, else ``now``)."""
+    routing = doc.get("routing") or {}
+    since = _parse(routing.get("routed_at")) or now
+    return tuple(backorders.from_dict(b, since) for b in routing.get("backordered") or [])
+
+
+def _backorder_timers(after: dict, state, deadlines: Deadlines, now: datetime) -> list[tuple[datetime, dict]]:
+    """The backorder's timers: a retry every ``backorder_retry`` since the last routing or retry,
+    the cancel of units waiting too long, and at once the refund of cancelled units not given back
+    yet (a crash between the cancel and its refund)."""
+    routing = after.get("routing") or {}
+    entries = backorder_entries(after, now)
+    tries = [t for t in (_parse(routing.get("routed_at")), _parse(routing.get("retried_at"))) if t]
+    out = []
+    retry = backorder_deadline(state.status, routing.get("state"), max(tries) if tries else now, deadlines,
+                               backorders.units(entries))
+    if retry is not None:
+        out.append((retry, {"action": RETRY_BACKORDER, "fulfilment_id": None}))
+    cancel = backorder_cancel_deadline(state.status, backorders.cancel_due(entries, backorder_wait(after))
+                                       if entries else None)
+    pending = [_parse(c.get("cancelled_at")) for c in routing.get("backorder_cancelled") or []
+               if c.get("refund_pending")]
+    if pending:
+        cancel = min([t for t in pending if t] + ([cancel] if cancel else [now]))
+    if cancel is not None:
+        out.append((cancel, {"action": CANCEL_BACKORDER, "fulfilment_id": None}))
+    return out

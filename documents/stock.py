@@ -11,6 +11,8 @@ from datetime import datetime, timezone
 
 import mongoengine as me
 
+from router import invariants
+
 
 class StockDocument(me.DynamicDocument):
     id = me.StringField(primary_key=True)  # "<sku>@<warehouse>"
@@ -44,9 +46,12 @@ def stock_id(sku: str, warehouse_id: str) -> str:
     return f"{sku}@{warehouse_id}"
 
 
-def hold_key(order_id: str, line_no: int) -> str:
-    """Holds are keyed by order line; a warehouse's stock document holds at most one per line."""
-    key = f"{order_id}~{line_no}"
+def hold_key(order_id: str, line_no: int, tag: str | None = None) -> str:
+    """Holds are keyed by order line; a warehouse's stock document holds at most one per key. A
+    fulfilment planned after the first routing (a backorder retry, a re-route) carries a ``tag``
+    (``<order_id>~<line_no>~<tag>``): its units may go to a warehouse that already holds earlier
+    units of the same line (router/invariants.py reads the same format)."""
+    key = invariants.hold_key(order_id, line_no, tag)
     if "." in key or "$" in key:
         raise ValueError(f"hold key may not contain '.' or '$': {key!r}")
     return key
@@ -83,13 +88,26 @@ def release(sku: str, warehouse_id: str, key: str, quantity: int) -> bool:
     return result.modified_count == 1
 
 
-def ship(sku: str, warehouse_id: str, key: str, quantity: int) -> bool:
-    """The held units left the warehouse: on hand and reserved both drop; available is unchanged."""
-    result = collection().update_one(
-        {"_id": stock_id(sku, warehouse_id), f"holds.{key}": quantity},
-        {"$inc": {"on_hand": -quantity, "reserved": -quantity}, "$unset": {f"holds.{key}": ""}},
-    )
-    return result.modified_count == 1
+def ship_down_to(sku: str, warehouse_id: str, key: str, full: int, target: int, attempts: int = 5) -> int:
+    """Some of the units held under ``key`` left the warehouse (a partial confirmation), or all
+    (``target`` 0): on hand and reserved drop by what the hold has above ``target``, and the hold
+    keeps ``target`` (goes when 0); available is unchanged. ``full``, the line's whole quantity, is what the hold has
+    while nothing of it shipped: that common case is one update with no read. Converges, so a
+    replayed or repeated confirmation ships nothing twice; each step is guarded on the hold
+    read. Returns how many units shipped now."""
+    held: int | None = full
+    for _ in range(attempts):
+        if held is None or held <= target:
+            return 0
+        left = {"$set": {f"holds.{key}": target}} if target else {"$unset": {f"holds.{key}": ""}}
+        result = collection().update_one(
+            {"_id": stock_id(sku, warehouse_id), f"holds.{key}": held},
+            {"$inc": {"on_hand": target - held, "reserved": target - held}, **left})
+        if result.modified_count == 1:
+            return held - target
+        found = collection().find_one({"_id": stock_id(sku, warehouse_id)}, {f"holds.{key}": 1}) or {}
+        held = (found.get("holds") or {}).get(key)
+    return 0
 
 
 def adjust(sku: str, warehouse_id: str, delta: int) -> dict | None:

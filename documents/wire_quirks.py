@@ -58,7 +58,7 @@ class Quirks:
     top-level operator, as plainly on mongod: "unset or older" is one predicate,
     ``{f: {$not: {$gte: t}}}`` (the reconciler's queries, channel intake's state update); a lookup
     by either of two fields is two indexed lookups, the first one winning
-    (``documents/orders._find_by_tracking``); the list's keyset cursor is one index range,
+    (``documents/orders.parcel_owners``); the list's keyset cursor is one index range,
     ``placed_at <= p``, with the ties at ``p`` dropped by the caller (``documents/queries``)."""
 
     reads_every_match_before_limit: bool = False

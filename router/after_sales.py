@@ -11,6 +11,12 @@ Steps: :func:`open_case` (pending_review; a refund-only case is approved on open
 nothing was dispatched, or all of it was intercepted), then :func:`apply_case` with
 ``approve``, ``reject``, ``return_received`` (condition resaleable or damaged),
 ``refund_done``, ``exchange_shipped``, ``exchange_delivered``.
+
+Refunds that follow cancellations take the same path: money an order will not keep (it was
+cancelled or rejected, wholly or in part, or paid after that, or paid twice) is
+:func:`refund_owed`, and :func:`open_owed_refund` opens a refund-only case for it, approved by
+the cancellation itself (awaiting_refund), whatever the order's status; ``refund_done`` closes it
+when the money has gone back.
 """
 
 from __future__ import annotations
@@ -139,6 +145,41 @@ def refundable(state: OrderState, cases: Iterable[AfterSalesCase] = ()) -> Decim
     """Paid, less refunded, less what open refund cases already ask for."""
     promised = sum((c.amount for c in cases if c.is_open and c.type is not T.EXCHANGE), Decimal(0))
     return state.paid_amount - state.refunded_amount - promised
+
+
+def refund_owed(state: OrderState, kept: Decimal, cases: Iterable[AfterSalesCase] = ()) -> Decimal:
+    """What the order owes back: paid, less refunded, less what open refund cases already ask
+    for, less ``kept`` (the payable of what it still ships and charges for: nothing once it is
+    cancelled or rejected). Never negative."""
+    return max(Decimal(0), refundable(state, cases) - Decimal(kept))
+
+
+def open_owed_refund(
+    state: OrderState,
+    case_id: str,
+    amount: Decimal,
+    now: datetime,
+    actor: str,
+    lines: tuple[tuple[int, int], ...] = (),
+    reason: str = "",
+    cases: Iterable[AfterSalesCase] = (),
+) -> CaseChange:
+    """A refund-only case for money the order owes back (:func:`refund_owed`), opened approved
+    (``awaiting_refund``, outcome ``refund``) by the cancellation that made it owed: unlike
+    :func:`open_case` it needs no open order (a cancelled order takes one). Raises
+    :class:`RefundExceedsPaid` above :func:`refundable`, ``ValueError`` for a non-positive amount."""
+    amount = Decimal(amount)
+    if amount <= 0:
+        raise ValueError(f"a refund needs a positive amount, got {amount}")
+    if amount > refundable(state, cases):
+        raise RefundExceedsPaid(amount, refundable(state, cases))
+    status = transition("after_sales", AFTER_SALES_TRANSITIONS[T.REFUND_ONLY], S.NONE, CC.OPEN_APPROVED)
+    case = AfterSalesCase(case_id, state.order_id, T.REFUND_ONLY, status, now, amount, tuple(lines), reason)
+    return CaseChange(
+        case,
+        (_entry(now, actor, case, CC.OPEN_APPROVED, S.NONE, {"amount": str(amount), "reason": reason}),),
+        (CaseOutcome.REFUND,),
+    )
 
 
 def open_case(

@@ -10,6 +10,11 @@ that was never reserved, a carrier scan on a cancelled one) raises
 ``exception`` is a detour of the carrier leg (delivery failed, parcel held): the next
 progress scan after it is taken at face value.
 
+``partially_shipped``: the warehouse confirmed some boxes (a partial confirmation, Qimen
+``confirmType`` 1) and more will follow; the final confirmation (``shipped``) completes it. The
+carrier's scans of the boxes already out are recorded meanwhile but move nothing: the fulfilment
+is with the carrier only once all of it left.
+
 ``return_received`` is not a fulfilment event: returns belong to ``router/after_sales.py``.
 """
 
@@ -67,14 +72,21 @@ RANK: dict[F, int] = {
     F.ACCEPTED: 3,
     F.PICKED: 4,
     F.PACKED: 5,
-    F.SHIPPED: 6,
-    F.IN_TRANSIT: 7,
-    F.OUT_FOR_DELIVERY: 8,
-    F.DELIVERED: 9,
+    F.PARTIALLY_SHIPPED: 6,
+    F.SHIPPED: 7,
+    F.IN_TRANSIT: 8,
+    F.OUT_FOR_DELIVERY: 9,
+    F.DELIVERED: 10,
 }
 SHIPPED_OR_LATER = frozenset({F.SHIPPED, F.IN_TRANSIT, F.OUT_FOR_DELIVERY, F.DELIVERED, F.EXCEPTION})
 AT_WAREHOUSE = frozenset({F.DISPATCHED, F.ACCEPTED, F.PICKED, F.PACKED})
 NOT_YET_DISPATCHED = frozenset({F.PLANNED, F.RESERVED, F.DISPATCH_FAILED})
+# Some of it or all of it left the warehouse (what "anything shipped" means for cancels and addresses).
+PARTLY_OR_ALL_SHIPPED = SHIPPED_OR_LATER | {F.PARTIALLY_SHIPPED}
+# Fulfilments whose (remaining) units are still held in their warehouse's stock.
+HOLDS_STOCK = frozenset({F.RESERVED, *AT_WAREHOUSE, F.PARTIALLY_SHIPPED})
+# A parcel that may still be scanned: its fulfilment neither delivered nor cancelled.
+LIVE_PARCEL = frozenset(set(F) - {F.DELIVERED, F.CANCELLED})
 
 # The warehouse may answer before the router has recorded its own dispatch (or after a
 # timed-out dispatch it counted as failed): evidence from the WMS wins over our record.
@@ -94,7 +106,8 @@ TRANSITIONS: dict[tuple[F, str], F] = {
     **_rows(W.ACCEPTED, _WMS_SOURCES, F.ACCEPTED),
     **_rows(W.PICKED, (*_WMS_SOURCES, F.ACCEPTED), F.PICKED),
     **_rows(W.PACKED, (*_WMS_SOURCES, F.ACCEPTED, F.PICKED), F.PACKED),
-    **_rows(W.SHIPPED, (*_WMS_SOURCES, F.ACCEPTED, F.PICKED, F.PACKED), F.SHIPPED),
+    **_rows(W.PARTIALLY_SHIPPED, (*_WMS_SOURCES, F.ACCEPTED, F.PICKED, F.PACKED), F.PARTIALLY_SHIPPED),
+    **_rows(W.SHIPPED, (*_WMS_SOURCES, F.ACCEPTED, F.PICKED, F.PACKED, F.PARTIALLY_SHIPPED), F.SHIPPED),
     **_rows(W.SHORT_PICKED, (F.DISPATCHED, F.ACCEPTED, F.PICKED), F.DISPATCH_FAILED),
     **_rows(W.REJECTED, (F.RESERVED, F.DISPATCHED), F.DISPATCH_FAILED),
     **_rows(W.INTERCEPTED, (F.DISPATCHED, F.ACCEPTED, F.PICKED, F.PACKED, F.DISPATCH_FAILED), F.CANCELLED),
@@ -176,18 +189,21 @@ def apply_event(current: F, event: str) -> F:
     raise IllegalTransition("fulfilment", current, event, commands_from(TRANSITIONS, current))
 
 
-def derive_shipment_status(fulfilment_statuses: Iterable[F]) -> ShipmentStatus:
+def derive_shipment_status(fulfilment_statuses: Iterable[F], outstanding: bool = False) -> ShipmentStatus:
     """The order's shipment status from its fulfilments' statuses.
 
     Cancelled fulfilments are ignored. None shipped (or no fulfilment at all): unshipped;
-    some shipped or later: partially_shipped; all shipped or later: shipped; all delivered:
-    delivered. ``exception`` counts as shipped (the parcel is with the carrier).
+    some shipped or later, or one partially shipped: partially_shipped; all shipped or later:
+    shipped; all delivered: delivered. ``exception`` counts as shipped (the parcel is with the
+    carrier).
+    ``outstanding``: some units of the order are in no fulfilment yet (backordered, waiting for
+    stock), so whatever shipped is only part of it: partially_shipped at most.
     """
     live = [F(s) for s in fulfilment_statuses if F(s) is not F.CANCELLED]
     shipped = [s for s in live if s in SHIPPED_OR_LATER]
-    if not shipped:
+    if not shipped and F.PARTIALLY_SHIPPED not in live:
         return ShipmentStatus.UNSHIPPED
-    if len(shipped) < len(live):
+    if len(shipped) < len(live) or outstanding:
         return ShipmentStatus.PARTIALLY_SHIPPED
     if all(s is F.DELIVERED for s in live):
         return ShipmentStatus.DELIVERED
@@ -196,13 +212,14 @@ def derive_shipment_status(fulfilment_statuses: Iterable[F]) -> ShipmentStatus:
 
 _STAGES = {F.PLANNED: "unshipped", F.RESERVED: "unshipped", F.DISPATCHED: "unshipped", F.ACCEPTED: "unshipped",
            F.PICKED: "unshipped", F.PACKED: "unshipped", F.DISPATCH_FAILED: "unshipped",
+           F.PARTIALLY_SHIPPED: "partly_shipped",
            F.SHIPPED: "with_carrier", F.IN_TRANSIT: "with_carrier", F.OUT_FOR_DELIVERY: "with_carrier",
            F.EXCEPTION: "with_carrier", F.DELIVERED: "delivered", F.CANCELLED: "cancelled"}
 
 
 def stage_of(status: F | str) -> str:
-    """What the order-level statuses see of a fulfilment: unshipped, with_carrier, delivered or
-    cancelled. A move within one stage cannot change the order's status or shipment status,
+    """What the order-level statuses see of a fulfilment: unshipped, partly_shipped, with_carrier,
+    delivered or cancelled. A move within one stage cannot change the order's status or shipment status,
     whatever its sibling fulfilments do meanwhile."""
     return _STAGES[F(status)]
 
@@ -255,3 +272,47 @@ def delivers_fulfilment(parcel: str | None, parcels: Iterable[str], delivered_be
     if len(parcels) < 2 or parcel not in parcels:
         return True
     return parcels <= set(delivered_before) | {parcel}
+
+
+def unshipped_quantity(line: Mapping) -> int:
+    """Units of a fulfilment line still in the warehouse: its quantity less what partial
+    confirmations reported shipped (``shipped``)."""
+    return max(0, int(line["quantity"]) - int(line.get("shipped") or 0))
+
+
+def lines_after_shipment(lines: Iterable[Mapping], reported: Iterable[Mapping], final: bool) -> list[dict]:
+    """A fulfilment's ``lines`` after a warehouse confirmed shipping ``reported`` units
+    (``{line_no or None, sku, quantity}`` as the warehouse reported them; a partial confirmation
+    reports what left with it, not a running total). Each line's ``shipped`` grows by what was
+    reported for it, never past its quantity: a report is matched to the line of that number and
+    SKU, else to the lines of that SKU in order. A final confirmation ships every line whole
+    (the warehouse says the delivery order is complete); an order never partly shipped keeps no
+    ``shipped`` keys."""
+    out = [dict(line) for line in lines]
+    if final:  # whole, and said so on every line once a partial confirmation said it of some
+        return [{**line, "shipped": line["quantity"]} for line in out] if any("shipped" in l for l in out) else out
+    for report in reported:
+        left = int(report.get("quantity") or 0)
+        candidates = [line for line in out if line["sku"] == report.get("sku")]
+        candidates.sort(key=lambda line: line.get("line_no") != report.get("line_no"))  # its own line first
+        for line in candidates:
+            take = min(left, unshipped_quantity(line))
+            if take:
+                line["shipped"] = int(line.get("shipped") or 0) + take
+                left -= take
+    return out
+
+
+def live_owner(owners: Iterable[Mapping]) -> Mapping | None:
+    """Which of the fulfilments holding one tracking number (with one carrier) its events go to:
+    the newest live parcel (neither delivered nor cancelled; ``since`` is when it got the
+    number), else the newest of all. ``owners`` are ``{"status", "since", ...}``."""
+    owners = list(owners)
+    if not owners:
+        return None
+    live = [o for o in owners if o["status"] in LIVE_PARCEL]
+
+    def newest(o: Mapping):
+        return (o.get("since") is not None, o.get("since") or 0)
+
+    return max(live or owners, key=newest)

@@ -6,16 +6,27 @@ Each ``check_*`` takes stock rows and/or order dicts shaped as stored (``_id``, 
 :class:`Violation`. Nothing here reads a clock, a database or the network: ``now`` is passed in.
 
 - Stock: ``on_hand = available + reserved``, nothing negative, ``reserved = sum(holds)``.
-- Holds: every hold ``<order_id>~<line_no>`` in a SKU's stock at a warehouse belongs to a
-  fulfilment of that order, in that warehouse, for that line, that still holds stock, with the
-  same quantity; every such fulfilment line has its hold.
+- Holds: every hold ``<order_id>~<line_no>`` (``~<tag>`` added for a fulfilment planned after
+  the first routing, see ``hold_key``) in a SKU's stock at a warehouse belongs to a fulfilment of
+  that order, in that warehouse, for that line, that still holds stock, with the same quantity;
+  every such fulfilment line has its hold.
 - Money: ``payable = goods - discount + freight`` for the order, each fulfilment, merchant
   sub-order and line; fulfilments plus the backordered rest, sub-orders and lines each add up
-  to the order; every amount is a whole number of the currency's minor unit.
+  to the order (the rest exactly what the backorder and its cancelled units carry, when they
+  carry money); every amount is a whole number of the currency's minor unit.
+- Units: every ordered unit is in a live fulfilment (on its way, shipped, delivered, returned),
+  live-backordered, or cancelled (a cancelled backorder, or the whole order); an order with units
+  still backordered has not shipped, completed or been delivered.
+- Capacity: each warehouse's daily counter is never negative and counts exactly the fulfilments
+  it names.
 - Progress: no order left in routing ``received`` for long, no fulfilment left in
   ``dispatch_failed`` unseen, and (once timers are in) no live order without a ``due_at``.
-- Uniqueness: fulfilment ids across orders, (channel, channel order id) across orders.
-- Legality: status words from the vocabularies, shipment status derived from the fulfilments.
+- Uniqueness: fulfilment ids across orders, (channel, channel order id) across orders, and a
+  tracking number held by at most one live parcel per carrier.
+- Exceptions: every exception flag says why (a reason) and when.
+- Cash on delivery: what the carriers collected is the share of every delivered COD fulfilment.
+- Legality: status words from the vocabularies, shipment status derived from the fulfilments
+  (and the backorder: partly shipped while units wait).
 """
 from __future__ import annotations
 
@@ -25,13 +36,14 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Iterable
 
-from router.fulfilment_flow import derive_shipment_status
-from router.money import currency_quantum
+from router import cod
+from router.exceptions import open_flags
+from router.fulfilment_flow import HOLDS_STOCK, LIVE_PARCEL, derive_shipment_status, parcels, unshipped_quantity
 from router.statuses import (FulfilmentStatus as F, OrderStatus, PaymentStatus, RoutingState,
                              ShipmentStatus)
 
 # Fulfilments whose units are still in the warehouse under a hold.
-HOLDING = frozenset({F.RESERVED, F.DISPATCHED, F.ACCEPTED, F.PICKED, F.PACKED})
+HOLDING = HOLDS_STOCK  # a partly shipped one: for the units not shipped yet
 # A failed dispatch keeps its hold until an operator retries or a re-route releases it.
 MAY_HOLD = HOLDING | {F.DISPATCH_FAILED}
 # Orders whose holds an orphan repair may release (nothing of theirs will ship).
@@ -112,21 +124,33 @@ def _is_count(value) -> bool:
 
 # --- holds against fulfilments ----------------------------------------------------------------
 
+def hold_key(order_id: str, line_no: int, tag: str | None = None) -> str:
+    """The hold of an order line's units in one warehouse: ``<order_id>~<line_no>``, and
+    ``~<tag>`` for a fulfilment planned after the first routing (a backorder retry, a re-route),
+    whose units may share a warehouse with earlier units of the same line."""
+    return f"{order_id}~{line_no}" if not tag else f"{order_id}~{line_no}~{tag}"
+
+
 def parse_hold_key(key: str) -> tuple[str, int] | None:
-    """``"<order_id>~<line_no>"`` -> ``(order_id, line_no)``; None when malformed."""
+    """``"<order_id>~<line_no>"`` (or ``...~<tag>``) -> ``(order_id, line_no)``; None when malformed."""
     order_id, sep, line = key.rpartition("~")
+    if sep and order_id and not line.isdigit() and line.isalnum():  # a tagged key
+        order_id, sep, line = order_id.rpartition("~")
     if not sep or not order_id or not line.isdigit():
         return None
     return order_id, int(line)
 
 
 def expected_holds(order: dict, statuses: frozenset = HOLDING) -> dict[tuple[str, str, str], int]:
-    """``{(sku, warehouse, hold key): quantity}`` the order's fulfilments in ``statuses`` need."""
+    """``{(sku, warehouse, hold key): quantity}`` the order's fulfilments in ``statuses`` need: each
+    line's units not shipped yet (a partial confirmation shipped the others)."""
     out: dict[tuple[str, str, str], int] = defaultdict(int)
     for f in order.get("fulfilments") or []:
         if f.get("status") in statuses:
             for line in f.get("lines") or []:
-                out[(line["sku"], f["warehouse_id"], f"{order['_id']}~{line['line_no']}")] += line["quantity"]
+                if unshipped_quantity(line):
+                    key = hold_key(order["_id"], line["line_no"], f.get("hold_tag"))
+                    out[(line["sku"], f["warehouse_id"], key)] += unshipped_quantity(line)
     return dict(out)
 
 
@@ -166,7 +190,7 @@ def check_holds(rows: Iterable[dict], orders: Iterable[dict]) -> list[Violation]
                                   "quantity": qty, "order_status": status}))
     for (sku, warehouse, key), qty in sorted(required.items()):
         if (sku, warehouse, key) not in seen:
-            out.append(Violation("missing_hold", f"order {key.rpartition('~')[0]}",
+            out.append(Violation("missing_hold", f"order {key.split('~')[0]}",
                                  f"open fulfilment line {key} needs {qty} x {sku} held in {warehouse}, none is",
                                  None, {"sku": sku, "warehouse_id": warehouse, "key": key, "quantity": qty}))
     return out
@@ -237,11 +261,29 @@ def check_money(order: dict) -> list[Violation]:
     return out
 
 
+def _backorder_money(routing: dict) -> dict[str, Decimal] | None:
+    """What the order's backordered and cancelled backordered units carry together, or None when
+    there are none or some entry carries no money (stored before entries did)."""
+    entries = list(routing.get("backordered") or []) + list(routing.get("backorder_cancelled") or [])
+    amounts = [_amounts(e.get("amounts")) for e in entries]
+    if not entries or any(a is None for a in amounts):
+        return None
+    return _sum(a for a in amounts if a is not None)
+
+
 def _check_fulfilment_sum(order, subject, total, fulfilments) -> list[Violation]:
     """Fulfilments plus the backordered rest add up to the order; with nothing backordered the
-    rest is zero, otherwise it is never negative."""
+    rest is zero, otherwise it is never negative; when the backorder's entries carry their money,
+    the rest is exactly what they (and the cancelled ones) carry."""
     routing = order.get("routing") or {}
     rest = {k: total[k] - v for k, v in _sum(fulfilments).items()}
+    carried = _backorder_money(routing)
+    if carried is not None and routing.get("state") in (RoutingState.ROUTED, RoutingState.BACKORDERED):
+        wrong = _differs(rest, carried)
+        if wrong:
+            return [Violation("money_sum", subject, "fulfilments and the backorder do not add up to the order in "
+                              f"{wrong}", None, {k: f"{rest[k]} vs {carried[k]}" for k in wrong})]
+        return []
     fully_routed = routing.get("state") == RoutingState.ROUTED and not routing.get("backordered")
     if fully_routed and any(rest.values()):
         return [Violation("money_sum", subject, "fulfilments do not add up to the order: "
@@ -272,6 +314,7 @@ def check_progress(order: dict, now: datetime, received_too_long: timedelta = RE
     # An order being routed (again: a backorder retry puts it back in ``received``) waits for its
     # routing, not a timer; stuck_received above watches that wait.
     if require_timers and order.get("status") in TIMED and not order.get("due_at") \
+            and not open_flags(order.get("exceptions")) \
             and routing.get("state") != RoutingState.RECEIVED:
         out.append(Violation("no_deadline", subject, f"{order.get('status')} with nothing scheduled (no due_at)"))
     return out
@@ -293,10 +336,70 @@ def check_states(order: dict) -> list[Violation]:
     if bad:
         out.append(Violation("illegal_status", subject, f"fulfilment statuses {bad}"))
     elif order.get("shipment_status") in set(ShipmentStatus):
-        derived = derive_shipment_status(statuses)
+        derived = derive_shipment_status(statuses, outstanding=waiting_units(order) > 0)
         if derived != order["shipment_status"]:
             out.append(Violation("shipment_status_mismatch", subject,
                                  f"shipment_status {order['shipment_status']} but fulfilments say {derived}"))
+    return out
+
+
+# --- units and capacity -------------------------------------------------------------------------
+
+# Orders whose units are all cancelled (or refunded whole) whatever their lists say.
+_ENDED_UNSHIPPED = frozenset({OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.CLOSED})
+_PLACED = frozenset({RoutingState.ROUTED, RoutingState.BACKORDERED})
+
+
+def waiting_units(order: dict) -> int:
+    """Units of the order backordered and still waiting for stock."""
+    return sum(int(e.get("quantity") or 0) for e in (order.get("routing") or {}).get("backordered") or [])
+
+
+def check_units(order: dict) -> list[Violation]:
+    """Every ordered unit of a routed order is in a live fulfilment (reserved, at the warehouse,
+    shipped, delivered, returned), live-backordered, or in a cancelled backorder, exactly once;
+    and an order with units still waiting has not shipped, completed or been delivered."""
+    subject, routing = f"order {order['_id']}", order.get("routing") or {}
+    if routing.get("state") not in _PLACED or order.get("status") in _ENDED_UNSHIPPED or "lines" not in order:
+        return []
+    ordered: Counter = Counter()
+    for line in order.get("lines") or []:
+        ordered[line.get("line_no")] += int(line.get("quantity") or 0)
+    accounted: Counter = Counter()
+    for f in order.get("fulfilments") or []:
+        if f.get("status") != F.CANCELLED:
+            for line in f.get("lines") or []:
+                accounted[line.get("line_no")] += int(line.get("quantity") or 0)
+    for e in list(routing.get("backordered") or []) + list(routing.get("backorder_cancelled") or []):
+        accounted[e.get("line_no")] += int(e.get("quantity") or 0)
+    out = []
+    wrong = {n: (ordered[n], accounted[n]) for n in sorted(set(ordered) | set(accounted), key=str)
+             if ordered[n] != accounted[n]}
+    if wrong:
+        out.append(Violation("units_unaccounted", subject, "; ".join(
+            f"line {n}: {o} ordered, {a} shipped, in fulfilments, backordered or cancelled"
+            for n, (o, a) in wrong.items()), None, {str(n): list(v) for n, v in wrong.items()}))
+    waiting = waiting_units(order)
+    if waiting and (order.get("status") in (OrderStatus.SHIPPED, OrderStatus.COMPLETED)
+                    or order.get("shipment_status") in (ShipmentStatus.SHIPPED, ShipmentStatus.DELIVERED)):
+        out.append(Violation("ended_with_backorder", subject,
+                             f"{order.get('status')} / {order.get('shipment_status')} with {waiting} units "
+                             "backordered, never shipped"))
+    return out
+
+
+def check_capacity(rows: Iterable[dict]) -> list[Violation]:
+    """Each daily capacity counter (``{warehouse_id, day, count, fulfilments}``) is never
+    negative and counts exactly the fulfilments it names."""
+    out = []
+    for row in rows:
+        subject = f"capacity {row.get('warehouse_id')}@{row.get('day')}"
+        count, named = row.get("count", 0), len(row.get("fulfilments") or {})
+        if not _is_count(count) or count < 0:
+            out.append(Violation("capacity_negative", subject, f"count is {count!r}", None, {"count": count}))
+        elif count != named:
+            out.append(Violation("capacity_mismatch", subject, f"count {count} but {named} fulfilments counted",
+                                 None, {"count": count, "named": named}))
     return out
 
 
@@ -320,10 +423,64 @@ def check_unique(orders: Iterable[dict]) -> list[Violation]:
 
 # --- all ----------------------------------------------------------------------------------------
 
-def check_all(stock_rows: list[dict], orders: list[dict], now: datetime, require_timers: bool = False
-              ) -> list[Violation]:
-    """Every check over a snapshot of stock rows and orders; violations in a stable order."""
-    out = check_stock(stock_rows) + check_holds(stock_rows, orders) + check_unique(orders)
+def check_all(stock_rows: list[dict], orders: list[dict], now: datetime, require_timers: bool = False,
+              capacity_rows: Iterable[dict] = ()) -> list[Violation]:
+    """Every check over a snapshot of stock rows, orders and capacity counters; violations in a
+    stable order."""
+    out = check_stock(stock_rows) + check_holds(stock_rows, orders) + check_unique(orders) \
+        + check_tracking_numbers(orders) + check_capacity(capacity_rows)
     for o in orders:
-        out += check_states(o) + check_money(o) + check_progress(o, now, require_timers=require_timers)
+        out += check_states(o) + check_money(o) + check_progress(o, now, require_timers=require_timers) \
+            + check_exceptions(o) + check_cod(o) + check_units(o)
     return out
+
+
+# --- tracking numbers, exception flags, cash on delivery ----------------------------------------
+
+def live_parcels(order: dict) -> list[tuple[str | None, str, str]]:
+    """``(carrier_id, tracking_number, fulfilment_id)`` of the order's parcels that may still be
+    scanned: of a fulfilment neither delivered nor cancelled, and not delivered on its own."""
+    out = []
+    for f in order.get("fulfilments") or []:
+        if f.get("status") not in LIVE_PARCEL:
+            continue
+        delivered = {t.get("tracking_number") for t in f.get("tracking") or [] if t.get("event") == "delivered"}
+        out += [(carrier, number, f.get("id")) for number, carrier in parcels(f) if number not in delivered]
+    return out
+
+
+def check_tracking_numbers(orders: Iterable[dict]) -> list[Violation]:
+    """A tracking number is held by one live parcel per carrier: two live holders mean a carrier
+    issued a number still in use (the later claim is flagged on its order when it comes)."""
+    holders: dict[tuple, set] = defaultdict(set)
+    for o in orders:
+        for carrier, number, fid in live_parcels(o):
+            holders[(carrier or "", number)].add((o["_id"], fid))
+    return [Violation("duplicate_tracking", f"tracking number {number}",
+                      f"{len(who)} live parcels of carrier {carrier or '(unknown)'}: "
+                      + ", ".join(f"{oid}/{fid}" for oid, fid in sorted(who)), None,
+                      {"carrier_id": carrier, "tracking_number": number, "owners": sorted(who)})
+            for (carrier, number), who in sorted(holders.items()) if len(who) > 1]
+
+
+def check_exceptions(order: dict) -> list[Violation]:
+    """Every exception flag says why (a reason) and when (``at``)."""
+    return [Violation("exception_without_reason", f"order {order['_id']}",
+                      f"exception flag {f.get('id') or f.get('kind') or '?'} has no "
+                      + ("reason" if not f.get("reason") else "time"))
+            for f in order.get("exceptions") or [] if not f.get("reason") or not f.get("at")]
+
+
+def check_cod(order: dict) -> list[Violation]:
+    """Cash on delivery collected = the share of every delivered COD fulfilment (router/cod.py)."""
+    if order.get("payment_method") != cod.COD_METHOD:
+        return []
+    try:
+        due, got = cod.due_on_delivery(order), cod.collected(order.get("payments"))
+    except (InvalidOperation, TypeError, KeyError):
+        return [Violation("cod_collected", f"order {order['_id']}", "unreadable cash-on-delivery amounts")]
+    if due == got:
+        return []
+    return [Violation("cod_collected", f"order {order['_id']}",
+                      f"carriers collected {got}, its delivered COD fulfilments are worth {due}", None,
+                      {"collected": str(got), "due": str(due)})]

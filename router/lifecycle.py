@@ -39,8 +39,10 @@ from router.order_state import (
     PaymentCommand,
     can_cancel,
     can_change_address,
+    can_reship,
     decide,
     order_buttons,
+    parcel_in_exception,
     payment_satisfied,
     ready_for_dispatch,
 )
@@ -48,6 +50,7 @@ from router.statuses import (
     FulfilmentStatus,
     OrderStatus,
     PaymentEventType,
+    PaymentMethod,
     PaymentStatus,
     RoutingState,
     WmsEventType,
@@ -56,8 +59,9 @@ from router.statuses import (
 __all__ = [
     "ORDER_TRANSITIONS", "PAYMENT_TRANSITIONS", "Change", "OrderCommand", "OrderState", "Outcome",
     "PaymentCommand", "allowed_commands", "approve_hold", "cancel", "change_address", "confirm_receipt",
-    "derive_shipment_status", "expire_unpaid", "on_fulfilment_event", "on_intercept_failed", "on_intercepted",
-    "on_payment", "on_routed", "ready_for_dispatch", "reject_hold",
+    "derive_shipment_status", "expire_unpaid", "on_backorder_cancelled", "on_fulfilment_event",
+    "on_intercept_failed", "on_intercepted", "on_payment", "on_routed", "ready_for_dispatch", "reject_hold",
+    "reship", "resolve_exceptions",
 ]
 
 OS, P, F, C = OrderStatus, PaymentStatus, FulfilmentStatus, OrderCommand
@@ -128,7 +132,8 @@ def on_payment(
 
     paid: pending_payment -> awaiting_shipment once paid in full (less is recorded as
     underpaid); on a cancelled / rejected / closed order, or paid twice, the money is
-    recorded and ``refund_due`` set, the order is not reopened. failed: payment_status
+    recorded and ``refund_due`` set, the order is not reopened (a cash-on-delivery or terms order
+    closed unpaid takes the payment it was waiting for). failed: payment_status
     failed, the order stays payable. refunded: partially_refunded or refunded by amount;
     fully refunded orders awaiting shipment, shipped or completed become closed.
     Raises :class:`IllegalTransition` for a refund of an unpaid or refunded order,
@@ -151,7 +156,9 @@ def on_payment(
         unpaid = state.payment_status in (P.UNPAID, P.FAILED)
         if unpaid and paid >= state.payable:
             fields["payment_status"] = P.PAID
-        if state.status in (OS.CANCELLED, OS.REJECTED, OS.CLOSED) or not unpaid:
+        closed_unpaid = state.status is OS.CLOSED and state.payment_method is not PaymentMethod.ONLINE
+        if state.status in (OS.CANCELLED, OS.REJECTED) or (state.status is OS.CLOSED and not closed_unpaid) \
+                or not unpaid:
             return decide(
                 state, now, actor, event, fields={**fields, "refund_due": True},
                 outcomes=(Outcome.REFUND_DUE,), details={**details, "refund": "not reopened"},
@@ -218,9 +225,12 @@ def on_fulfilment_event(
     outcomes: tuple[Outcome, ...] = ()
     if new is F.CANCELLED:
         outcomes += (Outcome.RELEASE_STOCK,)
+        if live and not state.cancel_requested:  # a part of a paid order stopped, the rest goes on
+            outcomes += _unwanted_money(state)
     if new is F.DISPATCH_FAILED and state.status is OS.AWAITING_SHIPMENT:
         outcomes += (Outcome.REROUTE,)
-    all_shipped = bool(live) and all(s in SHIPPED_OR_LATER for s in live.values())
+    # units still backordered are not shipped: the order ships with its last unit, not before
+    all_shipped = bool(live) and all(s in SHIPPED_OR_LATER for s in live.values()) and not state.backordered_units
     if state.status is OS.AWAITING_SHIPMENT and all_shipped:
         commands = (C.SHIP,)
         if state.cancel_requested:  # an intercept came too late: the parcel won
@@ -239,6 +249,25 @@ def on_fulfilment_event(
     )
 
 
+def on_backorder_cancelled(state: OrderState, remaining_units: int, now: datetime, actor: str = "system",
+                           details: Mapping | None = None) -> Change:
+    """Backordered units were cancelled (they waited too long for stock), ``remaining_units``
+    still wait. The shipment status follows; once nothing waits and every live fulfilment has
+    shipped, the order ships (awaiting_shipment -> shipped). Units of an order with no live
+    fulfilment left are not cancelled here: that is cancelling the order (:func:`cancel`)."""
+    if remaining_units < 0 or remaining_units > state.backordered_units:
+        raise ValueError(f"{remaining_units} units cannot remain of {state.backordered_units} backordered")
+    after = replace(state, backordered_units=remaining_units)
+    live = after.live_fulfilments()
+    commands: tuple[OrderCommand, ...] = ()
+    if state.status is OS.AWAITING_SHIPMENT and not remaining_units and live \
+            and all(s in SHIPPED_OR_LATER for s in live.values()):
+        commands = (C.SHIP,)
+    fields = {"shipment_status": derive_shipment_status(live.values(), outstanding=remaining_units > 0)}
+    return decide(after, now, actor, "order.backorder_cancelled", commands=commands, fields=fields,
+                  details={**(details or {}), "remaining_units": remaining_units})
+
+
 def on_intercepted(state: OrderState, fulfilment_id: str, now: datetime, actor: str = "system") -> Change:
     """The WMS stopped a dispatched fulfilment: it is cancelled, its stock released, and the
     order cancelled once nothing of it is left. Raises as :func:`on_fulfilment_event`."""
@@ -249,10 +278,13 @@ def on_intercept_failed(
     state: OrderState, fulfilment_id: str, now: datetime, actor: str = "system"
 ) -> Change:
     """The WMS could not stop a fulfilment (already left): the cancel request lapses, the
-    order carries on (the customer turns to after-sales)."""
+    order carries on (the customer turns to after-sales); what the cancel did stop of a paid
+    order is money due back (``refund_due``)."""
+    stopped = any(s is F.CANCELLED for s in state.fulfilments.values())
     return decide(
         state, now, actor, "fulfilment.intercept_failed", fields={"cancel_requested": False},
-        outcomes=(Outcome.ALERT_OPERATOR,), details={"fulfilment_id": fulfilment_id},
+        outcomes=(Outcome.ALERT_OPERATOR,) + (_unwanted_money(state) if stopped else ()),
+        details={"fulfilment_id": fulfilment_id},
     )
 
 
@@ -296,11 +328,33 @@ def change_address(state: OrderState, actor: str, now: datetime, address: Mappin
 
 def confirm_receipt(state: OrderState, actor: str, now: datetime) -> Change:
     """shipped -> completed (``actor`` ``system`` records the automatic confirmation).
-    Raises :class:`IllegalTransition` in any other status."""
+    Raises :class:`IllegalTransition` in any other status, and while a parcel is in an open
+    carrier exception (returned to sender, lost: the customer did not receive it)."""
     command = C.AUTO_CONFIRM_RECEIPT if actor == "system" else C.CONFIRM_RECEIPT
-    if state.status is not OS.SHIPPED:
+    if state.status is not OS.SHIPPED or parcel_in_exception(state):
         raise _refuse(state, command)
     return decide(state, now, actor, f"order.{command}", commands=(command,))
+
+
+def resolve_exceptions(state: OrderState, actor: str, now: datetime, resolution: str = "resolved",
+                       details: Mapping | None = None) -> Change:
+    """An operator marks the order's open exception flags resolved (the caller stamps them,
+    ``router/exceptions.py``); nothing else changes. Raises :class:`IllegalTransition` when no
+    flag is open."""
+    if not state.flagged:
+        raise _refuse(state, C.RESOLVE_EXCEPTION)
+    return decide(state, now, actor, "order.resolve_exception",
+                  details={**(details or {}), "resolution": resolution, "flagged": sorted(state.flagged)})
+
+
+def reship(state: OrderState, fulfilment_id: str, actor: str, now: datetime) -> Change:
+    """Send the goods of a parcel in a carrier exception again (the caller places them as a
+    replacement order, from another warehouse); the parcel's flag is resolved with it. Raises
+    :class:`IllegalTransition` unless that fulfilment is in exception, its flag open, on a
+    shipped order."""
+    if not can_reship(state, fulfilment_id):
+        raise _refuse(state, C.RESHIP)
+    return decide(state, now, actor, "order.reship", details={"fulfilment_id": fulfilment_id})
 
 
 def approve_hold(state: OrderState, actor: str, now: datetime) -> Change:

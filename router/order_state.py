@@ -16,7 +16,7 @@ from decimal import Decimal
 from enum import Enum, StrEnum
 from typing import Any
 
-from router.fulfilment_flow import SHIPPED_OR_LATER, derive_shipment_status, transition
+from router.fulfilment_flow import PARTLY_OR_ALL_SHIPPED, derive_shipment_status, transition
 from router.statuses import (
     AfterSalesStatus,
     FulfilmentStatus,
@@ -44,6 +44,8 @@ class OrderCommand(StrEnum):
     AUTO_CONFIRM_RECEIPT = "auto_confirm_receipt"
     FULLY_REFUNDED = "fully_refunded"
     CLOSE_AFTER_SALES_WINDOW = "close_after_sales_window"
+    RESOLVE_EXCEPTION = "resolve_exception"  # an operator marks the order's open exception flags resolved
+    RESHIP = "reship"  # send the goods of a parcel in exception again, from another warehouse
 
 
 class PaymentCommand(StrEnum):
@@ -115,6 +117,10 @@ class OrderState:
     ``fulfilments`` maps fulfilment id to status (treat as read-only). Money is Decimal in
     the order's currency. ``cancel_requested``: a cancel waits for WMS intercepts.
     ``refund_due``: money arrived that the order will not keep (paid after cancel, paid twice).
+    ``backordered_units``: units of the order in no fulfilment yet, waiting for stock (routing's
+    live backorder): while there are any the order is not shipped, only partially.
+    ``flagged``: what the order's open exception flags are about (``router/exceptions.py``):
+    fulfilment ids, and ``""`` for a flag on the order as a whole.
     """
 
     order_id: str
@@ -129,6 +135,8 @@ class OrderState:
     refunded_amount: Decimal = ZERO
     cancel_requested: bool = False
     refund_due: bool = False
+    backordered_units: int = 0
+    flagged: frozenset[str] = frozenset()
 
     def live_fulfilments(self) -> dict[str, FulfilmentStatus]:
         """The fulfilments that are not cancelled."""
@@ -158,6 +166,13 @@ class Change:
     def is_noop(self) -> bool:
         """True when nothing changes (the timeline may still record the event)."""
         return not self.fields and not self.fulfilments
+
+    def then(self, after: Change) -> Change:
+        """This change followed by ``after`` (decided on :meth:`apply` of this one): ``after``'s
+        values win, ``expect`` keeps what this one was decided on, timelines and outcomes add up."""
+        return Change({**self.fields, **after.fields}, {**self.fulfilments, **after.fulfilments},
+                      {**after.expect, **self.expect}, (*self.timeline, *after.timeline),
+                      tuple(dict.fromkeys((*self.outcomes, *after.outcomes))))
 
     def apply(self, state: OrderState) -> OrderState:
         """The state after this change (for tests and for chaining decisions)."""
@@ -199,7 +214,8 @@ def decide(
     fields["status"] = fields.get("status", status)
     moved = {fid: s for fid, s in (fulfilments or {}).items() if state.fulfilments.get(fid) != s}
     if moved:
-        fields["shipment_status"] = derive_shipment_status({**state.fulfilments, **moved}.values())
+        fields["shipment_status"] = derive_shipment_status({**state.fulfilments, **moved}.values(),
+                                                           outstanding=state.backordered_units > 0)
     fields = {k: v for k, v in fields.items() if getattr(state, k) != v}
     expect = {k: getattr(state, k) for k in fields}
     expect.update({f"fulfilments.{fid}": state.fulfilments.get(fid) for fid in moved})
@@ -233,7 +249,21 @@ def ready_for_dispatch(state: OrderState) -> bool:
 
 
 def _anything_shipped(state: OrderState) -> bool:
-    return any(s in SHIPPED_OR_LATER for s in state.live_fulfilments().values())
+    return any(s in PARTLY_OR_ALL_SHIPPED for s in state.live_fulfilments().values())
+
+
+def parcel_in_exception(state: OrderState) -> bool:
+    """A live parcel is in a carrier exception (returned to sender, failed, lost, expired) and its
+    flag is still open: the customer cannot be taken to have received the order."""
+    return any(s is F.EXCEPTION and fid in state.flagged for fid, s in state.live_fulfilments().items())
+
+
+def can_reship(state: OrderState, fulfilment_id: str | None = None) -> bool:
+    """A live parcel (``fulfilment_id``, or any) is in a carrier exception whose flag is open, on
+    an order that shipped (wholly or partly). Once reshipped its flag is resolved: not again."""
+    return state.status in (OS.AWAITING_SHIPMENT, OS.SHIPPED) and any(
+        s is F.EXCEPTION and fid in state.flagged and fulfilment_id in (None, fid)
+        for fid, s in state.live_fulfilments().items())
 
 
 def can_cancel(state: OrderState) -> bool:
@@ -273,16 +303,22 @@ def can_open_after_sales(state: OrderState, case_type: AfterSalesType | str) -> 
 
 def order_buttons(state: OrderState) -> tuple[str, ...]:
     """The customer / operator commands the order's current state allows, for the API and
-    the console: cancel, change_address, confirm_receipt, approve_hold, reject_hold and
-    ``after_sales.<type>`` for each after-sales case type that may be opened."""
+    the console: cancel, change_address, confirm_receipt (not while a parcel is in an open
+    exception), approve_hold, reject_hold, reship (a parcel in exception), resolve_exception (open
+    exception flags) and ``after_sales.<type>`` for each after-sales case type that may be opened
+    (refund only is the refund of an exception)."""
     buttons = []
     if can_cancel(state):
         buttons.append(str(OrderCommand.CANCEL))
     if can_change_address(state):
         buttons.append(str(OrderCommand.CHANGE_ADDRESS))
-    if state.status is OS.SHIPPED:
+    if state.status is OS.SHIPPED and not parcel_in_exception(state):
         buttons.append(str(OrderCommand.CONFIRM_RECEIPT))
     if state.status is OS.ON_HOLD:
         buttons += [str(OrderCommand.APPROVE_HOLD), str(OrderCommand.REJECT_HOLD)]
+    if can_reship(state):
+        buttons.append(str(OrderCommand.RESHIP))
+    if state.flagged:
+        buttons.append(str(OrderCommand.RESOLVE_EXCEPTION))
     buttons += [f"after_sales.{t}" for t in AfterSalesType if can_open_after_sales(state, t)]
     return tuple(buttons)

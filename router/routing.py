@@ -7,6 +7,7 @@ included. ``replay`` re-runs a decision from the inputs recorded in its explanat
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from decimal import Decimal
 
 from router import geo, routing_record
@@ -40,14 +41,20 @@ def merchant_sub_orders(order: Order) -> dict[str, list[OrderLine]]:
 def plan_fulfilments(order: Order, stock: Mapping[tuple[str, str], StockLevel], network: Network,
                      rules: RoutingRules | None = None, *,
                      exclude_warehouses: frozenset[str] = frozenset(),
-                     record_inputs: bool = True) -> RoutingDecision:
+                     record_inputs: bool = True, approved: bool = False,
+                     first_fulfilment: int = 1) -> RoutingDecision:
     """Decide which warehouse ships which units of ``order``, and by which carrier.
 
     ``stock`` is keyed by ``(sku, warehouse_id)``; a missing key means no stock.
     ``exclude_warehouses`` are never used (e.g. a warehouse that just refused the order).
     Returns a ``RoutingDecision``: every unit is in exactly one fulfilment or in
     ``backordered``, unless the order is held (``held_reason`` set, nothing planned). Fulfilment
-    ids are ``<order_id>-F1``, ``-F2``... by merchant (first line first), then pick order.
+    ids are ``<order_id>-F1``, ``-F2``... by merchant (first line first), then pick order
+    (``-F<first_fulfilment>`` on: a later decision for units of an order with fulfilments).
+    ``approved``: an operator released the order from a hold, so strategies whose action is
+    ``hold`` do not hold it again (the next matching strategy routes it; if only holds match, the
+    first of them routes with its own filters and scoring); every other rule, stock and capacity
+    included, still applies, and a fallback ``hold`` for lack of stock still holds.
     Raises nothing for lack of stock or carriers; those are backorders, holds or
     ``carrier_id=None``, all explained in ``explanation``. With ``record_inputs`` the
     explanation also holds ``inputs`` (the relevant order, network, stock and rules as plain
@@ -61,7 +68,7 @@ def plan_fulfilments(order: Order, stock: Mapping[tuple[str, str], StockLevel], 
     plans: list[tuple[str, list[OrderLine], Placement | None]] = []
     held_reason: str | None = None
     for merchant_id, lines in merchant_sub_orders(order).items():
-        placement, expl, hold = _route_merchant(order, merchant_id, lines, ctx)
+        placement, expl, hold = _route_merchant(order, merchant_id, lines, ctx, approved)
         merchants_expl.append(expl)
         plans.append((merchant_id, lines, placement))
         if hold and held_reason is None:
@@ -74,7 +81,7 @@ def plan_fulfilments(order: Order, stock: Mapping[tuple[str, str], StockLevel], 
             sku_of = {ln.line_no: ln.sku for ln in lines}
             parts = placement.parts if placement else {}
             for wh, qty in parts.items():
-                fid = f"{order.order_id}-F{len(fulfilments) + 1}"
+                fid = f"{order.order_id}-F{len(fulfilments) + first_fulfilment}"
                 carrier_id, carrier_expl = choose_carrier(order, ctx, lines, qty)
                 freight = quantize(part_freight(ctx, merchant_id, wh, lines, qty), order.currency)
                 fulfilments.append(PlannedFulfilment(
@@ -97,8 +104,11 @@ def plan_fulfilments(order: Order, stock: Mapping[tuple[str, str], StockLevel], 
         "backordered": [{"line_no": b.line_no, "sku": b.sku, "quantity": b.quantity} for b in backordered],
         "held_reason": held_reason,
     }
+    options = {**({"approved": True} if approved else {}),
+               **({"first_fulfilment": first_fulfilment} if first_fulfilment != 1 else {})}
+    explanation.update(options)
     if record_inputs:
-        explanation["inputs"] = routing_record.record_inputs(order, stock, network, rules, ctx.exclude)
+        explanation["inputs"] = routing_record.record_inputs(order, stock, network, rules, ctx.exclude, options)
     return RoutingDecision(fulfilments=tuple(fulfilments), backordered=tuple(backordered),
                            held_reason=held_reason, explanation=explanation)
 
@@ -114,17 +124,20 @@ def replay(decision_record: Mapping) -> RoutingDecision:
     if "inputs" not in record and isinstance(record.get("explanation"), Mapping):
         record = record["explanation"]
     order, stock, network, rules, exclude = routing_record.read_inputs(record.get("inputs"))
-    return plan_fulfilments(order, stock, network, rules, exclude_warehouses=exclude)
+    options = routing_record.read_options(record.get("inputs"))
+    return plan_fulfilments(order, stock, network, rules, exclude_warehouses=exclude, **options)
 
 
-def _route_merchant(order: Order, merchant_id: str, lines: list[OrderLine],
-                    ctx: Context) -> tuple[Placement | None, dict, str | None]:
+def _route_merchant(order: Order, merchant_id: str, lines: list[OrderLine], ctx: Context,
+                    approved: bool = False) -> tuple[Placement | None, dict, str | None]:
     """Try matching strategies in order; returns (placement, explanation, hold reason)."""
     value = sum((ln.goods - ln.discount for ln in lines), Decimal("0"))
     expl: dict = {"merchant_id": merchant_id, "lines": [ln.line_no for ln in lines],
                   "value": str(value), "attempts": []}
     strategies = [s for s in ctx.rules.strategies if matches(s, order, merchant_id, value)]
     expl["matching_strategies"] = [s.name for s in strategies]
+    if approved:
+        strategies = _without_rule_holds(strategies, expl)
     if not strategies:
         reason = f"no routing strategy matches merchant {merchant_id}"
         expl.update(outcome="held", winner=None)
@@ -154,6 +167,16 @@ def _route_merchant(order: Order, merchant_id: str, lines: list[OrderLine],
     expl["outcome"] = "backordered" if placement.shortfall else "routed"
     expl["winner"] = list(placement.parts)
     return placement, expl, None
+
+
+def _without_rule_holds(strategies: list[Strategy], expl: dict) -> list[Strategy]:
+    """An approved order's strategies: those that would hold it for review are skipped (noted in
+    ``expl``); when nothing else matches, the first of them routes it with its own settings."""
+    skipped = [s for s in strategies if s.action == "hold"]
+    if not skipped:
+        return strategies
+    expl["holds_skipped"] = [s.name for s in skipped]
+    return [s for s in strategies if s.action != "hold"] or [replace(skipped[0], action="route")]
 
 
 def matches(strategy: Strategy, order: Order, merchant_id: str, value: Decimal) -> bool:

@@ -171,8 +171,10 @@ def _scalar_from_plain(hint: Any, value: Any, path: str) -> Any:
 
 
 def record_inputs(order: Order, stock: Mapping[tuple[str, str], StockLevel], network: Network,
-                  rules: RoutingRules, exclude: frozenset[str]) -> dict:
-    """Everything ``plan_fulfilments`` needs to reach the same decision again, as plain data."""
+                  rules: RoutingRules, exclude: frozenset[str], options: Mapping[str, Any] | None = None) -> dict:
+    """Everything ``plan_fulfilments`` needs to reach the same decision again, as plain data.
+    ``options``: its keyword arguments that differ from their defaults (``approved``,
+    ``first_fulfilment``), recorded only when there are any."""
     merchants = {ln.merchant_id for ln in order.lines}
     skus = sorted({ln.sku for ln in order.lines})
     warehouses = [w for w in network.warehouses if w.merchant_ids & merchants]
@@ -186,6 +188,7 @@ def record_inputs(order: Order, stock: Mapping[tuple[str, str], StockLevel], net
         "stock": to_rows(StockLevel, levels),
         "rules": rules.to_dict(),
         "exclude_warehouses": sorted(exclude),
+        **({"options": dict(options)} if options else {}),
     }
 
 
@@ -215,3 +218,21 @@ def read_inputs(inputs: Any) -> tuple[Order, dict[tuple[str, str], StockLevel], 
     rules = RoutingRules.from_dict(inputs["rules"])
     exclude = frozenset(from_plain(tuple[str, ...], inputs.get("exclude_warehouses", []), "inputs.exclude_warehouses"))
     return order, stock, network, rules, exclude
+
+
+OPTIONS = {"approved": bool, "first_fulfilment": int}
+
+
+def read_options(inputs: Any) -> dict[str, Any]:
+    """The keyword arguments of ``plan_fulfilments`` a record holds besides the positional ones
+    (none for a record made before options were recorded). Raises ``InvalidDecisionRecord``."""
+    raw = inputs.get("options", {}) if isinstance(inputs, Mapping) else {}
+    if not isinstance(raw, Mapping):
+        raise InvalidDecisionRecord("inputs.options", "expected an object")
+    unknown = set(raw) - set(OPTIONS)
+    if unknown:
+        raise InvalidDecisionRecord(f"inputs.options.{sorted(unknown)[0]}", "unknown option")
+    for name, value in raw.items():
+        if type(value) is not OPTIONS[name]:
+            raise InvalidDecisionRecord(f"inputs.options.{name}", f"expected {OPTIONS[name].__name__}")
+    return dict(raw)

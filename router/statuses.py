@@ -51,6 +51,7 @@ class FulfilmentStatus(StrEnum):
     ACCEPTED = "accepted"
     PICKED = "picked"
     PACKED = "packed"
+    PARTIALLY_SHIPPED = "partially_shipped"  # some boxes left (a partial WMS confirmation), more follow
     SHIPPED = "shipped"
     IN_TRANSIT = "in_transit"
     OUT_FOR_DELIVERY = "out_for_delivery"
@@ -86,6 +87,7 @@ class WmsEventType(StrEnum):
     ACCEPTED = "accepted"
     PICKED = "picked"
     PACKED = "packed"
+    PARTIALLY_SHIPPED = "partially_shipped"  # some units left; the final confirmation (shipped) follows
     SHIPPED = "shipped"
     SHORT_PICKED = "short_picked"
     REJECTED = "rejected"

@@ -8,8 +8,12 @@ moved on (paid, confirmed, scanned) gets ``None``: firing a timer is idempotent.
 Defaults: unpaid orders cancelled 30 minutes after placed; receipt confirmed 7 days after
 shipped; after-sales window closed (order closed) 15 days after completed; a WMS that has
 not acknowledged a dispatch for 2 hours, or a parcel without a carrier scan for 48 hours
-since pickup (or its last scan), is alerted. Receipt and window timers pause while an
-after-sales case is open and resume, from the same start, when it ends.
+since pickup (or its last scan), is alerted: each raises an exception flag on the order
+(``router/exceptions.py``). A stall clock starts only once the party has had its chance: the
+WMS's when it took the delivery order, the carrier's when it has the parcel under a number it
+can scan, again with every scan (a parcel still moving is never alarmed). Receipt and window
+timers pause while an after-sales case is open and resume, from the same start, when it ends;
+the receipt timer is not armed while a parcel is in an open carrier exception.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from enum import StrEnum
 
 from router.dates import plus
 from router.lifecycle import confirm_receipt, expire_unpaid
-from router.order_state import Change, OrderCommand, OrderState, Outcome, decide
+from router.order_state import Change, OrderCommand, OrderState, Outcome, decide, parcel_in_exception
 from router.statuses import AfterSalesStatus, FulfilmentStatus, OrderStatus, PaymentMethod, PaymentStatus
 
 
@@ -70,6 +74,7 @@ class Deadlines:
     wms_ack_stall: timedelta = timedelta(hours=2)
     carrier_scan_stall: timedelta = timedelta(hours=48)
     backorder_retry: timedelta = timedelta(minutes=15)
+    backorder_cancel: timedelta = timedelta(days=7)  # backordered units waiting longer are cancelled
 
     @classmethod
     def for_order(
@@ -103,7 +108,9 @@ class Deadlines:
 @dataclass(frozen=True)
 class Timestamps:
     """When things happened to the order. Per-fulfilment maps are keyed by fulfilment id;
-    ``alerted_at`` by :func:`alert_key` (set by the caller when it raised a stall alert)."""
+    ``alerted_at`` by :func:`alert_key` (set by the caller when it raised a stall alert).
+    ``trackable``: the fulfilments with a parcel a carrier can scan (a tracking number with a
+    known carrier); None when not known (every one counts)."""
 
     placed_at: datetime
     shipped_at: datetime | None = None
@@ -112,6 +119,7 @@ class Timestamps:
     picked_up_at: Mapping[str, datetime] = field(default_factory=dict)
     last_scan_at: Mapping[str, datetime] = field(default_factory=dict)
     alerted_at: Mapping[str, datetime] = field(default_factory=dict)
+    trackable: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -147,7 +155,8 @@ def all_deadlines(
         and state.payment_status in (PaymentStatus.UNPAID, PaymentStatus.FAILED)
     ):
         armed.append((plus(timestamps.placed_at, deadlines.unpaid_cancel), Timer(TimerAction.CANCEL_UNPAID)))
-    if state.status is OrderStatus.SHIPPED and timestamps.shipped_at and not case_open:
+    if state.status is OrderStatus.SHIPPED and timestamps.shipped_at and not case_open \
+            and not parcel_in_exception(state):  # a returned or lost parcel waits for an operator
         armed.append(
             (plus(timestamps.shipped_at, deadlines.auto_confirm_receipt), Timer(TimerAction.AUTO_CONFIRM_RECEIPT))
         )
@@ -166,8 +175,11 @@ def all_deadlines(
                     timestamps.dispatched_at.get(fid),
                     deadlines.wms_ack_stall,
                 )
-            elif status in _WITH_CARRIER:
-                since = timestamps.last_scan_at.get(fid) or timestamps.picked_up_at.get(fid)
+            elif status in _WITH_CARRIER and (timestamps.trackable is None or fid in timestamps.trackable):
+                # the carrier's chance starts when it has the parcel, again with each scan; a parcel
+                # it has no number for cannot be scanned, so it is not alarmed
+                since = max((t for t in (timestamps.last_scan_at.get(fid), timestamps.picked_up_at.get(fid)) if t),
+                            default=None)
                 action, stall = TimerAction.CARRIER_SCAN_STALLED, deadlines.carrier_scan_stall
             else:
                 continue
@@ -231,12 +243,24 @@ def due_action(
 
 
 RETRY_BACKORDER = "retry_backorder"
+CANCEL_BACKORDER = "cancel_backorder"
+_WAITING = (OrderStatus.PENDING_PAYMENT, OrderStatus.AWAITING_SHIPMENT)
 
 
 def backorder_deadline(status: OrderStatus, routing_state: str | None, since: datetime,
-                       deadlines: Deadlines) -> datetime | None:
-    """When an order that routing could not place anywhere (every unit backordered) is routed
-    again, to catch stock that arrived meanwhile; None for any other order."""
-    if routing_state == "backordered" and status in (OrderStatus.PENDING_PAYMENT, OrderStatus.AWAITING_SHIPMENT):
+                       deadlines: Deadlines, waiting_units: int = 0) -> datetime | None:
+    """When an order with units waiting for stock is tried again (``since``: its last routing or
+    retry), to catch stock that arrived meanwhile: every unit backordered (``routing_state``
+    backordered) or some of them (``waiting_units``) while routed; None for any other order
+    (held, being routed, shipped, ended)."""
+    if status not in _WAITING or routing_state not in ("routed", "backordered"):
+        return None
+    if routing_state == "backordered" or waiting_units > 0:
         return plus(since, deadlines.backorder_retry)
     return None
+
+
+def backorder_cancel_deadline(status: OrderStatus, cancel_due: datetime | None) -> datetime | None:
+    """When backordered units of a waiting order are cancelled: ``cancel_due`` (the first entry's
+    start plus its merchant's ``backorder_cancel``, see ``router.backorders.cancel_due``)."""
+    return cancel_due if status in _WAITING else None

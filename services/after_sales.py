@@ -3,55 +3,30 @@ for the API, with their follow-ups: restock on a resaleable return, a replacemen
 exchange, the refund recorded against the payment."""
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import datetime, timezone
 from decimal import Decimal
 
 import structlog
 
 from documents import orders, stock
-from documents.converters import change_fields, order_from_document, order_state
-from router import after_sales, lifecycle
-from router.after_sales import AfterSalesCase, CaseCommand, CaseOutcome, ReturnCondition
+from documents.converters import order_from_document, order_state
+from router import after_sales
+from router.after_sales import AfterSalesCase, CaseCommand, CaseOutcome
 from router.order_state import AfterSalesType
 from router.paperwork import PaperKind, with_paper
 from router.model import Order, OrderLine
-from router.statuses import AfterSalesStatus, PaymentEventType, PaymentMethod, ShippingMethod
-from services.channel_sync import outbox_entry, send_pending
-from services import intake
+from router.statuses import AfterSalesStatus, PaymentMethod, ShippingMethod
+from services import intake, refunds
 from services.follow_up import follow_up
+from services.outbox import outbox_entry, send_pending
+from services.refunds import case_doc, case_from  # noqa: F401  (the stored case, kept importable from here)
+from services.refunds import save_cases as _save_cases
 
 log = structlog.get_logger(__name__)
 
 
 class CaseNotFound(LookupError):
     pass
-
-
-def case_from(d: dict) -> AfterSalesCase:
-    return AfterSalesCase(case_id=d["case_id"], order_id=d["order_id"], type=AfterSalesType(d["type"]),
-                          status=AfterSalesStatus(d["status"]), opened_at=d["opened_at"],
-                          amount=Decimal(d.get("amount") or 0), lines=tuple(tuple(x) for x in d.get("lines", [])),
-                          reason=d.get("reason", ""),
-                          condition=ReturnCondition(d["condition"]) if d.get("condition") else None)
-
-
-def case_doc(case: AfterSalesCase, extra: dict | None = None) -> dict:
-    d = asdict(case)
-    d.update(type=case.type.value, status=case.status.value, amount=str(case.amount),
-             lines=[list(x) for x in case.lines], condition=case.condition.value if case.condition else None)
-    return {**d, **(extra or {})}
-
-
-def _save_cases(doc: dict, cases: list[AfterSalesCase], state, now, actor, timeline, extra_fields=None):
-    """Fields and timeline for an order whose cases changed (after-sales status re-derived)."""
-    change = after_sales.on_cases_changed(state, cases, now, actor)
-    fields = change_fields(doc, change)
-    old = {c["case_id"]: c for c in doc.get("after_sales", [])}
-    fields["after_sales"] = [case_doc(c, {k: v for k, v in old.get(c.case_id, {}).items()
-                                          if k not in asdict(c)}) for c in cases]
-    fields.update(extra_fields or {})
-    return fields, list(timeline) + list(change.timeline)
 
 
 def open_case(order_id: str, case_type: str, actor: str, amount: Decimal = Decimal(0),
@@ -100,30 +75,23 @@ def refund(case_id: str, actor: str, transaction_id: str | None = None) -> dict:
     """The case's money went back to the customer: the payment is refunded by the case amount
     (partially_refunded / refunded, a fully refunded order closes) and the case succeeds. The
     channel hears of it through the outbox, unless the refund came from that channel."""
-    now = datetime.now(timezone.utc)
     order_id = case_id.rsplit("-AS", 1)[0]
 
+    return _refund(order_id, case_id, actor, transaction_id)
+
+
+def _refund(order_id: str, case_id: str, actor: str, transaction_id: str | None, amount: Decimal | None = None) -> dict:
+    """:func:`refund` (``amount``: less than the case's, see ``refunds.settle_fields``)."""
+    now = datetime.now(timezone.utc)
+
     def decide(doc):
-        cases = [case_from(c) for c in doc.get("after_sales", [])]
-        index = _index(cases, case_id)
-        case = cases[index]
-        state = order_state(doc)
-        paid_back = lifecycle.on_payment(state, PaymentEventType.REFUNDED, case.amount, now, actor="payment")
-        done = after_sales.apply_case(case, CaseCommand.REFUND_DONE, now, actor)
-        cases[index] = done.case
-        after = paid_back.apply(state)
-        fields = change_fields(doc, paid_back)
-        payment = {"type": "refunded", "amount": str(case.amount), "transaction_id": transaction_id or case_id,
-                   "after_sales_case": case_id, "received_at": now}
-        more, timeline = _save_cases({**doc, **fields}, cases, after, now, actor, list(paid_back.timeline) + list(done.timeline),
-                                     {"payments": doc.get("payments", []) + [payment],
-                                      "papers": with_paper(doc.get("papers", []), PaperKind.REFUND_SLIP, case_id, now,
-                                                           amount=str(case.amount))})
+        _index([case_from(c) for c in doc.get("after_sales", [])], case_id)
+        fields, timeline, case, outcomes = refunds.settle_fields(doc, case_id, now, actor, transaction_id, amount)
         if case.amount > 0:
-            more["outbox"] = outbox_entry(doc, "refunded", case_id, origin=actor, cause=case_id, case_id=case_id,
-                                          amount=str(case.amount), lines=[list(x) for x in case.lines],
-                                          note=case.reason)
-        return {**fields, **more}, timeline, (done.case, tuple(paid_back.outcomes) + tuple(done.outcomes))
+            fields["outbox"] = outbox_entry({**doc, **fields}, "refunded", case_id, origin=actor, cause=case_id,
+                                            case_id=case_id, amount=str(case.amount),
+                                            lines=[list(x) for x in case.lines], note=case.reason)
+        return fields, timeline, (case, outcomes)
 
     doc, result = orders.update_with(order_id, decide)
     if doc is None:
@@ -133,10 +101,26 @@ def refund(case_id: str, actor: str, transaction_id: str | None = None) -> dict:
 
 
 def refund_from_channel(order_id: str, channel: str, amount: Decimal, reason: str = "") -> dict | None:
-    """The channel reports it refunded ``amount`` more than the router knows of: recorded as a
-    refund-only case opened, approved and refunded by ``channel:<channel>`` (so nothing is echoed
-    back to it). Returns the case. Raises IllegalTransition, ValueError (more than was paid)."""
+    """The channel reports it refunded ``amount`` more than the router knows of. A refund the
+    order owes after a cancellation (services/refunds.py) is settled by it first (up to its
+    amount; a smaller refund settles that much and leaves the rest owed); anything beyond is
+    recorded as a refund-only case opened, approved and refunded by ``channel:<channel>``. Nothing
+    is echoed back to the channel. Returns the last case. Raises IllegalTransition, ValueError
+    (more than was paid)."""
     actor = f"channel:{channel}"
+    doc = orders.load(order_id, working=True)
+    if doc is None:
+        raise CaseNotFound(order_id)
+    case = None
+    for owed in [c for c in doc.get("after_sales", [])
+                 if c.get("cause") == refunds.CAUSE and c["status"] == AfterSalesStatus.AWAITING_REFUND]:
+        if amount <= 0:
+            break
+        take = min(amount, Decimal(owed["amount"]))
+        case = _refund(order_id, owed["case_id"], actor, f"{channel}:refund:{take}", take)
+        amount -= take
+    if amount <= 0:
+        return case
     case = open_case(order_id, AfterSalesType.REFUND_ONLY, actor, amount, reason=reason or "refunded at the channel")
     if case["status"] == AfterSalesStatus.PENDING_REVIEW:
         case = step(case["case_id"], CaseCommand.APPROVE, actor)

@@ -58,14 +58,15 @@ def apply_channel_update(channel: str, order_id: str, update: ChannelUpdate) -> 
     seen = doc.get("channel_updated_at")
     if update.updated_at and seen and update.updated_at <= seen and not update.cancelled:
         return  # stale: an older state of the order than the one we hold
-    if update.cancelled and doc["status"] not in ("cancelled", "closed"):
+    cancelling = update.cancelled and doc["status"] not in ("cancelled", "closed")
+    if cancelling:  # a paid order's refund is then owed, and the channel's refund below settles it
         try:
-            commands.cancel(order_id, f"channel:{channel}")
+            doc = commands.cancel(order_id, f"channel:{channel}")
         except IllegalTransition:
             log.warning("channel_cancel_refused", order_id=order_id, status=doc["status"])
-    elif update.refunded and update.refunded > Decimal(doc.get("refunded_amount") or 0):
+    if update.refunded and update.refunded > Decimal(doc.get("refunded_amount") or 0):
         _refund_from_channel(channel, doc, update.refunded - Decimal(doc.get("refunded_amount") or 0))
-    elif update.paid and doc["payment_status"] != "paid":
+    elif update.paid and not cancelling and doc["payment_status"] != "paid":
         accept_event("payment", channel, f"{update.channel_order_id}:paid",
                      {"order_id": order_id, "transaction_id": f"{channel}:{update.channel_order_id}",
                       "type": "paid", "amount": str(doc.get("payable") or doc["amounts"]["payable"])},

@@ -7,6 +7,7 @@ where an operator can retry it.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 
 import structlog
@@ -15,11 +16,14 @@ from config import get_settings
 from documents import orders, reference
 from documents.converters import change_fields, order_state, with_details
 from router import fulfilment_flow, lifecycle
+from router.exceptions import ExceptionKind, timeline_entries, with_flag
 from router.fulfilment_flow import AT_WAREHOUSE, FulfilmentCommand
 from router.paperwork import PaperKind, with_paper
 from router.parcels import parcel_for
 from router.statuses import FulfilmentStatus
+from services import refunds
 from services.follow_up import follow_up
+from services.outbox import send_pending
 from services.ports import OutboundError, outbound
 
 log = structlog.get_logger(__name__)
@@ -45,8 +49,11 @@ def dispatch_fulfilment(order_id: str, fulfilment_id: str, retry: bool = False, 
             raise
         mark(order_id, fulfilment_id, FulfilmentCommand.DISPATCH_FAILED, {"error": str(exc)}, current=doc)
         return
+    # a number just booked that another live parcel of that carrier still holds: flagged
+    claims = live_claims(tracking, fulfilment_id, f.get("carrier_id")) if tracking and not f.get("tracking_number") else []
     mark(order_id, fulfilment_id, FulfilmentCommand.DISPATCH,
-         {"tracking_number": tracking, "wms_order_id": wms.get("wms_order_id"), "error": None}, current=doc)
+         {"tracking_number": tracking, "wms_order_id": wms.get("wms_order_id"), "error": None}, current=doc,
+         claims=claims)
 
 
 def register_tracking(order_id: str, fulfilment_id: str, tracking_number: str | None = None,
@@ -65,6 +72,28 @@ def register_tracking(order_id: str, fulfilment_id: str, tracking_number: str | 
         outbound().carrier.register_tracker(carrier, number, fulfilment_id)
 
 
+def live_claims(tracking_number: str, fulfilment_id: str, carrier_id: str | None) -> list[dict]:
+    """The other live parcels (neither delivered nor cancelled) of carrier ``carrier_id`` holding
+    ``tracking_number`` (``documents.orders.parcel_owners``): a booking or a warehouse's box that
+    claims it is a reused number, flagged on the claiming order (its events go to the newest live
+    holder). A parcel of unknown carrier is taken to be of the same one."""
+    return [o for o in orders.parcel_owners(tracking_number)
+            if o["fulfilment_id"] != fulfilment_id and o["status"] in fulfilment_flow.LIVE_PARCEL
+            and (carrier_id is None or o["carrier_id"] in (None, carrier_id))]
+
+
+def claim_flags(flags: list | None, claims: Iterable[dict], tracking_number: str, fulfilment_id: str,
+                now: datetime) -> list[dict]:
+    """``flags`` with a ``tracking_number_reused`` flag for each live parcel in ``claims``."""
+    out = list(flags or [])
+    for other in claims:
+        out = with_flag(out, ExceptionKind.TRACKING_NUMBER_REUSED, "tracking_number_in_use", now,
+                        fulfilment_id=fulfilment_id, subject=f"{tracking_number}:{other['fulfilment_id']}",
+                        tracking_number=tracking_number, other_order_id=other["order_id"],
+                        other_fulfilment_id=other["fulfilment_id"])
+    return out
+
+
 def parcels(f: dict | None) -> list[tuple[str, str]]:
     """The parcels of ``f`` (see :func:`router.fulfilment_flow.parcels`) that have a carrier to track them."""
     return [(number, carrier) for number, carrier in fulfilment_flow.parcels(f) if carrier]
@@ -77,15 +106,21 @@ def intercept_fulfilment(order_id: str, fulfilment_id: str) -> None:
         return
     intercepted = outbound().wms.cancel_delivery_order(_warehouse(f), fulfilment_id)
     now = datetime.now(timezone.utc)
+    cause = f"intercept:{fulfilment_id}"
 
     def decide(doc):
         state = order_state(doc)
         if state.fulfilments.get(fulfilment_id) not in AT_WAREHOUSE:
             return None
         change = (lifecycle.on_intercepted if intercepted else lifecycle.on_intercept_failed)(state, fulfilment_id, now)
-        return change_fields(doc, change, now=now), change.timeline, change.outcomes
+        # the money a cancel that is now done (or that stopped part of the order) leaves owed
+        fields, timeline = refunds.with_owed_refund(doc, change_fields(doc, change, now=now), change.timeline,
+                                                    change.outcomes, now, cause)
+        return fields, timeline, change.outcomes
 
-    follow_up(*orders.update_with(order_id, decide))
+    saved, outcomes = orders.update_with(order_id, decide)
+    send_pending(saved, cause=cause)
+    follow_up(saved, outcomes)
 
 
 def update_wms_address(order_id: str, fulfilment_id: str) -> None:
@@ -97,9 +132,10 @@ def update_wms_address(order_id: str, fulfilment_id: str) -> None:
 
 
 def mark(order_id: str, fulfilment_id: str, command: FulfilmentCommand, details: dict,
-         current: dict | None = None) -> dict | None:
+         current: dict | None = None, claims: Sequence[dict] = ()) -> dict | None:
     """Record the outcome of a dispatch with the lifecycle rules and one guarded update
-    (``current``: the order's working set as the caller read it, to decide on without reading again)."""
+    (``current``: the order's working set as the caller read it, to decide on without reading
+    again; ``claims``: other live parcels holding the number just booked, see :func:`live_claims`)."""
     now = datetime.now(timezone.utc)
 
     def decide(doc):
@@ -111,7 +147,13 @@ def mark(order_id: str, fulfilment_id: str, command: FulfilmentCommand, details:
         if command == FulfilmentCommand.DISPATCH:
             fields["papers"] = with_paper(doc.get("papers", []), PaperKind.SHIPPING_NOTE, fulfilment_id, now,
                                           warehouse_id=f["warehouse_id"], tracking_number=details.get("tracking_number"))
-        return fields, with_details(change.timeline, details), None
+        timeline = with_details(change.timeline, details)
+        if claims:
+            fields["exceptions"] = claim_flags(doc.get("exceptions"), claims, details["tracking_number"],
+                                               fulfilment_id, now)
+            timeline += timeline_entries(doc.get("exceptions"), fields["exceptions"], now, "system",
+                                         fields.get("status", doc["status"]))
+        return fields, timeline, None
 
     saved, _ = orders.update_with(order_id, decide, current=current)
     return saved

@@ -9,6 +9,7 @@ open: the reconciler closes it if the order records it (:func:`recorded`), else 
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -16,21 +17,25 @@ import structlog
 
 from documents import inbox, orders, reservations
 from documents.converters import change_fields, order_state, with_details
-from router import lifecycle
+from router import cod, lifecycle
 from router.errors import IllegalTransition
-from router.fulfilment_flow import SHIPPED_OR_LATER, delivers_fulfilment, moved_meanwhile, stage_of, still_stale
+from router.exceptions import (CARRIER_EXCEPTIONS, ExceptionKind, carrier_reason, resolved, settled_by,
+                               timeline_entries, with_flag)
+from router.fulfilment_flow import (PARTLY_OR_ALL_SHIPPED, SHIPPED_OR_LATER, delivers_fulfilment,
+                                    lines_after_shipment, moved_meanwhile, stage_of, still_stale)
 from router.paperwork import PaperKind, with_paper
-from router.statuses import PaymentEventType, TrackingStatus, WmsEventType
+from router.statuses import FulfilmentStatus, PaymentEventType, PaymentStatus, TrackingStatus, WmsEventType
 from services import turns
 from services.after_sales import CaseNotFound, exchange_progress, refund
 from services.channel_sync import outbox_entry, send_pending
-from services.dispatch import parcels
+from services.dispatch import claim_flags, live_claims, parcels
 from services.follow_up import follow_up
 from services.messages import RegisterTracking, send
 from services.routing import send_dispatches
 
 log = structlog.get_logger(__name__)
 REROUTING = (WmsEventType.SHORT_PICKED, WmsEventType.REJECTED)  # the warehouse cannot ship it: route elsewhere
+SHIPPING = (WmsEventType.SHIPPED, WmsEventType.PARTIALLY_SHIPPED)  # boxes left the warehouse
 
 
 def apply_payment(event_key: str, event: dict | None = None) -> None:
@@ -68,12 +73,15 @@ def apply_wms_event(event_key: str, event: dict | None = None) -> None:
     if event is None:
         return
     kind = WmsEventType(event["payload"]["type"])
+    if kind == WmsEventType.SHIPPED and event["payload"].get("final") is False:
+        kind = WmsEventType.PARTIALLY_SHIPPED  # a partial confirmation (Qimen confirmType 1): more will follow
     doc = _apply_fulfilment_event(event_key, event, kind, f"wms:{event['source']}")
-    if doc is not None and kind == WmsEventType.SHIPPED:
-        _ship_stock(doc, event["payload"]["fulfilment_id"])
+    if doc is not None and kind in SHIPPING:
         f = next(f for f in doc["fulfilments"] if f["id"] == event["payload"]["fulfilment_id"])
-        for number, carrier_id in parcels(f):  # the waybill and every box the WMS reported
-            send(RegisterTracking(doc["_id"], f["id"], number, carrier_id))
+        if f["status"] in PARTLY_OR_ALL_SHIPPED:
+            reservations.ship_left(doc, f["id"])  # what left, out of stock: all of it, or the boxes so far
+            for number, carrier_id in parcels(f):  # the waybill and every box the WMS reported
+                send(RegisterTracking(doc["_id"], f["id"], number, carrier_id))
     inbox.mark_processed(event_key)
 
 
@@ -119,13 +127,16 @@ def _apply_fulfilment_event(event_key: str, event: dict, kind, actor: str) -> di
     positional update lost a race. Events of one order take turns within the process (see
     actors/turns.py). Returns the order (None when the event was refused)."""
     e, now = event["payload"], datetime.now(timezone.utc)
+    claims: dict[str, list[dict]] = {}
 
     def decide(current):
-        return _fulfilment_change(current, e, kind, actor, now)
+        return _fulfilment_change(current, e, kind, actor, now, claims)
 
     with turns.per_order.turn(event["order_id"]):
         doc = orders.load(event["order_id"], working=True)
-        step = _fast_step(doc, e, kind, actor, now) if doc is not None else None
+        if doc is not None and kind in SHIPPING:
+            claims.update(_box_claims(doc, e))
+        step = _fast_step(doc, e, kind, actor, now) if doc is not None and not claims else None
         if step is not None and doc is not None and orders.advance_fulfilment(doc["_id"], *step):
             return doc
         doc, outcomes = _guarded(event_key, event["order_id"], decide, current=None if step else doc)
@@ -143,7 +154,8 @@ def _fast_step(doc: dict, e: dict, kind, actor: str, now: datetime) -> tuple | N
     the one read: a warehouse's or carrier's next event often lands before this one is written."""
     f = next((f for f in doc["fulfilments"] if f["id"] == e["fulfilment_id"]), None)
     if f is None or e.get("final") is False or _tracked(f, e.get("event_id")) or kind in REROUTING \
-            or _packages(f, e) != f.get("packages", []):
+            or _packages(f, e) != f.get("packages", []) or kind in CARRIER_EXCEPTIONS \
+            or f["id"] in order_state(doc).flagged:  # flags to raise or settle: the order-level path
         return None
     try:
         change = lifecycle.on_fulfilment_event(order_state(doc), f["id"], kind, now, actor)
@@ -193,23 +205,35 @@ def _guarded(event_key: str, order_id: str, decide, current: dict | None = None)
     return doc, outcomes
 
 
-def _ship_stock(doc: dict, fulfilment_id: str) -> None:
-    """The fulfilment's held units left the warehouse. Idempotent: a hold ships once."""
-    f = next((f for f in doc.get("fulfilments", []) if f["id"] == fulfilment_id), None)
-    if f is not None and f["status"] in SHIPPED_OR_LATER:
-        reservations.ship_all(reservations.holds_of_order(doc, fulfilment_id=fulfilment_id))
+def _box_claims(doc: dict, e: dict) -> dict[str, list[dict]]:
+    """``{tracking number: other live parcels holding it}`` for the boxes a warehouse's shipment
+    reports that the fulfilment did not hold yet (its booked waybill was checked at booking)."""
+    f = next((f for f in doc["fulfilments"] if f["id"] == e["fulfilment_id"]), None)
+    if f is None:
+        return {}
+    held = {n for n, _ in parcels(f)} | {f.get("tracking_number")}
+    reported = [(p["tracking_number"], p.get("carrier_id")) for p in e.get("packages") or []]
+    reported.append((e.get("tracking_number"), e.get("carrier_id")))
+    found = {}
+    for number, carrier_id in reported:
+        if number and number not in held and number not in found:
+            claims = live_claims(number, f["id"], carrier_id or f.get("carrier_id"))
+            if claims:
+                found[number] = claims
+    return found
 
 
-def _fulfilment_change(doc: dict, e: dict, event: str, actor: str, now: datetime):
-    """A WMS or tracking event on one fulfilment: its status (forward only), its tracking history."""
+def _fulfilment_change(doc: dict, e: dict, event: str, actor: str, now: datetime,
+                       claims: dict[str, list[dict]] | None = None):
+    """A WMS or tracking event on one fulfilment: its status (forward only), its tracking history,
+    the units shipped by a partial confirmation, the exception flags it raises or settles
+    (``claims``: reused box numbers, see :func:`_box_claims`), and the cash a delivered COD parcel
+    collected."""
     f = next(f for f in doc["fulfilments"] if f["id"] == e["fulfilment_id"])
     if _tracked(f, e.get("event_id")):
         return None  # applied before a crash
     packages = _packages(f, e)
-    if e.get("final") is False:  # a partial confirmation (Qimen confirmType 1): recorded, more will follow
-        event = "partial_confirmation"
-        change = lifecycle.Change()
-    elif event == TrackingStatus.DELIVERED and not delivers_fulfilment(
+    if event == TrackingStatus.DELIVERED and not delivers_fulfilment(
             e.get("tracking_number"), [p["tracking_number"] for p in packages],
             [t.get("tracking_number") for t in f.get("tracking", []) if t.get("event") == TrackingStatus.DELIVERED]):
         change = lifecycle.Change()  # one parcel of several delivered: recorded, the others are still out
@@ -223,13 +247,70 @@ def _fulfilment_change(doc: dict, e: dict, event: str, actor: str, now: datetime
         extra["packages"] = packages
     if event in REROUTING:
         extra["reroute"] = True  # the warehouse cannot ship it: route it elsewhere
+    if event in SHIPPING:
+        lines = lines_after_shipment(f["lines"], e.get("lines") or [], final=event == WmsEventType.SHIPPED)
+        if lines != f["lines"]:
+            extra["lines"] = lines  # what left with a partial confirmation (stock ships it after the save)
+    change, payment = _collect_cod(doc, f, change, actor, now)
     fields = change_fields(doc, change, {f["id"]: extra}, now)
+    if payment is not None:
+        fields["payments"] = doc.get("payments", []) + [payment]
+        if fields.get("payment_status") == PaymentStatus.PAID:
+            fields["papers"] = with_paper(doc.get("papers", []), PaperKind.RECEIPT, doc["_id"], now,
+                                          amount=str(fields.get("paid_amount", payment["amount"])),
+                                          transaction_id=payment["transaction_id"])
+    flags = _flags(doc, f, e, event, actor, now, change.fulfilments.get(f["id"]), claims or {})
+    timeline = with_details(change.timeline, details)
+    if flags != (doc.get("exceptions") or []):
+        fields["exceptions"] = flags
+        timeline += timeline_entries(doc.get("exceptions"), flags, now, actor, fields.get("status", doc["status"]))
     if change.fulfilments.get(f["id"]) in SHIPPED_OR_LATER and f["status"] not in SHIPPED_OR_LATER:
         fields["outbox"] = outbox_entry(doc, "shipped", f["id"], cause=e.get("event_id"), fulfilment_id=f["id"],
                                         carrier_id=f.get("carrier_id"),
                                         tracking_number=extra.get("tracking_number") or f.get("tracking_number"),
                                         order_shipped=fields.get("status") == "shipped")
-    return fields, with_details(change.timeline, details), change.outcomes
+    return fields, timeline, change.outcomes
+
+
+def _collect_cod(doc: dict, f: dict, change, actor: str, now: datetime):
+    """A cash-on-delivery parcel just delivered: the carrier collected the fulfilment's share of
+    the payable (``router/cod.py``), a payment recorded with the delivery in one update. Returns
+    ``(change, payment record or None)``."""
+    if doc.get("payment_method") != cod.COD_METHOD or change.fulfilments.get(f["id"]) is not FulfilmentStatus.DELIVERED \
+            or doc.get("payment_status") not in (PaymentStatus.UNPAID, PaymentStatus.FAILED) \
+            or cod.is_collected(doc.get("payments"), f["id"]):
+        return change, None
+    amount = cod.share(f, (doc.get("amounts") or {}).get("payable"))
+    if amount <= 0:
+        return change, None
+    state = change.apply(order_state(doc))
+    paid = lifecycle.on_payment(state, PaymentEventType.PAID, amount, now, actor)
+    payment = {"type": PaymentEventType.PAID.value, "amount": str(amount), "transaction_id": cod.transaction_id(f["id"]),
+               "method": cod.COD_METHOD, "fulfilment_id": f["id"], "order_id": doc["_id"], "received_at": now}
+    return change.then(replace(paid, timeline=tuple(with_details(paid.timeline, {
+        "transaction_id": payment["transaction_id"], "method": cod.COD_METHOD, "fulfilment_id": f["id"]})))), payment
+
+
+def _flags(doc: dict, f: dict, e: dict, event: str, actor: str, now: datetime, new_status, claims) -> list[dict]:
+    """The order's exception flags after this event: a carrier exception raises one on the
+    fulfilment (not once it was delivered or cancelled), a box number another live parcel holds
+    raises one per holder, and an event of the party a flag waited for settles it."""
+    flags = list(doc.get("exceptions") or [])
+    status = new_status or f["status"]
+    if event in CARRIER_EXCEPTIONS and status not in (FulfilmentStatus.DELIVERED, FulfilmentStatus.CANCELLED):
+        flags = with_flag(flags, ExceptionKind.CARRIER_EXCEPTION,
+                          carrier_reason(event, e.get("raw_status") or "", e.get("exception_reason") or ""), now,
+                          fulfilment_id=f["id"], subject=e.get("tracking_number"), tracking_number=e.get("tracking_number"),
+                          carrier_event=str(event), detail=e.get("exception_reason") or e.get("description"))
+    for number, holders in claims.items():
+        flags = claim_flags(flags, holders, number, f["id"], now)
+    settled = settled_by(str(event), actor.startswith("wms:"))
+    if event == TrackingStatus.DELIVERED and new_status is not FulfilmentStatus.DELIVERED:
+        settled = tuple(k for k in settled if k is not ExceptionKind.CARRIER_EXCEPTION)  # other boxes still out
+    if settled:
+        flags = resolved(flags, actor, now, "delivered" if new_status is FulfilmentStatus.DELIVERED else "moved on",
+                         fulfilment_id=f["id"], kinds=settled)
+    return flags
 
 
 def _packages(f: dict, e: dict) -> list[dict]:

@@ -6,6 +6,7 @@ twice after a replayed message is harmless.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timezone
 
 import structlog
 
@@ -13,6 +14,7 @@ from documents import reservations
 from router.fulfilment_flow import AT_WAREHOUSE
 from router.order_state import Outcome
 from router.statuses import FulfilmentStatus, RoutingState
+from services import placing, refunds, waiting
 from services.messages import InterceptFulfilment, ProcessOrder, RerouteFailed, Step, UpdateWmsAddress, send
 from services.routing import send_dispatches
 
@@ -25,8 +27,7 @@ def follow_up(doc: dict | None, outcomes) -> None:
         return
     outcomes = set(outcomes)
     if Outcome.RELEASE_STOCK in outcomes:
-        released = reservations.release_all(reservations.holds_of_order(doc, frozenset({FulfilmentStatus.CANCELLED.value})))
-        log.info("stock_released", order_id=doc["_id"], holds=released)
+        _release(doc)
     if Outcome.READY_FOR_DISPATCH in outcomes:
         send_dispatches(doc)
     if Outcome.INTERCEPT_REQUESTED in outcomes:
@@ -37,8 +38,22 @@ def follow_up(doc: dict | None, outcomes) -> None:
         send(ProcessOrder(doc["_id"]))
     if Outcome.REROUTE in outcomes:
         _send_each(doc, RerouteFailed, _to_reroute)
-    if Outcome.ALERT_OPERATOR in outcomes or Outcome.REFUND_DUE in outcomes:
+    if Outcome.REFUND_DUE in outcomes:  # opened by the change's own update where it could; else here
+        refunds.open_owed(doc["_id"])
+    if Outcome.ALERT_OPERATOR in outcomes:
         log.warning("operator_attention", order_id=doc["_id"], outcomes=sorted(str(o) for o in outcomes))
+
+
+def _release(doc: dict) -> None:
+    """The cancelled fulfilments' stock and warehouse capacity go back; orders waiting for that
+    stock are woken."""
+    cancelled = frozenset({FulfilmentStatus.CANCELLED.value})
+    holds = reservations.holds_of_order(doc, cancelled)
+    released = reservations.release_all(holds)
+    placing.release_capacity(doc, cancelled, datetime.now(timezone.utc))
+    log.info("stock_released", order_id=doc["_id"], holds=released)
+    if released:
+        waiting.stock_arrived({h.sku for h in holds})
 
 
 def _send_each(doc: dict, command: Callable[[str, str], Step], wanted: Callable[[dict], bool]) -> None:

@@ -33,6 +33,13 @@ class ProcessOrder(Step):
 
 
 @dataclass(frozen=True)
+class RetryBackorder(Step):
+    """Try an order's backordered units again now (stock of one of their SKUs arrived)."""
+
+    order_id: str
+
+
+@dataclass(frozen=True)
 class DispatchFulfilment(Step):
     order_id: str
     fulfilment_id: str

@@ -12,9 +12,8 @@ from documents import dead_letters, orders
 from documents.converters import change_fields, order_state
 from documents.schedule import alert_key, deadlines_for, timestamps_of
 from router.exceptions import ExceptionKind, timeline_entries, with_flag
-from router.order_state import Outcome
-from router.statuses import RoutingState
-from router.timers import RETRY_BACKORDER, Timer, TimerAction, due_action
+from router.timers import CANCEL_BACKORDER, RETRY_BACKORDER, Timer, TimerAction, due_action
+from services import backorders
 from services.follow_up import follow_up
 from services.messages import FireTimer, send
 
@@ -28,21 +27,23 @@ def due_orders(now: datetime, limit: int = BATCH) -> list[str]:
     return orders.due_ids(now, limit)
 
 
+BACKORDER_TIMERS = {RETRY_BACKORDER: backorders.retry, CANCEL_BACKORDER: backorders.cancel_expired}
+
+
 def fire(order_id: str, now: datetime) -> bool:
-    """Fire the order's due timer at ``now``; True when it changed the order."""
+    """Fire the order's due timer at ``now``; True when it changed the order (a backorder retry:
+    when it placed units; see services/backorders.py, which the backorder timers run)."""
     fired: dict[str, str] = {}
+    backorder: list[str] = []
 
     def decide(doc):
         fired.clear()  # decide runs again after a conflict: only the attempt that lands counts
         timer_doc = doc.get("due_timer")
         if not timer_doc or doc.get("due_at") is None or doc["due_at"] > now:
             return None
-        if timer_doc["action"] == RETRY_BACKORDER:  # route again: stock may have arrived
-            fired["timer"] = RETRY_BACKORDER
-            entry = {"at": now, "actor": "system", "event": "timer.retry_backorder", "from": doc["status"],
-                     "to": doc["status"], "details": {}}
-            return {"routing": {**doc["routing"], "state": RoutingState.RECEIVED.value}}, [entry], \
-                (Outcome.RESUME_ROUTING,)
+        if timer_doc["action"] in BACKORDER_TIMERS:  # retry or cancel: their service updates the order
+            backorder[:] = [timer_doc["action"]]
+            return None
         timer = Timer(TimerAction(timer_doc["action"]), timer_doc.get("fulfilment_id"))
         change = due_action(order_state(doc), timer, now, deadlines_for(doc), timestamps_of(doc))
         if change is None:  # moved on in time: just re-arm the next deadline
@@ -60,6 +61,10 @@ def fire(order_id: str, now: datetime) -> bool:
         return fields, timeline, change.outcomes
 
     doc, outcomes = orders.update_with(order_id, decide)
+    if backorder:
+        done = BACKORDER_TIMERS[backorder[0]](order_id, now)
+        log.info("timer_fired", order_id=order_id, timer=backorder[0], changed=done)
+        return done
     follow_up(doc, outcomes)
     if fired:
         log.info("timer_fired", order_id=order_id, timer=fired["timer"])

@@ -194,10 +194,25 @@ def order_command(order_id: str, command: str):
     elif command.startswith("after_sales."):
         answer = api_client.call("POST", f"/v1/orders/{order_id}/after-sales",
                                  json={"type": command.split(".", 1)[1], "reason": request.form.get("reason", "")})
+    elif command == OrderCommand.RESOLVE_EXCEPTION:
+        fulfilment_id = request.form.get("fulfilment_id") or None
+        answer = api_client.call("POST", f"/v1/orders/{order_id}/resolve-exception",
+                                 json={"fulfilment_id": fulfilment_id} if fulfilment_id else {})
+    elif command == OrderCommand.RESHIP:
+        fulfilment_id = request.form.get("fulfilment_id") or _in_exception(order_id)
+        answer = api_client.call("POST", f"/v1/orders/{order_id}/reship", json={"fulfilment_id": fulfilment_id or ""})
     else:
         abort(404)
     _flash_answer(answer, status_label("command", command, lang()))
-    return redirect(url_for("console.order_page", order_id=order_id))
+    back = request.form.get("back") or ""
+    return redirect(back if back.startswith("/") and not back.startswith("//")
+                    else url_for("console.order_page", order_id=order_id))
+
+
+def _in_exception(order_id: str) -> str | None:
+    """The first fulfilment of the order in a carrier exception (the order page's reship button)."""
+    doc = orders.load(order_id, working=True) or {}
+    return next((f["id"] for f in doc.get("fulfilments", []) if f["status"] == FulfilmentStatus.EXCEPTION), None)
 
 
 @blp.route("/fulfilments/<fulfilment_id>/retry", methods=["POST"])

@@ -1,9 +1,10 @@
 """Console pages for stock (levels, low-stock flags and alerts, adjustments), exceptions (dead
-letters, failed and stalled dispatches, held orders), reports (charts) and settings."""
+letters, failed dispatches, orders with open exception flags, held orders), reports (charts) and
+settings."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from urllib.parse import urlencode
 
 from flask import abort, flash, redirect, render_template, request, url_for
@@ -15,8 +16,11 @@ from adapters.http import auth
 from adapters.http.reports import ReportQuerySchema, report_range
 from adapters.http.views import plain
 from documents import alerts, dead_letters, orders, queries, reference, reports, stock
+from documents.converters import order_state
+from router import lifecycle
 from router.errors import InvalidRoutingRules
-from router.fulfilment_flow import AT_WAREHOUSE
+from router.exceptions import EXCEPTION_FLAG, open_flags
+from router.order_state import OrderCommand
 from router.rules import DEFAULT_RULES, RoutingRules
 from router.statuses import FulfilmentStatus, OrderStatus
 from router.timers import Deadlines
@@ -60,16 +64,27 @@ def stock_adjust():
 
 @blp.route("/exceptions", methods=["GET"])
 def exceptions():
-    now = datetime.now(timezone.utc)
     failed = _orders_where({"fulfilments.status": FulfilmentStatus.DISPATCH_FAILED.value})
-    stall = Deadlines().wms_ack_stall
-    stalled_docs = _orders_where({"fulfilments.status": {"$in": sorted(s.value for s in AT_WAREHOUSE)},
-                                  "updated_at": {"$lt": now - stall}})
-    stalled = [(d, f) for d in stalled_docs for f in d.get("fulfilments", []) if f["status"] in AT_WAREHOUSE]
+    # what the router flagged (carrier exceptions, stalls it timed, reused tracking numbers): the
+    # same orders as GET /v1/orders?flag=exception, each open flag with the commands that fit it
+    flagged_docs, _ = queries.list_orders({"flag": EXCEPTION_FLAG}, limit=EXCEPTION_LIMIT)
     held, _ = queries.list_orders({"status": OrderStatus.ON_HOLD.value}, limit=EXCEPTION_LIMIT)
     return render_template("exceptions.html", letters=plain(dead_letters.pending(EXCEPTION_LIMIT)),
-                           failed=[plain(d) for d in failed], stalled=plain(stalled), held=plain(held),
-                           stall_hours=stall.total_seconds() / 3600, FulfilmentStatus=FulfilmentStatus)
+                           failed=[plain(d) for d in failed], flagged=plain([_flagged(d) for d in flagged_docs]),
+                           held=plain(held), FulfilmentStatus=FulfilmentStatus)
+
+
+def _flagged(doc: dict) -> dict:
+    """An order's open exception flags, each with its fulfilment and the commands that fit it:
+    reship (its parcel is in a carrier exception), refund (paid: a refund-only case), resolve."""
+    allowed = lifecycle.allowed_commands(order_state(doc))
+    by_id = {f["id"]: f for f in doc.get("fulfilments", [])}
+    rows = []
+    for flag in open_flags(doc.get("exceptions")):
+        f = by_id.get(flag.get("fulfilment_id") or "")
+        rows.append({**flag, "fulfilment": f,
+                     "reship": OrderCommand.RESHIP in allowed and f is not None and f["status"] == FulfilmentStatus.EXCEPTION})
+    return {"order": doc, "flags": rows, "refund": "after_sales.refund_only" in allowed}
 
 
 def _orders_where(filter_: dict) -> list[dict]:

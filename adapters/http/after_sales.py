@@ -7,6 +7,7 @@ from flask import jsonify
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from documents import refunds
 from services import after_sales
 from adapters.http import auth
 from adapters.http.errors import ApiError
@@ -84,3 +85,20 @@ def return_received(body: dict, case_id: str):
 def refund(case_id: str):
     _CASE(case_id)
     return _run(after_sales.refund, case_id, _operator())
+
+
+class OwedQuerySchema(Schema):
+    via = fields.String(load_default="payments", validate=validate.OneOf(["payments", "operator", "channel"]))
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
+
+
+@blp.route("/v1/refunds", methods=["GET"])
+@auth.checked_first(auth.require_payments)
+@blp.arguments(OwedQuerySchema, location="query")
+def owed_refunds(query: dict):
+    """Refunds orders owe after a cancellation, still to be made by ``via``: the payment service
+    (``payments``, the default: orders of channels without an API) confirms each with a
+    ``refunded`` payment notice naming its ``case_id``; an ``operator`` refunds in the channel's
+    back office and records it with ``POST /v1/after-sales/{case}/refund``."""
+    auth.require_payments()
+    return jsonify({"refunds": plain(refunds.owed(query["via"], query["limit"]))})

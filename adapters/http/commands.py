@@ -16,7 +16,7 @@ from adapters.http.views import order_view, plain
 from documents import dead_letters, orders, stock
 from documents.converters import order_state
 from router import lifecycle
-from services import commands, sweeps
+from services import commands, sweeps, waiting
 from services.replay import replay
 
 blp = Blueprint("commands", __name__, description="Commands on orders, dead letters, stock")
@@ -24,6 +24,17 @@ blp = Blueprint("commands", __name__, description="Commands on orders, dead lett
 
 class ReasonSchema(Schema):
     reason = fields.String(load_default="", validate=validate.Length(max=500))
+
+
+_FULFILMENT_ID = validate.Regexp(r"^[\w\-:~.]{1,120}$", error="not a fulfilment id")
+
+
+class ResolveSchema(Schema):
+    fulfilment_id = fields.String(load_default=None, validate=_FULFILMENT_ID)
+
+
+class ReshipSchema(Schema):
+    fulfilment_id = fields.String(required=True, validate=_FULFILMENT_ID)
 
 
 def _order(fn, *args):
@@ -61,6 +72,23 @@ def approve_hold(order_id: str):
 @blp.arguments(ReasonSchema)
 def reject_hold(body: dict, order_id: str):
     return _order(commands.reject_hold, order_id, _actor(auth.Role.OPERATOR), body["reason"])
+
+
+@blp.route("/v1/orders/<order_id>/resolve-exception", methods=["POST"])
+@auth.role(auth.Role.OPERATOR)
+@blp.arguments(ResolveSchema)
+def resolve_exception(body: dict, order_id: str):
+    """Mark the order's open exception flags (those of one fulfilment, when named) resolved."""
+    return _order(commands.resolve_exceptions, order_id, _actor(auth.Role.OPERATOR), body["fulfilment_id"])
+
+
+@blp.route("/v1/orders/<order_id>/reship", methods=["POST"])
+@auth.role(auth.Role.OPERATOR)
+@blp.arguments(ReshipSchema)
+def reship(body: dict, order_id: str):
+    """Send the goods of a parcel in a carrier exception again, from another warehouse, as a
+    replacement order (its id in the flag's ``reshipped_to``)."""
+    return _order(commands.reship, order_id, body["fulfilment_id"], _actor(auth.Role.OPERATOR))
 
 
 @blp.route("/v1/orders/<order_id>/allowed-commands", methods=["GET"])
@@ -114,6 +142,8 @@ def adjust_stock(body: dict):
     except LookupError as exc:
         raise ApiError(404, "not_found", str(exc)) from exc
     sweeps.check_low_stock(body["sku"], body["warehouse_id"])
+    if body["kind"] in ("inbound", "stocktake"):  # stock may have arrived: orders waiting for it try again
+        waiting.stock_arrived([body["sku"]])
     return jsonify(plain({k: row.get(k) for k in ("sku", "warehouse_id", "on_hand", "reserved", "available")})), 201
 
 

@@ -116,7 +116,7 @@ def carrier_event(carrier: str):
     updates = _tracking_format(record).parse(_json_body(), received_at=now)
     owners = {}
     for u in updates:  # a carrier reports on its own parcels only
-        owner = orders.load_summary_by_tracking(u.tracking_number)
+        owner = orders.load_summary_by_tracking(u.tracking_number, carrier)  # its live parcel of this carrier
         if owner is None or owner["carrier_id"] != carrier:
             raise ApiError(404, "not_found", f"carrier {carrier!r} has no parcel {u.tracking_number!r}")
         owners[u.tracking_number] = owner

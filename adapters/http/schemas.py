@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate
 
 from adapters.schemas import MONEY_RANGE, at_most_places
-from router.dates import query_time_problem
+from router.exceptions import EXCEPTION_FLAG
 from router.statuses import (OrderStatus, PaymentEventType, PaymentStatus, ShipmentStatus,
                              TrackingStatus, WmsEventType)
 
@@ -68,6 +68,7 @@ class OrderQuerySchema(Schema):
     customer = fields.String(validate=_ID)
     sku = fields.String(validate=_ID)
     channel_order_id = fields.String(validate=_ID)
+    flag = fields.String(validate=validate.OneOf([EXCEPTION_FLAG]))  # orders with an open exception flag
     placed_from = fields.AwareDateTime(validate=_queryable)
     placed_to = fields.AwareDateTime(validate=_queryable)
     min_amount = fields.Decimal(as_string=True, allow_nan=False, validate=[MONEY_RANGE, at_most_places()])

@@ -7,7 +7,9 @@ In: ``{"webhook_type": "Shipment Update", "fulfillment": {"order_number",
 types, and for ``"test": "1"`` pings). Raised: PayloadError; BadSignature from :func:`verify`.
 
 ``order_number`` is our fulfilment id (we create ShipHero orders under it); the event id
-is ``"shipment:<shipment_id>"``. The webhook carries no event time: ``created_at`` when
+is ``"shipment:<shipment_id>"``. A partial shipment (``"completed": false``: some line items left,
+more shipments follow) is ``final=False``; every package's ``tracking_number``, when it has one,
+is kept in ``packages``. The webhook carries no event time: ``created_at`` when
 present with a zone, else ``received_at``.
 """
 
@@ -47,6 +49,14 @@ def parse(payload, received_at: datetime | None = None) -> list[WmsUpdate]:
         if quantity < 0:
             raise item.get("quantity").fail("must not be negative")
         lines.append((line_no(item.get("partner_line_item_id").text()), item.req("sku").text(), quantity))
+    carrier = shipment.get("shipping_carrier").text() or None
+    boxes: list[tuple[str, str | None]] = [(tracking, carrier)] if tracking else []
+    for package in root.get("packages").items():
+        package.mapping()
+        number = package.get("tracking_number").text()
+        if number and all(number != n for n, _ in boxes):
+            boxes.append((number, package.get("shipping_carrier").text() or carrier))
+    completed = shipment.get("completed")
     return [
         WmsUpdate(
             event_id=f"shipment:{shipment_id}" if shipment_id else f"{fulfilment_id.text()}:{tracking}",
@@ -55,8 +65,10 @@ def parse(payload, received_at: datetime | None = None) -> list[WmsUpdate]:
             raw_type=WEBHOOK_TYPE,
             occurred_at=occurred([shipment.get("created_at")], received_at, shipment.get("created_at")),
             tracking_number=tracking,
-            carrier_id=shipment.get("shipping_carrier").text() or None,
+            carrier_id=carrier,
             lines=lines,
+            final=not completed.present or completed.flag(),
+            packages=boxes if len(boxes) > 1 else [],
         )
     ]
 

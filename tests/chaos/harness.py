@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 
+from config.settings import split_urls
 from tests.chaos.infra import DurableMongo, PrivateRabbit
 from tests.settle_poll import read_orders, wait_settled_in_db
 
@@ -83,8 +84,11 @@ class ChaosRouter:
 
 
 @contextmanager
-def chaos_router(config: ChaosConfig, base: Path | None = None):
-    """Private broker and database, simulators, API, workers and scheduler; yields a ChaosRouter."""
+def chaos_router(config: ChaosConfig, base: Path | None = None, rabbit=None, extra_env: dict | None = None):
+    """Private broker and database, simulators, API, workers and scheduler; yields a ChaosRouter.
+    ``rabbit``: a broker already started to use instead of a private node (the caller stops it; a
+    :class:`tests.chaos.infra.RabbitCluster`, whose ``url`` lists its nodes); ``extra_env``: more
+    ``ROUTER_*`` variables for the router's processes."""
     from adapters.seed import load_world, read
     from adapters.simulators.carrier import CarrierSimulator
     from adapters.simulators.wms import WmsSimulator
@@ -93,7 +97,8 @@ def chaos_router(config: ChaosConfig, base: Path | None = None):
     from documents.embedded import free_port
 
     base = Path(base or tempfile.mkdtemp(prefix="chaos-"))
-    rabbit = PrivateRabbit(base / "rabbit").start()
+    own_rabbit = rabbit is None
+    rabbit = PrivateRabbit(base / "rabbit").start() if own_rabbit else rabbit
     mongo = DurableMongo(str(base / "mongo"), log_path=str(base / "mongo.log")).start()
     run_id = uuid.uuid4().hex[:8]
     db_name, prefix, port = f"chaos_{run_id}", f"chaos{run_id}", free_port()
@@ -115,7 +120,7 @@ def chaos_router(config: ChaosConfig, base: Path | None = None):
     env = child_env(mongo.url, ROUTER_MONGO_DB=db_name, ROUTER_QUEUE_PREFIX=prefix, ROUTER_AMQP_URL=rabbit.url,
                     ROUTER_HTTP_ADDR=f"127.0.0.1:{port}", ROUTER_PUBLIC_URL=api, ROUTER_LOG_LEVEL="WARNING",
                     ROUTER_WORKER_METRICS="0", ROUTER_API_TOKENS=f"chaos:admin:{ADMIN_TOKEN}", ROUTER_MAX_RETRIES="10",
-                    ROUTER_HTTP_TIMEOUT="2", ROUTER_OUTBOUND_ATTEMPTS="3", ROUTER_DATA_DIR=str(base))
+                    ROUTER_HTTP_TIMEOUT="2", ROUTER_OUTBOUND_ATTEMPTS="3", ROUTER_DATA_DIR=str(base), **(extra_env or {}))
     stack = Stack(env, base)
     stack.add("api", "serve")
     stack.add("worker", "worker", "--processes", str(config.workers), "--threads", str(config.threads))
@@ -134,7 +139,8 @@ def chaos_router(config: ChaosConfig, base: Path | None = None):
         wms.stop()
         carrier.stop()
         mongo.stop()
-        rabbit.stop()
+        if own_rabbit:
+            rabbit.stop()
 
 
 def _supervise(stack, stop: threading.Event) -> None:
@@ -263,7 +269,7 @@ def dead_letters_in_broker(router: ChaosRouter) -> list[str]:
     from actors.queues import names
 
     ids = []
-    connection = pika.BlockingConnection(pika.URLParameters(router.rabbit.url))
+    connection = pika.BlockingConnection([pika.URLParameters(url) for url in split_urls(router.rabbit.url)])
     try:
         channel = connection.channel()
         for queue in names(router.prefix):

@@ -3,12 +3,16 @@
 data survives a restart)."""
 from __future__ import annotations
 
+import json
 import os
 import random
+import secrets
 import signal
 import socket
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from pathlib import Path
 
 from documents.embedded import EmbeddedMongo
@@ -117,6 +121,101 @@ class PrivateRabbit:
         self.start()
         self.restarts += 1
         return time.monotonic() - started
+
+
+RABBITMQCTL = "/usr/lib/rabbitmq/bin/rabbitmqctl"  # not /usr/sbin's wrapper: it switches to the rabbitmq user and HOME
+# Two cores are shared by several test runs: each node gets one scheduler that sleeps when idle
+# (the default busy-waits, which three nodes on two cores would feel).
+QUIET_ERLANG = "+S 1:1 +sbwt none +sbwtdcpu none +sbwtdio none"
+
+
+class ClusterNode(PrivateRabbit):
+    """One node of a :class:`RabbitCluster`: a private node whose HOME holds the cluster's Erlang
+    cookie (nodes and ``rabbitmqctl`` authenticate to each other with it)."""
+
+    def __init__(self, base: Path, node: str, cookie: str):
+        super().__init__(base)
+        self.node, self.cookie = node, cookie
+
+    def _env(self) -> dict[str, str]:
+        env = super()._env()
+        cookie = self.base / "home" / ".erlang.cookie"
+        if not cookie.exists():
+            cookie.write_text(self.cookie)
+            cookie.chmod(0o400)  # Erlang refuses a cookie others can read
+        return {**env, "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": QUIET_ERLANG}
+
+    def ctl(self, *args: str, timeout: float = 60.0) -> str:
+        """``rabbitmqctl -n <this node> args`` with the cluster's cookie; its output (raises on failure)."""
+        done = subprocess.run([RABBITMQCTL, "-n", self.node, *args], env=self._env(), capture_output=True,
+                              text=True, timeout=timeout)
+        if done.returncode != 0:
+            raise RuntimeError(f"rabbitmqctl -n {self.node} {' '.join(args)} exited {done.returncode}: "
+                               f"{done.stdout[-2000:]} {done.stderr[-2000:]}")
+        return done.stdout
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+class RabbitCluster:
+    """Three (``size``) private RabbitMQ nodes on this machine joined into one cluster: distinct node
+    names, AMQP and distribution ports below the ephemeral range, one Erlang cookie, the second and
+    later nodes ``rabbitmqctl join_cluster`` the first. ``url`` lists every node's AMQP URL (what
+    ``ROUTER_AMQP_URL`` takes for a cluster). Use as a context manager: every node is stopped on the
+    way out, whatever happened."""
+
+    def __init__(self, base: Path, size: int = 3):
+        self.base = Path(base)
+        cookie = secrets.token_hex(16).upper()
+        tag = f"{os.getpid()}{secrets.token_hex(2)}"
+        self.nodes = [ClusterNode(self.base / f"node{i}", f"q{tag}n{i}@localhost", cookie) for i in range(size)]
+
+    @property
+    def url(self) -> str:
+        return ",".join(node.url for node in self.nodes)
+
+    def start(self, timeout: float = 90.0) -> "RabbitCluster":
+        """Start every node (at once: each takes about 10 s), then join the others to the first."""
+        first, *others = self.nodes
+        with ThreadPoolExecutor(len(self.nodes)) as pool:
+            list(pool.map(lambda node: node.start(timeout), self.nodes))
+        for node in others:
+            node.ctl("stop_app")
+            node.ctl("join_cluster", first.node)
+            node.ctl("start_app")
+        first.ctl("await_online_nodes", str(len(self.nodes)), "--timeout", str(int(timeout)), timeout=timeout + 10)
+        return self
+
+    def running_nodes(self, via: ClusterNode | None = None) -> list[str]:
+        """The cluster's running nodes as ``via`` (default: the first live node) sees them."""
+        via = via or next(node for node in self.nodes if node.alive())
+        status = json.loads(via.ctl("cluster_status", "--formatter", "json"))
+        return sorted(status.get("running_nodes", []))
+
+    def list_queues(self, *columns: str) -> list[dict]:
+        """``rabbitmqctl list_queues`` on a live node, as dicts of ``columns``."""
+        via = next(node for node in self.nodes if node.alive())
+        return json.loads(via.ctl("list_queues", "--formatter", "json", *columns))
+
+    def kill(self, index: int) -> None:
+        """Lose node ``index`` as a crash would: SIGKILL to its whole process group."""
+        self.nodes[index].stop(sig=signal.SIGKILL, timeout=30)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            with suppress(Exception):  # stop the others whatever one did
+                node.stop()
+
+    def __enter__(self) -> "RabbitCluster":
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
 
 class DurableMongo(EmbeddedMongo):

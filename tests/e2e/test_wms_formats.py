@@ -12,7 +12,7 @@ import pytest
 from adapters.seed import load_world
 from router.statuses import WmsEventType
 from tests import factories
-from tests.helpers import eventually, get_order, http, order_in
+from tests.helpers import eventually, get_order, http, order_in, stock_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("conserved")]
 
@@ -52,19 +52,29 @@ def test_qimen_warehouse_gets_deliveryorder_create_and_ships_in_several_boxes(ap
     wms.progress(f["id"], steps=(WmsEventType.ACCEPTED, WmsEventType.PICKED, WmsEventType.PACKED))
     eventually(lambda: _tracked(get_order(api, order_id), f["id"])["status"] == "packed", what="packed")
 
-    # A partial confirmation (confirmType 1): one box leaves, the fulfilment is not shipped yet
+    # A partial confirmation (confirmType 1): one box leaves; the fulfilment and the order are partly
+    # shipped and the box's units leave stock (the rest stays held)
     first_box = wms.confirm(f["id"], packages=1, final=False, lines=[(1, "SKU-A", 2)])
     assert first_box == [f["tracking_number"]]  # the first box travels under the booked waybill
     partial = eventually(lambda: (g := _tracked(get_order(api, order_id), f["id"])).get("packages") and g,
                          what="partial confirmation recorded")
-    assert partial["status"] == "packed"
+    assert partial["status"] == "partially_shipped"
+    assert get_order(api, order_id)["shipment_status"] == "partially_shipped"
     assert [p["tracking_number"] for p in partial["packages"]] == first_box
-    assert any(t["event"] == "partial_confirmation" for t in partial["tracking"])
+    assert any(t["event"] == "partially_shipped" for t in partial["tracking"])
+    assert [(l["sku"], l.get("shipped")) for l in partial["lines"]] == [("SKU-A", 2), ("SKU-B", None)]
+    eventually(lambda: stock_of(api, "SKU-A", "WH-EAST") == {"on_hand": 8, "reserved": 0, "available": 8},
+               what="the box's units shipped out of stock")
+    assert stock_of(api, "SKU-B", "WH-EAST") == {"on_hand": 3, "reserved": 1, "available": 2}
 
     # The final confirmation (confirmType 0) with two more boxes: shipped, every box recorded
     more_boxes = wms.confirm(f["id"], packages=2, final=True, lines=[(2, "SKU-B", 1)])
     order = order_in(api, order_id, status="shipped")
     shipped = _tracked(order, f["id"])
+    assert order["shipment_status"] == "shipped" and shipped["status"] == "shipped"
+    eventually(lambda: stock_of(api, "SKU-B", "WH-EAST") == {"on_hand": 2, "reserved": 0, "available": 2},
+               what="the rest shipped out of stock")
+    assert stock_of(api, "SKU-A", "WH-EAST") == {"on_hand": 8, "reserved": 0, "available": 8}  # not twice
     boxes = first_box + more_boxes
     assert len(set(boxes)) == 3
     assert [(p["tracking_number"], p["carrier_id"]) for p in shipped["packages"]] == [(n, f["carrier_id"]) for n in boxes]
