@@ -39,6 +39,7 @@ from typing import Iterable
 from router import cod
 from router.exceptions import open_flags
 from router.fulfilment_flow import HOLDS_STOCK, LIVE_PARCEL, derive_shipment_status, parcels, unshipped_quantity
+from router.money import currency_quantum
 from router.statuses import (FulfilmentStatus as F, OrderStatus, PaymentStatus, RoutingState,
                              ShipmentStatus)
 
