@@ -17,7 +17,7 @@ import uuid
 import dramatiq
 import pytest
 from hypothesis import settings as hypothesis_settings
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 import config
 from actors import queues
@@ -178,10 +178,21 @@ def worker(broker, db):
     w.stop(timeout=10_000)
 
 
+class PathOnlyRequestHandler(WSGIRequestHandler):
+    """werkzeug's request log without the query string (which may carry a search for an e-mail
+    address or a token), as gunicorn's access log in production (adapters/cli.py)."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        path = getattr(self, "path", "").split("?", 1)[0]
+        self.log("info", '"%s %s %s" %s %s', getattr(self, "command", "-"), path,
+                 getattr(self, "request_version", "-"), code, size)
+
+
 @pytest.fixture
 def api(db, broker):
     """The HTTP API on a real loopback socket; yields its base URL."""
-    server = make_server("127.0.0.1", 0, create_app(wire=False), threaded=True)
+    server = make_server("127.0.0.1", 0, create_app(wire=False), threaded=True,
+                         request_handler=PathOnlyRequestHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"

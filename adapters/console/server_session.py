@@ -130,12 +130,13 @@ def start(operator: str, role: str, token: str, now: datetime | None = None) -> 
     if session.key:
         sessions.delete(session.key)
     sid = secrets.token_urlsafe(32)
-    record = {"operator": operator, "role": role, "token_sha256": key_of(token), "started_at": now,
-              "last_seen_at": now, "data": {"csrf": secrets.token_urlsafe(32)}}
+    data = {"csrf": secrets.token_urlsafe(32)}
+    record: dict = {"operator": operator, "role": role, "token_sha256": key_of(token), "started_at": now,
+                    "last_seen_at": now, "data": data}
     record["expire_at"] = _limits(record, now)
     sessions.insert(key_of(sid), record)
     dict.clear(session)
-    dict.update(session, record["data"])
+    dict.update(session, data)
     session.sid, session.key, session.record, session.started = sid, key_of(sid), record, sid
     session.ended, session.modified = False, False
 
