@@ -10,7 +10,7 @@ platforms cannot send. Its secret is the party's entry in ``ROUTER_PARTY_SECRETS
 300) is refused, so a captured request cannot be replayed later. The router's own ``generic``
 format keeps the party's bearer ``token`` (adapters/http/auth.py). An unknown party, a wrong or
 missing signature and a stale timestamp are all 401, checked before the body is read, and
-change nothing.
+change nothing. A party once identified is counted against its rate limit.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from typing import Callable
 
 from flask import request
 
-from adapters.http import auth
+from adapters.http import auth, rate_limit
 from adapters.http.errors import ApiError
 from config import get_settings
 from documents import reference
@@ -65,6 +65,7 @@ def authenticate(kind: str, party_id: str, format_of: Callable[[dict], Callable 
     signed_at = verify(request.headers, request.get_data(cache=True), secret, request.args.to_dict())
     if signed_at is not None:
         fresh(signed_at, now)
+    rate_limit.charge(f"{kind}:{party_id}")
     return record
 
 
