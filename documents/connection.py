@@ -63,10 +63,12 @@ def ensure_indexes() -> list[str]:
     returns the names dropped, as ``collection.index``."""
     from pymongo.errors import OperationFailure
 
-    from documents import alerts, dead_letters, inbox, order_list, orders, reference, routing_inputs, sessions, stock
+    from documents import (alerts, capacity, dead_letters, inbox, order_list, orders, reference, routing_inputs,
+                           sessions, stock)
 
     dropped = []
-    for module in (orders, order_list, stock, reference, inbox, dead_letters, alerts, routing_inputs, sessions):
+    for module in (orders, order_list, stock, reference, inbox, dead_letters, alerts, routing_inputs, sessions,
+                   capacity):
         for cls in module.DOCUMENTS:
             cls.ensure_indexes()
         for name, obsolete in getattr(module, "OBSOLETE_INDEXES", {}).items():
