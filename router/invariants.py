@@ -10,10 +10,13 @@ Each ``check_*`` takes stock rows and/or order dicts shaped as stored (``_id``, 
   the first routing, see ``hold_key``) in a SKU's stock at a warehouse belongs to a fulfilment of
   that order, in that warehouse, for that line, that still holds stock, with the same quantity;
   every such fulfilment line has its hold.
-- Money: ``payable = goods - discount + freight`` for the order, each fulfilment, merchant
-  sub-order and line; fulfilments plus the backordered rest, sub-orders and lines each add up
-  to the order (the rest exactly what the backorder and its cancelled units carry, when they
-  carry money); every amount is a whole number of the currency's minor unit.
+- Money: ``payable = goods - discount + freight``, plus ``tax`` where the prices exclude it
+  (contained where they include it), for the order, each fulfilment, merchant sub-order and
+  line; fulfilments plus the backordered rest, sub-orders and lines each add up to the order
+  (the rest exactly what the backorder and its cancelled units carry, when they carry money);
+  every amount is a whole number of the currency's minor unit. Refunds: never above what was
+  paid, and the refunded amount is the refunds recorded. Cash-on-delivery shares: each
+  fulfilment collects its own payable, and once every unit is placed they add up to the payable.
 - Units: every ordered unit is in a live fulfilment (on its way, shipped, delivered, returned),
   live-backordered, or cancelled (a cancelled backorder, or the whole order); an order with units
   still backordered has not shipped, completed or been delivered.
@@ -39,7 +42,7 @@ from typing import Iterable
 from router import cod
 from router.exceptions import open_flags
 from router.fulfilment_flow import HOLDS_STOCK, LIVE_PARCEL, derive_shipment_status, parcels, unshipped_quantity
-from router.money import currency_quantum
+from router.money import currency_quantum, payable_of
 from router.statuses import (FulfilmentStatus as F, OrderStatus, PaymentStatus, RoutingState,
                              ShipmentStatus)
 
@@ -52,7 +55,7 @@ DEAD_ORDERS = frozenset({OrderStatus.CANCELLED, OrderStatus.REJECTED})
 # Live orders that must have a timer (``due_at``) once timers exist.
 TIMED = frozenset({OrderStatus.PENDING_PAYMENT, OrderStatus.AWAITING_SHIPMENT, OrderStatus.SHIPPED})
 RECEIVED_TOO_LONG = timedelta(minutes=10)
-AMOUNT_KEYS = ("goods", "discount", "freight", "payable")
+AMOUNT_KEYS = ("goods", "discount", "freight", "tax", "payable")
 
 
 @dataclass(frozen=True)
@@ -239,11 +242,13 @@ def check_money(order: dict) -> list[Violation]:
     subs = {m: _amounts(a) for m, a in (order.get("sub_orders") or {}).items()}
     lines = {n: _amounts(a) for n, a in (order.get("line_amounts") or {}).items()}
     levels += [(f"sub-order {m}", a) for m, a in subs.items() if a] + [(f"line {n}", a) for n, a in lines.items() if a]
+    included = tax_included(order)
     for name, a in levels:
-        if a["payable"] != a["goods"] - a["discount"] + a["freight"]:
+        if a["payable"] != payable_of(a["goods"], a["discount"], a["freight"], a["tax"], included):
+            tax = f" (tax {a['tax']} included)" if included else f" + tax {a['tax']}"
             out.append(Violation("money_payable", subject,
                                  f"{name}: payable {a['payable']} != goods {a['goods']} - discount {a['discount']}"
-                                 f" + freight {a['freight']}", None, {k: str(v) for k, v in a.items()}))
+                                 f" + freight {a['freight']}{tax}", None, {k: str(v) for k, v in a.items()}))
         odd = [k for k in AMOUNT_KEYS if a[k] % quantum]
         if odd:
             out.append(Violation("money_precision", subject, f"{name}: {', '.join(odd)} not in units of {quantum}"))
@@ -259,6 +264,65 @@ def check_money(order: dict) -> list[Violation]:
             if wrong:
                 out.append(Violation("money_sum", subject, f"{label} do not add up to the order in {wrong}"))
     out += _check_fulfilment_sum(order, subject, total, fulfilments)
+    out += check_refunds(order) + check_cod_shares(order)
+    return out
+
+
+def tax_included(order: dict) -> bool:
+    """Whether the order's prices hold their tax (stored on its amounts and on the order)."""
+    return bool((order.get("amounts") or {}).get("tax_included") or order.get("prices_include_tax"))
+
+
+def _money(value) -> Decimal | None:
+    try:
+        return Decimal(str(value if value is not None else "0"))
+    except InvalidOperation:
+        return None
+
+
+def check_refunds(order: dict) -> list[Violation]:
+    """Never more refunded than paid, and the refunded amount is the refunds recorded in its
+    payments (after-sales and cancellation refunds, the payment service's, the channel's)."""
+    subject = f"order {order['_id']}"
+    paid, refunded = _money(order.get("paid_amount")), _money(order.get("refunded_amount"))
+    if paid is None or refunded is None:
+        return [Violation("money_missing", subject, "paid or refunded amount unreadable")]
+    out = []
+    if refunded > paid:
+        out.append(Violation("refund_exceeds_paid", subject, f"refunded {refunded} but paid {paid}", None,
+                             {"paid": str(paid), "refunded": str(refunded)}))
+    records = [_money(p.get("amount")) for p in order.get("payments") or [] if p.get("type") == "refunded"]
+    if None in records:
+        out.append(Violation("money_missing", subject, "a refund record has no readable amount"))
+    elif sum(records, Decimal(0)) != refunded:
+        out.append(Violation("refund_records", subject,
+                             f"refunded {refunded} but the refunds recorded add up to {sum(records, Decimal(0))}"))
+    return out
+
+
+def check_cod_shares(order: dict) -> list[Violation]:
+    """A cash-on-delivery order's fulfilments each collect their own payable (``cod_amount``; one
+    stored before that field collects its payable), and once every unit is placed the shares add
+    up to the order's payable (what carriers collected is ``check_cod``)."""
+    if order.get("payment_method") != "cod" or not order.get("fulfilments"):
+        return []
+    subject, out, shares = f"order {order['_id']}", [], []
+    for f in order["fulfilments"]:
+        payable = _money((f.get("amounts") or {}).get("payable"))
+        share = payable if f.get("cod_amount") is None else _money(f["cod_amount"])
+        if share is None or payable is None:
+            out.append(Violation("money_missing", subject, f"fulfilment {f.get('id')}: cod_amount unreadable"))
+            continue
+        shares.append(share)
+        if share != payable:
+            out.append(Violation("cod_share", subject,
+                                 f"fulfilment {f.get('id')} collects {share} but its payable is {payable}"))
+    routing = order.get("routing") or {}
+    total = _money((order.get("amounts") or {}).get("payable"))
+    placed = routing.get("state") == RoutingState.ROUTED and not routing.get("backordered")
+    if placed and not out and total is not None and sum(shares, Decimal(0)) != total:
+        out.append(Violation("cod_sum", subject,
+                             f"cash-on-delivery shares add up to {sum(shares, Decimal(0))}, the payable is {total}"))
     return out
 
 
