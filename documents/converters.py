@@ -108,12 +108,21 @@ def order_state(doc: dict):
         after_sales_status=AfterSalesStatus(doc.get("after_sales_status", "none")),
         payment_method=PaymentMethod(doc.get("payment_method", "online")),
         fulfilments={f["id"]: FulfilmentStatus(f["status"]) for f in doc.get("fulfilments", [])},
-        payable=Decimal((doc.get("amounts") or {}).get("payable", "0")),
+        payable=charged(doc),
         paid_amount=Decimal(doc.get("paid_amount") or 0), refunded_amount=Decimal(doc.get("refunded_amount") or 0),
         cancel_requested=bool(doc.get("cancel_requested")), refund_due=bool(doc.get("refund_due")),
         flagged=flagged(doc.get("exceptions")),
         backordered_units=waiting_units(doc),
     )
+
+
+def charged(doc: dict) -> Decimal:
+    """What a stored order charges for: its payable, less what its cancelled backordered units
+    carried (they will never ship: a paid order gets that money back, a cash-on-delivery or terms
+    order is not asked for it)."""
+    cancelled = (doc.get("routing") or {}).get("backorder_cancelled") or ()
+    return Decimal((doc.get("amounts") or {}).get("payable", "0")) - sum(
+        (Decimal(str((c.get("amounts") or {}).get("payable") or 0)) for c in cancelled), Decimal(0))
 
 
 def waiting_units(doc: dict) -> int:

@@ -14,7 +14,7 @@ from adapters.seed import load_world
 from documents import capacity
 from services import timers
 from tests import factories
-from tests.e2e.test_lifecycle import fulfilment_in, pay, post_order, routed
+from tests.e2e.test_lifecycle import deliver, fulfilment_in, pay, post_order, routed
 from tests.helpers import eventually, get_order, http, order_in, stock_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("conserved")]
@@ -114,6 +114,22 @@ def test_a_wholly_backordered_cash_on_delivery_order_is_cancelled_after_the_wait
     fire_until(order_id, since + timedelta(days=7, seconds=1))  # the default wait: 7 days
     order = order_in(api, order_id, status="cancelled")  # nothing of it left to ship: cancelled whole
     assert order["after_sales"] == [] and order["payment_status"] == "unpaid"  # nothing was paid
+
+
+def test_cash_on_delivery_collects_what_shipped_once_the_waiting_units_are_cancelled(api, worker, seeded, wms,
+                                                                                      carrier):
+    order_id = post_order(api, seeded, [("SKU-B", 5)], payment_method="cod")  # 3 placed, 2 wait
+    order = routed(api, order_id)
+    since = datetime.fromisoformat(order["routing"]["backordered"][0]["since"])
+    fire_until(order_id, since + timedelta(days=7, seconds=1))
+    order = get_order(api, order_id)
+    assert [(c["quantity"], c["refund_pending"]) for c in order["routing"]["backorder_cancelled"]] == [(2, False)]
+    assert order["after_sales"] == [] and order["status"] == "awaiting_shipment"  # nothing was paid yet
+    order = deliver(api, wms, carrier, order_id)
+    assert order["status"] == "shipped" and order["shipment_status"] == "delivered"
+    payable = money(order["fulfilments"][0]["amounts"]["payable"])
+    paid = order_in(api, order_id, payment_status="paid")  # the courier collected what shipped: all it owes
+    assert money(paid["paid_amount"]) == payable == money(paid["amounts"]["payable"]) - Decimal("20.00")
 
 
 def test_a_rule_hold_approved_is_routed_and_still_subject_to_stock(api, worker, seeded):
