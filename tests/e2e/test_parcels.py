@@ -10,6 +10,7 @@ Dramatiq worker, the wire server, simulated WMS and carriers.
   goods again from another warehouse and resolves the flag.
 - A carrier re-issues a tracking number still in use: the booking is flagged, ``check`` reports the
   two live owners, and the number's events go to its newest live parcel, then to the other.
+- A warehouse that does not acknowledge in time flags the order; its late answer settles the flag.
 - Cash on delivery: each delivered parcel records its share as collected, the order is paid with
   the last one and its receipt issued; a B2B terms order gets its receipt when paid.
 Each test ends with stock, money and every invariant conserved (``conserved``)."""
@@ -19,7 +20,7 @@ import hashlib
 import hmac
 import json
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlencode
@@ -30,6 +31,8 @@ import pytest
 from adapters.seed import load_world
 from adapters.wms_formats import qimen
 from documents import invariants
+from router.statuses import WmsEventType
+from services import timers
 from tests import factories
 from tests.helpers import eventually, get_order, http, order_in, stock_of
 
@@ -60,6 +63,12 @@ def fulfilment_of(order: dict, fulfilment_id: str) -> dict:
 
 def allowed(api, order_id) -> list[str]:
     return http.get(f"{api}/v1/orders/{order_id}/allowed-commands", timeout=5).json()["allowed"]
+
+
+def listed(api, expected: list[str]) -> None:
+    """Poll ``GET /v1/orders?flag=exception`` until it lists ``expected`` (the list row is written
+    right after the order's own update)."""
+    eventually(lambda: flagged_ids(api) == expected, what=f"?flag=exception listing {expected}")
 
 
 def flagged_ids(api) -> list[str]:
@@ -179,7 +188,7 @@ def test_a_parcel_returned_to_sender_is_flagged_listed_and_reshipped_from_anothe
     assert any(e["event"] == "exception.flagged" for e in order["timeline"])
     assert order["due_timer"] is None  # no receipt confirmed behind the operator's back
     # listed, with the commands that fit, and without confirm receipt
-    assert flagged_ids(api) == [order_id]
+    listed(api, [order_id])
     commands = allowed(api, order_id)
     assert "confirm_receipt" not in commands
     assert {"reship", "resolve_exception", "after_sales.refund_only"} <= set(commands)
@@ -204,8 +213,34 @@ def test_a_parcel_returned_to_sender_is_flagged_listed_and_reshipped_from_anothe
     sent = fulfilment_in(api, replacement["order_id"], "dispatched")
     assert sent["warehouse_id"] == "WH-WEST" and [(l["sku"], l["quantity"]) for l in sent["lines"]] == [("SKU-A", 1)]
     assert replacement["amounts"]["payable"] == "0.00" or Decimal(replacement["amounts"]["payable"]) == 0
-    assert flagged_ids(api) == [] and "confirm_receipt" in allowed(api, order_id)
+    listed(api, [])  # the reship resolved it
+    assert "confirm_receipt" in allowed(api, order_id)
     assert http.post(f"{api}/v1/orders/{order_id}/reship", json={"fulfilment_id": f["id"]}, timeout=5).status_code == 409
+
+
+# --- a stalled warehouse ------------------------------------------------------------------------------
+
+def test_a_stalled_wms_acknowledgement_is_flagged_and_settled_when_the_wms_moves(api, worker, seeded, wms):
+    order_id = post_order(api, [("SKU-A", 1)], paid=True)
+    f = fulfilment_in(api, order_id, "dispatched")
+    order = get_order(api, order_id)
+    assert order["due_timer"] == {"action": "wms_ack_stalled", "fulfilment_id": f["id"]}
+    dispatched = datetime.fromisoformat(f["dispatched_at"])
+    assert not timers.fire(order_id, dispatched + timedelta(hours=1))  # the WMS still has its chance
+    assert order_id not in flagged_ids(api)
+    assert timers.fire(order_id, dispatched + timedelta(hours=2, seconds=1))
+    [flag] = open_flags(get_order(api, order_id))
+    assert (flag["kind"], flag["reason"], flag["fulfilment_id"], flag["status"]) == (
+        "wms_ack_stalled", "no_wms_acknowledgement", f["id"], "dispatched")
+    assert flag["at"] and flagged_ids(api) == [order_id]
+    assert "resolve_exception" in allowed(api, order_id)
+    # the warehouse answers at last: the flag is settled by it, the order leaves the list
+    wms.progress(f["id"], steps=(WmsEventType.ACCEPTED,))
+    order = eventually(lambda: not open_flags(o := get_order(api, order_id)) and o, what="settled")
+    [flag] = order["exceptions"]
+    assert flag["resolution"] == "moved on" and flag["resolved_by"] == "wms:WH-EAST"
+    listed(api, [])
+    assert "resolve_exception" not in allowed(api, order_id)
 
 
 # --- a tracking number re-issued while in use -----------------------------------------------------------
@@ -227,7 +262,8 @@ def test_a_reused_tracking_number_is_flagged_and_its_events_go_to_the_live_owner
     assert (flag["kind"], flag["reason"], flag["tracking_number"]) == ("tracking_number_reused", "tracking_number_in_use",
                                                                        number)
     assert (flag["other_order_id"], flag["other_fulfilment_id"]) == (first, a["id"])
-    assert open_flags(get_order(api, first)) == [] and flagged_ids(api) == [second]
+    listed(api, [second])
+    assert open_flags(get_order(api, first)) == []
     duplicates = [v for v in invariants.check_all() if v.kind == "duplicate_tracking"]
     assert [{tuple(owner) for owner in v.details["owners"]} for v in duplicates] == [{(first, a["id"]), (second, b["id"])}]
 
