@@ -17,6 +17,7 @@ import pytest
 
 from documents import connection, reference
 from documents.sessions import ConsoleSession
+from tests.helpers import eventually
 
 pytestmark = pytest.mark.e2e
 ADMIN = {"Authorization": "Bearer test-admin"}
@@ -72,6 +73,18 @@ def test_the_console_cookie_holds_no_token_and_is_useless_after_logout(api, db):
     assert ConsoleSession._get_collection().count_documents({}) == 0
     # and a made-up or tampered cookie signs nobody in
     assert not _signed_in(httpx.Client(base_url=api, timeout=10, cookies={"router_console": cookie[:-1] + "A"}))
+
+
+def test_a_console_session_ends_when_idle_and_at_its_absolute_end(api, db, settings_with):
+    # idle end: a session unused for its idle time is gone (the TTL index removes it; reads ignore it first)
+    settings_with(console_idle_minutes=1 / 60, console_max_hours=12)
+    idle = console_login(api, "test-operator")
+    eventually(lambda: not _signed_in(idle), timeout=10, what="the idle session ended")
+    # absolute end: even a session in use ends this long after sign-in
+    settings_with(console_idle_minutes=30, console_max_hours=1 / 3600)
+    busy = console_login(api, "test-operator")
+    eventually(lambda: not _signed_in(busy), timeout=10, what="the session at its absolute end")
+    assert busy.cookies.get("router_console") is None  # and the browser was told to drop the cookie
 
 
 def test_an_admin_lists_and_revokes_console_sessions(api, db):
