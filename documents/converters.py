@@ -1,6 +1,7 @@
 """Domain <-> storage, in one place: router dataclasses to and from the raw order and stock dicts."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
 from decimal import Decimal
@@ -13,7 +14,7 @@ from router.statuses import (AfterSalesStatus, FulfilmentStatus, OrderStatus, Pa
 
 
 def new_order_document(order: Order, *, received_at: datetime, payment: dict, notes: str = "",
-                       raw: dict | None = None, flags: list[str] = ()) -> dict:
+                       raw: dict | None = None, flags: Sequence[str] = ()) -> dict:
     """The stored shape of a freshly accepted order, before routing."""
     paid = payment.get("status") == PaymentStatus.PAID
     return {

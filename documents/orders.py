@@ -10,7 +10,9 @@ import random
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from datetime import datetime, timezone
+from typing import Any
 
 import mongoengine as me
 from pymongo.errors import DuplicateKeyError
@@ -211,7 +213,7 @@ def parcel_owners(tracking_number: str) -> list[dict]:
     return list(found.values())
 
 
-def save_change(order_id: str, version: int, set_fields: dict, timeline: list[dict] = (),
+def save_change(order_id: str, version: int, set_fields: dict, timeline: Sequence[dict] = (),
                 unset: tuple[str, ...] = (), current: dict | None = None) -> dict | None:
     """Apply one guarded update: it lands only if the order is still at ``version``.
 
@@ -335,7 +337,7 @@ class ConcurrentUpdate(Exception):
     """The order kept changing under us; the message will be retried."""
 
 
-def update_with(order_id: str, decide, attempts: int = 8, current: dict | None = None) -> tuple[dict | None, object]:
+def update_with(order_id: str, decide, attempts: int = 8, current: dict | None = None) -> tuple[dict | None, Any]:
     """Load, decide, save with a version guard; on a conflict reload and decide again.
 
     ``decide(doc)`` returns ``(set_fields, timeline, result)``, or ``None`` for "nothing to do".
@@ -395,7 +397,8 @@ class _Owners:
     across databases."""
 
     def __init__(self, size: int = 50_000):
-        self.size, self.found, self.lock = size, OrderedDict(), threading.Lock()
+        self.size, self.lock = size, threading.Lock()
+        self.found: OrderedDict[tuple, dict] = OrderedDict()
 
     def get(self, key: tuple, load) -> dict | None:
         key = (collection().database.name, *key)

@@ -141,7 +141,7 @@ def _save_placed(order_id: str, read: dict, decision: RoutingDecision, placed: p
         placing.undo(placed, reservations.holds_of_order(saved or {"_id": order_id}),
                      [(f["warehouse_id"], f["id"]) for f in (saved or {}).get("fulfilments", [])], now)
         return False
-    follow_up(saved, [o for o in outcomes or () if o is not Outcome.READY_FOR_DISPATCH])  # type: ignore[attr-defined]
+    follow_up(saved, [o for o in outcomes or () if o is not Outcome.READY_FOR_DISPATCH])
     send_dispatches(saved)  # the new fulfilments, when the order may ship
     log.info("backorder_placed", order_id=order_id, fulfilments=new_ids)
     return True

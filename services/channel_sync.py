@@ -6,6 +6,7 @@ update that marks its notice sent: the channel took it."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Any
 
 from documents import orders, reference
 from services import refunds
@@ -28,7 +29,7 @@ def sync_channel(order_id: str, entry_id: str) -> None:
         assert doc is not None, "read just above"
     try:
         outbound().channel.notify(channel, entry, doc)
-        outcome = {"state": "sent", "sent_at": datetime.now(timezone.utc)}
+        outcome: dict[str, Any] = {"state": "sent", "sent_at": datetime.now(timezone.utc)}
     except OutboundError as exc:
         if exc.retryable:
             raise
