@@ -18,6 +18,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping
 
 from adapters.errors import BadSignature, PayloadError
+from router.dates import event_time_problem, representable
 
 CHINA_TIME = timezone(timedelta(hours=8), "Asia/Shanghai")  # no DST since 1991: a fixed offset is exact
 _TRUE = {"true", "1", "y", "yes"}
@@ -162,6 +163,8 @@ class Native:
             if naive_zone is None:
                 raise self.fail("must have a time zone")
             moment = moment.replace(tzinfo=naive_zone)
+        if not representable(moment):  # stored as UTC: 9999-12-31T23:00-05:00 has none
+            raise self.fail("is out of range")
         return moment
 
 
@@ -179,6 +182,9 @@ def occurred(candidates: list[Native], received_at: datetime | None, path_node: 
         except ValueError:
             raise node.fail("must be an ISO 8601 date and time") from None
         if moment.tzinfo is not None:
+            problem = event_time_problem(moment, datetime.now(timezone.utc))
+            if problem:  # a year 9999 scan is junk, and 9999-12-31T23:00-05:00 cannot even be stored
+                raise node.fail(problem)
             return moment
     if received_at is not None:
         return received_at

@@ -1,10 +1,12 @@
 """Request and query schemas of the API (the canonical order lives in adapters/schemas.py)."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
 
 from marshmallow import Schema, ValidationError, fields, validate
 
 from adapters.schemas import MONEY_RANGE, at_most_places
+from router.dates import event_time_problem, query_time_problem
 from router.exceptions import EXCEPTION_FLAG
 from router.statuses import (OrderStatus, PaymentEventType, PaymentStatus, ShipmentStatus,
                              TrackingStatus, WmsEventType)
@@ -23,7 +25,7 @@ class PaymentNoticeSchema(Schema):
     type = fields.Enum(PaymentEventType, by_value=True, required=True)
     amount = fields.Decimal(required=True, as_string=True, allow_nan=False, validate=[MONEY_RANGE, at_most_places()])
     currency = fields.String(validate=validate.Regexp(r"^[A-Z]{3}$"))
-    occurred_at = fields.AwareDateTime(load_default=None)
+    occurred_at = fields.AwareDateTime(load_default=None, validate=lambda at: _plausible_event_time(at))
     after_sales_case = fields.String(load_default=None, validate=_ID)
 
 
@@ -48,6 +50,14 @@ class CarrierEventSchema(Schema):
     occurred_at = fields.AwareDateTime(required=True)
     description = fields.String(load_default="", validate=validate.Length(max=500))
     location = fields.String(load_default="", validate=validate.Length(max=200))
+
+
+def _plausible_event_time(moment) -> None:
+    """When the payment happened: the window of placed_at (router/dates.py); 9999-12-31T23:00-05:00
+    could not even be stored."""
+    problem = event_time_problem(moment, datetime.now(timezone.utc))
+    if problem:
+        raise ValidationError(problem)
 
 
 def _queryable(moment) -> None:

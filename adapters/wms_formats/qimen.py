@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import datetime
+from datetime import datetime, timezone
 
 from adapters.errors import BadSignature, PayloadError
 from adapters.native import CHINA_TIME, Native
 from adapters.wms_formats.wms_update import WmsFormat, WmsUpdate, line_no
+from router.dates import event_time_problem
 from router.statuses import ShippingMethod, WmsEventType as W
 
 PROCESS = {
@@ -64,7 +65,10 @@ def parse(payload, received_at: datetime | None = None) -> list[WmsUpdate]:
 def _when(candidates: list[Native], received_at: datetime | None) -> datetime:
     for node in candidates:
         if node.present:
-            return node.when(CHINA_TIME)
+            moment = node.when(CHINA_TIME)
+            if moment is not None and (problem := event_time_problem(moment, datetime.now(timezone.utc))):
+                raise node.fail(problem)  # a confirmation dated 9999 is junk
+            return moment  # type: ignore[return-value]  # None for a present but empty time, as before
     if received_at is None:
         raise candidates[0].fail("is required")
     return received_at

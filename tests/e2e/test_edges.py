@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from documents import orders
+from adapters.seed import load_world
+from documents import inbox, orders
 from tests.helpers import eventually, get_order, http
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("conserved")]
@@ -42,8 +43,6 @@ def test_an_order_placed_outside_the_plausible_window_is_refused_naming_placed_a
 
 
 def test_a_native_order_from_the_year_9999_is_refused_naming_placed_at(api, seeded, wms, carrier):
-    from adapters.seed import load_world
-
     world = seeded.world(wms.url, carrier.url)
     world["channels"].append({"id": "shopify", "format": "shopify", "merchant_id": "m1", "secret": SECRET})
     load_world(world)
@@ -77,6 +76,37 @@ def test_query_times_no_datetime_can_step_from_are_a_clear_422(api, seeded, path
     assert all("between 1900-01-01 and 9000-01-01" in m for ms in error["details"].values() for m in ms)
 
 
+@pytest.mark.parametrize("when", ["9999-12-31T23:00:00-05:00", "0001-01-01T00:30:00+05:00", "1999-12-31T23:59:59Z"])
+def test_an_event_dated_outside_the_plausible_window_is_a_clear_422_and_nothing_is_recorded(api, worker, seeded,
+                                                                                             when):
+    # Given a dispatched fulfilment
+    order_id = http.post(f"{api}/v1/channels/manual/orders", json=seeded.order([("SKU-A", 1)], paid=True),
+                         timeout=5).json()["order_id"]
+    order = eventually(lambda: (o := get_order(api, order_id))["fulfilments"]
+                       and o["fulfilments"][0]["status"] == "dispatched" and o, what="dispatched")
+    f = order["fulfilments"][0]
+
+    # When the payment service, the warehouse and the carrier report times no clock could mean
+    # (9999-12-31T23:00-05:00 is past the last UTC time a datetime holds: it answered 500)
+    answers = [
+        http.post(f"{api}/v1/payments", timeout=5, headers={"Authorization": "Bearer test-payments"}, json={
+            "order_id": order_id, "transaction_id": "tx-far", "type": "paid", "amount": "10.00", "occurred_at": when}),
+        http.post(f"{api}/v1/wms/{f['warehouse_id']}/events", timeout=5,
+                  headers={"Authorization": f"Bearer {seeded.TOKENS[f['warehouse_id']]}"},
+                  json={"event_id": "e-far", "fulfilment_id": f["id"], "type": "accepted", "occurred_at": when}),
+        http.post(f"{api}/v1/carriers/{f['carrier_id']}/events", timeout=5,
+                  headers={"Authorization": f"Bearer {seeded.TOKENS[f['carrier_id']]}"},
+                  json={"event_id": "c-far", "tracking_number": f["tracking_number"], "status": "in_transit",
+                        "occurred_at": when}),
+    ]
+
+    # Then each is a 422 naming occurred_at, and none is recorded
+    for r in answers:
+        assert r.status_code == 422, r.text
+        assert list(r.json()["error"]["details"]) == ["occurred_at"], r.text
+    assert inbox.InboxEvent._get_collection().count_documents({}) == 0
+
+
 # --- 12. channels and parcels ---------------------------------------------------------------------
 
 
@@ -100,8 +130,6 @@ def test_an_order_for_a_channel_that_is_not_configured_is_refused_and_nothing_st
 
 def test_a_carrier_booking_carries_the_catalogue_weight_and_a_single_units_dimensions(api, worker, seeded, wms,
                                                                                       carrier):
-    from adapters.seed import load_world
-
     # Given a catalogue that knows SKU-A's weight and packed size (not the old 500 g per unit)
     world = seeded.world(wms.url, carrier.url)
     sku_a = next(s for s in world["skus"] if s["sku"] == "SKU-A")
@@ -128,8 +156,6 @@ def test_a_carrier_booking_carries_the_catalogue_weight_and_a_single_units_dimen
 
 def test_a_chinese_address_is_kept_as_written_with_its_code_and_sent_so_to_the_wms_and_the_carrier(
         api, worker, seeded, wms, carrier):
-    from adapters.seed import load_world
-
     # Given a Taobao shop, and warehouses that speak Qimen (deliveryorder.create's receiverInfo)
     world = seeded.world(wms.url, carrier.url)
     for warehouse in ("WH-EAST", "WH-WEST"):

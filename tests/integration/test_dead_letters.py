@@ -5,7 +5,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from documents import orders
+from actors.routing import process_order
+from documents import dead_letters, inbox, orders
+from services import sweeps, timers
 from tests.helpers import eventually, get_order, http
 
 pytestmark = pytest.mark.integration
@@ -143,10 +145,6 @@ def test_a_failed_sweep_is_not_a_dead_letter_since_the_next_tick_runs_it_again(a
 
 def test_a_poison_message_is_dead_lettered_once_and_the_reconciler_waits_for_the_operators_replay(
         api, worker, seeded):
-    from actors.routing import process_order
-    from documents import dead_letters
-    from services import sweeps
-
     # Given an order whose routing fails for good (its stored lines damaged), left in "received"
     order_id = http.post(f"{api}/v1/channels/manual/orders", json=seeded.order([("SKU-A", 1)]),
                          timeout=5).json()["order_id"]
@@ -178,9 +176,6 @@ def test_a_poison_message_is_dead_lettered_once_and_the_reconciler_waits_for_the
 
 
 def test_a_dead_lettered_event_or_timer_is_not_re_sent_by_the_sweeps_until_replayed(db, monkeypatch):
-    from documents import dead_letters, inbox
-    from services import sweeps, timers
-
     sent = []
     monkeypatch.setattr(sweeps, "send", sent.append)
     monkeypatch.setattr(timers, "send", sent.append)

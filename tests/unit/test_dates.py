@@ -7,7 +7,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from router.dates import EARLIEST_PLACED, EARLIEST_QUERY, LATEST_QUERY, placed_at_problem, plus, query_time_problem
+from adapters.errors import PayloadError
+from adapters.native import Native, occurred
+from router.dates import (EARLIEST_PLACED, EARLIEST_QUERY, LATEST_QUERY, event_time_problem, placed_at_problem, plus,
+                          query_time_problem, representable)
 from router.lifecycle import OrderState
 from router.statuses import AfterSalesStatus, PaymentMethod, PaymentStatus, ShipmentStatus
 from router.statuses import FulfilmentStatus as F
@@ -95,3 +98,25 @@ def test_an_order_placed_in_9999_gets_a_deadline_at_the_end_of_time():
     [(due, timer)] = all_deadlines(state, Deadlines(), Timestamps(placed_at=datetime(9999, 12, 31, 23, 50,
                                                                                       tzinfo=timezone.utc)))
     assert due == MAX and timer.action == "cancel_unpaid"
+
+
+@pytest.mark.parametrize("text, ok", [("9999-12-31T23:00:00-05:00", False), ("0001-01-01T00:30:00+05:00", False),
+                                      ("9999-12-31T23:59:59+00:00", True), ("2024-06-01T12:00:00+08:00", True)])
+def test_a_time_is_representable_when_it_has_a_utc_time(text, ok):
+    assert representable(datetime.fromisoformat(text)) is ok
+
+
+def test_event_times_share_the_placed_at_window():
+    assert event_time_problem(datetime(1999, 12, 31, tzinfo=timezone.utc), NOW)
+    assert event_time_problem(NOW + timedelta(days=2), NOW)
+    assert event_time_problem(NOW - timedelta(days=400), NOW) is None
+
+
+@pytest.mark.parametrize("text", ["9999-12-31T23:00:00-05:00", "0001-01-01T00:30:00+05:00"])
+def test_a_native_time_with_no_utc_time_is_a_payload_error_naming_its_path(text):
+    node = Native({"updated_at": text}, "order").get("updated_at")
+    with pytest.raises(PayloadError) as err:
+        node.when()
+    assert err.value.field_path == "order.updated_at" and "out of range" in err.value.message
+    with pytest.raises(PayloadError):
+        occurred([node], NOW, node)
