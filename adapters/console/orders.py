@@ -204,9 +204,8 @@ def order_command(order_id: str, command: str):
     else:
         abort(404)
     _flash_answer(answer, status_label("command", command, lang()))
-    back = request.form.get("back") or ""
-    return redirect(back if back.startswith("/") and not back.startswith("//")
-                    else url_for("console.order_page", order_id=order_id))
+    back = request.form.get("back")  # only a printable /console path (a CR/LF would be a 500)
+    return redirect(safe_next(back) if back else url_for("console.order_page", order_id=order_id))
 
 
 def _in_exception(order_id: str) -> str | None:

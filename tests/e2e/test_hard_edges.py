@@ -186,6 +186,11 @@ def test_cr_lf_in_next_redirects_safely_to_the_default_page(api, db):
     assert signed_in.status_code == 302 and signed_in.headers["location"] == "/console/orders"
     assert anonymous.get("/console/lang/en", params={"next": "/console/stock?sku=A"}).headers["location"] == \
         "/console/stock?sku=A"  # a plain console path is kept
+    # the forms' "back" address alike
+    csrf = _csrf(anonymous.get("/console/orders"))
+    for path in ("/console/orders/O-none/command/cancel", "/console/orders/bulk", "/console/fulfilments/F-none/retry"):
+        back = anonymous.post(path, data={"csrf": csrf, "back": "/console/exceptions\r\nSet-Cookie: evil=1"})
+        assert back.status_code == 302 and back.headers["location"] == "/console/orders", (path, back.status_code)
 
 
 def _closed_port() -> int:
