@@ -138,8 +138,8 @@ class Backordered(me.EmbeddedDocument):
 
 class CancelledBackorder(me.EmbeddedDocument):
     """Backordered units cancelled after waiting too long (services.backorders): a
-    :class:`Backordered` entry, when it was cancelled, and the after-sales case that refunded its
-    money (none when nothing was paid)."""
+    :class:`Backordered` entry, when it was cancelled, and the refund case opened for its money
+    with the cancel (none when nothing was paid)."""
 
     line_no = me.IntField(required=True)
     sku = me.StringField(required=True)
@@ -148,8 +148,7 @@ class CancelledBackorder(me.EmbeddedDocument):
     since = me.DateTimeField()
     cancelled_at = me.DateTimeField(required=True)
     reason = me.StringField()
-    refund_case = me.StringField()  # the refund-only case, once opened
-    refund_pending = me.BooleanField()  # paid money to give back, its case not opened yet
+    refund_case = me.StringField()  # the refund-only case opened for it (services/refunds.py)
 
 
 class LaterDecision(me.EmbeddedDocument):

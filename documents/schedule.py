@@ -90,8 +90,7 @@ def backorder_entries(doc: dict, now: datetime) -> tuple[backorders.Backorder, .
 
 def _backorder_timers(after: dict, state, deadlines: Deadlines, now: datetime) -> list[tuple[datetime, dict]]:
     """The backorder's timers: a retry every ``backorder_retry`` since the last routing or retry,
-    the cancel of units waiting too long, and at once the refund of cancelled units not given back
-    yet (a crash between the cancel and its refund)."""
+    and the cancel of units waiting too long."""
     routing = after.get("routing") or {}
     entries = backorder_entries(after, now)
     tries = [t for t in (_parse(routing.get("routed_at")), _parse(routing.get("retried_at"))) if t]
@@ -102,10 +101,6 @@ def _backorder_timers(after: dict, state, deadlines: Deadlines, now: datetime) -
         out.append((retry, {"action": RETRY_BACKORDER, "fulfilment_id": None}))
     cancel = backorder_cancel_deadline(state.status, backorders.cancel_due(entries, backorder_wait(after))
                                        if entries else None)
-    pending = [_parse(c.get("cancelled_at")) for c in routing.get("backorder_cancelled") or []
-               if c.get("refund_pending")]
-    if pending:
-        cancel = min([t for t in pending if t] + ([cancel] if cancel else [now]))
     if cancel is not None:
         out.append((cancel, {"action": CANCEL_BACKORDER, "fulfilment_id": None}))
     return out

@@ -9,9 +9,11 @@ their money given back when they wait too long.
   first (``routing.decisions``). The rest keeps waiting.
 - :func:`cancel_expired`: units that waited longer than their merchant's ``backorder_cancel``
   (7 days by default; the ``timeouts`` setting per merchant) are cancelled; when the order was
-  paid, their money is refunded through its after-sales path (a refund-only case for those
-  lines, approved and refunded by ``system``: the channel or payment service hears of it as of
-  any refund). An order with nothing else left to ship is cancelled whole, as an operator would.
+  paid, the money they carried is owed back and its refund opened in the same update, as for
+  any cancellation (services/refunds.py: a refund-only after-sales case, ``cause: cancellation``,
+  sent where the money came from: the channel's refund API through the outbox, or the payment
+  service). A cash-on-delivery or terms order is no longer asked for it. An order with nothing
+  else left to ship is cancelled whole, as an operator would (services/commands.py).
 
 While units wait the order is at most partially shipped and never completes (router/lifecycle.py).
 """
@@ -19,7 +21,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timezone
-from decimal import Decimal
 
 import structlog
 
@@ -28,18 +29,20 @@ from documents import orders, reference, reservations, routing_inputs, stock
 from documents.converters import change_fields, order_from_document, order_state, stock_levels
 from documents.schedule import backorder_entries, backorder_wait
 from router import backorders, lifecycle
-from router.errors import IllegalTransition, RefundExceedsPaid
+from router.errors import IllegalTransition
 from router.model import Order, PlannedFulfilment, RoutingDecision
 from router.money import Amounts, quantize
-from router.order_state import AfterSalesType, Outcome
-from router.after_sales import CaseCommand
+from router.order_state import Outcome
 from router.routing import plan_fulfilments
-from router.statuses import AfterSalesStatus, FulfilmentStatus, OrderStatus, PaymentMethod, RoutingState
-from services import after_sales, commands, placing
+from router.statuses import FulfilmentStatus, OrderStatus, PaymentMethod, RoutingState
+from services import commands, placing, refunds
 from services.follow_up import follow_up
+from services.outbox import send_pending
 from services.routing import current_rules, own_holds, send_dispatches
 
 log = structlog.get_logger(__name__)
+WAITED = "waited too long for stock"
+REFUND_REASON = "backordered units cancelled: no stock in time"
 WAITING = frozenset({OrderStatus.PENDING_PAYMENT.value, OrderStatus.AWAITING_SHIPMENT.value})
 RETRYING = frozenset({RoutingState.ROUTED.value, RoutingState.BACKORDERED.value})
 
@@ -166,20 +169,19 @@ def _fulfilment(f: PlannedFulfilment, amounts: Amounts, tag: str, cod: bool) -> 
 
 def cancel_expired(order_id: str, now: datetime | None = None) -> bool:
     """Cancel the order's backordered units that waited past their merchant's deadline at
-    ``now`` and refund their money when it was paid (see the module docstring). True when
-    something was cancelled or refunded. Safe to run twice."""
+    ``now``; a paid order owes their money back, opened as its refund in the same update (see the
+    module docstring). True when something was cancelled. Safe to run twice."""
     now = _now(now)
     doc = orders.load(order_id, working=True)
-    if doc is None:
+    if doc is None or not _waiting(doc):
         return False
-    done = False
-    if _waiting(doc):
-        expired, waiting = backorders.expired(backorder_entries(doc, now), now, backorder_wait(doc))
-        if expired and not waiting and not order_state(doc).live_fulfilments():
-            _cancel_whole(order_id)  # nothing of the order is left to ship
-            return True
-        done = bool(expired) and _cancel_units(order_id, now)
-    return _refund_cancelled(order_id, now) or done
+    expired, waiting = backorders.expired(backorder_entries(doc, now), now, backorder_wait(doc))
+    if not expired:
+        return False
+    if not waiting and not order_state(doc).live_fulfilments():
+        _cancel_whole(order_id)  # nothing of the order is left to ship
+        return True
+    return _cancel_units(order_id, now)
 
 
 def _cancel_whole(order_id: str) -> None:
@@ -190,69 +192,32 @@ def _cancel_whole(order_id: str) -> None:
 
 
 def _cancel_units(order_id: str, now: datetime) -> bool:
+    cause = f"backorder:{now.isoformat()}"
+
     def decide(doc):
         if not _waiting(doc):
             return None
         expired, waiting = backorders.expired(backorder_entries(doc, now), now, backorder_wait(doc))
         if not expired:
             return None
-        state = order_state(doc)
-        change = lifecycle.on_backorder_cancelled(state, backorders.units(waiting), now, details={
+        change = lifecycle.on_backorder_cancelled(order_state(doc), backorders.units(waiting), now, details={
             "lines": [[e.line_no, e.quantity] for e in expired]})
-        paid = state.paid_amount > state.refunded_amount
-        cancelled = [{**e.to_dict(), "cancelled_at": now, "reason": "waited too long for stock",
-                      "refund_pending": paid and e.amounts.payable > 0} for e in expired]
         fields = change_fields(doc, change)
+        cancelled = [{**e.to_dict(), "cancelled_at": now, "reason": WAITED} for e in expired]
+        earlier = list(doc["routing"].get("backorder_cancelled") or [])
         fields["routing"] = {**doc["routing"], "backordered": [e.to_dict() for e in waiting],
-                             "backorder_cancelled": list(doc["routing"].get("backorder_cancelled") or []) + cancelled}
-        return fields, list(change.timeline), change.outcomes
+                             "backorder_cancelled": earlier + cancelled}
+        # what a paid order no longer charges for goes back as every cancellation's does (services/refunds.py)
+        refund, entries = refunds.owed_refund_fields({**doc, **fields}, now, "system", cause, reason=REFUND_REASON)
+        if refund:
+            case_id = refund["after_sales"][-1]["case_id"]
+            fields["routing"]["backorder_cancelled"] = earlier + [{**c, "refund_case": case_id} for c in cancelled]
+        return {**fields, **refund}, list(change.timeline) + entries, change.outcomes
 
     saved, outcomes = orders.update_with(order_id, decide)
-    follow_up(saved, outcomes)
-    return outcomes is not None
-
-
-def _refund_cancelled(order_id: str, now: datetime) -> bool:
-    """Give back the money of cancelled backordered units not refunded yet: one refund-only case
-    per cancellation, found again by its reason if a crash struck after it was opened."""
-    doc = orders.load(order_id, working=True)
-    pending = [c for c in (doc or {}).get("routing", {}).get("backorder_cancelled") or [] if c.get("refund_pending")]
-    if doc is None or not pending:
+    if outcomes is None:
         return False
-    at = min(c["cancelled_at"] for c in pending)
-    batch = [c for c in pending if c["cancelled_at"] == at]
-    reason = f"backordered units cancelled at {at.isoformat()}: no stock in time"
-    amount = sum((backorders.amounts_from(c.get("amounts")).payable for c in batch), Decimal(0))
-    lines = tuple((c["line_no"], c["quantity"]) for c in batch)
-    case_id = _refund(doc, amount, lines, reason)
-    _mark_refunded(order_id, at, case_id)
+    send_pending(saved, cause=cause)
+    follow_up(saved, outcomes)
+    log.info("backorder_cancelled", order_id=order_id)
     return True
-
-
-def _refund(doc: dict, amount: Decimal, lines: tuple, reason: str) -> str | None:
-    """Open (or find), approve and refund a refund-only case for ``amount``; its id, or None when
-    nothing can be refunded (not paid any more, or already refunded whole)."""
-    case = next((c for c in doc.get("after_sales", []) if c.get("reason") == reason), None)
-    try:
-        if case is None:
-            case = after_sales.open_case(doc["_id"], AfterSalesType.REFUND_ONLY, "system", amount, lines, reason)
-        if case["status"] == AfterSalesStatus.PENDING_REVIEW:
-            case = after_sales.step(case["case_id"], CaseCommand.APPROVE, "system")
-        if case["status"] == AfterSalesStatus.AWAITING_REFUND:
-            case = after_sales.refund(case["case_id"], "system")
-    except (IllegalTransition, RefundExceedsPaid, ValueError) as exc:
-        log.warning("backorder_refund_refused", order_id=doc["_id"], amount=str(amount), reason=str(exc))
-        return case["case_id"] if case else None
-    return case["case_id"]
-
-
-def _mark_refunded(order_id: str, at: datetime, case_id: str | None) -> None:
-    def decide(doc):
-        cancelled = doc["routing"].get("backorder_cancelled") or []
-        if not any(c.get("refund_pending") and c["cancelled_at"] == at for c in cancelled):
-            return None
-        marked = [{**c, "refund_pending": False, "refund_case": case_id}
-                  if c.get("refund_pending") and c["cancelled_at"] == at else c for c in cancelled]
-        return {"routing": {**doc["routing"], "backorder_cancelled": marked}}, [], None
-
-    orders.update_with(order_id, decide)

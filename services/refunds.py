@@ -83,14 +83,13 @@ def _payable(amounts: dict | None) -> Decimal:
 def kept(doc: dict) -> Decimal:
     """What the order still charges for: nothing once cancelled or rejected; otherwise its payable
     less that of its cancelled fulfilments (not a re-routed one: its money moved to its
-    replacements) and of its cancelled backordered units whose refund is done (those still
-    pending are refunded by services/backorders.py)."""
+    replacements) and of its cancelled backordered units (services/backorders.py)."""
     if doc.get("status") in DEAD:
         return Decimal(0)
     cancelled = sum((_payable(f.get("amounts")) for f in doc.get("fulfilments") or []
                      if f.get("status") == FulfilmentStatus.CANCELLED and not f.get("rerouted_to")), Decimal(0))
-    backorders = sum((_payable(e.get("amounts")) for e in (doc.get("routing") or {}).get("backorder_cancelled") or []
-                      if not e.get("refund_pending")), Decimal(0))
+    backorders = sum((_payable(e.get("amounts")) for e in (doc.get("routing") or {}).get("backorder_cancelled") or []),
+                     Decimal(0))
     return _payable(doc.get("amounts")) - cancelled - backorders
 
 

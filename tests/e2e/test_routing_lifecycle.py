@@ -18,6 +18,7 @@ from tests.e2e.test_lifecycle import deliver, fulfilment_in, pay, post_order, ro
 from tests.helpers import eventually, get_order, http, order_in, stock_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("conserved")]
+PAYMENTS = {"Authorization": "Bearer test-payments"}
 BIG_ORDERS_HELD = {"version": "review-big-1", "strategies": [
     {"name": "review-big", "when": {"min_order_value": "100"}, "action": "hold", "hold_reason": "order over 100"},
     {"name": "default"}]}
@@ -92,15 +93,25 @@ def test_a_backorder_waits_its_merchants_days_then_is_cancelled_with_a_partial_r
     assert order["routing"]["backordered"][0]["quantity"] == 2 and order["after_sales"] == []
     fire_until(order_id, since + timedelta(days=3, seconds=1))
     order = get_order(api, order_id)
-    assert order["routing"]["backordered"] == []
-    assert [(c["quantity"], c["refund_pending"]) for c in order["routing"]["backorder_cancelled"]] == [(2, False)]
-    case = order["after_sales"][0]
-    assert (case["type"], case["status"], case["amount"], case["lines"]) == ("refund_only", "succeeded", "20.00",
-                                                                            [[1, 2]])
-    assert order["payment_status"] == "partially_refunded" and money(order["refunded_amount"]) == Decimal("20.00")
-    assert order["status"] == "shipped" and order["shipment_status"] == "shipped"  # nothing waits: it shipped
-    assert order["due_timer"]["action"] == "auto_confirm_receipt"
+    assert order["routing"]["backordered"] == [] and order["status"] == "shipped"  # nothing waits: it shipped
+    assert order["shipment_status"] == "shipped"
     assert "order.backorder_cancelled" in [e["event"] for e in order["timeline"]]
+    (cancelled,) = order["routing"]["backorder_cancelled"]
+    (case,) = order["after_sales"]  # its money is owed back, as for any cancellation
+    assert (cancelled["quantity"], cancelled["refund_case"]) == (2, case["case_id"])
+    assert (case["type"], case["status"], case["amount"], case["lines"], case["cause"], case["refund_via"]) == \
+        ("refund_only", "awaiting_refund", "20.00", [], "cancellation", "payments")
+
+    # the payment service pays it back where the money came from and says so, naming the case
+    owed = http.get(f"{api}/v1/refunds", headers=PAYMENTS, timeout=5).json()["refunds"]
+    assert [(o["case_id"], o["amount"]) for o in owed] == [(case["case_id"], "20.00")]
+    r = http.post(f"{api}/v1/payments", headers=PAYMENTS, timeout=5, json={
+        "order_id": order_id, "transaction_id": "re_backorder", "type": "refunded", "amount": "20.00",
+        "after_sales_case": case["case_id"]})
+    assert r.status_code == 202, r.text
+    order = order_in(api, order_id, payment_status="partially_refunded")
+    assert money(order["refunded_amount"]) == Decimal("20.00") and order["after_sales"][0]["status"] == "succeeded"
+    assert order["due_timer"]["action"] == "auto_confirm_receipt"
     assert stock_of(api, "SKU-B", "WH-EAST") == {"on_hand": 0, "reserved": 0, "available": 0}
 
 
@@ -123,7 +134,7 @@ def test_cash_on_delivery_collects_what_shipped_once_the_waiting_units_are_cance
     since = datetime.fromisoformat(order["routing"]["backordered"][0]["since"])
     fire_until(order_id, since + timedelta(days=7, seconds=1))
     order = get_order(api, order_id)
-    assert [(c["quantity"], c["refund_pending"]) for c in order["routing"]["backorder_cancelled"]] == [(2, False)]
+    assert [(c["quantity"], c.get("refund_case")) for c in order["routing"]["backorder_cancelled"]] == [(2, None)]
     assert order["after_sales"] == [] and order["status"] == "awaiting_shipment"  # nothing was paid yet
     order = deliver(api, wms, carrier, order_id)
     assert order["status"] == "shipped" and order["shipment_status"] == "delivered"
