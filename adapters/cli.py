@@ -350,6 +350,9 @@ def import_csv(file: str, channel: str, merchant: str | None) -> None:
     """Import orders from a CSV file (one row per order line). Bad rows are reported and skipped;
     the good orders go in. Importing the same file again changes nothing."""
     _connect()
+    if reference.get("channels", channel) is None:  # channels exist by configuration only (as over HTTP)
+        raise click.BadParameter(f"unknown channel {channel!r}: not in the reference data (orderrouter seed)",
+                                 param_hint="--channel")
     orders, errors = parse_csv(Path(file).read_text(encoding="utf-8"), merchant_id=merchant)
     accepted = duplicates = 0
     for order in tqdm(orders, desc="importing", unit="order"):

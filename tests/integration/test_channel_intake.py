@@ -86,6 +86,8 @@ def test_csv_import_reports_bad_rows_imports_the_good_and_is_idempotent(worker, 
         assert "2 orders imported" in first.output and "row 4: quantity" in first.output
         second = CliRunner().invoke(main, ["import", str(path)])
         assert "0 orders imported, 2 already there" in second.output
+        unknown = CliRunner().invoke(main, ["import", str(path), "--channel", "nonexistent"])
+        assert unknown.exit_code == 2 and "unknown channel 'nonexistent'" in unknown.output
     finally:
         config.use(None)
     from documents.connection import connect
@@ -93,5 +95,6 @@ def test_csv_import_reports_bad_rows_imports_the_good_and_is_idempotent(worker, 
     connect(mongo_url, db.name)
     imported = sorted(d["channel_order_id"] for d in orders.collection().find({"channel": "manual"}))
     assert imported == ["PHONE-1", "PHONE-3"]
+    assert orders.collection().count_documents({"channel": "nonexistent"}) == 0
     phone1 = orders.collection().find_one({"channel_order_id": "PHONE-1"})
     assert [(l["sku"], l["quantity"]) for l in phone1["lines"]] == [("SKU-A", 2), ("SKU-C", 1)]
