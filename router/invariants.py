@@ -321,6 +321,9 @@ def check_cod_shares(order: dict) -> list[Violation]:
     routing = order.get("routing") or {}
     total = _money((order.get("amounts") or {}).get("payable"))
     placed = routing.get("state") == RoutingState.ROUTED and not routing.get("backordered")
+    if total is not None:  # backordered units cancelled for want of stock are not collected (services/backorders)
+        total -= sum((_money((c.get("amounts") or {}).get("payable")) or Decimal(0)
+                      for c in routing.get("backorder_cancelled") or []), Decimal(0))
     if placed and not out and total is not None and sum(shares, Decimal(0)) != total:
         out.append(Violation("cod_sum", subject,
                              f"cash-on-delivery shares add up to {sum(shares, Decimal(0))}, the payable is {total}"))
