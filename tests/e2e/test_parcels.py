@@ -30,15 +30,26 @@ import pytest
 
 from adapters.seed import load_world
 from adapters.wms_formats import qimen
-from documents import invariants
+from documents import invariants, orders
+from documents.order_shape import stored_shape_errors
+from documents.orders import OrderDocument
 from router.statuses import WmsEventType
 from services import timers
 from tests import factories
 from tests.helpers import eventually, get_order, http, order_in, stock_of
 
-pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("conserved")]
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("conserved", "declared")]
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 EASYPOST_SECRET = "easypost-webhook-secret"
+
+
+@pytest.fixture
+def declared(db):
+    """Every order these paths stored (flags, partly shipped lines, COD payments, reships) has only
+    keys its declaration knows (documents/order_shape.py), stored as declared."""
+    yield
+    problems = {d["_id"]: stored_shape_errors(OrderDocument, d) for d in orders.collection().find({})}
+    assert {oid: errors for oid, errors in problems.items() if errors} == {}
 
 
 def fixture(kind: str, name: str) -> dict:

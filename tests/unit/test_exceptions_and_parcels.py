@@ -3,11 +3,14 @@ flags (raised, deduplicated, resolved, settled; the buttons they change; the tim
 tracking number owners, cash collected on delivery, and the invariants that watch them."""
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
+from adapters.wms_formats import shiphero
 from router import cod, invariants
 from router.errors import IllegalTransition
 from router.exceptions import (ExceptionKind, carrier_reason, flagged, list_flags, open_flags, resolved, settled_by,
@@ -204,3 +207,15 @@ def test_a_partly_shipped_fulfilment_holds_only_what_has_not_left():
                            "lines": [{"line_no": 1, "sku": "A", "quantity": 2, "shipped": 1},
                                      {"line_no": 2, "sku": "B", "quantity": 1, "shipped": 1}]}])
     assert invariants.expected_holds(order) == {("A", "WH1", "O1~1"): 1}
+
+
+def test_a_shiphero_shipment_not_completed_is_a_partial_one_and_its_boxes_are_kept():
+    payload = json.loads((Path(__file__).parents[1] / "fixtures" / "wms" / "shiphero_shipment_update.json").read_text())
+    [whole] = shiphero.parse(payload, NOW)
+    assert whole.final is True and whole.packages == []
+    payload["fulfillment"]["completed"] = False
+    payload["packages"] = [{**payload["packages"][0], "tracking_number": "1Z999AA10123456784"},
+                           {"name": "Box 2", "tracking_number": "1Z999AA10123456795", "line_items": []}]
+    [part] = shiphero.parse(payload, NOW)
+    assert part.final is False and part.type is W.SHIPPED  # the router reads final=False as partially shipped
+    assert part.packages == [("1Z999AA10123456784", "ups"), ("1Z999AA10123456795", "ups")]
