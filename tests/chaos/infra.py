@@ -181,11 +181,24 @@ class RabbitCluster:
         with ThreadPoolExecutor(len(self.nodes)) as pool:
             list(pool.map(lambda node: node.start(timeout), self.nodes))
         for node in others:
-            node.ctl("stop_app")
-            node.ctl("join_cluster", first.node)
-            node.ctl("start_app")
+            self._join(node, first, time.monotonic() + timeout)
         first.ctl("await_online_nodes", str(len(self.nodes)), "--timeout", str(int(timeout)), timeout=timeout + 10)
         return self
+
+    @staticmethod
+    def _join(node: ClusterNode, first: ClusterNode, deadline: float) -> None:
+        """``node`` joins ``first``'s cluster; tried again until ``deadline`` (a node just started
+        may still be settling its database)."""
+        while True:
+            try:
+                node.ctl("stop_app")
+                node.ctl("join_cluster", first.node)
+                node.ctl("start_app")
+                return
+            except (RuntimeError, subprocess.TimeoutExpired):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1.0)
 
     def running_nodes(self, via: ClusterNode | None = None) -> list[str]:
         """The cluster's running nodes as ``via`` (default: the first live node) sees them."""
