@@ -99,7 +99,9 @@ def running_router(workers: int = 2, threads: int = 8, seed_path: str = "example
     env = child_env(mongo_url, ROUTER_MONGO_DB=db_name, ROUTER_QUEUE_PREFIX=f"demo{run_id}",
                     ROUTER_HTTP_ADDR=f"127.0.0.1:{port}", ROUTER_PUBLIC_URL=api, ROUTER_LOG_LEVEL="WARNING",
                     ROUTER_WORKER_METRICS="0", ROUTER_API_TOKENS=f"demo:admin:{admin_token}",
-                    ROUTER_PAYMENTS_TOKEN=payments_token)
+                    ROUTER_PAYMENTS_TOKEN=payments_token,
+                    # a throwaway router pushed as fast as it goes: no per-caller limit
+                    ROUTER_RATE_LIMIT_PER_SECOND="0")
     stack = Stack(env, log_dir)
     api_part = stack.add("api", "serve")
     worker_part = stack.add("worker", "worker", "--processes", str(workers), "--threads", str(threads)) \
