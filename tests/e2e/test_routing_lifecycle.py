@@ -74,7 +74,9 @@ def test_a_part_backordered_order_ships_its_rest_after_an_inbound_adjustment(api
     assert sum(money(f["amounts"]["payable"]) for f in order["fulfilments"]) == money(order["amounts"]["payable"])
     ship(api, wms, order_id, 1)
     order = order_in(api, order_id, status="shipped", shipment_status="shipped")
-    assert stock_of(api, "SKU-B", "WH-EAST") == {"on_hand": 2, "reserved": 0, "available": 2}
+    # the units leave stock right after the shipment is recorded (a step of its own): wait for it
+    eventually(lambda: stock_of(api, "SKU-B", "WH-EAST") == {"on_hand": 2, "reserved": 0, "available": 2},
+               what="both shipments out of stock")
     replayed = http.get(f"{api}/v1/orders/{order_id}/routing/replay", timeout=5).json()
     assert [(d["kind"], d["fulfilments"], d["same"]) for d in replayed["later"]] == \
         [("backorder_retry", [second["id"]], True)]
@@ -112,7 +114,8 @@ def test_a_backorder_waits_its_merchants_days_then_is_cancelled_with_a_partial_r
     order = order_in(api, order_id, payment_status="partially_refunded")
     assert money(order["refunded_amount"]) == Decimal("20.00") and order["after_sales"][0]["status"] == "succeeded"
     assert order["due_timer"]["action"] == "auto_confirm_receipt"
-    assert stock_of(api, "SKU-B", "WH-EAST") == {"on_hand": 0, "reserved": 0, "available": 0}
+    eventually(lambda: stock_of(api, "SKU-B", "WH-EAST") == {"on_hand": 0, "reserved": 0, "available": 0},
+               what="the shipped units out of stock")
 
 
 def test_a_wholly_backordered_cash_on_delivery_order_is_cancelled_after_the_wait(api, worker, seeded):
