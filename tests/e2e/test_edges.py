@@ -7,7 +7,6 @@ import base64
 import hashlib
 import hmac
 import json
-from pathlib import Path
 
 import pytest
 
@@ -18,7 +17,6 @@ from tests.helpers import eventually, get_order, http
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("conserved")]
 
 SECRET = "whsec-edges"
-FIXTURES = Path(__file__).parent.parent / "fixtures"
 
 
 def _nothing_stored(api: str) -> None:
@@ -154,23 +152,21 @@ def test_a_carrier_booking_carries_the_catalogue_weight_and_a_single_units_dimen
 # --- 13. addresses as written ---------------------------------------------------------------------
 
 
+HANGZHOU = {"name": "张三", "phone": "13800138000", "country": "CN", "region": "浙江省", "city": "杭州市",
+            "district": "西湖区", "postcode": "310012", "lines": ["文三路 138 号东方通信大厦 5 楼"]}
+
+
 def test_a_chinese_address_is_kept_as_written_with_its_code_and_sent_so_to_the_wms_and_the_carrier(
         api, worker, seeded, wms, carrier):
-    # Given a Taobao shop, and warehouses that speak Qimen (deliveryorder.create's receiverInfo)
+    # Given warehouses that speak Qimen (deliveryorder.create's receiverInfo)
     world = seeded.world(wms.url, carrier.url)
     for warehouse in ("WH-EAST", "WH-WEST"):
         seeded.speaks_qimen(world, warehouse)
-    world["channels"].append({"id": "taobao", "format": "taobao", "merchant_id": "m1", "secret": SECRET})
     load_world(world)
 
-    # When a buyer in Hangzhou pays a trade (Taobao's trade as its TMC bridge pushes it, SKUs ours)
-    trade = json.loads((FIXTURES / "channels" / "taobao_trade_paid.json").read_text(encoding="utf-8"))
-    subs = trade["trade_fullinfo_get_response"]["trade"]["orders"]["order"]
-    for sub in subs:
-        sub["outer_sku_id"] = "SKU-A"
-    raw = json.dumps(trade, ensure_ascii=False).encode()
-    r = http.post(f"{api}/v1/channels/taobao/orders", content=raw, timeout=5, headers={
-        "Content-Type": "application/json", "X-Top-Sign": hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest()})
+    # When a phone order is entered with the address as the customer gave it (province in full)
+    r = http.post(f"{api}/v1/channels/manual/orders", timeout=5,
+                  json=seeded.order([("SKU-A", 1)], paid=True, shipping_address=HANGZHOU))
     assert r.status_code == 202, r.text
     order = eventually(lambda: (o := get_order(api, r.json()["order_id"]))["fulfilments"]
                        and all(f["status"] == "dispatched" for f in o["fulfilments"]) and o, what="dispatched")
@@ -188,3 +184,24 @@ def test_a_chinese_address_is_kept_as_written_with_its_code_and_sent_so_to_the_w
         assert (receiver["province"], receiver["city"], receiver["area"]) == ("浙江省", "杭州市", "西湖区")
         ship_to = carrier.shipments[f["id"]].request["ship_to"]
         assert (ship_to["region"], ship_to["city"], ship_to["district"]) == ("浙江省", "杭州市", "西湖区")
+
+
+def test_routing_rules_read_the_code_of_the_written_province_and_a_code_of_another_country_is_refused(
+        api, worker, seeded, wms, carrier):
+    # Given a rule holding orders to Zhejiang for review, written by its code
+    world = seeded.world(wms.url, carrier.url)
+    world["routing_rules"] = {"version": "zj-1", "strategies": [
+        {"name": "zhejiang", "when": {"destinations": ["CN-ZJ"]}, "action": "hold", "hold_reason": "zhejiang review"},
+        {"name": "default"}]}
+    load_world(world)
+
+    # When an order to 浙江省 comes in, the rule holds it (it reads region_code, not the written name)
+    order_id = http.post(f"{api}/v1/channels/manual/orders", timeout=5,
+                         json=seeded.order([("SKU-A", 1)], paid=True, shipping_address=HANGZHOU)).json()["order_id"]
+    held = eventually(lambda: (o := get_order(api, order_id))["routing"]["state"] == "held" and o, what="held")
+    assert held["address"]["region"] == "浙江省" and "zhejiang review" in held["routing"]["reason"]
+
+    # And a code that is not a subdivision of the address's country is a 422 naming it
+    r = http.post(f"{api}/v1/channels/manual/orders", timeout=5, json=seeded.order(
+        [("SKU-A", 1)], shipping_address={**HANGZHOU, "region_code": "US-NY"}))
+    assert r.status_code == 422 and list(r.json()["error"]["details"]) == ["shipping_address.region_code"], r.text
