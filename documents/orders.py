@@ -68,6 +68,7 @@ class OrderDocument(me.Document):
     shipment_status = me.StringField(required=True)
     after_sales_status = me.StringField(required=True)
     cancel_requested = me.BooleanField()  # a cancel waits for the warehouses' intercepts
+    cancelled_by = me.StringField()  # who asked for the cancel (services.commands.cancel): an actor
     refund_due = me.BooleanField()  # money arrived that the order will not keep
     # "<status>_at": when the order reached that status (documents.schedule.schedule_fields)
     pending_payment_at = me.DateTimeField()

@@ -12,6 +12,7 @@ from documents import orders, stock
 from documents.converters import order_from_document, order_state
 from router import after_sales
 from router.after_sales import AfterSalesCase, CaseCommand, CaseOutcome
+from router.errors import IllegalTransition
 from router.order_state import AfterSalesType
 from router.paperwork import PaperKind, with_paper
 from router.model import Order, OrderLine
@@ -108,20 +109,33 @@ def refund_from_channel(order_id: str, channel: str, amount: Decimal, reason: st
     is echoed back to the channel. Returns the last case. Raises IllegalTransition, ValueError
     (more than was paid)."""
     actor = f"channel:{channel}"
-    doc = orders.load(order_id, working=True)
-    if doc is None:
-        raise CaseNotFound(order_id)
     case = None
-    for owed in [c for c in doc.get("after_sales", [])
-                 if c.get("cause") == refunds.CAUSE and c["status"] == AfterSalesStatus.AWAITING_REFUND]:
+    for attempt in range(3):
+        doc = orders.load(order_id, working=True)
+        if doc is None:
+            raise CaseNotFound(order_id)
+        for owed in [c for c in doc.get("after_sales", [])
+                     if c.get("cause") == refunds.CAUSE and c["status"] == AfterSalesStatus.AWAITING_REFUND]:
+            if amount <= 0:
+                break
+            take = min(amount, Decimal(owed["amount"]))
+            try:
+                case = _refund(order_id, owed["case_id"], actor, f"{channel}:refund:{take}", take)
+            except IllegalTransition:  # settled meanwhile (the channel accepted our own notice of it)
+                continue
+            amount -= take
         if amount <= 0:
+            return case
+        try:
+            case = open_case(order_id, AfterSalesType.REFUND_ONLY, actor, amount,
+                             reason=reason or "refunded at the channel")
             break
-        take = min(amount, Decimal(owed["amount"]))
-        case = _refund(order_id, owed["case_id"], actor, f"{channel}:refund:{take}", take)
-        amount -= take
-    if amount <= 0:
-        return case
-    case = open_case(order_id, AfterSalesType.REFUND_ONLY, actor, amount, reason=reason or "refunded at the channel")
+        except IllegalTransition:
+            if attempt == 2:
+                raise
+            # the order moved on meanwhile (a cancel completed at the warehouse): the refund that
+            # cancel left owed is there to settle now
+    assert case is not None, "opened just above"
     if case["status"] == AfterSalesStatus.PENDING_REVIEW:
         case = step(case["case_id"], CaseCommand.APPROVE, actor)
     return refund(case["case_id"], actor, transaction_id=f"{channel}:refund:{amount}")

@@ -53,9 +53,12 @@ def _run(order_id: str, decide_change, extra_fields=None) -> dict:
 
 
 def cancel(order_id: str, actor: str) -> dict:
-    """Cancel; the channel hears of it unless it is where the cancel came from."""
+    """Cancel; the channel hears of it unless it is where the cancel came from. Who cancelled is
+    kept (``cancelled_by``): the refund a channel's own cancel leaves owed is the channel's to make
+    and report, even when the cancel completes later (services/refunds.py)."""
     doc = _run(order_id, lambda state, now: lifecycle.cancel(state, actor, now),
-               lambda doc: {"outbox": outbox_entry(doc, "cancelled", doc["_id"], origin=actor, cause="cancel")})
+               lambda doc: {"outbox": outbox_entry(doc, "cancelled", doc["_id"], origin=actor, cause="cancel"),
+                            "cancelled_by": actor})
     send_pending(doc, cause="cancel")
     return doc
 

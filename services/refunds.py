@@ -139,9 +139,11 @@ def owed_refund_fields(doc: dict, now: datetime, actor: str, cause: str | None =
     reason = reason or _reason(doc)
     lines = owed_lines(doc)
     opened = after_sales.open_owed_refund(state, case_id, amount, now, actor, lines, reason, cases)
-    outbox = outbox_entry(doc, "refunded", case_id, origin=actor, cause=cause or case_id, case_id=case_id,
+    # a cancel the channel made is the channel's to refund, whoever completes it (an intercept)
+    origin = doc["cancelled_by"] if str(doc.get("cancelled_by") or "").startswith("channel:") else actor
+    outbox = outbox_entry(doc, "refunded", case_id, origin=origin, cause=cause or case_id, case_id=case_id,
                           amount=str(amount), lines=[list(x) for x in lines], note=reason, confirms=True)
-    via = refund_via(doc, actor, outbox, case_id)
+    via = refund_via(doc, origin, outbox, case_id)
     fields, entries = save_cases(doc, cases + [opened.case], state, now, actor, opened.timeline,
                                  extra={case_id: {"cause": CAUSE, "refund_via": via}})
     if outbox != list(doc.get("outbox") or []):

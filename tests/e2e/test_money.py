@@ -6,6 +6,7 @@ own share, and paid orders cancelled and refunded where the money came from (the
 API once, or the payment service)."""
 from __future__ import annotations
 
+import copy
 import json
 from decimal import Decimal
 
@@ -182,3 +183,28 @@ def test_a_paid_manual_order_cancelled_owes_its_refund_to_the_payment_service(ap
     order = order_in(api, order_id, payment_status="refunded")
     assert _refund_case(order)["status"] == "succeeded" and order["refunded_amount"] == order["payable"]
     assert http.get(f"{api}/v1/refunds", headers=PAYMENTS, timeout=5).json()["refunds"] == []
+
+
+def test_a_paid_order_the_channel_cancels_and_refunds_is_recorded_refunded_and_nothing_echoed(
+        api, worker, wms, carrier, shop):
+    _world(wms, carrier, shop, "woocommerce")
+    body = _fixture("channels", "woocommerce_order_tax_inclusive.json")
+    order = _dispatched(api, _push(api, "woocommerce", body))
+
+    # The shop cancels and refunds the order itself (WooCommerce: status refunded, its refund listed)
+    update = copy.deepcopy(body)
+    update.update(status="refunded", date_modified_gmt="2024-04-02T09:30:00",
+                  refunds=[{"id": 7313, "reason": "customer changed their mind", "total": "-70.00"}])
+    _, adapt, sign, _ = CASES["woocommerce"]
+    raw = json.dumps(adapt(update), ensure_ascii=False).encode()
+    r = http.post(f"{api}/v1/channels/woocommerce/orders", content=raw, timeout=5, headers={
+        **sign(raw), "Content-Type": "application/json", "X-WC-Webhook-Delivery-ID": "d-2",
+        "X-WC-Webhook-Topic": "order.updated"})
+    assert r.status_code == 200 and r.json()["order_id"] == order["order_id"], r.text
+
+    # Then the money is recorded refunded once, by the channel, and nothing is sent back to it
+    order = eventually(lambda: (o := get_order(api, order["order_id"]))["status"] in ("cancelled", "closed")
+                       and not o.get("cancel_requested") and o, what="cancelled at the warehouse too")
+    assert order["payment_status"] == "refunded" and order["refunded_amount"] == "70.00"
+    assert [p["amount"] for p in order["payments"] if p["type"] == "refunded"] == ["70.00"]
+    assert shop.calls_to(contains="refund") == [] and shop.calls_to(contains="orders/") == []
