@@ -22,6 +22,7 @@ from dramatiq.common import xq_name
 from dramatiq.middleware import (AgeLimit, Callbacks, CurrentMessage, Middleware, Pipelines, Retries,
                                  ShutdownNotifications, TimeLimit)
 
+from actors import metrics as metrics_server
 from actors.message_shape import MessageShape
 from actors.quorum import QuorumRabbitmqBroker
 from config import Settings, get_settings
@@ -169,14 +170,15 @@ def build_middleware(settings: Settings, metrics: bool = False) -> list[Middlewa
         CurrentMessage(), LogContext(), MessageShape(), DeadLetterRecorder(), DatabaseConnect(),
     ]
     if metrics:
-        # Dramatiq's Prometheus module reads its directory, host and port from the environment when
-        # imported: import it only in a worker that exports metrics, after its entry point set them.
+        # Dramatiq's Prometheus module reads its directory from the environment when imported:
+        # import it only in a worker that exports metrics, after its entry point set it.
         from dramatiq.middleware.prometheus import Prometheus
 
-        if settings.worker_metrics_server:
-            middleware.append(Prometheus())
-        else:  # a sibling worker group serves the metrics this process writes to the shared directory
-            middleware.append(type("PrometheusWithoutServer", (Prometheus,), {"forks": property(lambda self: [])})())
+        # The metrics are served by the router's own fork, on ROUTER_WORKER_METRICS_ADDR (never
+        # Dramatiq's 0.0.0.0:9191); a sibling worker group serves what this one writes to the
+        # shared directory, so only one group per host forks the server.
+        forks = [metrics_server.serve] if settings.worker_metrics_server else []
+        middleware.append(type("RouterPrometheus", (Prometheus,), {"forks": property(lambda self: forks)})())
     return middleware
 
 

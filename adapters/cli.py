@@ -170,13 +170,20 @@ def serve(threads: int) -> None:
 @main.command()
 @click.option("--processes", default=None, type=int, help="Worker processes (ROUTER_WORKER_PROCESSES).")
 @click.option("--threads", default=None, type=int, help="Threads per process (ROUTER_WORKER_THREADS).")
-def worker(processes: int | None, threads: int | None) -> None:
+@click.option("--metrics-addr", default=None, help="host:port of the workers' Prometheus metrics "
+              "(ROUTER_WORKER_METRICS_ADDR, default 127.0.0.1:9191; one per router on a host).")
+def worker(processes: int | None, threads: int | None, metrics_addr: str | None) -> None:
     """Run Dramatiq worker processes, each on its own and restarted on its own if it dies.
 
     Dramatiq stops a whole process group when one of its processes dies; one group per process
     keeps the others working (a worker OOM-killed or SIGKILLed costs only its own messages, which
-    RabbitMQ re-delivers). The first group serves the Prometheus metrics of all of them."""
+    RabbitMQ re-delivers). The first group serves the Prometheus metrics of all of them on
+    ROUTER_WORKER_METRICS_ADDR (actors/metrics.py)."""
+    if metrics_addr:
+        os.environ["ROUTER_WORKER_METRICS_ADDR"] = metrics_addr
+        config.use(None)  # read again: the option wins over the environment
     settings = get_settings()
+    os.environ["ROUTER_WORKER_METRICS_ADDR"] = settings.worker_metrics_addr  # the children serve it there
     os.environ.setdefault("ROUTER_MONGO_URL", _mongo_url())
     os.environ.setdefault("ROUTER_WORKER_METRICS", "1")
     # SIM112: dramatiq's Prometheus middleware reads this exact lowercase name

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, replace
 
 from environs import Env
+from marshmallow import ValidationError
 from marshmallow.validate import OneOf, Range
 
 QUEUE_TYPES = ("classic", "quorum")
@@ -45,6 +46,7 @@ class Settings:
     low_stock_webhook: str | None = None  # where low-stock alerts are posted
     worker_metrics: bool = False  # workers export Prometheus metrics
     worker_metrics_server: bool = True  # this worker group serves them (one group per host does)
+    worker_metrics_addr: str = "127.0.0.1:9191"  # where that group serves them: loopback unless told otherwise
     console_idle_minutes: float = 30.0  # a console session unused this long ends
     console_max_hours: float = 12.0  # and every console session ends this long after sign-in
     rate_limit_per_second: float = 100.0  # intake and commands per caller identity and API process (0: off)
@@ -63,6 +65,23 @@ def split_urls(value: str) -> tuple[str, ...]:
     """Node URLs separated by commas, semicolons or whitespace; clients connect to the first that
     answers, in this order."""
     return tuple(url for url in re.split(r"[\s,;]+", value.strip()) if url)
+
+
+def host_port(addr: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:9191`` for IPv6) as ``(host, port)``; ValueError when it is not one.
+    Port 0 asks the system for any free port."""
+    host, sep, port = addr.strip().rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"expected host:port, got {addr!r}")
+    return host, int(port)
+
+
+def _host_port(addr: str) -> None:
+    try:
+        host_port(addr)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from exc
 
 
 def from_env() -> Settings:
@@ -100,6 +119,7 @@ def from_env() -> Settings:
             low_stock_webhook=env.str("LOW_STOCK_WEBHOOK", None) or None,
             worker_metrics=env.bool("WORKER_METRICS", False),
             worker_metrics_server=env.bool("WORKER_METRICS_SERVER", True),
+            worker_metrics_addr=env.str("WORKER_METRICS_ADDR", "127.0.0.1:9191", validate=_host_port),
             console_idle_minutes=env.float("CONSOLE_IDLE_MINUTES", 30.0),
             console_max_hours=env.float("CONSOLE_MAX_HOURS", 12.0),
             rate_limit_per_second=env.float("RATE_LIMIT_PER_SECOND", 100.0),
