@@ -25,6 +25,7 @@ from adapters.demo import run_demo
 from adapters.intake import accept_order
 from adapters.logging import configure_logging
 from adapters.pollers.amazon import poll as poll_amazon_once
+from adapters.pollers.taobao import poll as poll_taobao_once
 from adapters.schemas import field_errors
 from adapters.seed import load_world, read
 from adapters.simulators.carrier import CarrierSimulator
@@ -393,6 +394,22 @@ def poll_amazon(channel: str, every: int) -> None:
         result = poll_amazon_once(channel)
         click.echo(f"{result.orders} orders seen, {result.accepted} new, {result.duplicates} known, "
                    f"{result.errors} errors, watermark {result.watermark}")
+        if not every:
+            return
+        time.sleep(every)
+
+
+@poll.command("taobao")
+@click.option("--channel", default="taobao", show_default=True)
+@click.option("--every", default=0, help="Seconds between polls; 0 polls once.")
+def poll_taobao(channel: str, every: int) -> None:
+    """Read new and updated Taobao trades and buyers' refunds from TOP
+    (taobao.trades.sold.increment.get / taobao.trade.fullinfo.get / taobao.refunds.receive.get)."""
+    _connect()
+    while True:
+        result = poll_taobao_once(channel)
+        click.echo(f"{result.trades} trades seen, {result.accepted} new, {result.duplicates} known, "
+                   f"{result.refunds} refunds, {result.errors} errors, watermark {result.watermark}")
         if not every:
             return
         time.sleep(every)

@@ -36,6 +36,14 @@ class ChannelSchema(_Base):
     api_url = fields.String(load_default=None)
     api_token = fields.String(load_default=None)
     marketplace_id = fields.String(load_default=None)  # Amazon: the marketplace polled and confirmed to
+    # Amazon: Login with Amazon, exchanging the refresh token for SP-API access tokens (adapters/outbound/sp_api.py)
+    lwa_client_id = fields.String(load_default=None)
+    lwa_client_secret = fields.String(load_default=None)
+    lwa_refresh_token = fields.String(load_default=None)
+    lwa_token_url = fields.String(load_default=None)  # default https://api.amazon.com/auth/o2/token
+    # Taobao: the TOP app (secret = its app secret, api_token = the seller's session key) and how it signs
+    app_key = fields.String(load_default=None)
+    sign_method = fields.String(load_default="md5", validate=validate.OneOf(["md5", "hmac", "hmac-sha256"]))
 
 
 class WarehouseSchema(_Base):
@@ -67,6 +75,7 @@ class CarrierSchema(_Base):
     tracking_format = fields.String(load_default="generic")
     secret = fields.String(load_default=None)  # what it signs its callbacks with
     amazon_code = fields.String(load_default=None)  # its CarrierCode on Amazon (else "Other" with the id as name)
+    taobao_code = fields.String(load_default=None)  # its logistics company code on Taobao (SF, ZTO...; else its id)
     rank = fields.Integer(load_default=100)
 
 

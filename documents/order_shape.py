@@ -309,6 +309,17 @@ class OutboxEntry(me.EmbeddedDocument):
     confirms = me.BooleanField()  # refunded: the channel accepting it is the refund made (services/refunds.py)
 
 
+class ChannelRefund(me.EmbeddedDocument):
+    """A refund the channel reports by its own id (Taobao's ``taobao.refunds.receive.get``), kept
+    once per id (``documents.orders.record_channel_refund``): their sum is what the channel says
+    it paid back."""
+
+    refund_id = me.StringField(required=True)
+    amount = me.StringField(required=True)  # decimal string
+    sub_order = me.StringField()  # the channel's line id (Taobao ``oid``)
+    recorded_at = me.DateTimeField(required=True)
+
+
 class TimelineEntry(me.EmbeddedDocument):
     """One event in the order's history (``router.order_state.decide`` and the services)."""
 

@@ -102,6 +102,7 @@ class OrderDocument(me.Document):
     native_status = me.StringField()
     ship_by = me.DateTimeField()
     webhook_ids = me.ListField(me.StringField())  # the last 50 channel deliveries applied
+    channel_refunds = me.ListField(me.EmbeddedDocumentField(shape.ChannelRefund))  # by the channel's refund id
     # timers (documents.schedule, services.timers) and the reconciler's nudges
     due_at = me.DateTimeField()
     due_timer = me.EmbeddedDocumentField(shape.DueTimer)
@@ -325,6 +326,22 @@ def has_seen_webhook(order_id: str, webhook_id: str) -> bool:
 def remember_webhook(order_id: str, webhook_id: str) -> None:
     """Keep the last 50 channel delivery ids the order has seen."""
     collection().update_one({"_id": order_id}, {"$push": {"webhook_ids": {"$each": [webhook_id], "$slice": -50}}})
+
+
+def id_by_channel_order(channel: str, channel_order_id: str) -> str | None:
+    """The order a channel knows as ``channel_order_id`` (the unique key), or None."""
+    found = collection().find_one({"channel": channel, "channel_order_id": channel_order_id}, {"_id": 1})
+    return found["_id"] if found else None
+
+
+def record_channel_refund(order_id: str, refund_id: str, amount: str, sub_order: str, at: datetime) -> list[dict]:
+    """Keep the channel's refund ``refund_id`` of ``amount`` (a decimal string) on the order once
+    (a repeat changes nothing); returns every refund kept."""
+    entry = {"refund_id": refund_id, "amount": amount, "sub_order": sub_order, "recorded_at": at}
+    collection().update_one({"_id": order_id, "channel_refunds.refund_id": {"$ne": refund_id}},
+                            {"$push": {"channel_refunds": entry}})
+    found = collection().find_one({"_id": order_id}, {"channel_refunds": 1}) or {}
+    return list(found.get("channel_refunds") or [])
 
 
 def record_channel_state(order_id: str, updated_at: datetime, native_status: str) -> None:

@@ -58,13 +58,15 @@ class ChannelFormat:
 
     ``verify(headers, raw_body, secret)`` raises BadSignature; ``dedupe_key(headers,
     payload)`` gives the delivery's idempotency key or None; ``to_canonical(payload,
-    merchant_id)`` gives a ChannelOrder or raises PayloadError.
+    merchant_id)`` gives a ChannelOrder or raises PayloadError. ``polled``, when set, says why
+    the platform pushes no orders (they are polled): its webhook path answers that instead.
     """
 
     name: str
     verify: Callable[[Mapping[str, str], bytes, str | bytes], None]
     dedupe_key: Callable[[Mapping[str, str], Any], str | None]
     to_canonical: Callable[[dict, str], ChannelOrder]
+    polled: str = ""
 
 
 def money(amount: Decimal) -> str:

@@ -1,8 +1,12 @@
-"""Taobao / Tmall trades (TOP ``taobao.trade.fullinfo.get``) and the offline consignment back.
+"""Taobao / Tmall trades (TOP ``taobao.trade.fullinfo.get``), buyers' refunds
+(``taobao.refunds.receive.get``) and the offline consignment back.
+
+Taobao pushes no orders over HTTP: the router polls TOP (adapters/pollers/taobao.py, signed as
+adapters/channels/top.py says), so this format's webhook path answers that (``polled``).
 
 In: the ``trade`` object, bare or wrapped as ``{"trade": ...}`` or
 ``{"trade_fullinfo_get_response": {"trade": ...}}``. Out: a :class:`ChannelOrder`.
-Raised: BadSignature, PayloadError naming the TOP field path (``orders.order.1.num``).
+Raised: PayloadError naming the TOP field path (``orders.order.1.num``).
 
 Sub-orders (``orders.order[]``, or a bare ``orders[]``) become lines: SKU ``outer_sku_id``
 (the merchant's SKU code), else ``outer_iid``; unit price ``price``; line discount
@@ -18,6 +22,8 @@ is checked against, unless a closed sub-order was left out. Times are China time
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from adapters.channels.channel_order import (
@@ -30,11 +36,21 @@ from adapters.channels.channel_order import (
     unit_price,
 )
 from adapters.channels.cn_regions import province_code
-from adapters.errors import PayloadError
-from adapters.native import CHINA_TIME, Native, verify_hmac
+from adapters.errors import BadSignature, PayloadError
+from adapters.native import CHINA_TIME, Native
 from router.statuses import PaymentMethod, PaymentStatus
 
-SIGNATURE_HEADER = "X-Top-Sign"  # hex HMAC-SHA256(secret, raw body), set by our TMC-to-HTTP bridge
+POLLED = ("Taobao pushes no orders over HTTP: they are polled from TOP (taobao.trades.sold.increment.get, "
+          "then taobao.trade.fullinfo.get) by `orderrouter poll taobao`")
+# what the poller asks for: the increment list only to find the trades, fullinfo for the rest
+INCREMENT_FIELDS = "tid,tid_str,status,modified"
+FULLINFO_FIELDS = ",".join((
+    "tid", "tid_str", "status", "type", "buyer_nick", "buyer_open_uid", "created", "modified", "pay_time",
+    "payment", "total_fee", "discount_fee", "adjust_fee", "post_fee", "alipay_no", "buyer_message",
+    "receiver_name", "receiver_mobile", "receiver_phone", "receiver_country", "receiver_state", "receiver_city",
+    "receiver_district", "receiver_town", "receiver_address", "receiver_zip", "orders"))
+REFUND_FIELDS = "refund_id,tid,oid,refund_fee,status,modified,created,reason,has_good_return,good_status"
+REFUND_SUCCESS = "SUCCESS"  # the money went back to the buyer (the seller agreed, or Taobao decided)
 UNPAID = {"TRADE_NO_CREATE_PAY", "WAIT_BUYER_PAY", "PAY_PENDING", "WAIT_PRE_AUTH_CONFIRM"}
 PAID = {
     "WAIT_SELLER_SEND_GOODS",
@@ -50,8 +66,8 @@ ZERO = Decimal("0")
 
 
 def verify(headers, raw_body: bytes, secret: str | bytes) -> None:
-    """Check ``X-Top-Sign`` = hex HMAC-SHA256(secret, raw body) (either case); raises BadSignature."""
-    verify_hmac(headers, SIGNATURE_HEADER, raw_body, secret, encoding="hex")
+    """Nothing pushed is taken: Taobao orders are polled (:data:`POLLED`); raises BadSignature."""
+    raise BadSignature(POLLED)
 
 
 def dedupe_key(headers, payload) -> str | None:
@@ -176,23 +192,75 @@ def _address(trade: Native, flags: list[str]) -> dict:
     }
 
 
+OFFLINE_SEND = "taobao.logistics.offline.send"
+
+
 def offline_consignment(
     tid: str | int, carrier_code: str, tracking_number: str, sub_tids: list[str | int] | None = None
 ) -> dict:
-    """Business parameters for ``taobao.logistics.offline.send`` (the caller adds app key, sign...).
+    """Business parameters of ``taobao.logistics.offline.send`` (the client adds the system
+    parameters and the sign).
 
     ``carrier_code`` is Taobao's logistics company code (``SF``, ``YTO``, ``ZTO``...);
-    ``sub_tids`` ships only those sub-orders (a split shipment).
+    ``sub_tids`` ships only those sub-orders (a split shipment: ``is_split`` 1).
     """
-    params = {
-        "method": "taobao.logistics.offline.send",
-        "tid": str(tid),
-        "out_sid": tracking_number,
-        "company_code": carrier_code,
-    }
+    params: dict = {"tid": str(tid), "out_sid": tracking_number, "company_code": carrier_code}
     if sub_tids:
         params.update(sub_tid=",".join(str(s) for s in sub_tids), is_split=1)
     return params
 
 
-FORMAT = ChannelFormat("taobao", verify, dedupe_key, to_canonical)
+def sub_orders_of(raw: dict, skus: list[str]) -> list[str]:
+    """The ``oid`` of the trade's sub-orders (in the raw fullinfo) whose SKU is one of ``skus``,
+    as :func:`to_canonical` read them (``outer_sku_id``, else ``outer_iid``)."""
+    try:
+        subs = _trade(Native(raw)).get("orders").items(singular="order")
+    except PayloadError:
+        return []
+    wanted = set(skus)
+    return [sub.get("oid").text() for sub in subs
+            if isinstance(sub.value, dict) and sub.get("oid").present
+            and sub.first("outer_sku_id", "outer_iid").text() in wanted]
+
+
+def consigned_with(raw_trade: dict, oids: list[str], tracking_number: str) -> bool:
+    """Whether a fullinfo answer shows ``oids`` (every sub-order when empty) consigned under
+    ``tracking_number`` (their ``invoice_no``): a consignment that already landed."""
+    try:
+        subs = [s for s in _trade(Native(raw_trade)).get("orders").items(singular="order")
+                if isinstance(s.value, dict)]
+    except PayloadError:
+        return False
+    chosen = [s for s in subs if not oids or s.get("oid").text() in oids]
+    return bool(chosen) and all(s.get("invoice_no").text() == tracking_number for s in chosen)
+
+
+@dataclass(frozen=True)
+class Refund:
+    """A buyer's refund as ``taobao.refunds.receive.get`` lists it."""
+
+    refund_id: str
+    tid: str
+    oid: str
+    amount: Decimal
+    status: str
+    modified: datetime | None
+
+
+def refund_of(raw: dict, path: str = "refund") -> Refund:
+    """Map one listed refund; raises PayloadError naming the TOP field."""
+    node = Native(raw, path)
+    node.mapping()
+    amount = node.req("refund_fee").money()
+    assert amount is not None, "req: present"
+    return Refund(
+        refund_id=order_id(node.req("refund_id").text(), f"{path}.refund_id"),
+        tid=order_id(node.req("tid").text(), f"{path}.tid"),
+        oid=node.get("oid").text(),
+        amount=amount,
+        status=node.req("status").text(),
+        modified=node.get("modified").when(CHINA_TIME),
+    )
+
+
+FORMAT = ChannelFormat("taobao", verify, dedupe_key, to_canonical, polled=POLLED)

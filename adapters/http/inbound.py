@@ -51,6 +51,8 @@ def push_order(channel: str):
         raise ApiError(404, "not_found", f"unknown channel {channel!r}", {"channel": ["not configured"]})
     fmt = config.get("format") or channel
     native = CHANNEL_FORMATS.get(fmt)
+    if native is not None and native.polled:  # the platform pushes nothing: its orders are polled
+        raise ApiError(409, "channel_is_polled", native.polled, {"channel": [native.polled]})
     if native is None:
         auth.require_channel({"_id": channel, **config})
         return _answer(intake.accept_order(channel, _json_body()), "order_id")

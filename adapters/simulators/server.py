@@ -39,7 +39,8 @@ class RecordedCall:
 
 @dataclass
 class Request:
-    """What a simulator's `handle` sees: header names lower-cased, body parsed JSON."""
+    """What a simulator's `handle` sees: header names lower-cased, body parsed JSON (a form body:
+    a dict of its fields)."""
 
     method: str
     path: str
@@ -259,8 +260,10 @@ class SimulatorServer:
         headers = {k.lower(): v for k, v in handler.headers.items()}
         path = handler.path.partition("?")[0]
         key = headers.get("idempotency-key")
-        try:
-            body, bad_json = (json.loads(raw) if raw else None), False
+        form = headers.get("content-type", "").lower().startswith("application/x-www-form-urlencoded")
+        try:  # a form body (TOP calls, the LWA token request) is read as a dict of its fields
+            body, bad_json = (dict(parse_qsl(raw.decode(), keep_blank_values=True)) if form
+                              else json.loads(raw) if raw else None), False
         except ValueError:
             body, bad_json = raw.decode("utf-8", "replace"), True
         query = dict(parse_qsl(handler.path.partition("?")[2], keep_blank_values=True))

@@ -1,5 +1,6 @@
 """A native channel order end to end: the shop's webhook in (signed), routed, shipped by the fake
-WMS, tracked by the carrier in its own format, and the shop told of the shipment exactly once."""
+WMS, tracked by the carrier in its own format, and the shop told of the shipment exactly once.
+(Taobao pushes no orders: they are polled from TOP, tests/e2e/test_taobao.py.)"""
 from __future__ import annotations
 
 import base64
@@ -43,14 +44,6 @@ def _woocommerce(body: dict) -> dict:
     return body
 
 
-def _taobao(body: dict) -> dict:
-    trade = body.get("trade_fullinfo_get_response", body).get("trade", body)
-    subs = trade["orders"]["order"] if isinstance(trade["orders"], dict) else trade["orders"]
-    for sub, sku in zip(subs, ("SKU-A", "SKU-C"), strict=True):
-        sub["outer_sku_id"] = sku
-    return body
-
-
 CASES = {
     "shopify": ("shopify_order_paid_multiline.json", _shopify,
                 lambda raw: {"X-Shopify-Hmac-Sha256": base64.b64encode(hmac.new(SECRET.encode(), raw, hashlib.sha256).digest()).decode(),
@@ -60,9 +53,6 @@ CASES = {
                     lambda raw: {"X-WC-Webhook-Signature": base64.b64encode(hmac.new(SECRET.encode(), raw, hashlib.sha256).digest()).decode(),
                                  "X-WC-Webhook-Delivery-ID": "d-1", "X-WC-Webhook-Topic": "order.created"},
                     "/notes"),
-    "taobao": ("taobao_trade_paid.json", _taobao,
-               lambda raw: {"X-Top-Sign": hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest()},
-               "/router/rest"),
 }
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.channels import taobao
+from adapters.channels import taobao, top
 from adapters.errors import BadSignature, PayloadError
 from adapters.schemas import CanonicalOrderSchema
 
@@ -135,25 +135,115 @@ def test_malformed_sub_orders_name_the_top_path(key, value, field_path):
     assert err.value.field_path == field_path
 
 
-def test_signature_and_dedupe_key():
+def test_pushed_trades_are_refused_as_taobao_orders_are_polled_and_the_dedupe_key_is_per_version():
     body = (FIXTURES / "taobao_trade_paid.json").read_bytes()
     good = hmac.new(b"top-secret", body, hashlib.sha256).hexdigest().upper()
-    taobao.verify({"X-Top-Sign": good}, body, "top-secret")
-    with pytest.raises(BadSignature):
-        taobao.verify({"X-Top-Sign": good}, body[:-2], "top-secret")
-    with pytest.raises(BadSignature):
-        taobao.verify({"X-Top-Sign": good}, body, "wrong")
-    with pytest.raises(BadSignature):
-        taobao.verify({}, body, "top-secret")
+    with pytest.raises(BadSignature, match="polled"):
+        taobao.verify({"X-Top-Sign": good}, body, "top-secret")  # the invented bridge header is gone
+    assert taobao.FORMAT.polled and "orderrouter poll taobao" in taobao.FORMAT.polled
     assert taobao.dedupe_key({}, fixture("taobao_trade_paid")) == "3581234567890123456@2024-03-05 20:16:02"
 
 
 def test_offline_consignment_request():
     assert taobao.offline_consignment(3581234567890123456, "SF", "SF1402345678901") == {
-        "method": "taobao.logistics.offline.send",
         "tid": "3581234567890123456",
         "out_sid": "SF1402345678901",
         "company_code": "SF",
     }
     split = taobao.offline_consignment("1", "ZTO", "ZTO1", sub_tids=[11, 12])
     assert split["sub_tid"] == "11,12" and split["is_split"] == 1
+
+
+def test_sub_orders_by_sku_and_a_consignment_read_back():
+    raw = fixture("taobao_trade_paid")
+    assert taobao.sub_orders_of(raw, ["CUP-GLASS-350"]) == ["3581234567890123458"]
+    assert taobao.sub_orders_of(raw, ["TEA-LONGJING-250G", "CUP-GLASS-350"]) == [
+        "3581234567890123457", "3581234567890123458"]
+    trade = raw["trade_fullinfo_get_response"]["trade"]
+    assert not taobao.consigned_with({"trade": trade}, [], "SF1")
+    trade["orders"]["order"][1]["invoice_no"] = "SF1"
+    assert taobao.consigned_with({"trade": trade}, ["3581234567890123458"], "SF1")
+    assert not taobao.consigned_with({"trade": trade}, [], "SF1")  # the other sub-order is not consigned
+    assert not taobao.consigned_with({"trade": trade}, ["3581234567890123458"], "SF2")
+
+
+def test_a_listed_refund_maps_and_junk_names_its_field():
+    refund = taobao.refund_of({"refund_id": 9100000000001, "tid": "3581234567890123456", "oid": 3581234567890123458,
+                               "refund_fee": "99.00", "status": "SUCCESS", "modified": "2024-03-08 10:00:00"})
+    assert (refund.refund_id, refund.tid, refund.oid, refund.amount, refund.status) == (
+        "9100000000001", "3581234567890123456", "3581234567890123458", Decimal("99.00"), "SUCCESS")
+    assert refund.modified == datetime(2024, 3, 8, 10, 0, tzinfo=CHINA)
+    with pytest.raises(PayloadError) as err:
+        taobao.refund_of({"refund_id": "1", "tid": "2", "refund_fee": "abc", "status": "SUCCESS"})
+    assert err.value.field_path == "refund.refund_fee"
+
+
+# --- TOP's signed calls (adapters/channels/top.py) ---------------------------------------------
+
+DOCUMENTED = {  # TOP's own signing example (open.taobao.com, 签名算法): secret "helloworld"
+    "method": "taobao.item.seller.get", "app_key": "12345678", "session": "test", "timestamp": "2016-01-01 12:00:00",
+    "format": "json", "v": "2.0", "sign_method": "md5", "fields": "num_iid,title,nick,price,num", "num_iid": "11223344"}
+
+
+def test_md5_sign_matches_tops_documented_example():
+    assert top.sign(DOCUMENTED, "helloworld") == "66987CB115214E59E6EC978214934FB8"
+    assert top.sign({**DOCUMENTED, "sign": "ANYTHING", "empty": ""}, "helloworld") == "66987CB115214E59E6EC978214934FB8"
+
+
+def test_hmac_and_hmac_sha256_sign_the_sorted_parameters_keyed_by_the_secret():
+    text = "".join(f"{k}{v}" for k, v in sorted(DOCUMENTED.items())).encode()
+    assert top.sign(DOCUMENTED, "helloworld", "hmac") == hmac.new(b"helloworld", text, hashlib.md5).hexdigest().upper()
+    assert top.sign({**DOCUMENTED, "sign_method": "hmac-sha256"}, "helloworld") == hmac.new(
+        b"helloworld", text.replace(b"sign_methodmd5", b"sign_methodhmac-sha256"), hashlib.sha256).hexdigest().upper()
+    with pytest.raises(BadSignature):
+        top.sign(DOCUMENTED, "helloworld", "sha1")
+
+
+def test_a_signed_call_carries_the_system_parameters_in_china_time_and_signs_the_business_ones_too():
+    now = datetime(2024, 3, 5, 12, 0, 1, tzinfo=timezone.utc)
+    system = top.system_parameters("taobao.trade.fullinfo.get", "12345678", "sess", now, "hmac-sha256")
+    params = top.signed(system, {"tid": 1, "fields": "tid,orders", "use_has_next": True}, "s3cret")
+    assert {k: params[k] for k in ("method", "app_key", "session", "timestamp", "v", "format", "sign_method")} == {
+        "method": "taobao.trade.fullinfo.get", "app_key": "12345678", "session": "sess",
+        "timestamp": "2024-03-05 20:00:01", "v": "2.0", "format": "json", "sign_method": "hmac-sha256"}
+    everything = {**system, "tid": "1", "fields": "tid,orders", "use_has_next": "true"}
+    assert params["sign"] == top.sign(everything, "s3cret")
+    top.check_request({**everything, "sign": params["sign"]}, app_key="12345678", secret="s3cret", session="sess",
+                      now=now + timedelta(minutes=9))
+
+
+@pytest.mark.parametrize("change, code", [
+    ({"app_key": "other"}, top.INVALID_APP_KEY),
+    ({"sign": "0" * 32}, top.INVALID_SIGNATURE),
+    ({"tid": "2"}, top.INVALID_SIGNATURE),  # a parameter changed after signing
+    ({"session": "stolen"}, top.INVALID_SESSION),
+    ({"timestamp": "2024-03-05 19:49:00"}, top.INVALID_TIMESTAMP),  # 11 minutes old
+    ({"timestamp": "20240305"}, top.INVALID_TIMESTAMP),
+])
+def test_top_refuses_what_it_documents_refusing(change, code):
+    now = datetime(2024, 3, 5, 12, 0, 1, tzinfo=timezone.utc)
+    system = top.system_parameters("taobao.trade.fullinfo.get", "12345678", "sess", now)
+    params = {**top.signed(system, {"tid": "1"}, "s3cret"), "tid": "1"}
+    params.update(change)
+    if "sign" not in change and set(change) & {"app_key", "session", "timestamp"}:
+        params["sign"] = top.sign(params, "s3cret")  # signed right, refused for what it says
+    with pytest.raises(top.TopError) as refused:
+        top.check_request(params, app_key="12345678", secret="s3cret", session="sess", now=now)
+    assert refused.value.code == code
+
+
+def test_answers_are_unwrapped_and_errors_raised_with_their_codes():
+    assert top.response_key("taobao.trades.sold.increment.get") == "trades_sold_increment_get_response"
+    answer = top.unwrap("taobao.trades.sold.increment.get", {"trades_sold_increment_get_response": {
+        "total_results": 1, "trades": {"trade": {"tid": 1}}}})
+    assert top.listed(answer, "trades", "trade") == [{"tid": 1}]
+    assert top.listed({"total_results": 0}, "trades", "trade") == []
+    with pytest.raises(top.TopError) as limited:
+        top.unwrap("taobao.trade.fullinfo.get", {"error_response": {"code": 7, "msg": "App Call Limited",
+                                                                   "sub_code": "accesscontrol.limited-by-api-access-count"}})
+    assert limited.value.retryable and limited.value.code == 7
+    with pytest.raises(top.TopError) as wrong:
+        top.unwrap("taobao.trade.fullinfo.get", {"error_response": {"code": 25, "msg": "Invalid Signature"}})
+    assert not wrong.value.retryable
+    with pytest.raises(top.TopError):
+        top.unwrap("taobao.trade.fullinfo.get", {"something_else": {}})

@@ -78,7 +78,7 @@ def test_an_unknown_channel_format_records_its_notices_as_unsupported_and_refuse
     ("canonical", set(), set()),
     ("shopify", set(), {"refunded"}),
     ("woocommerce", set(), set()),
-    ("taobao", {"refunded"}, set()),
+    ("taobao", {"cancelled", "refunded"}, {"shipped"}),
     ("amazon", {"cancelled", "refunded"}, {"shipped"}),
 ])
 def test_each_channel_provider_declares_what_its_api_cannot_take_and_what_needs_the_raw_order(
