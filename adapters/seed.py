@@ -36,6 +36,8 @@ class ChannelSchema(_Base):
     api_url = fields.String(load_default=None)
     api_token = fields.String(load_default=None)
     marketplace_id = fields.String(load_default=None)  # Amazon: the marketplace polled and confirmed to
+    consumer_key = fields.String(load_default=None)  # WooCommerce REST API key (Basic over https, OAuth 1.0a over http)
+    consumer_secret = fields.String(load_default=None)
     # Amazon: Login with Amazon, exchanging the refresh token for SP-API access tokens (adapters/outbound/sp_api.py)
     lwa_client_id = fields.String(load_default=None)
     lwa_client_secret = fields.String(load_default=None)
@@ -62,6 +64,7 @@ class WarehouseSchema(_Base):
     wms_format = fields.String(load_default="generic", validate=validate.OneOf(["generic", "qimen", "shiphero"]))
     token = fields.String(load_default=None)  # what the warehouse presents when it calls us
     secret = fields.String(load_default=None)  # what it signs its callbacks with (Qimen sign, ShipHero HMAC)
+    refresh_token = fields.String(load_default=None)  # ShipHero: renews the access token (wms_token) when it expires
     active = fields.Boolean(load_default=True)
 
 
@@ -76,6 +79,14 @@ class CarrierSchema(_Base):
     secret = fields.String(load_default=None)  # what it signs its callbacks with
     amazon_code = fields.String(load_default=None)  # its CarrierCode on Amazon (else "Other" with the id as name)
     taobao_code = fields.String(load_default=None)  # its logistics company code on Taobao (SF, ZTO...; else its id)
+    # how a waybill is booked: the router's own protocol, or EasyPost's API (api_url, api_token = API key)
+    booking_format = fields.String(load_default="generic", validate=validate.OneOf(["generic", "easypost"]))
+    booking_carrier = fields.String(load_default=None)  # EasyPost: the rates' carrier to buy from (e.g. USPS)
+    booking_service = fields.String(load_default=None)  # EasyPost: the service to buy (else the cheapest rate)
+    # 17TRACK: its API (register) and its 17token; the numeric carrier code when auto-detection will not do
+    tracking_api_url = fields.String(load_default=None)
+    tracking_api_token = fields.String(load_default=None)
+    tracking_carrier_code = fields.Integer(load_default=None, allow_none=True)
     rank = fields.Integer(load_default=100)
 
 

@@ -21,6 +21,8 @@ from actors.broker import build_broker
 from actors.declare import bind_all
 from adapters.outbound.alerts import WebhookAlertClient
 from adapters.outbound.carrier import CarrierProviders
+from adapters.outbound.carrier_17track import SeventeenTrack
+from adapters.outbound.carrier_easypost import EasyPostCarrier
 from adapters.outbound.carrier_generic import GenericCarrier
 from adapters.outbound.channel import ChannelProviders
 from adapters.outbound.channel_amazon import AmazonChannel
@@ -49,7 +51,8 @@ def outbound_clients(settings: Settings) -> ports.Outbound:
     to the provider of the party's configured format, from these registries (adapters/outbound/)."""
     wms: Registry[ports.WmsClient] = Registry("WMS", {
         "generic": GenericWms(), "qimen": QimenWms(), "shiphero": ShipHeroWms()})
-    carriers: Registry[ports.CarrierClient] = Registry("carrier", {"generic": GenericCarrier()})
+    carriers: Registry[ports.CarrierClient] = Registry("carrier", {
+        "generic": GenericCarrier(), "easypost": EasyPostCarrier(), "17track": SeventeenTrack()})
     channels: Registry[ports.ChannelClient] = Registry("channel", {
         "canonical": CanonicalChannel(), "shopify": ShopifyChannel(), "woocommerce": WooCommerceChannel(),
         "taobao": TaobaoChannel(), "amazon": AmazonChannel()})

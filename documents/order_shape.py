@@ -214,6 +214,7 @@ class Fulfilment(me.EmbeddedDocument):
     freight = me.StringField()
     cod_amount = me.StringField()  # cash on delivery: what the courier collects with it; null otherwise
     tracking_number = me.StringField()  # the booked waybill
+    label_url = me.StringField()  # its label, when the carrier sold one with it (EasyPost postage_label.label_url)
     wms_order_id = me.StringField()
     tracking = me.ListField(me.EmbeddedDocumentField(TrackingEntry))
     packages = me.ListField(me.EmbeddedDocumentField(Parcel))

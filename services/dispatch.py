@@ -24,7 +24,7 @@ from router.statuses import FulfilmentStatus
 from services import refunds
 from services.follow_up import follow_up
 from services.outbox import send_pending
-from services.ports import OutboundError, outbound
+from services.ports import Booking, OutboundError, outbound
 
 log = structlog.get_logger(__name__)
 
@@ -42,8 +42,10 @@ def dispatch_fulfilment(order_id: str, fulfilment_id: str, retry: bool = False, 
     if doc is None or f is None or f["status"] not in allowed or not lifecycle.ready_for_dispatch(order_state(doc)):
         return
     try:
-        tracking = f.get("tracking_number") or _book(doc, f)
-        wms = outbound().wms.create_delivery_order(_warehouse(f), delivery_order(doc, f, tracking))
+        booking = None if f.get("tracking_number") else _book(doc, f)
+        tracking = f.get("tracking_number") or (booking.tracking_number if booking else None)
+        label = f.get("label_url") or (booking.label_url if booking else None)
+        wms = outbound().wms.create_delivery_order(_warehouse(f), delivery_order(doc, f, tracking, label))
     except OutboundError as exc:
         if exc.retryable and not last_attempt:
             raise
@@ -51,9 +53,10 @@ def dispatch_fulfilment(order_id: str, fulfilment_id: str, retry: bool = False, 
         return
     # a number just booked that another live parcel of that carrier still holds: flagged
     claims = live_claims(tracking, fulfilment_id, f.get("carrier_id")) if tracking and not f.get("tracking_number") else []
-    mark(order_id, fulfilment_id, FulfilmentCommand.DISPATCH,
-         {"tracking_number": tracking, "wms_order_id": wms.get("wms_order_id"), "error": None}, current=doc,
-         claims=claims)
+    details = {"tracking_number": tracking, "wms_order_id": wms.get("wms_order_id"), "error": None}
+    if label:
+        details["label_url"] = label  # the label bought with the waybill (EasyPost), for the warehouse to print
+    mark(order_id, fulfilment_id, FulfilmentCommand.DISPATCH, details, current=doc, claims=claims)
 
 
 def register_tracking(order_id: str, fulfilment_id: str, tracking_number: str | None = None,
@@ -159,12 +162,14 @@ def mark(order_id: str, fulfilment_id: str, command: FulfilmentCommand, details:
     return saved
 
 
-def delivery_order(doc: dict, f: dict, tracking: str | None) -> dict:
+def delivery_order(doc: dict, f: dict, tracking: str | None, label_url: str | None = None) -> dict:
     """The WMS delivery order of fulfilment ``f``; ``cash_on_delivery`` is the fulfilment's own
     share of a cash-on-delivery order's payable (never the whole order's: a split order would be
-    collected twice), None when nothing is collected."""
+    collected twice), None when nothing is collected; ``label_url`` the label bought with the
+    waybill, when the carrier gave one."""
     return {"fulfilment_id": f["id"], "order_id": doc["_id"], "warehouse_id": f["warehouse_id"],
-            "carrier_id": f.get("carrier_id"), "tracking_number": tracking, "ship_to": doc["address"],
+            "carrier_id": f.get("carrier_id"), "tracking_number": tracking, "label_url": label_url,
+            "ship_to": doc["address"],
             "lines": f["lines"], "shipping_method": doc.get("shipping_method"),
             "cash_on_delivery": cod_amount(doc, f),
             "callback_url": get_settings().public_url}
@@ -178,7 +183,7 @@ def cod_amount(doc: dict, f: dict) -> str | None:
     return f.get("cod_amount") or (f.get("amounts") or {}).get("payable")
 
 
-def _book(doc: dict, f: dict) -> str | None:
+def _book(doc: dict, f: dict) -> Booking | None:
     if not f.get("carrier_id"):
         return None
     warehouse = _warehouse(f)

@@ -26,8 +26,16 @@ class WmsClient(Protocol):
     def change_address(self, warehouse: dict, fulfilment_id: str, address: dict) -> None: ...
 
 
+@dataclass(frozen=True)
+class Booking:
+    """A booked waybill: the tracking number, and the label's URL when the carrier gave one."""
+
+    tracking_number: str
+    label_url: str | None = None
+
+
 class CarrierClient(Protocol):
-    def book_shipment(self, carrier: dict, payload: dict) -> str: ...
+    def book_shipment(self, carrier: dict, payload: dict) -> Booking: ...
     def register_tracker(self, carrier: dict, tracking_number: str, fulfilment_id: str) -> None: ...
 
 

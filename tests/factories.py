@@ -4,6 +4,8 @@ from __future__ import annotations
 import itertools
 from datetime import datetime, timezone
 
+from adapters.simulators.channel import ChannelSimulator
+
 _numbers = itertools.count(1)
 # Each party uses one token both ways (what it presents to us, what we present to it).
 TOKENS = {p: f"tok-{p}" for p in ("WH-EAST", "WH-WEST", "WH-M2", "fastship", "slowpost")}
@@ -11,6 +13,17 @@ TOKENS = {p: f"tok-{p}" for p in ("WH-EAST", "WH-WEST", "WH-M2", "fastship", "sl
 # EasyPost, 17TRACK): never the token, so a test tells the two apart. The `wms` and `carrier`
 # fixtures sign with these.
 SECRETS = {p: f"whsec-{p}-0123456789" for p in TOKENS}
+# What the router presents to a shop's API (the `shop` fixture's ChannelSimulator knows them): a
+# Shopify Admin API access token, a WooCommerce REST API key and secret.
+SHOP_CREDENTIALS = {"api_token": "shpat_0123456789abcdef0123456789abcdef",
+                    "consumer_key": "ck_0123456789abcdef0123456789abcdef01234567",
+                    "consumer_secret": "cs_0123456789abcdef0123456789abcdef01234567"}
+
+
+def shop_simulator():
+    """A ChannelSimulator that knows SHOP_CREDENTIALS (not started)."""
+    return ChannelSimulator(shopify_tokens={SHOP_CREDENTIALS["api_token"]},
+                            woocommerce_keys={SHOP_CREDENTIALS["consumer_key"]: SHOP_CREDENTIALS["consumer_secret"]})
 
 
 def world(wms_url: str, carrier_url: str, stock: dict[str, dict[str, int]] | None = None) -> dict:

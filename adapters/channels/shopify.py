@@ -252,15 +252,31 @@ def fulfillment_request(
     ``lines`` are ``(fulfillment_order_line_item_id, quantity)`` pairs; None ships every
     remaining line of the fulfilment order.
     """
-    by_order: dict = {"fulfillment_order_id": fulfillment_order_id}
-    if lines is not None:
-        by_order["fulfillment_order_line_items"] = [{"id": i, "quantity": q} for i, q in lines]
+    return fulfillment_for_orders([(fulfillment_order_id, lines)], tracking_number, company, tracking_url,
+                                  notify_customer)
+
+
+def fulfillment_for_orders(
+    groups: list[tuple[int | str, list[tuple[int | str, int]] | None]],
+    tracking_number: str,
+    company: str,
+    tracking_url: str | None = None,
+    notify_customer: bool = True,
+) -> dict:
+    """Body for ``POST /admin/api/{version}/fulfillments.json`` over several fulfillment orders:
+    ``groups`` are ``(fulfillment_order_id, lines)``, ``lines`` as in :func:`fulfillment_request`."""
+    by_orders = []
+    for fulfillment_order_id, lines in groups:
+        by_order: dict = {"fulfillment_order_id": fulfillment_order_id}
+        if lines is not None:
+            by_order["fulfillment_order_line_items"] = [{"id": i, "quantity": q} for i, q in lines]
+        by_orders.append(by_order)
     tracking = {"number": tracking_number, "company": company}
     if tracking_url:
         tracking["url"] = tracking_url
     return {
         "fulfillment": {
-            "line_items_by_fulfillment_order": [by_order],
+            "line_items_by_fulfillment_order": by_orders,
             "tracking_info": tracking,
             "notify_customer": notify_customer,
         }

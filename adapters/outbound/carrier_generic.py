@@ -1,17 +1,19 @@
 """The ``generic`` carrier format: ``POST {api_url}/{carrier}/shipments`` books a waybill (the
-fulfilment id as ``Idempotency-Key``), ``POST .../trackers`` subscribes to a parcel's tracking."""
+fulfilment id as ``Idempotency-Key``; the answer's ``label_url`` is kept when given),
+``POST .../trackers`` subscribes to a parcel's tracking."""
 from __future__ import annotations
 
 from adapters.outbound.carrier import party
 from adapters.outbound.policy import outbound_retry, send
+from services.ports import Booking
 
 
 class GenericCarrier:
     @outbound_retry
-    def book_shipment(self, carrier: dict, payload: dict) -> str:
+    def book_shipment(self, carrier: dict, payload: dict) -> Booking:
         body = send(party(carrier), "POST", f"{_base(carrier)}/shipments", json=payload,
                     token=carrier.get("api_token"), idempotency_key=payload["fulfilment_id"])
-        return body["tracking_number"]
+        return Booking(body["tracking_number"], body.get("label_url"))
 
     @outbound_retry
     def register_tracker(self, carrier: dict, tracking_number: str, fulfilment_id: str) -> None:

@@ -55,6 +55,7 @@ class ChannelProvider:
 
     UNSUPPORTED: ClassVar[Mapping[str, str]] = {}  # notice kind -> why this channel's API cannot take it
     NEEDS_RAW: ClassVar[frozenset[str]] = frozenset()  # notice kinds built from the raw channel order
+    CALL: ClassVar[type[ChannelCall]] = ChannelCall  # how a call is made (a channel's own authentication)
 
     def unsupported(self, channel: dict, kind: str) -> str | None:
         """Why ``channel``'s API cannot take a ``kind`` notice, or None when it can."""
@@ -73,7 +74,7 @@ class ChannelProvider:
             raise OutboundError(party(channel), why, retryable=False)
         notice = {"shipped": self.shipped, "cancelled": self.cancelled, "refunded": self.refunded}[entry["kind"]]
         try:
-            notice(ChannelCall(channel, entry, order))
+            notice(self.CALL(channel, entry, order))
         except PayloadError as exc:
             raise OutboundError(party(channel), f"{entry['kind']} notice: {exc}", retryable=False) from exc
 

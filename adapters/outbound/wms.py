@@ -9,9 +9,10 @@
   warehouse's ``wms_token`` is the app secret, its id the customer id); the delivery order code is
   the fulfilment id, which a Qimen WMS takes as its idempotency key. A Qimen ``failure`` flag is a
   refusal (not retried). Qimen has no address change: it is logged and skipped.
-- ``shiphero`` (:mod:`adapters.outbound.wms_shiphero`): only its inbound webhooks are read;
-  pushing a delivery order to a ShipHero warehouse is refused (the fulfilment becomes
-  ``dispatch_failed``) until its GraphQL ``order_create`` is built.
+- ``shiphero`` (:mod:`adapters.outbound.wms_shiphero`): ShipHero's GraphQL API at the warehouse's
+  ``wms_url`` with a bearer access token (``wms_token``, renewed from its ``refresh_token``):
+  ``order_create`` with the fulfilment id as ``partner_order_id`` (looked up first, so a retry
+  makes nothing twice), ``order_cancel`` on intercept, ``order_update`` of the shipping address.
 """
 from __future__ import annotations
 

@@ -59,6 +59,7 @@ class Response:
     status: int
     body: Any = None
     content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)  # more response headers (Retry-After, ...)
 
 
 def error(status: int, code: str, message: str) -> Response:
@@ -302,6 +303,8 @@ class SimulatorServer:
             handler.send_response(response.status)
             handler.send_header("Content-Type", response.content_type)
             handler.send_header("Content-Length", str(len(data)))
+            for name, value in response.headers.items():
+                handler.send_header(name, value)
             handler.end_headers()
             handler.wfile.write(data)
         except OSError:

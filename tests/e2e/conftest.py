@@ -3,7 +3,7 @@ re-exported here for modules that import them from this file. Every end-to-end m
 each test with stock and money conserved across the database (``conserved``)."""
 import pytest
 
-from adapters.simulators.channel import ChannelSimulator
+from tests import factories
 from tests.conftest import carrier, seeded, wms  # noqa: F401
 
 
@@ -19,5 +19,5 @@ def conserved(db, worker):
 @pytest.fixture
 def shop(api):
     """A simulated sales channel API the router syncs shipments, cancellations and refunds to."""
-    with ChannelSimulator() as sim:
+    with factories.shop_simulator() as sim:  # knows the credentials in factories.SHOP_CREDENTIALS
         yield sim

@@ -16,7 +16,6 @@ from decimal import Decimal
 import pytest
 
 from adapters.seed import load_world
-from adapters.simulators.channel import ChannelSimulator
 from documents import orders
 from documents.codec import to_bson
 from documents.converters import new_order_document
@@ -179,7 +178,7 @@ def test_orders_through_their_whole_life_are_stored_as_declared(api, worker, see
 
 @pytest.fixture
 def shop(api):
-    with ChannelSimulator() as sim:
+    with factories.shop_simulator() as sim:
         yield sim
 
 
@@ -187,14 +186,17 @@ def test_native_channel_orders_and_their_notices_are_stored_as_declared(api, wor
     world = factories.world(wms.url, carrier.url)
     for fmt in ("shopify",):  # Taobao's polled orders: tests/e2e/test_taobao.py checks their shape
         world["channels"].append({"id": fmt, "format": fmt, "merchant_id": "m1", "secret": SECRET,
-                                  "api_url": shop.url, "api_token": "shop-token"})
+                                  "api_url": shop.url, **factories.SHOP_CREDENTIALS})
     load_world(world)
     shop.reply("/refunds/calculate.json", {"refund": {"currency": "USD", "transactions": [
         {"parent_id": 801038806, "amount": "0.00", "kind": "suggested_refund", "gateway": "bogus",
          "maximum_refundable": "500.00"}]}})
     for fmt in ("shopify",):  # shipped and refunded: Shopify is told both
         fixture, adapt, sign, _ = CASES[fmt]
-        body = json.dumps(adapt(_fixture("channels", fixture)), ensure_ascii=False).encode()
+        native = adapt(_fixture("channels", fixture))
+        if fmt == "shopify":
+            shop.add_order(native)  # the shop holds the order it sent (its fulfillment orders)
+        body = json.dumps(native, ensure_ascii=False).encode()
         r = http.post(f"{api}/v1/channels/{fmt}/orders", content=body, timeout=5,
                       headers={**sign(body), "Content-Type": "application/json"})
         assert r.status_code == 202, r.text

@@ -226,12 +226,12 @@ def test_carrier_posts_tracking_events_in_order_with_a_late_scan(client, router)
 
 
 def test_channel_records_calls_and_effects_by_idempotency_key(client):
-    with ChannelSimulator() as shop:
+    with ChannelSimulator() as shop:  # a channel of the router's own (canonical) words
         shop.fail_next(1)
-        url = f"{shop.url}/admin/api/2024-01/orders/1001/fulfillments.json"
-        statuses = [client.post(url, json={"fulfillment": {}}, headers={"Idempotency-Key": "F-1"})
+        url = f"{shop.url}/orders/1001/fulfilments"
+        statuses = [client.post(url, json={"fulfilment_id": "F-1"}, headers={"Idempotency-Key": "F-1"})
                     .status_code for _ in range(3)]
-        note = client.put(f"{shop.url}/wp-json/wc/v3/orders/7", json={"note": "shipped"})
-    assert statuses == [500, 201, 200] and note.status_code == 200
+        cancel = client.post(f"{shop.url}/orders/7/cancel", json={})
+    assert statuses == [500, 201, 200] and cancel.status_code == 201
     assert shop.keys == {"F-1": 3} and len(shop.effects) == 2
-    assert shop.received("fulfillments") == [{"fulfillment": {}}] * 3
+    assert shop.received("fulfilments") == [{"fulfilment_id": "F-1"}] * 3

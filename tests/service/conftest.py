@@ -16,6 +16,7 @@ import dramatiq
 import pytest
 from dramatiq.middleware import Middleware
 
+from services.ports import Booking
 from tests import factories
 
 UNREACHABLE = "http://127.0.0.1:9"  # the fakes below answer instead; nothing may call out
@@ -66,9 +67,9 @@ class FakeParties:
         pass
 
     # CarrierClient
-    def book_shipment(self, carrier: dict, payload: dict) -> str:
+    def book_shipment(self, carrier: dict, payload: dict) -> Booking:
         self.bookings.append(payload["fulfilment_id"])
-        return f"TRK-{payload['fulfilment_id']}"
+        return Booking(f"TRK-{payload['fulfilment_id']}")
 
     def register_tracker(self, carrier: dict, tracking_number: str, fulfilment_id: str) -> None:
         self.trackers.append((tracking_number, fulfilment_id))

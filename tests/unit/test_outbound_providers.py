@@ -44,7 +44,7 @@ def test_a_channel_gets_the_provider_of_its_format(clients, fmt, provider):
 
 
 @pytest.mark.parametrize("tracking_format", ["generic", "aftership", "easypost", "17track"])
-def test_every_carrier_is_booked_in_the_generic_format(clients, tracking_format):
+def test_a_carrier_without_a_booking_format_is_booked_in_the_generic_format(clients, tracking_format):
     carrier = {"_id": "k1", "api_url": UNREACHABLE, "tracking_format": tracking_format}
     assert type(clients.carrier.provider(carrier)) is GenericCarrier
 
@@ -76,7 +76,7 @@ def test_an_unknown_channel_format_records_its_notices_as_unsupported_and_refuse
 
 @pytest.mark.parametrize("fmt, unsupported, needs_raw", [
     ("canonical", set(), set()),
-    ("shopify", set(), {"refunded"}),
+    ("shopify", set(), {"shipped", "refunded"}),  # its line item ids, to find the fulfillment order lines
     ("woocommerce", set(), set()),
     ("taobao", {"cancelled", "refunded"}, {"shipped"}),
     ("amazon", {"cancelled", "refunded"}, {"shipped"}),
