@@ -148,7 +148,7 @@ def test_shiphero_webhook_is_let_in_by_its_hmac_alone(api, worker, wms, carrier)
     world = factories.world(wms.url, carrier.url)
     load_world(world)
     order_id, f = _dispatched(api)  # pushed while WH-EAST still spoke the generic protocol
-    for w in world["warehouses"]:  # ...then both warehouses moved to ShipHero (outbound is not built)
+    for w in world["warehouses"]:  # ...then both moved to ShipHero (its GraphQL outbound: test_outbound_platforms)
         w["wms_format"] = "shiphero"
     load_world(world)
 
