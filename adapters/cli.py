@@ -21,6 +21,7 @@ import config
 from actors import sweeps
 from adapters import wiring
 from adapters.channels.csv_import import RowError, parse_csv
+from adapters.customer.cli import token_group
 from adapters.demo import run_demo
 from adapters.intake import accept_order
 from adapters.logging import configure_logging
@@ -413,6 +414,9 @@ def poll_taobao(channel: str, every: int) -> None:
         if not every:
             return
         time.sleep(every)
+
+
+main.add_command(token_group(_connect))  # orderrouter token customer|order (adapters/customer/cli.py)
 
 
 if __name__ == "__main__":

@@ -107,7 +107,8 @@ PAYMENT_TRANSITIONS: dict[tuple[PaymentStatus, PaymentCommand], PaymentStatus] =
 }
 
 ZERO = Decimal(0)
-_ACTOR = re.compile(r"^(customer|system|payment|(operator|wms|carrier|channel):[^\s:]+)$")
+# a customer acting themselves (adapters/http/customer.py): customer:<channel>:<their id at it>
+_ACTOR = re.compile(r"^(customer|system|payment|(operator|wms|carrier|channel):[^\s:]+|customer:[^\s:]+:\S+)$")
 
 
 @dataclass(frozen=True)

@@ -122,3 +122,36 @@ def text(key: str, lang: str) -> str:
     if pair is None:
         return key
     return pair[1] if lang == "zh" else pair[0]
+
+# The customer's page (adapters/customer/page.py): the customer's own orders, in their language.
+TEXT.update({
+    "customer.title": ("My orders", "我的订单"), "customer.order": ("Order", "订单"),
+    "customer.placed": ("Placed", "下单时间"), "customer.status": ("Status", "订单状态"),
+    "customer.total": ("Total", "实付金额"), "customer.none": ("You have no orders yet.", "您还没有订单。"),
+    "customer.more": ("Older orders", "更早的订单"), "customer.back": ("All my orders", "全部订单"),
+    "customer.lines": ("Items", "商品"), "customer.qty": ("Qty", "数量"), "customer.price": ("Price", "单价"),
+    "customer.goods": ("Goods", "商品金额"), "customer.discount": ("Discount", "优惠"),
+    "customer.freight": ("Shipping", "运费"), "customer.tax": ("Tax", "税费"), "customer.payable": ("Total", "实付金额"),
+    "customer.address": ("Shipping address", "收货地址"), "customer.parcels": ("Parcels", "包裹"),
+    "customer.tracking_number": ("Tracking number", "运单号"), "customer.carrier": ("Carrier", "快递公司"),
+    "customer.no_parcels": ("Not shipped yet.", "尚未发货。"), "customer.after_sales": ("After-sales", "售后"),
+    "customer.documents": ("Documents", "单据"), "customer.actions": ("What you can do", "可进行的操作"),
+    "customer.no_actions": ("Nothing to do on this order now.", "该订单当前无可进行的操作。"),
+    "customer.cancel": ("Cancel this order", "取消订单"), "customer.confirm_receipt": ("I received it", "确认收货"),
+    "customer.change_address": ("Ship to this address instead", "修改收货地址"),
+    "customer.open_case": ("Ask for after-sales", "申请售后"), "customer.case_type": ("What you want", "售后类型"),
+    "customer.reason": ("Reason", "原因"), "customer.amount": ("Refund amount", "退款金额"),
+    "customer.name": ("Name", "收货人"), "customer.phone": ("Phone", "电话"), "customer.country": ("Country", "国家"),
+    "customer.region": ("Province / state", "省份"), "customer.city": ("City", "城市"),
+    "customer.district": ("District", "区县"), "customer.postcode": ("Postcode", "邮编"),
+    "customer.street": ("Street", "详细地址"), "customer.done": ("Done.", "操作成功。"),
+    "customer.refused": ("This order can no longer be changed that way.", "订单当前状态不允许此操作。"),
+    "customer.invalid": ("Some fields are not valid; please check them.", "部分信息有误，请检查。"),
+    "customer.busy": ("Too many requests; try again in a moment.", "操作过于频繁，请稍后再试。"),
+    "customer.sign_in": ("Open the link your shop sent you to see your orders.", "请打开商家发给您的链接查看订单。"),
+    "customer.expired": ("This link has expired: ask the shop for a new one.", "链接已过期，请向商家索取新链接。"),
+    "customer.bad_link": ("This link is not valid.", "链接无效。"),
+    "customer.not_found": ("No such order.", "未找到该订单。"), "customer.sign_out": ("Sign out", "退出"),
+    "customer.form_expired": ("The form expired; try again.", "表单已过期，请重试。"),
+    "customer.unavailable": ("The service is busy; try again shortly.", "服务繁忙，请稍后再试。"),
+})

@@ -6,8 +6,9 @@ from flask_smorest import Api
 
 from adapters import relay, wiring
 from adapters.console import MODULES as CONSOLE
-from adapters.http import (after_sales, commands, errors, inbound, ops, papers, queries, rate_limit, routing,
-                           sessions, strict)
+from adapters.customer import page as customer_page
+from adapters.http import (after_sales, commands, customer, errors, inbound, ops, papers, queries, rate_limit,
+                           routing, sessions, strict)
 from config import get_settings
 from services import messages
 
@@ -23,7 +24,8 @@ def create_app(*, wire: bool = True, connect_db: bool = False) -> Flask:
         OPENAPI_JSON_PATH="openapi.json", MAX_CONTENT_LENGTH=get_settings().max_body_bytes, JSON_SORT_KEYS=False,
     )
     api = Api(app)
-    for module in (inbound, queries, commands, after_sales, routing, papers, ops, sessions, *CONSOLE):
+    for module in (inbound, queries, commands, after_sales, routing, papers, ops, sessions, customer, customer_page,
+                   *CONSOLE):
         api.register_blueprint(module.blp)
     ops.install(app)
     strict.install(app)
