@@ -40,7 +40,8 @@ class Native:
 
     @property
     def present(self) -> bool:
-        return self.value is not None and self.value != "" and self.value != [] and self.value != {}
+        blank = isinstance(self.value, str) and not self.value.strip()  # "\r" is no id, nor a name
+        return self.value is not None and not blank and self.value != [] and self.value != {}
 
     def mapping(self) -> dict:
         """The value as a dict; raises PayloadError when it is not an object."""

@@ -281,3 +281,11 @@ def test_qimen_request_signature_round_trips_and_answers_are_read():
         False, "SHIPPED already shipped")
     with pytest.raises(PayloadError):
         qimen.response_flag({"response": {}})
+
+
+@pytest.mark.parametrize("blank", ["\r", " ", "\t\n"])
+def test_a_blank_delivery_order_code_is_refused_not_read_as_an_empty_id(blank):
+    # Found by the junk test above at random: "\r" passed the "is required" check, then stripped to ""
+    payload = replaced(fixture("qimen_confirm_final"), ("request", "deliveryOrder", "deliveryOrderCode"), blank)
+    with pytest.raises(PayloadError, match="deliveryOrderCode"):
+        qimen.parse(payload, RECEIVED)
