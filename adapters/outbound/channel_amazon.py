@@ -2,14 +2,16 @@
 (``POST /orders/v0/orders/{id}/shipmentConfirmation``): one package per fulfilment, the
 fulfilment's position in the order as ``packageReferenceId`` (a repeat edits rather than
 doubles), items by ``SellerSKU`` from the raw order, ``carrierCode`` from the carrier's
-``amazon_code`` (else ``Other`` with its name). Cancel and refund are unsupported: the Orders API
-has neither."""
+``amazon_code`` (else ``Other`` with its name), authorised and paced as every SP-API call
+(adapters/outbound/sp_api.py: a Login with Amazon access token in ``x-amz-access-token``, the
+operation's rate, backoff on 429). Cancel and refund are unsupported: the Orders API has neither."""
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import ClassVar
 
 from adapters.channels import amazon
+from adapters.outbound import sp_api
 from adapters.outbound.channel import ChannelCall, ChannelProvider
 from documents import reference
 
@@ -25,7 +27,8 @@ class AmazonChannel(ChannelProvider):
 
     def shipped(self, c: ChannelCall) -> None:
         tracking, carrier = c.entry["tracking_number"], c.entry.get("carrier_id") or ""
-        c.send("POST", f"/orders/v0/orders/{c.oid}/shipmentConfirmation", _confirmation(c, tracking, carrier))
+        sp_api.call(c.channel, "confirmShipment", "POST", f"/orders/v0/orders/{c.oid}/shipmentConfirmation",
+                    json=_confirmation(c, tracking, carrier))
 
 
 def _confirmation(c: ChannelCall, tracking: str, carrier_id: str) -> dict:

@@ -44,7 +44,7 @@ def test_amazon_poller_accepts_each_order_once_across_overlapping_windows(worker
     fake = AmazonSimulator(entries).start()
     try:
         load_world({"channels": [{"id": "amazon", "format": "amazon", "merchant_id": "m1", "api_url": fake.url,
-                                  "api_token": "lwa-token"}]})
+                                  **fake.lwa_settings()}]})
         first = poll("amazon")
         assert (first.orders, first.accepted, first.pages) == (2, 2, 2)
         again = poll("amazon")  # the window overlaps the last one: same orders seen, nothing doubled
@@ -60,7 +60,8 @@ def test_amazon_poller_accepts_each_order_once_across_overlapping_windows(worker
         assert by_id[entries[1]["order"]["AmazonOrderId"]] == "external"  # AFN: recorded, not routed
         mfn_id = next(d["_id"] for d in stored if d["channel_order_id"] == entries[0]["order"]["AmazonOrderId"])
         eventually(lambda: orders.load(mfn_id)["routing"]["state"] == "routed", what="MFN order routed")
-        assert fake.calls[0].query["LastUpdatedAfter"] and any("NextToken" in c.query for c in fake.calls)
+        reads = fake.calls_to("GET", "/orders/v0/orders")
+        assert reads[0].query["LastUpdatedAfter"] and any("NextToken" in c.query for c in reads)
     finally:
         fake.stop()
 

@@ -9,6 +9,7 @@ import pytest
 
 from adapters.channels import CHANNEL_FORMATS, amazon
 from adapters.errors import PayloadError
+from adapters.outbound import sp_api
 from adapters.schemas import CanonicalOrderSchema
 
 pytestmark = pytest.mark.unit
@@ -162,3 +163,48 @@ def test_shipment_confirmation_matches_items_by_seller_sku():
         amazon.shipment_confirmation(raw, [("CHARGER-65W", 5)], package_reference_id=1, tracking_number="1Z",
                                      carrier_code="UPS", carrier_name="", ship_date=datetime.now(timezone.utc))
     assert err.value.field_path == "lines.0"
+
+
+# --- SP-API pacing (adapters/outbound/sp_api.py) ------------------------------------------------
+
+
+class _Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_the_documented_rates_are_the_starting_buckets():
+    assert sp_api.RATES == {"getOrders": (0.0167, 20), "getOrderItems": (0.5, 30), "confirmShipment": (2.0, 10)}
+    sp_api.forget()
+    pace = sp_api.bucket("amz-unit", "getOrders")
+    assert (pace.rate, pace.burst) == (0.0167, 20) and sp_api.bucket("amz-unit", "getOrders") is pace
+    sp_api.forget()
+
+
+def test_a_bucket_lets_a_burst_through_then_paces_at_its_rate():
+    clock = _Clock()
+    pace = sp_api.Bucket(0.5, 3, clock)
+    assert [pace.reserve() for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert pace.reserve() == pytest.approx(2.0 * sp_api.SLACK)  # the fourth waits for a token at 0.5/s
+    clock.now += 2.0
+    assert pace.reserve() == pytest.approx(2.0 * sp_api.SLACK)  # the one just earned went to the fourth
+    pace.give_back()
+    clock.now += 60
+    assert [pace.reserve() for _ in range(3)] == [0.0, 0.0, 0.0]  # refilled up to the burst, no more
+
+
+def test_a_429_empties_the_bucket_and_the_granted_rate_paces_what_follows():
+    clock = _Clock()
+    pace = sp_api.Bucket(0.0167, 20, clock)
+    pace.reserve()
+    pace.granted(5.0)  # x-amzn-RateLimit-Limit: what Amazon grants this seller
+    pace.refuse()  # Amazon's bucket is empty: the next turn is one token away at 5/s (and a little more)
+    turn = pace.reserve()
+    assert turn == pytest.approx(0.2 * sp_api.SLACK) and pace.burst == 1
+    clock.now += turn  # that request went out; the next turn counts from then
+    assert pace.reserve() == pytest.approx(0.2 * sp_api.SLACK)
+    pace.granted(float("nan"))
+    assert pace.rate == 5.0
