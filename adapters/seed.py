@@ -25,7 +25,10 @@ class _Base(Schema):
 
 
 class MerchantSchema(_Base):
-    merge_window_minutes = fields.Integer(load_default=0)
+    # order merge (services/merging.py), opt-in: paid orders of one customer to one address and
+    # warehouse within the window (minutes; 0 or absent: 30) go to the WMS as one delivery order
+    merge_orders = fields.Boolean(load_default=False)
+    merge_window_minutes = fields.Integer(load_default=0, validate=validate.Range(min=0, max=24 * 60))
 
 
 class ChannelSchema(_Base):

@@ -64,12 +64,11 @@ def ensure_indexes() -> list[str]:
     from pymongo.errors import OperationFailure
 
     from documents import (alerts, capacity, dead_letters, inbox, order_list, orders, reference, routing_inputs,
-                           sessions, stock, webhooks)
+                           sessions, stock)
 
     dropped = []
-    webhooks.ensure_order_indexes()  # the webhook relay reads orders by their last change
     for module in (orders, order_list, stock, reference, inbox, dead_letters, alerts, routing_inputs, sessions,
-                   capacity, webhooks):
+                   capacity):
         for cls in module.DOCUMENTS:
             cls.ensure_indexes()
         for name, obsolete in getattr(module, "OBSOLETE_INDEXES", {}).items():

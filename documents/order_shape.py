@@ -201,6 +201,20 @@ class Parcel(me.EmbeddedDocument):
     carrier_id = me.StringField()
 
 
+class MergeHold(me.EmbeddedDocument):
+    """A fulfilment of a merchant that merges orders (issue 17, item 14; services/merging.py):
+    held from ``held_at`` until ``until`` (the merchant's window) for other orders of the customer
+    to the same address and warehouse; at release, ``group`` names the merged delivery order
+    (``router.merging.group_id``) and ``members`` its fulfilments as ``order_id/fulfilment_id``,
+    oldest first (a batch of one goes alone: no group)."""
+
+    held_at = me.DateTimeField(required=True)
+    until = me.DateTimeField(required=True)
+    released_at = me.DateTimeField()
+    group = me.StringField()
+    members = me.ListField(me.StringField())
+
+
 class Fulfilment(me.EmbeddedDocument):
     """One shipment from one warehouse (``router.model.PlannedFulfilment`` and what became of it)."""
 
@@ -218,6 +232,7 @@ class Fulfilment(me.EmbeddedDocument):
     wms_order_id = me.StringField()
     tracking = me.ListField(me.EmbeddedDocumentField(TrackingEntry))
     packages = me.ListField(me.EmbeddedDocumentField(Parcel))
+    merge = me.EmbeddedDocumentField(MergeHold)  # held for an order merge, and the merged delivery order
     error = me.StringField()  # why dispatch failed
     reroute = me.BooleanField()  # the warehouse cannot ship it: route it elsewhere
     rerouted_to = me.ListField(me.StringField())

@@ -125,6 +125,8 @@ class OrderDocument(me.Document):
             {"fields": ["outbox.state"]},
             {"fields": ["fulfilments.status"]},
             {"fields": ["routing.backordered.sku"]},  # orders waiting for a SKU that just arrived
+            {"fields": ["fulfilments.merge.until"]},  # fulfilments held for an order merge (services/merging.py)
+            {"fields": ["fulfilments.merge.group"]},  # a merged delivery order's members
         ],
     }
 
@@ -183,7 +185,7 @@ def load(order_id: str, working: bool = False) -> dict | None:
 
 _PARCEL_FIELDS = {f"fulfilments.{k}": 1 for k in (
     "id", "status", "warehouse_id", "carrier_id", "tracking_number", "packages", "dispatched_at",
-    "partially_shipped_at", "shipped_at", "tracking.event", "tracking.tracking_number")}
+    "partially_shipped_at", "shipped_at", "tracking.event", "tracking.tracking_number", "merge.group")}
 OWNERS_LIMIT = 20  # orders read per lookup: a number is reused a few times at most
 
 
@@ -211,7 +213,7 @@ def parcel_owners(tracking_number: str) -> list[dict]:
                 found[f["id"]] = {"order_id": doc["_id"], "fulfilment_id": f["id"], "warehouse_id": f["warehouse_id"],
                                   "carrier_id": held[tracking_number],
                                   "status": FulfilmentStatus.DELIVERED.value if delivered else f["status"],
-                                  "since": since}
+                                  "since": since, "merge_group": (f.get("merge") or {}).get("group")}
     return list(found.values())
 
 
@@ -267,6 +269,64 @@ def advance_fulfilment(order_id: str, fulfilment_id: str, expect_status: tuple[s
         match["tracking.event_id"] = {"$ne": tracking_entry["event_id"]}
     result = collection().update_one({"_id": order_id, "fulfilments": {"$elemMatch": match}}, update)
     return result.modified_count == 1
+
+
+# --- order merge (services/merging.py) ------------------------------------------------------
+
+MERGE_HELD = {"status": FulfilmentStatus.RESERVED.value, "merge.group": None, "merge.released_at": None}
+
+
+def merge_holds_due(now: datetime, limit: int) -> list[dict]:
+    """Orders with a reserved fulfilment held for a merge whose window has closed by ``now``."""
+    match = {**MERGE_HELD, "merge.until": {"$lte": now}}
+    return [from_bson(d) for d in collection().find({"fulfilments": {"$elemMatch": match}}, _MERGE_FIELDS).limit(limit)]
+
+
+def merge_holds_at(warehouse_id: str, limit: int) -> list[dict]:
+    """Orders with a reserved fulfilment at ``warehouse_id`` held for a merge, not released yet."""
+    match = {**MERGE_HELD, "warehouse_id": warehouse_id, "merge.until": {"$ne": None}}
+    return [from_bson(d) for d in collection().find({"fulfilments": {"$elemMatch": match}}, _MERGE_FIELDS).limit(limit)]
+
+
+_MERGE_FIELDS = {"customer": 1, "address": 1, "currency": 1, "shipping_method": 1, "b2b": 1, "payment_method": 1,
+                 "fulfilments.id": 1, "fulfilments.status": 1, "fulfilments.merchant_id": 1,
+                 "fulfilments.warehouse_id": 1, "fulfilments.merge": 1}
+
+
+def hold_for_merge(order_id: str, fulfilment_id: str, hold: dict, timeline: list[dict]) -> bool:
+    """Hold one reserved fulfilment for an order merge (``hold``: held_at, until), one positional
+    update guarded on it being reserved and not held yet. False when the guard no longer holds."""
+    match = {"id": fulfilment_id, "status": FulfilmentStatus.RESERVED.value, "merge": None}
+    update: dict = {"$set": to_bson({"fulfilments.$.merge": hold, "updated_at": now()}), "$inc": {"version": 1},
+                    "$push": {"timeline": {"$each": to_bson(list(timeline))}}}
+    return collection().update_one({"_id": order_id, "fulfilments": {"$elemMatch": match}}, update).modified_count == 1
+
+
+def release_merge_hold(order_id: str, fulfilment_id: str, fields: dict, timeline: list[dict]) -> bool:
+    """Release one held fulfilment (``fields`` under its ``merge``: group, members, released_at),
+    one positional update guarded on it being reserved, held and not released yet: a repeated or
+    concurrent release lands once. False when the guard no longer holds."""
+    match = {"id": fulfilment_id, **MERGE_HELD, "merge.until": {"$ne": None}}
+    update: dict = {"$set": to_bson({**{f"fulfilments.$.merge.{k}": v for k, v in fields.items()},
+                                     "updated_at": now()}), "$inc": {"version": 1}}
+    if timeline:
+        update["$push"] = {"timeline": {"$each": to_bson(list(timeline))}}
+    return collection().update_one({"_id": order_id, "fulfilments": {"$elemMatch": match}}, update).modified_count == 1
+
+
+def merge_group_members(group: str) -> list[dict]:
+    """The summaries (``{order_id, fulfilment_id, warehouse_id, carrier_id}``) of the fulfilments
+    a merged delivery order ``group`` holds, in its members' order (empty when unknown)."""
+    found = {}
+    for doc in collection().find({"fulfilments.merge.group": group}, {"fulfilments": 1}):
+        for f in doc.get("fulfilments", []):
+            if (f.get("merge") or {}).get("group") == group:
+                members = f["merge"].get("members") or []
+                found[f"{doc['_id']}/{f['id']}"] = (members, {"order_id": doc["_id"], "fulfilment_id": f["id"],
+                                                              "warehouse_id": f["warehouse_id"],
+                                                              "carrier_id": f.get("carrier_id")})
+    order = next((m for m, _ in found.values()), [])
+    return [found[k][1] for k in order if k in found]
 
 
 def stamp_resent(order_ids: list[str], at: datetime) -> None:

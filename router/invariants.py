@@ -519,12 +519,14 @@ def live_parcels(order: dict) -> list[tuple[str | None, str, str]]:
 
 
 def check_tracking_numbers(orders: Iterable[dict]) -> list[Violation]:
-    """A tracking number is held by one live parcel per carrier: two live holders mean a carrier
-    issued a number still in use (the later claim is flagged on its order when it comes)."""
+    """A tracking number is held by one live parcel per carrier (the members of a merged delivery
+    order count as one): two live holders mean a carrier issued a number still in use (the later claim is flagged on its order when it comes)."""
     holders: dict[tuple, set] = defaultdict(set)
     for o in orders:
+        groups = {f.get("id"): (f.get("merge") or {}).get("group") for f in o.get("fulfilments") or []}
         for carrier, number, fid in live_parcels(o):
-            holders[(carrier or "", number)].add((o["_id"], fid))
+            # the members of a merged delivery order share its parcel: one holder (services/merging.py)
+            holders[(carrier or "", number)].add(("merge group", groups[fid]) if groups.get(fid) else (o["_id"], fid))
     return [Violation("duplicate_tracking", f"tracking number {number}",
                       f"{len(who)} live parcels of carrier {carrier or '(unknown)'}: "
                       + ", ".join(f"{oid}/{fid}" for oid, fid in sorted(who)), None,

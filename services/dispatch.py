@@ -3,12 +3,15 @@
 Both calls carry the fulfilment id as idempotency key, so a retried or replayed message creates
 nothing twice at the far side. Transient failures are retried (tenacity in-process, then Dramatiq
 with backoff); a refusal or the last failed attempt marks the fulfilment ``dispatch_failed``,
-where an operator can retry it.
+where an operator can retry it. A fulfilment of a merchant that merges orders is held for its
+window first, then goes inside its merge group's delivery order, under the group id
+(services/merging.py).
 """
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
+from decimal import Decimal
 
 import structlog
 
@@ -21,7 +24,8 @@ from router.fulfilment_flow import AT_WAREHOUSE, FulfilmentCommand
 from router.paperwork import PaperKind, with_paper
 from router.parcels import parcel_for
 from router.statuses import FulfilmentStatus
-from services import refunds
+from router.merging import merged_line_no
+from services import merging, refunds
 from services.follow_up import follow_up
 from services.outbox import send_pending
 from services.ports import Booking, OutboundError, outbound
@@ -41,18 +45,26 @@ def dispatch_fulfilment(order_id: str, fulfilment_id: str, retry: bool = False, 
     allowed = RETRYABLE if retry else DISPATCHABLE
     if doc is None or f is None or f["status"] not in allowed or not lifecycle.ready_for_dispatch(order_state(doc)):
         return
+    if merging.waits(doc, f, datetime.now(timezone.utc)):
+        return  # held for an order merge: the timer sweep releases it (services/merging.py)
+    group = (f.get("merge") or {}).get("group")
+    sent = merged_fulfilment(f) if group else f  # a merge group's members go as one delivery order
     try:
-        booking = None if f.get("tracking_number") else _book(doc, f)
+        booking = None if f.get("tracking_number") else _book(doc, sent)
         tracking = f.get("tracking_number") or (booking.tracking_number if booking else None)
         label = f.get("label_url") or (booking.label_url if booking else None)
-        wms = outbound().wms.create_delivery_order(_warehouse(f), delivery_order(doc, f, tracking, label))
+        payload = delivery_order(doc, sent, tracking, label)
+        if group:
+            payload.update(merge_group=group, members=sent["members"])
+        wms = outbound().wms.create_delivery_order(_warehouse(f), payload)
     except OutboundError as exc:
         if exc.retryable and not last_attempt:
             raise
         mark(order_id, fulfilment_id, FulfilmentCommand.DISPATCH_FAILED, {"error": str(exc)}, current=doc)
         return
     # a number just booked that another live parcel of that carrier still holds: flagged
-    claims = live_claims(tracking, fulfilment_id, f.get("carrier_id")) if tracking and not f.get("tracking_number") else []
+    claims = live_claims(tracking, fulfilment_id, f.get("carrier_id"), group) \
+        if tracking and not f.get("tracking_number") else []
     details = {"tracking_number": tracking, "wms_order_id": wms.get("wms_order_id"), "error": None}
     if label:
         details["label_url"] = label  # the label bought with the waybill (EasyPost), for the warehouse to print
@@ -75,13 +87,16 @@ def register_tracking(order_id: str, fulfilment_id: str, tracking_number: str | 
         outbound().carrier.register_tracker(carrier, number, fulfilment_id)
 
 
-def live_claims(tracking_number: str, fulfilment_id: str, carrier_id: str | None) -> list[dict]:
+def live_claims(tracking_number: str, fulfilment_id: str, carrier_id: str | None,
+                group: str | None = None) -> list[dict]:
     """The other live parcels (neither delivered nor cancelled) of carrier ``carrier_id`` holding
     ``tracking_number`` (``documents.orders.parcel_owners``): a booking or a warehouse's box that
     claims it is a reused number, flagged on the claiming order (its events go to the newest live
-    holder). A parcel of unknown carrier is taken to be of the same one."""
+    holder). A parcel of unknown carrier is taken to be of the same one. The members of the merged
+    delivery order ``group`` share its waybill: not a reuse."""
     return [o for o in orders.parcel_owners(tracking_number)
             if o["fulfilment_id"] != fulfilment_id and o["status"] in fulfilment_flow.LIVE_PARCEL
+            and (group is None or o.get("merge_group") != group)
             and (carrier_id is None or o["carrier_id"] in (None, carrier_id))]
 
 
@@ -107,7 +122,13 @@ def intercept_fulfilment(order_id: str, fulfilment_id: str) -> None:
     f = _fulfilment(orders.load(order_id, working=True), fulfilment_id)
     if f is None or f["status"] not in AT_WAREHOUSE:
         return
-    intercepted = outbound().wms.cancel_delivery_order(_warehouse(f), fulfilment_id)
+    if (f.get("merge") or {}).get("group"):
+        # inside a merged delivery order: neither the generic protocol nor Qimen can drop some of
+        # its lines, and stopping it would stop the other orders too; it ships (services/merging.py)
+        intercepted = False
+        log.info("merged_intercept_refused", order_id=order_id, fulfilment_id=fulfilment_id, group=f["merge"]["group"])
+    else:
+        intercepted = outbound().wms.cancel_delivery_order(_warehouse(f), fulfilment_id)
     now = datetime.now(timezone.utc)
     cause = f"intercept:{fulfilment_id}"
 
@@ -173,6 +194,28 @@ def delivery_order(doc: dict, f: dict, tracking: str | None, label_url: str | No
             "lines": f["lines"], "shipping_method": doc.get("shipping_method"),
             "cash_on_delivery": cod_amount(doc, f),
             "callback_url": get_settings().public_url}
+
+
+def merged_fulfilment(f: dict) -> dict:
+    """The merged delivery order of the merge group ``f`` is in, as one fulfilment: the group id
+    as its id (the WMS's and the carrier's idempotency key), every member's lines not cancelled,
+    numbered ``router.merging.merged_line_no`` and naming their order and fulfilment, the cash
+    the courier collects for them all; ``members``: ``{order_id, fulfilment_id, lines}``."""
+    lines, members, cod = [], [], []
+    for i, (order_id, fulfilment_id) in enumerate(merging.members_of(f)):
+        member_doc = orders.load(order_id, working=True)
+        member = _fulfilment(member_doc, fulfilment_id)
+        if member_doc is None or member is None or member["status"] == FulfilmentStatus.CANCELLED.value:
+            continue
+        own = [{**line, "line_no": merged_line_no(i, line["line_no"]), "order_id": order_id,
+                "fulfilment_id": fulfilment_id} for line in member["lines"]]
+        lines += own
+        members.append({"order_id": order_id, "fulfilment_id": fulfilment_id, "lines": own})
+        share = cod_amount(member_doc, member)
+        if share is not None:
+            cod.append(Decimal(share))
+    return {**f, "id": f["merge"]["group"], "lines": lines, "members": members,
+            "cod_amount": str(sum(cod, Decimal(0))) if cod else None}
 
 
 def cod_amount(doc: dict, f: dict) -> str | None:

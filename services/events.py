@@ -217,7 +217,8 @@ def _box_claims(doc: dict, e: dict) -> dict[str, list[dict]]:
     found = {}
     for number, carrier_id in reported:
         if number and number not in held and number not in found:
-            claims = live_claims(number, f["id"], carrier_id or f.get("carrier_id"))
+            claims = live_claims(number, f["id"], carrier_id or f.get("carrier_id"),
+                                 (f.get("merge") or {}).get("group"))  # a merged order's boxes are its members'
             if claims:
                 found[number] = claims
     return found

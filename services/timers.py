@@ -13,7 +13,7 @@ from documents.converters import change_fields, order_state
 from documents.schedule import alert_key, deadlines_for, timestamps_of
 from router.exceptions import ExceptionKind, timeline_entries, with_flag
 from router.timers import CANCEL_BACKORDER, RETRY_BACKORDER, Timer, TimerAction, due_action
-from services import backorders
+from services import backorders, merging
 from services.follow_up import follow_up
 from services.messages import FireTimer, send
 
@@ -79,8 +79,11 @@ def sweep_timers() -> int:
     """Send ``fire_timer`` for every order whose deadline has passed (one batch per sweep), but
     not for one with a dead letter not replayed yet, as the reconciler (services/sweeps.py): a
     timer that failed for good would only fail again and add a letter per sweep; the operator's
-    replay goes first."""
-    due = due_orders(datetime.now(timezone.utc))
+    replay goes first. Also releases the fulfilments held for an order merge whose window has
+    closed (services/merging.py)."""
+    now = datetime.now(timezone.utc)
+    merging.release_holds(now)
+    due = due_orders(now)
     held = dead_letters.orders_held(due)
     for order_id in due:
         if order_id not in held:

@@ -6,6 +6,7 @@ Each is stored under its dedupe key and published (see adapters/intake.py): 202 
 from __future__ import annotations
 
 import json
+from dataclasses import replace as dc_replace
 from datetime import datetime, timezone
 
 from flask import jsonify, request
@@ -19,7 +20,9 @@ from adapters.schemas import CanonicalOrderSchema
 from adapters.channels import CHANNEL_FORMATS
 from adapters.tracking import TRACKING_FORMATS, TrackingFormat
 from adapters.wms_formats import WMS_FORMATS, WmsFormat
+from adapters.wms_formats.wms_update import WmsUpdate
 from documents import orders, reference
+from router.merging import is_group_id, member_line
 
 blp = Blueprint("inbound", __name__, description="Channels, payments, warehouses and carriers push here")
 
@@ -89,6 +92,8 @@ def wms_event(warehouse: str):
     now = datetime.now(timezone.utc)  # signed formats: by their signature alone (adapters/http/parties.py)
     record = parties.authenticate("warehouses", warehouse, lambda r: _wms_format(r).verify, now)
     updates = _wms_format(record).parse(_json_body(), received_at=now)
+    # a merged delivery order (services/merging.py): one event per member order's fulfilment
+    updates = [m for u in updates for m in (_per_member(u) if is_group_id(u.fulfilment_id) else [u])]
     owners = {}
     for u in updates:  # a warehouse reports on its own fulfilments only: check all before storing any
         owner = orders.load_summary_by_fulfilment(u.fulfilment_id)
@@ -121,17 +126,50 @@ def carrier_event(carrier: str):
         owner = orders.load_summary_by_tracking(u.tracking_number, carrier)  # its live parcel of this carrier
         if owner is None or owner["carrier_id"] != carrier:
             raise ApiError(404, "not_found", f"carrier {carrier!r} has no parcel {u.tracking_number!r}")
-        owners[u.tracking_number] = owner
+        owners[u.tracking_number] = [owner, *_merged_siblings(u.tracking_number, carrier, owner)]
     results = []
     for u in updates:
-        owner = owners[u.tracking_number]
-        payload = {"event_id": u.event_id, "tracking_number": u.tracking_number,
-                   "status": u.status.value if u.status else None, "raw_status": u.raw_status,
-                   "occurred_at": u.occurred_at, "description": u.description, "location": u.location,
-                   "exception_reason": u.exception_reason, "fulfilment_id": owner["fulfilment_id"]}
-        results.append(intake.accept_event("carrier", carrier, u.event_id, payload, bool(u.status),
-                                           order_id=owner["order_id"]))
+        shared = len(owners[u.tracking_number]) > 1  # a merged delivery order's waybill: each member's event
+        for owner in owners[u.tracking_number]:
+            event_id = f"{u.event_id}:{owner['fulfilment_id']}" if shared else u.event_id
+            payload = {"event_id": event_id, "tracking_number": u.tracking_number,
+                       "status": u.status.value if u.status else None, "raw_status": u.raw_status,
+                       "occurred_at": u.occurred_at, "description": u.description, "location": u.location,
+                       "exception_reason": u.exception_reason, "fulfilment_id": owner["fulfilment_id"]}
+            results.append(intake.accept_event("carrier", carrier, event_id, payload, bool(u.status),
+                                               order_id=owner["order_id"]))
     return _answer_all(results)
+
+
+def _merged_siblings(tracking_number: str, carrier: str, owner: dict) -> list[dict]:
+    """The other fulfilments of the merged delivery order whose waybill ``tracking_number`` is
+    (services/merging.py): the parcel is theirs too. Empty for a parcel of one fulfilment."""
+    found = orders.parcel_owners(tracking_number)
+    group = next((o.get("merge_group") for o in found if o["fulfilment_id"] == owner["fulfilment_id"]), None)
+    if not group:
+        return []
+    return [{k: o[k] for k in ("order_id", "fulfilment_id", "warehouse_id", "carrier_id")} for o in found
+            if o.get("merge_group") == group and o["fulfilment_id"] != owner["fulfilment_id"]
+            and o["carrier_id"] == carrier]
+
+
+def _per_member(u: WmsUpdate) -> list[WmsUpdate]:
+    """A warehouse's event on merged delivery order ``u.fulfilment_id``, as one event per member
+    fulfilment (event id ``<id>:<fulfilment id>``, so a redelivery is a duplicate of each), with
+    the lines it reports mapped back to each member's own numbers (the generic protocol and Qimen
+    number them as sent). An unknown group is left as it is (and refused as unknown)."""
+    members = orders.merge_group_members(u.fulfilment_id)
+    if not members:
+        return [u]
+    out = []
+    for i, member in enumerate(members):
+        lines = []
+        for n, sku, quantity in u.lines:
+            if n is not None and member_line(n)[0] == i:
+                lines.append((member_line(n)[1], sku, quantity))
+        out.append(dc_replace(u, event_id=f"{u.event_id}:{member['fulfilment_id']}",
+                              fulfilment_id=member["fulfilment_id"], lines=lines))
+    return out
 
 
 def _wms_format(warehouse: dict) -> WmsFormat:
