@@ -3,4 +3,4 @@
 Importing this package declares the actors and connects nothing: the composition root
 (adapters/wiring.py) builds the broker and binds them (actors.declare.bind_all).
 """
-from actors import channel_sync, dispatch, events, routing, sweeps  # noqa: F401  (declares every actor)
+from actors import channel_sync, dispatch, events, routing, sweeps, webhooks  # noqa: F401  (declares every actor)

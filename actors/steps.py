@@ -10,6 +10,7 @@ from actors.dispatch import dispatch_fulfilment, intercept_fulfilment, register_
 from actors.events import apply_carrier_event, apply_payment, apply_wms_event
 from actors.routing import process_order, reroute_failed, retry_backorder
 from actors.sweeps import fire_timer
+from actors.webhooks import deliver_webhooks
 from services import messages
 
 ACTOR_OF: dict[type[messages.Step], LazyActor] = {
@@ -25,6 +26,7 @@ ACTOR_OF: dict[type[messages.Step], LazyActor] = {
     messages.ApplyPayment: apply_payment,
     messages.ApplyWmsEvent: apply_wms_event,
     messages.ApplyCarrierEvent: apply_carrier_event,
+    messages.DeliverWebhooks: deliver_webhooks,
 }
 
 

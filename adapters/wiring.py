@@ -31,6 +31,7 @@ from adapters.outbound.channel_shopify import ShopifyChannel
 from adapters.outbound.channel_taobao import TaobaoChannel
 from adapters.outbound.channel_woocommerce import WooCommerceChannel
 from adapters.outbound.registry import Registry
+from adapters.outbound.webhooks import SignedWebhooks
 from adapters.outbound.wms import WmsProviders
 from adapters.outbound.wms_generic import GenericWms
 from adapters.outbound.wms_qimen import QimenWms
@@ -74,6 +75,7 @@ def setup(settings: Settings | None = None, *, connect_db: bool = False, indexes
     bind_all(broker, settings.queue_prefix)
     messages.install(steps.send, publisher)
     ports.install(outbound or outbound_clients(settings))
+    ports.install_webhooks(SignedWebhooks())
     if connect_db:
         if not settings.mongo_url:
             raise RuntimeError("ROUTER_MONGO_URL must be set (orderrouter up sets it)")

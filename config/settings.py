@@ -51,6 +51,9 @@ class Settings:
     console_max_hours: float = 12.0  # and every console session ends this long after sign-in
     rate_limit_per_second: float = 100.0  # intake and commands per caller identity and API process (0: off)
     rate_limit_burst: int = 500  # calls a caller may make at once before the rate applies
+    webhook_backoff: str = "10,30,60,300,900,1800,3600"  # seconds before each retry of a webhook (the last repeats)
+    webhook_give_up_seconds: float = 86400.0  # a webhook event still failing this long after its first try fails
+    webhook_lease_seconds: float = 60.0  # an attempt whose worker died is tried again after this
 
     def with_(self, **changes) -> Settings:
         return replace(self, **changes)
@@ -124,6 +127,9 @@ def from_env() -> Settings:
             console_max_hours=env.float("CONSOLE_MAX_HOURS", 12.0),
             rate_limit_per_second=env.float("RATE_LIMIT_PER_SECOND", 100.0),
             rate_limit_burst=env.int("RATE_LIMIT_BURST", 500),
+            webhook_backoff=env.str("WEBHOOK_BACKOFF", "10,30,60,300,900,1800,3600"),
+            webhook_give_up_seconds=env.float("WEBHOOK_GIVE_UP_SECONDS", 86400.0),
+            webhook_lease_seconds=env.float("WEBHOOK_LEASE_SECONDS", 60.0),
         )
 
 

@@ -64,11 +64,12 @@ def ensure_indexes() -> list[str]:
     from pymongo.errors import OperationFailure
 
     from documents import (alerts, capacity, dead_letters, inbox, order_list, orders, reference, routing_inputs,
-                           sessions, stock)
+                           sessions, stock, webhooks)
 
     dropped = []
+    webhooks.ensure_order_indexes()  # the webhook relay reads orders by their last change
     for module in (orders, order_list, stock, reference, inbox, dead_letters, alerts, routing_inputs, sessions,
-                   capacity):
+                   capacity, webhooks):
         for cls in module.DOCUMENTS:
             cls.ensure_indexes()
         for name, obsolete in getattr(module, "OBSOLETE_INDEXES", {}).items():

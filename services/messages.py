@@ -79,6 +79,14 @@ class SyncChannel(Step):
 
 
 @dataclass(frozen=True)
+class DeliverWebhooks(Step):
+    """Send a subscription's due webhook events of one order, in order (services/webhooks.py)."""
+
+    subscription_id: str
+    order_id: str
+
+
+@dataclass(frozen=True)
 class FireTimer(Step):
     order_id: str
 

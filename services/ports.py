@@ -72,3 +72,24 @@ def outbound() -> Outbound:
     if not _installed:
         raise RuntimeError("no outbound clients installed: the entry point must call adapters.wiring.setup() first")
     return _installed[0]
+
+
+class WebhookClient(Protocol):
+    """Posts one signed event to a subscriber (services/webhooks.py); returns the HTTP status
+    (2xx), raises :class:`OutboundError` otherwise."""
+
+    def post(self, url: str, secret: str, event_id: str, topic: str, body: bytes) -> int: ...
+
+
+_webhooks: list[WebhookClient] = []
+
+
+def install_webhooks(client: WebhookClient) -> None:
+    """Put the outbound webhook client in force (the composition root does)."""
+    _webhooks[:] = [client]
+
+
+def webhooks() -> WebhookClient:
+    if not _webhooks:
+        raise RuntimeError("no webhook client installed: the entry point must call adapters.wiring.setup() first")
+    return _webhooks[0]

@@ -3,7 +3,7 @@ buttons call the JSON API as the signed-in operator. ``MODULES`` are the bluepri
 app registers (the console, and the reports API it draws from)."""
 from __future__ import annotations
 
-from adapters.console import orders, pages, session  # noqa: F401  (their routes join the blueprint)
+from adapters.console import orders, pages, session, webhooks  # noqa: F401  (their routes join the blueprint)
 from adapters.console import blueprint
 from adapters.http import reports
 

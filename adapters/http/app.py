@@ -9,6 +9,7 @@ from adapters.console import MODULES as CONSOLE
 from adapters.customer import page as customer_page
 from adapters.http import (after_sales, commands, customer, errors, inbound, ops, papers, queries, rate_limit,
                            routing, sessions, strict)
+from adapters.http import webhooks as outbound_webhooks
 from config import get_settings
 from services import messages
 
@@ -27,6 +28,7 @@ def create_app(*, wire: bool = True, connect_db: bool = False) -> Flask:
     for module in (inbound, queries, commands, after_sales, routing, papers, ops, sessions, customer, customer_page,
                    *CONSOLE):
         api.register_blueprint(module.blp)
+    api.register_blueprint(outbound_webhooks.blp)  # outbound webhooks (issue 19): subscriptions, log, replay
     ops.install(app)
     strict.install(app)
     rate_limit.install(app)

@@ -8,11 +8,17 @@ from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
+from click.testing import CliRunner
 
+import config
 from adapters.channels import top as top_protocol
+from adapters.cli import main
 from adapters.outbound import sp_api, top
+from adapters.seed import load_world
 from adapters.simulators.amazon import AmazonSimulator
 from adapters.simulators.top import TopSimulator
+from documents import orders
+from documents.connection import connect
 from services.ports import OutboundError
 
 pytestmark = pytest.mark.integration
@@ -155,3 +161,30 @@ def test_a_cached_token_is_renewed_shortly_before_it_expires_without_being_refus
     assert amazon.token_calls == 2 and amazon.refused_tokens == 0
     sp_api.call({**channel, "_id": "another"}, "getOrders", "GET", "/orders/v0/orders", params=query)
     assert amazon.token_calls == 3  # each channel its own token
+
+
+def test_orderrouter_poll_taobao_takes_a_trade_once_across_overlapping_windows(worker, seeded, db, mongo_url,
+                                                                             gateway, monkeypatch):
+    trade = {"tid": 7001, "tid_str": "7001", "status": "WAIT_SELLER_SEND_GOODS", "type": "fixed",
+             "created": "2024-03-05 20:15:30", "pay_time": "2024-03-05 20:16:01", "payment": "20.00",
+             "post_fee": "0.00", "receiver_name": "张三", "receiver_state": "浙江省", "receiver_city": "杭州市",
+             "receiver_address": "文三路 138 号", "orders": {"order": [
+                 {"oid": 70011, "outer_sku_id": "SKU-A", "price": "10.00", "num": 2, "divide_order_fee": "20.00",
+                  "status": "WAIT_SELLER_SEND_GOODS", "refund_status": "NO_REFUND"}]}}
+    gateway.add_trade(trade)
+    load_world({"channels": [{"id": "taobao", "format": "taobao", "merchant_id": "m1", "api_url": gateway.url,
+                              **APP}]})
+    monkeypatch.setenv("ROUTER_MONGO_URL", mongo_url)
+    monkeypatch.setenv("ROUTER_MONGO_DB", db.name)
+    config.use(None)
+    try:
+        first = CliRunner().invoke(main, ["poll", "taobao"])
+        assert first.exit_code == 0, first.output
+        assert "1 trades seen, 1 new, 0 known, 0 refunds, 0 errors" in first.output
+        again = CliRunner().invoke(main, ["poll", "taobao"])
+        assert "1 trades seen, 0 new, 1 known" in again.output, again.output
+    finally:
+        config.use(None)
+    connect(mongo_url, db.name)
+    assert [d["channel_order_id"] for d in orders.collection().find({"channel": "taobao"})] == ["7001"]
+    assert gateway.refusals == []

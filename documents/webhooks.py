@@ -1,0 +1,220 @@
+"""Outbound webhooks' records and every query on them.
+
+- ``webhook_subscriptions``: one per subscription (URL, secret, topics); deleting one stamps
+  ``deleted_at`` (its delivery log stays).
+- ``webhook_deliveries``: one per subscription and event, ``_id`` ``<subscription>:<event id>``
+  (unique: fanning an event out twice inserts it once), with the exact body sent on every
+  attempt, its ``sequence`` in the order, ``status`` (``router.webhooks``: pending, delivered,
+  failed), ``attempts``, ``next_at`` (when it may be tried: a backoff, or the lease of the
+  attempt under way) and the last attempts' outcomes.
+- ``webhook_cursors``: per order, how many timeline entries were fanned out (``seen``) at which
+  order ``version``; and the relay's watermark (``_id`` ``~watermark``): orders updated since it
+  (less a slack) are looked at.
+"""
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime
+
+import mongoengine as me
+from pymongo import ASCENDING
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from documents import orders
+from documents.codec import from_bson
+from router.webhooks import DELIVERED, FAILED, PENDING
+
+WATERMARK = "~watermark"
+ATTEMPTS_KEPT = 20  # the newest attempts' outcomes kept on a delivery
+
+
+class WebhookSubscription(me.DynamicDocument):
+    id = me.StringField(primary_key=True)
+    meta = {"collection": "webhook_subscriptions", "indexes": [{"fields": ["deleted_at"]}]}
+
+
+class WebhookDelivery(me.DynamicDocument):
+    id = me.StringField(primary_key=True)
+    meta = {"collection": "webhook_deliveries",
+            "indexes": [{"fields": ["subscription_id", "order_id", "status", "sequence"]},
+                        {"fields": ["status", "next_at"]},
+                        {"fields": ["-created_at"]}]}
+
+
+class WebhookCursor(me.DynamicDocument):
+    id = me.StringField(primary_key=True)
+    meta = {"collection": "webhook_cursors"}
+
+
+DOCUMENTS = (WebhookSubscription, WebhookDelivery, WebhookCursor)
+# The relay reads orders by when they last changed (read by :func:`orders_changed_since`).
+ORDER_INDEXES = [[("updated_at", ASCENDING)]]
+
+
+def ensure_order_indexes() -> None:
+    for keys in ORDER_INDEXES:
+        orders.collection().create_index(keys)
+
+
+def _subs():
+    return WebhookSubscription._get_collection()
+
+
+def _deliveries():
+    return WebhookDelivery._get_collection()
+
+
+def _cursors():
+    return WebhookCursor._get_collection()
+
+
+# --- subscriptions ------------------------------------------------------------------------------
+
+def add_subscription(doc: dict) -> None:
+    _subs().insert_one(doc)
+
+
+def subscription(sub_id: str) -> dict | None:
+    found = _subs().find_one({"_id": sub_id})
+    return from_bson(found) if found else None
+
+
+def subscriptions(include_deleted: bool = False) -> list[dict]:
+    query = {} if include_deleted else {"deleted_at": None}
+    return [from_bson(d) for d in _subs().find(query).sort("created_at", ASCENDING)]
+
+
+def delete_subscription(sub_id: str, at: datetime) -> bool:
+    return _subs().update_one({"_id": sub_id, "deleted_at": None}, {"$set": {"deleted_at": at}}).modified_count == 1
+
+
+# --- the relay's cursors ------------------------------------------------------------------------
+
+def watermark() -> datetime | None:
+    found = _cursors().find_one({"_id": WATERMARK})
+    return found["at"] if found else None
+
+
+def set_watermark(at: datetime) -> None:
+    """Move the watermark forward (never back: concurrent sweeps)."""
+    try:
+        _cursors().update_one({"_id": WATERMARK}, {"$max": {"at": at}}, upsert=True)
+    except DuplicateKeyError:  # another sweep inserted it first
+        _cursors().update_one({"_id": WATERMARK}, {"$max": {"at": at}})
+
+
+def orders_changed_since(since: datetime, limit: int) -> list[dict]:
+    """Orders updated at or after ``since``, oldest change first: ``{_id, version, updated_at}``."""
+    return list(orders.collection().find({"updated_at": {"$gte": since}}, {"_id": 1, "version": 1, "updated_at": 1})
+                .sort("updated_at", ASCENDING).limit(limit))
+
+
+def cursors(order_ids: list[str]) -> dict[str, dict]:
+    if not order_ids:
+        return {}
+    return {d["_id"]: d for d in _cursors().find({"_id": {"$in": list(order_ids)}})}
+
+
+def order_events(order_id: str) -> dict | None:
+    """What fanning out an order's events needs: its timeline, version and summary."""
+    found = orders.collection().find_one({"_id": order_id}, {
+        "timeline": 1, "version": 1, "channel": 1, "channel_order_id": 1, "status": 1, "payment_status": 1,
+        "shipment_status": 1, "after_sales_status": 1, "merchant_ids": 1})
+    return from_bson(found) if found else None
+
+
+def advance_cursor(order_id: str, seen: int, version: int) -> None:
+    """Record that the first ``seen`` timeline entries (at ``version``) were fanned out; never
+    moves back (a slower concurrent sweep)."""
+    with contextlib.suppress(DuplicateKeyError):  # the cursor is already further on
+        _cursors().update_one({"_id": order_id, "seen": {"$lte": seen}}, {"$set": {"seen": seen, "version": version}},
+                              upsert=True)
+
+
+# --- deliveries ---------------------------------------------------------------------------------
+
+def add_deliveries(docs: list[dict]) -> int:
+    """Insert deliveries, skipping those already there (same id). Returns how many were new."""
+    if not docs:
+        return 0
+    try:
+        return len(_deliveries().insert_many(docs, ordered=False).inserted_ids)
+    except BulkWriteError as exc:
+        if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+            raise
+        return exc.details.get("nInserted", 0)
+
+
+def delivery(delivery_id: str) -> dict | None:
+    found = _deliveries().find_one({"_id": delivery_id})
+    return from_bson(found) if found else None
+
+
+def unsent(sub_id: str, order_id: str, limit: int = 1) -> list[dict]:
+    """A subscription's not yet delivered events of one order, lowest sequence first."""
+    return [from_bson(d) for d in _deliveries().find(
+        {"subscription_id": sub_id, "order_id": order_id, "status": {"$in": [PENDING, FAILED]}},
+        {"body": 0, "log": 0}).sort("sequence", ASCENDING).limit(limit)]
+
+
+def claim(delivery_id: str, attempts: int, now: datetime, lease_until: datetime) -> bool:
+    """Take the attempt: only one claimer of attempt ``attempts + 1`` wins; the lease (``next_at``)
+    lets another try after it if this one dies mid-way."""
+    return _deliveries().update_one(
+        {"_id": delivery_id, "status": PENDING, "attempts": attempts, "next_at": {"$lte": now}},
+        {"$set": {"next_at": lease_until, "last_attempt_at": now}, "$inc": {"attempts": 1},
+         "$min": {"first_attempt_at": now}}).modified_count == 1
+
+
+def mark_delivered(delivery_id: str, now: datetime, outcome: dict) -> None:
+    _deliveries().update_one({"_id": delivery_id, "status": PENDING},
+                             {"$set": {"status": DELIVERED, "delivered_at": now, "next_at": None, "error": None},
+                              "$push": {"log": {"$each": [outcome], "$slice": -ATTEMPTS_KEPT}}})
+
+
+def mark_failed_attempt(delivery_id: str, attempts: int, outcome: dict, retry_at: datetime | None) -> None:
+    """Record a failed attempt (number ``attempts``): retried at ``retry_at``, or failed for good
+    (None). A stale report (another attempt started since) changes nothing but the log."""
+    change: dict = {"$push": {"log": {"$each": [outcome], "$slice": -ATTEMPTS_KEPT}}}
+    change["$set"] = {"error": outcome.get("error"),
+                      **({"next_at": retry_at} if retry_at else {"status": FAILED, "next_at": None})}
+    if _deliveries().update_one({"_id": delivery_id, "status": PENDING, "attempts": attempts}, change).modified_count:
+        return
+    _deliveries().update_one({"_id": delivery_id}, {"$push": change["$push"]})
+
+
+def hold_behind(sub_id: str, order_id: str, sequence: int, until: datetime | None) -> None:
+    """Later pending events of the order wait for the one at ``sequence`` (``until`` None: until it
+    is replayed); the due sweep then leaves them alone."""
+    _deliveries().update_many({"subscription_id": sub_id, "order_id": order_id, "status": PENDING,
+                               "sequence": {"$gt": sequence}}, {"$set": {"next_at": until, "held_by": sequence}})
+
+
+def release_behind(sub_id: str, order_id: str, sequence: int, now: datetime) -> None:
+    _deliveries().update_many({"subscription_id": sub_id, "order_id": order_id, "status": PENDING,
+                               "sequence": {"$gt": sequence}}, {"$set": {"next_at": now}, "$unset": {"held_by": ""}})
+
+
+def reopen(delivery_id: str, now: datetime) -> dict | None:
+    """Make a delivery pending and due now, with a new give-up window (a replay)."""
+    _deliveries().update_one({"_id": delivery_id}, {"$set": {"status": PENDING, "next_at": now,
+                                                             "first_attempt_at": now, "replayed_at": now},
+                                                    "$unset": {"delivered_at": ""}})
+    return delivery(delivery_id)
+
+
+def due_streams(now: datetime, limit: int) -> list[tuple[str, str]]:
+    """``(subscription, order)`` pairs with a pending delivery due by ``now`` (a retry, a lost
+    lease, or one never tried)."""
+    pairs: dict[tuple[str, str], None] = {}
+    for d in _deliveries().find({"status": PENDING, "next_at": {"$lte": now}},
+                                {"subscription_id": 1, "order_id": 1}).limit(limit):
+        pairs[(d["subscription_id"], d["order_id"])] = None
+    return list(pairs)
+
+
+def log(subscription_id: str | None = None, order_id: str | None = None, status: str | None = None,
+        limit: int = 100) -> list[dict]:
+    """The delivery log, newest first (bodies left out)."""
+    query = {k: v for k, v in (("subscription_id", subscription_id), ("order_id", order_id), ("status", status)) if v}
+    return [from_bson(d) for d in _deliveries().find(query, {"body": 0}).sort("created_at", -1).limit(limit)]
