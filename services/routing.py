@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 import structlog
 
 from config import get_settings
-from documents import orders, reference, reservations, routing_inputs, stock
+from documents import orders, reference, reservations, risk, routing_inputs, stock
 from documents.schedule import schedule_fields
 from documents.converters import change_fields, order_from_document, order_state, stock_levels
 from router import backorders, lifecycle
@@ -60,7 +60,7 @@ def route(doc: dict, now: datetime) -> dict:
     approved = bool(doc["routing"].get("approved_by"))  # an operator released it: rule holds do not fire again
     # reviewed, or our own replacement (an exchange, a reship)
     trusted = approved or doc.get("exchange_for") or doc.get("reship_for")
-    risks = [] if problems or trusted else assess_risk(order, network)
+    risks = [] if problems or trusted else _assess_risk(doc, order, network)
     check_amounts = not (problems or risks or trusted) and order.stated_total is not None
     if check_amounts and order.shipping_fee is not None:  # the payable does not depend on the plan
         risks, check_amounts = _amount_problems(order, RoutingDecision(fulfilments=())), False
@@ -86,6 +86,13 @@ def route(doc: dict, now: datetime) -> dict:
     placing.give_back(planned - _counted(saved.get("fulfilments", [])), now)
     send_pending(saved, cause=REFUND_CAUSE)
     return saved
+
+
+def _assess_risk(doc: dict, order, network) -> list:
+    """The risk rules in force (documents/risk.py) and this order's velocity counts, given to the
+    pure rules (router/validation.assess_risk)."""
+    rules = risk.load_rules()
+    return assess_risk(order, network, rules=rules, velocity=risk.velocity_counts(doc, rules))
 
 
 def _counted(fulfilments) -> set[tuple[str, str]]:
@@ -236,7 +243,8 @@ def simulate(order) -> dict:
     """Route ``order`` against current stock and rules without reserving or storing anything."""
     network = reference.load_network()
     problems = validate_order(order, network)
-    risks = [] if problems else assess_risk(order, network)
+    rules = risk.load_rules()
+    risks = [] if problems else assess_risk(order, network, rules=rules)  # a simulation has no arrival to count from
     rows = stock.snapshot(sorted({line.sku for line in order.lines}))
     decision = plan_fulfilments(order, stock_levels(rows), network, _rules())
     pricing = price_order(order, decision)

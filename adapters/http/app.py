@@ -10,6 +10,7 @@ from adapters.customer import page as customer_page
 from adapters.http import (after_sales, commands, customer, errors, inbound, ops, papers, queries, rate_limit,
                            routing, sessions, strict)
 from adapters.http import webhooks as outbound_webhooks
+from adapters.http import risk as risk_rules
 from config import get_settings
 from services import messages
 
@@ -29,6 +30,7 @@ def create_app(*, wire: bool = True, connect_db: bool = False) -> Flask:
                    *CONSOLE):
         api.register_blueprint(module.blp)
     api.register_blueprint(outbound_webhooks.blp)  # outbound webhooks (issue 19): subscriptions, log, replay
+    api.register_blueprint(risk_rules.blp)  # risk rules (issue 19): blacklists, velocity, thresholds
     ops.install(app)
     strict.install(app)
     rate_limit.install(app)

@@ -1,0 +1,92 @@
+"""Risk rules (issue 19, item 4): view, and replace with validation and a new version, as the
+routing rules are (adapters/http/routing.py). Blacklist entries new in a version are stamped
+with who added them and when; entries carried over keep theirs."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from flask import jsonify, request
+from flask_smorest import Blueprint
+
+from adapters.http import auth
+from adapters.http.errors import ApiError
+from adapters.http.openapi import Open, responds
+from documents import reference
+from documents import risk as risk_documents
+from router.risk import BLACKLIST_KINDS, VELOCITY_KEYS, InvalidRiskRules, RiskRules, blacklist_key
+
+blp = Blueprint("risk", __name__, description="Risk rules: blacklists, velocity, abnormal-order thresholds")
+
+_ENTRY = {"type": "object", "required": ["value", "reason"], "properties": {
+    "value": {"type": "string", "maxLength": 300}, "reason": {"type": "string", "maxLength": 300},
+    "added_by": {"type": "string", "maxLength": 100}, "added_at": {"type": "string", "maxLength": 40},
+    "postcode": {"type": "string", "maxLength": 20}, "country": {"type": "string", "maxLength": 2}}}
+_LIMIT = {"type": "integer", "minimum": 1, "nullable": True}
+RISK_RULES_SCHEMA = {
+    "type": "object", "required": ["version"], "additionalProperties": False, "properties": {
+        "version": {"type": "string", "pattern": r"^[\w.\-:]{1,60}$"},
+        "blacklist": {"type": "object", "additionalProperties": False,
+                      "properties": {kind: {"type": "array", "items": _ENTRY} for kind in BLACKLIST_KINDS}},
+        "velocity": {"type": "array", "maxItems": 20, "items": {
+            "type": "object", "required": ["key", "max_orders", "window_minutes"], "additionalProperties": False,
+            "properties": {"key": {"type": "string", "enum": list(VELOCITY_KEYS)},
+                           "max_orders": {"type": "integer", "minimum": 1, "maximum": 100000},
+                           "window_minutes": {"type": "integer", "minimum": 1, "maximum": 129600}}}},
+        "merchants": {"type": "object", "additionalProperties": {
+            "type": "object", "additionalProperties": False, "properties": {
+                "max_line_quantity": _LIMIT, "max_order_quantity": _LIMIT,
+                "max_order_amount": {"type": "string", "nullable": True}}}},
+    }}
+
+
+@blp.route("/v1/risk/rules", methods=["GET"])
+@blp.alt_response(200, schema=Open, description="The risk rules in force ({rules, builtin})", success=True)
+@responds(403)
+def get_risk_rules():
+    auth.require_role(auth.Role.OPERATOR)
+    raw = reference.load_setting(risk_documents.SETTING)
+    return jsonify({"rules": raw or RiskRules().to_dict(), "builtin": raw is None,
+                    "history": [{k: h[k] for k in ("version", "replaced_at", "replaced_by")}
+                                for h in reference.load_setting(risk_documents.HISTORY) or []]})
+
+
+@blp.route("/v1/risk/rules", methods=["PUT"])
+@blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": RISK_RULES_SCHEMA}}})
+@blp.alt_response(200, schema=Open, description="Stored: the version now in force", success=True)
+@responds(403, 409)
+def put_risk_rules():
+    """Replace the risk rules. They must parse and carry a version not used before."""
+    actor = auth.require_role(auth.Role.ADMIN)
+    raw = request.get_json(silent=True)
+    if not isinstance(raw, dict):
+        raise ApiError(400, "malformed_json", "body must be a JSON object of risk rules")
+    try:
+        rules = RiskRules.from_dict(raw)
+    except InvalidRiskRules as exc:
+        raise ApiError(422, "validation_failed", "the risk rules are invalid", {exc.field or "body": [exc.message]}) from exc
+    history = reference.load_setting(risk_documents.HISTORY) or []
+    current = reference.load_setting(risk_documents.SETTING)
+    if rules.version in {h["version"] for h in history} | ({current["version"]} if current else set()):
+        raise ApiError(409, "version_exists", f"risk rules version {rules.version!r} was used before: give a new one")
+    now = datetime.now(timezone.utc)
+    stored = _stamped(rules.to_dict(), current, actor, now.isoformat())
+    if current:
+        history = (history + [{"version": current["version"], "replaced_at": now.isoformat(),
+                               "replaced_by": actor, "rules": current}])[-20:]
+        reference.upsert("settings", risk_documents.HISTORY, {"value": history})
+    reference.upsert("settings", risk_documents.SETTING, {"value": stored})
+    reference.network_cache.clear()  # clears the settings cache too: this process routes with them at once
+    return jsonify({"version": rules.version, "rules": stored}), 200
+
+
+def _stamped(new: dict, current: dict | None, actor: str, at: str) -> dict:
+    """Blacklist entries keep who added them and when from the version in force; an entry new
+    here (or sent without them) is stamped with the caller and now."""
+    before = {(kind, blacklist_key(kind, e["value"])): e for kind in BLACKLIST_KINDS
+              for e in ((current or {}).get("blacklist") or {}).get(kind, [])}
+    for kind in BLACKLIST_KINDS:
+        for entry in new["blacklist"][kind]:
+            old = before.get((kind, blacklist_key(kind, entry["value"])))
+            entry["added_by"] = (old or {}).get("added_by") or entry.get("added_by") or actor
+            entry["added_at"] = (old or {}).get("added_at") or entry.get("added_at") or at
+    return new
