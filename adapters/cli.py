@@ -7,6 +7,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from adapters import wiring
 from adapters.channels.csv_import import RowError, parse_csv
 from adapters.customer.cli import token_group
 from adapters.demo import run_demo
+from adapters.http import parties
 from adapters.intake import accept_order
 from adapters.logging import configure_logging
 from adapters.pollers.amazon import poll as poll_amazon_once
@@ -139,14 +141,40 @@ def _local_tokens(data: Path) -> None:
     click.echo(f"operator token (admin): {admin}   (kept in {path}; set ROUTER_API_TOKENS to use your own)")
 
 
-def _start_simulators(callback_url: str) -> list:
-    """Simulated WMS and carriers on their seed-file ports, calling back with each party's token."""
-    tokens = {d["_id"]: d.get("token") for kind in ("warehouses", "carriers") for d in reference.all_of(kind)}
-    wms = WmsSimulator(callback_url=callback_url, tokens=tokens, auto_progress=True, step_delay=2.0, port=9101)
-    carrier = CarrierSimulator(callback_url=callback_url, tokens=tokens, auto_progress=True, step_delay=3.0,
-                               port=9102)
-    click.echo("simulated WMS on 127.0.0.1:9101, carriers on 127.0.0.1:9102")
-    return [wms.start(), carrier.start()]
+def _start_simulators(callback_url: str, wms_port: int = 9101, carrier_port: int = 9102,
+                      step_delay: float = 2.0) -> list:
+    """Simulated WMS and carriers on their seed-file ports, calling back with each party's token
+    and secret as the reference data holds them when they call (a party seeded after ``up``
+    started is known to them too)."""
+    tokens, secrets = _party_credentials()
+    wms = WmsSimulator(callback_url=callback_url, tokens=tokens, secrets=secrets, auto_progress=True,
+                       step_delay=step_delay, port=wms_port)
+    carrier = CarrierSimulator(callback_url=callback_url, tokens=tokens, secrets=secrets, auto_progress=True,
+                               step_delay=step_delay * 1.5, port=carrier_port)
+    started = [wms.start(), carrier.start()]
+    click.echo(f"simulated WMS on 127.0.0.1:{wms.port}, carriers on 127.0.0.1:{carrier.port}")
+    return started
+
+
+PARTY_TTL = 2.0  # seconds the simulators keep the parties' credentials before reading them again
+
+
+def _party_credentials():
+    """Two callables giving the warehouses' and carriers' current tokens and signing secrets (the
+    seed's, or ROUTER_PARTY_SECRETS'), read from the reference data at most every ``PARTY_TTL``."""
+    lock = threading.Lock()
+    state: dict = {"at": None, "tokens": {}, "secrets": {}}
+
+    def read(which: str):
+        with lock:
+            if state["at"] is None or time.monotonic() - state["at"] > PARTY_TTL:
+                records = [(kind, d) for kind in ("warehouses", "carriers") for d in reference.all_of(kind)]
+                state["tokens"] = {d["_id"]: d.get("token") for _, d in records}
+                state["secrets"] = {d["_id"]: parties.secret_of(kind, d["_id"], d) for kind, d in records}
+                state["at"] = time.monotonic()
+            return state[which]
+
+    return (lambda: read("tokens")), (lambda: read("secrets"))
 
 
 # gunicorn's access log: the path without its query string (%(U)s; a search for an e-mail address

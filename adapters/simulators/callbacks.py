@@ -16,11 +16,15 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from collections.abc import Mapping
 from typing import Any, Callable
 
 import httpx
 
 from adapters.simulators.server import SimulatorServer
+
+# Party id -> token or secret: a mapping, or a callable giving the current one (read at each use).
+Parties = Mapping[str, str | None] | Callable[[], Mapping[str, str | None]]
 
 
 def utc_now() -> datetime:
@@ -206,21 +210,41 @@ class CallingParty(SimulatorServer):
     instead (default: the party's token), optional automatic progress, seeded duplicates, a
     callback pool."""
 
-    def __init__(self, callback_url: str | None = None, tokens: dict[str, str] | None = None,
+    def __init__(self, callback_url: str | None = None, tokens: Parties | None = None,
                  auto_progress: bool = False, step_delay: float = 0.05, duplicate_rate: float = 0.0,
                  seed: int = 0, host: str = "127.0.0.1", port: int = 0, callback_workers: int = 4,
-                 callback_attempts: int = 4, *, secrets: dict[str, str] | None = None) -> None:
+                 callback_attempts: int = 4, *, secrets: Parties | None = None) -> None:
         super().__init__(host, port)
         if auto_progress and not callback_url:
             raise ValueError("auto_progress needs a callback_url")
         self.callback_url = callback_url.rstrip("/") if callback_url else None
-        self.tokens = dict(tokens or {})
-        self.secrets = dict(secrets or {})
+        self.tokens = tokens or {}
+        self.secrets = secrets or {}
         self.auto_progress = auto_progress
         self.duplicate_rate = duplicate_rate
         self.callbacks = CallbackScheduler(step_delay, callback_workers, callback_attempts)
         self._rng = random.Random(seed)
         self._numbers = itertools.count(1)
+
+    @property
+    def tokens(self) -> Mapping[str, str | None]:
+        """Each party's bearer token, read when needed: a callable given for ``tokens`` is asked
+        every time (``orderrouter up`` passes one reading the reference data, so a party seeded
+        after the simulators started is known to them)."""
+        return self._tokens() if callable(self._tokens) else self._tokens
+
+    @tokens.setter
+    def tokens(self, value: Parties) -> None:
+        self._tokens = value if callable(value) else dict(value)
+
+    @property
+    def secrets(self) -> Mapping[str, str | None]:
+        """Each party's signing secret, read when needed like :attr:`tokens`."""
+        return self._secrets() if callable(self._secrets) else self._secrets
+
+    @secrets.setter
+    def secrets(self, value: Parties) -> None:
+        self._secrets = value if callable(value) else dict(value)
 
     def secret_of(self, party_id: str) -> str:
         """What `party_id` signs its calls with: its secret, else its token ("" when neither)."""

@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from adapters.simulators import tracking_push
-from adapters.simulators.callbacks import Callback, CallingParty, utc_now
+from adapters.simulators.callbacks import Callback, CallingParty, Parties, utc_now
 from adapters.simulators.server import Request, Response, bearer_ok, error
 from router.statuses import TrackingStatus
 
@@ -67,14 +67,15 @@ class CarrierSimulator(CallingParty):
     """Simulated carriers. `tokens` maps carrier id to its bearer token (used both ways);
     `shipments` maps fulfilment id to `Shipment`, `trackers` tracking number to `Tracker`;
     `formats` maps carrier id to the tracking format its events are posted in (default generic),
-    `secrets` to what it signs them with (default its token)."""
+    `secrets` to what it signs them with (default its token); either may be a callable giving the
+    current mapping (adapters/simulators/callbacks.Parties)."""
 
-    def __init__(self, callback_url: str | None = None, tokens: dict[str, str] | None = None,
+    def __init__(self, callback_url: str | None = None, tokens: Parties | None = None,
                  auto_progress: bool = False, step_delay: float = 0.05,
                  duplicate_rate: float = 0.0, out_of_order: bool = False, seed: int = 0,
                  host: str = "127.0.0.1", port: int = 0, callback_workers: int = 4,
                  callback_attempts: int = 4, *, formats: dict[str, str] | None = None,
-                 secrets: dict[str, str] | None = None) -> None:
+                 secrets: Parties | None = None) -> None:
         super().__init__(callback_url, tokens, auto_progress, step_delay, duplicate_rate, seed, host, port,
                          callback_workers, callback_attempts, secrets=secrets)
         self.formats = dict(formats or {})
