@@ -30,6 +30,7 @@ def at_most_places(places: int = 4):
     def check(value: Decimal) -> None:
         if value is not None and value.as_tuple().exponent < -places:
             raise ValidationError(f"at most {places} decimal places")
+    check.places = places  # type: ignore[attr-defined]  # the OpenAPI document's pattern says it (adapters/http/openapi.py)
     return check
 
 

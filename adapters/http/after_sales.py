@@ -11,9 +11,12 @@ from documents import refunds
 from services import after_sales
 from adapters.http import auth
 from adapters.http.errors import ApiError
+from adapters.http.openapi import responds
+from adapters.http.schemas import AfterSalesCaseSchema, OwedRefundsSchema
 from adapters.http.views import plain
 from adapters.schemas import MONEY_RANGE, at_most_places
 from router.after_sales import CaseCommand, ReturnCondition
+from router.errors import RefundExceedsPaid
 from router.order_state import AfterSalesType
 
 blp = Blueprint("after_sales", __name__, description="Refunds, returns and exchanges")
@@ -42,7 +45,9 @@ def _run(fn, *args):
         return jsonify(plain(fn(*args)))
     except after_sales.CaseNotFound as exc:
         raise ApiError(404, "not_found", f"unknown order or case {exc.args[0]!r}") from exc
-    except ValueError as exc:  # RefundExceedsPaid and bad amounts / lines
+    except RefundExceedsPaid as exc:  # what the order's payments allow now, not the request's shape
+        raise ApiError(409, "refund_exceeds_paid", str(exc), {"amount": [str(exc)]}) from exc
+    except ValueError as exc:  # bad amounts / lines
         raise ApiError(422, "validation_failed", str(exc), {"amount" if "amount" in str(exc) or "refund" in str(exc).lower()
                                                            else "lines": [str(exc)]}) from exc
 
@@ -54,6 +59,8 @@ def _operator() -> str:
 @blp.route("/v1/orders/<order_id>/after-sales", methods=["POST"])
 @auth.role(auth.Role.OPERATOR)
 @blp.arguments(OpenCaseSchema)
+@blp.alt_response(201, schema=AfterSalesCaseSchema, description="The case opened", success=True)
+@responds(403, 409)
 def open_case(body: dict, order_id: str):
     response = _run(after_sales.open_case, order_id, body["type"], _operator(), body["amount"],
                     tuple((l["line_no"], l["quantity"]) for l in body["lines"]), body["reason"])
@@ -62,12 +69,16 @@ def open_case(body: dict, order_id: str):
 
 
 @blp.route("/v1/after-sales/<case_id>/approve", methods=["POST"])
+@blp.alt_response(200, schema=AfterSalesCaseSchema, description="The case after the step", success=True)
+@responds(403, 409, 422)
 def approve(case_id: str):
     _CASE(case_id)
     return _run(after_sales.step, case_id, CaseCommand.APPROVE, _operator())
 
 
 @blp.route("/v1/after-sales/<case_id>/reject", methods=["POST"])
+@blp.alt_response(200, schema=AfterSalesCaseSchema, description="The case after the step", success=True)
+@responds(403, 409, 422)
 def reject(case_id: str):
     _CASE(case_id)
     return _run(after_sales.step, case_id, CaseCommand.REJECT, _operator())
@@ -76,12 +87,16 @@ def reject(case_id: str):
 @blp.route("/v1/after-sales/<case_id>/return-received", methods=["POST"])
 @auth.role(auth.Role.OPERATOR)
 @blp.arguments(ReturnReceivedSchema)
+@blp.alt_response(200, schema=AfterSalesCaseSchema, description="The case after the step", success=True)
+@responds(403, 409, 422)
 def return_received(body: dict, case_id: str):
     _CASE(case_id)
     return _run(after_sales.step, case_id, CaseCommand.RETURN_RECEIVED, _operator(), body["condition"])
 
 
 @blp.route("/v1/after-sales/<case_id>/refund", methods=["POST"])
+@blp.alt_response(200, schema=AfterSalesCaseSchema, description="The case after the step", success=True)
+@responds(403, 409, 422)
 def refund(case_id: str):
     _CASE(case_id)
     return _run(after_sales.refund, case_id, _operator())
@@ -95,6 +110,8 @@ class OwedQuerySchema(Schema):
 @blp.route("/v1/refunds", methods=["GET"])
 @auth.checked_first(auth.require_payments)
 @blp.arguments(OwedQuerySchema, location="query")
+@blp.alt_response(200, schema=OwedRefundsSchema, description="Refunds owed, oldest first", success=True)
+@responds(403)
 def owed_refunds(query: dict):
     """Refunds orders owe after a cancellation, still to be made by ``via``: the payment service
     (``payments``, the default: orders of channels without an API) confirms each with a

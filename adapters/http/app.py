@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 from flask import Flask
-from flask_smorest import Api
 
 from adapters import relay, wiring
 from adapters.console import MODULES as CONSOLE
 from adapters.customer import page as customer_page
-from adapters.http import (after_sales, commands, customer, errors, inbound, ops, papers, queries, rate_limit,
-                           routing, sessions, strict)
-from adapters.http import webhooks as outbound_webhooks
+from adapters.http import (after_sales, commands, customer, errors, inbound, openapi, ops, papers, queries,
+                           rate_limit, routing, sessions, strict)
 from adapters.http import risk as risk_rules
+from adapters.http import webhooks as outbound_webhooks
 from config import get_settings
 from services import messages
 
@@ -25,7 +24,7 @@ def create_app(*, wire: bool = True, connect_db: bool = False) -> Flask:
         API_TITLE="Order router", API_VERSION="v1", OPENAPI_VERSION="3.0.3", OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json", MAX_CONTENT_LENGTH=get_settings().max_body_bytes, JSON_SORT_KEYS=False,
     )
-    api = Api(app)
+    api = openapi.create_api(app)  # the document at /openapi.json, public (adapters/http/openapi.py)
     for module in (inbound, queries, commands, after_sales, routing, papers, ops, sessions, customer, customer_page,
                    *CONSOLE):
         api.register_blueprint(module.blp)

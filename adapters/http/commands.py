@@ -11,7 +11,9 @@ from marshmallow import Schema, fields, validate
 
 from adapters.http import auth
 from adapters.http.errors import ApiError
-from adapters.http.schemas import AddressChangeSchema, StockAdjustmentSchema
+from adapters.http.openapi import responds
+from adapters.http.schemas import (AddressChangeSchema, AllowedCommandsSchema, DeadLettersSchema, OrderSchema,
+                                   ReplayedSchema, StockAdjustmentSchema, StockLevelSchema)
 from adapters.http.views import order_view, plain
 from documents import dead_letters, orders, stock
 from documents.converters import order_state
@@ -46,6 +48,8 @@ def _order(fn, *args):
 
 
 @blp.route("/v1/orders/<order_id>/cancel", methods=["POST"])
+@blp.alt_response(200, schema=OrderSchema, description="The order after the command", success=True)
+@responds(403, 409)
 def cancel(order_id: str):
     return _order(commands.cancel, order_id, _actor(auth.Role.OPERATOR))
 
@@ -53,16 +57,22 @@ def cancel(order_id: str):
 @blp.route("/v1/orders/<order_id>/shipping-address", methods=["PATCH"])
 @auth.role(auth.Role.OPERATOR)
 @blp.arguments(AddressChangeSchema)
+@blp.alt_response(200, schema=OrderSchema, description="The order after the command", success=True)
+@responds(403, 409)
 def change_address(body: dict, order_id: str):
     return _order(commands.change_address, order_id, _actor(auth.Role.OPERATOR), body["address"])
 
 
 @blp.route("/v1/orders/<order_id>/confirm-receipt", methods=["POST"])
+@blp.alt_response(200, schema=OrderSchema, description="The order after the command", success=True)
+@responds(403, 409)
 def confirm_receipt(order_id: str):
     return _order(commands.confirm_receipt, order_id, _actor(auth.Role.OPERATOR))
 
 
 @blp.route("/v1/orders/<order_id>/approve-hold", methods=["POST"])
+@blp.alt_response(200, schema=OrderSchema, description="The order after the command", success=True)
+@responds(403, 409)
 def approve_hold(order_id: str):
     return _order(commands.approve_hold, order_id, _actor(auth.Role.OPERATOR))
 
@@ -70,6 +80,8 @@ def approve_hold(order_id: str):
 @blp.route("/v1/orders/<order_id>/reject-hold", methods=["POST"])
 @auth.role(auth.Role.OPERATOR)
 @blp.arguments(ReasonSchema)
+@blp.alt_response(200, schema=OrderSchema, description="The order after the command", success=True)
+@responds(403, 409)
 def reject_hold(body: dict, order_id: str):
     return _order(commands.reject_hold, order_id, _actor(auth.Role.OPERATOR), body["reason"])
 
@@ -77,6 +89,8 @@ def reject_hold(body: dict, order_id: str):
 @blp.route("/v1/orders/<order_id>/resolve-exception", methods=["POST"])
 @auth.role(auth.Role.OPERATOR)
 @blp.arguments(ResolveSchema)
+@blp.alt_response(200, schema=OrderSchema, description="The order after the command", success=True)
+@responds(403, 409)
 def resolve_exception(body: dict, order_id: str):
     """Mark the order's open exception flags (those of one fulfilment, when named) resolved."""
     return _order(commands.resolve_exceptions, order_id, _actor(auth.Role.OPERATOR), body["fulfilment_id"])
@@ -85,6 +99,8 @@ def resolve_exception(body: dict, order_id: str):
 @blp.route("/v1/orders/<order_id>/reship", methods=["POST"])
 @auth.role(auth.Role.OPERATOR)
 @blp.arguments(ReshipSchema)
+@blp.alt_response(200, schema=OrderSchema, description="The order after the command", success=True)
+@responds(403, 409)
 def reship(body: dict, order_id: str):
     """Send the goods of a parcel in a carrier exception again, from another warehouse, as a
     replacement order (its id in the flag's ``reshipped_to``)."""
@@ -92,6 +108,7 @@ def reship(body: dict, order_id: str):
 
 
 @blp.route("/v1/orders/<order_id>/allowed-commands", methods=["GET"])
+@blp.alt_response(200, schema=AllowedCommandsSchema, description="The commands the order's state allows", success=True)
 def allowed(order_id: str):
     auth.require_role(auth.Role.VIEWER)
     doc = orders.load(order_id)
@@ -101,6 +118,8 @@ def allowed(order_id: str):
 
 
 @blp.route("/v1/fulfilments/<fulfilment_id>/retry-dispatch", methods=["POST"])
+@blp.alt_response(202, schema=OrderSchema, description="Dispatch asked again; the order", success=True)
+@responds(403, 409)
 def retry_dispatch(fulfilment_id: str):
     response = _order(commands.retry_dispatch, fulfilment_id, _actor(auth.Role.OPERATOR))
     response.status_code = 202
@@ -108,12 +127,15 @@ def retry_dispatch(fulfilment_id: str):
 
 
 @blp.route("/v1/dead-letters", methods=["GET"])
+@blp.alt_response(200, schema=DeadLettersSchema, description="Dead letters not yet replayed", success=True)
 def list_dead_letters():
     auth.require_role(auth.Role.VIEWER)
     return jsonify({"dead_letters": plain([{**d, "message_id": d.pop("_id")} for d in dead_letters.pending(500)])})
 
 
 @blp.route("/v1/dead-letters/<message_id>/replay", methods=["POST"])
+@blp.alt_response(202, schema=ReplayedSchema, description="Sent again", success=True)
+@responds(403)
 def replay_dead_letter(message_id: str):
     auth.require_role(auth.Role.OPERATOR)
     try:
@@ -124,6 +146,8 @@ def replay_dead_letter(message_id: str):
 
 
 @blp.route("/v1/dead-letters/replay-all", methods=["POST"])
+@blp.alt_response(202, schema=ReplayedSchema, description="Sent again", success=True)
+@responds(403)
 def replay_all_dead_letters():
     auth.require_role(auth.Role.ADMIN)
     return jsonify({"replayed": replay(None)}), 202
@@ -132,6 +156,8 @@ def replay_all_dead_letters():
 @blp.route("/v1/stock/adjustments", methods=["POST"])
 @auth.role(auth.Role.OPERATOR)
 @blp.arguments(StockAdjustmentSchema)
+@blp.alt_response(201, schema=StockLevelSchema, description="The stock after the adjustment", success=True)
+@responds(403, 404, 409)
 def adjust_stock(body: dict):
     actor = _actor(auth.Role.OPERATOR)
     try:

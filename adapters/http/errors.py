@@ -86,7 +86,10 @@ def register(app) -> None:
                 flat.update(field_errors(errors, "" if location == "json" else location))
             return jsonify(error_body("validation_failed", "the request has invalid fields", flat)), 422
         code = (exc.name or "error").lower().replace(" ", "_")
-        return jsonify(error_body(code, exc.description or exc.name)), exc.code or 500
+        # werkzeug's own headers but its Content-Type: a 405 says which methods the path takes
+        # (``Allow``, RFC 9110), TRACE included
+        headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
+        return jsonify(error_body(code, exc.description or exc.name)), exc.code or 500, headers
 
     app.register_error_handler(Exception, handle)
     app.register_error_handler(HTTPException, handle)  # over flask-smorest's own, for one error shape

@@ -15,7 +15,9 @@ from flask_smorest import Blueprint
 from adapters import intake
 from adapters.http import auth, parties, rate_limit
 from adapters.http.errors import ApiError
-from adapters.http.schemas import AcceptedSchema, CarrierEventSchema, PaymentNoticeSchema, WmsEventSchema
+from adapters.http.openapi import responds
+from adapters.http.schemas import (ORDER_EXAMPLE, AcceptedSchema, CarrierEventSchema, PaymentNoticeSchema,
+                                   WmsEventSchema)
 from adapters.schemas import CanonicalOrderSchema
 from adapters.channels import CHANNEL_FORMATS
 from adapters.tracking import TRACKING_FORMATS, TrackingFormat
@@ -43,9 +45,12 @@ def _answer(accepted: intake.Accepted, id_field: str):
 
 
 @blp.route("/v1/channels/<channel>/orders", methods=["POST"])
-@blp.doc(requestBody={"content": {"application/json": {"schema": CanonicalOrderSchema}}},
+@blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": CanonicalOrderSchema,
+                                                                        "example": ORDER_EXAMPLE}}},
          summary="A channel pushes an order (canonical JSON, or its native webhook format)")
 @blp.response(202, AcceptedSchema)
+@blp.alt_response(200, schema=AcceptedSchema, description="A duplicate: nothing changed", success=True)
+@responds(403, 409)
 def push_order(channel: str):
     if len(channel) > 60 or not channel.replace("-", "").replace("_", "").isalnum():
         raise ApiError(404, "not_found", "unknown channel")
@@ -74,6 +79,8 @@ def push_order(channel: str):
 @auth.checked_first(auth.require_payments)
 @blp.arguments(PaymentNoticeSchema)
 @blp.response(202, AcceptedSchema)
+@blp.alt_response(200, schema=AcceptedSchema, description="A duplicate: nothing changed", success=True)
+@responds(403, 404)
 def payment_notice(notice: dict):
     auth.require_payments()
     if not orders.exists(notice["order_id"]):
@@ -85,9 +92,10 @@ def payment_notice(notice: dict):
 
 
 @blp.route("/v1/wms/<warehouse>/events", methods=["POST"])
-@blp.doc(requestBody={"content": {"application/json": {"schema": WmsEventSchema}}},
+@blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": WmsEventSchema}}},
          summary="A warehouse reports on its fulfilments (generic, Qimen or ShipHero format)")
 @blp.response(202, AcceptedSchema)
+@blp.alt_response(200, schema=AcceptedSchema, description="Every event a duplicate: nothing changed", success=True)
 def wms_event(warehouse: str):
     now = datetime.now(timezone.utc)  # signed formats: by their signature alone (adapters/http/parties.py)
     record = parties.authenticate("warehouses", warehouse, lambda r: _wms_format(r).verify, now)
@@ -114,9 +122,10 @@ def wms_event(warehouse: str):
 
 
 @blp.route("/v1/carriers/<carrier>/events", methods=["POST"])
-@blp.doc(requestBody={"content": {"application/json": {"schema": CarrierEventSchema}}},
+@blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": CarrierEventSchema}}},
          summary="A carrier posts tracking events (generic, AfterShip, EasyPost or 17TRACK format)")
 @blp.response(202, AcceptedSchema)
+@blp.alt_response(200, schema=AcceptedSchema, description="Every event a duplicate: nothing changed", success=True)
 def carrier_event(carrier: str):
     now = datetime.now(timezone.utc)  # signed formats: by their signature alone (adapters/http/parties.py)
     record = parties.authenticate("carriers", carrier, lambda r: _tracking_format(r).verify, now)

@@ -15,6 +15,8 @@ TITLES = {"receipt": "Receipt", "shipping_note": "Shipping note", "return_slip":
 
 
 @blp.route("/v1/orders/<order_id>/papers/<number>", methods=["GET"])
+@blp.alt_response(200, schema={"type": "string"}, content_type="text/html", success=True,
+                  description="The document, printable HTML")
 def paper(order_id: str, number: str):
     auth.require_role(auth.Role.VIEWER)
     doc = orders.load(order_id)

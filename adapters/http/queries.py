@@ -7,7 +7,7 @@ from marshmallow import RAISE
 
 from adapters.http import auth
 from adapters.http.errors import ApiError
-from adapters.http.schemas import OrderQuerySchema, StockQuerySchema
+from adapters.http.schemas import OrderListSchema, OrderQuerySchema, OrderSchema, StockListSchema, StockQuerySchema
 from adapters.http.views import order_view, plain
 from documents import orders, queries, stock
 
@@ -17,6 +17,7 @@ blp = Blueprint("queries", __name__, description="Orders and stock")
 @blp.route("/v1/orders", methods=["GET"])
 @auth.role(auth.Role.VIEWER)
 @blp.arguments(OrderQuerySchema, location="query", unknown=RAISE)
+@blp.alt_response(200, schema=OrderListSchema, description="A page of orders, newest first", success=True)
 def list_orders(args: dict):
     auth.require_role(auth.Role.VIEWER)
     limit, cursor = args.pop("limit"), args.pop("cursor", None)
@@ -28,6 +29,7 @@ def list_orders(args: dict):
 
 
 @blp.route("/v1/orders/<order_id>", methods=["GET"])
+@blp.alt_response(200, schema=OrderSchema, description="The order", success=True)
 def get_order(order_id: str):
     auth.require_role(auth.Role.VIEWER)
     doc = orders.load(order_id)
@@ -39,6 +41,7 @@ def get_order(order_id: str):
 @blp.route("/v1/stock", methods=["GET"])
 @auth.role(auth.Role.VIEWER)
 @blp.arguments(StockQuerySchema, location="query", unknown=RAISE)
+@blp.alt_response(200, schema=StockListSchema, description="Stock levels", success=True)
 def list_stock(args: dict):
     auth.require_role(auth.Role.VIEWER)
     rows = stock.levels(args.get("sku"), args.get("warehouse"), limit=args["limit"])

@@ -17,6 +17,7 @@ from marshmallow import RAISE
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from adapters.http import auth, csv_cells
+from adapters.http.schemas import ReportSchema
 from documents import reports
 from router.dates import query_time_problem
 
@@ -49,9 +50,15 @@ def _queryable(moment: datetime) -> datetime:
     return moment
 
 
+_DAY_OR_TIME = {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]}
+
+
 class ReportQuerySchema(Schema):
-    start = DayOrTime(data_key="from")
-    end = DayOrTime(data_key="to")
+    start = DayOrTime(data_key="from", metadata={**_DAY_OR_TIME, "description": (
+        "a date (YYYY-MM-DD) or an ISO 8601 time with a zone, from 1900 to 9000; default 30 days before to")})
+    end = DayOrTime(data_key="to", metadata={**_DAY_OR_TIME, "description": (
+        "a date (inclusive: the whole day) or an ISO 8601 time with a zone (exclusive), from 1900 to 9000, "
+        f"after from and at most {MAX_DAYS} days from it; default the end of today (UTC)")})
     currency = fields.String(validate=validate.Regexp(r"^[A-Z]{3}$", error="a 3-letter ISO 4217 code"))
     format = fields.String(load_default="json", validate=validate.OneOf(["json", "csv"]))
     limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=200))
@@ -63,6 +70,13 @@ class ReportQuerySchema(Schema):
             raise ValidationError("must be after from", "to")
         if rng.end - rng.start > timedelta(days=MAX_DAYS):
             raise ValidationError(f"a range may span at most {MAX_DAYS} days", "to")
+
+
+def report_answers(view):
+    """A report's answers in the OpenAPI document: JSON, or CSV with ``format=csv``."""
+    view = blp.alt_response(200, schema=ReportSchema, description="The report", success=True)(view)
+    return blp.alt_response(200, schema={"type": "string"}, content_type="text/csv", success=True,
+                            description="The report as CSV (format=csv)")(view)
 
 
 def report_range(args: dict, now: datetime | None = None) -> reports.ReportRange:
@@ -99,6 +113,7 @@ def _viewer_range(args: dict) -> reports.ReportRange:
 @blp.route("/v1/reports/orders-by-day", methods=["GET"])
 @auth.role(auth.Role.VIEWER)
 @blp.arguments(ReportQuerySchema, location="query", unknown=RAISE)
+@report_answers
 def orders_by_day(args: dict):
     """Orders and revenue per UTC day and currency."""
     rows = reports.orders_by_period(_viewer_range(args), "day")
@@ -108,6 +123,7 @@ def orders_by_day(args: dict):
 @blp.route("/v1/reports/orders-by-month", methods=["GET"])
 @auth.role(auth.Role.VIEWER)
 @blp.arguments(ReportQuerySchema, location="query", unknown=RAISE)
+@report_answers
 def orders_by_month(args: dict):
     """Orders and revenue per UTC month and currency."""
     rows = reports.orders_by_period(_viewer_range(args), "month")
@@ -117,6 +133,7 @@ def orders_by_month(args: dict):
 @blp.route("/v1/reports/by-channel", methods=["GET"])
 @auth.role(auth.Role.VIEWER)
 @blp.arguments(ReportQuerySchema, location="query", unknown=RAISE)
+@report_answers
 def by_channel(args: dict):
     """Orders and revenue per channel and currency."""
     rows = reports.by_channel(_viewer_range(args))
@@ -126,6 +143,7 @@ def by_channel(args: dict):
 @blp.route("/v1/reports/by-region", methods=["GET"])
 @auth.role(auth.Role.VIEWER)
 @blp.arguments(ReportQuerySchema, location="query", unknown=RAISE)
+@report_answers
 def by_region(args: dict):
     """Orders and revenue per shipping country / region and currency."""
     rows = reports.by_region(_viewer_range(args))
@@ -135,6 +153,7 @@ def by_region(args: dict):
 @blp.route("/v1/reports/top-skus", methods=["GET"])
 @auth.role(auth.Role.VIEWER)
 @blp.arguments(ReportQuerySchema, location="query", unknown=RAISE)
+@report_answers
 def top_skus(args: dict):
     """Best sellers (most units) and slow sellers (fewest units, unsold catalogue SKUs included)."""
     found = reports.top_skus(_viewer_range(args), args["limit"])
@@ -147,6 +166,7 @@ def top_skus(args: dict):
 @blp.route("/v1/reports/payment-to-shipment", methods=["GET"])
 @auth.role(auth.Role.VIEWER)
 @blp.arguments(ReportQuerySchema, location="query", unknown=RAISE)
+@report_answers
 def payment_to_shipment(args: dict):
     """Average time from the first payment to the first shipment, overall and per channel."""
     found = reports.payment_to_shipment(_viewer_range(args))

@@ -6,9 +6,13 @@ from datetime import datetime, timezone
 
 from flask import jsonify, request
 from flask_smorest import Blueprint
+from marshmallow import RAISE
 
 from adapters.http import auth
 from adapters.http.errors import ApiError
+from adapters.http.openapi import Open, responds
+from adapters.http.rules_schema import RULES_SCHEMA
+from adapters.http.schemas import ORDER_EXAMPLE, RulesSchema, RulesVersionSchema, SimulateQuerySchema
 from adapters.http.views import plain
 from adapters.schemas import CanonicalOrderSchema, to_domain
 from documents import reference
@@ -20,6 +24,7 @@ blp = Blueprint("routing", __name__, description="Routing rules and simulation")
 
 
 @blp.route("/v1/routing/rules", methods=["GET"])
+@blp.alt_response(200, schema=RulesSchema, description="The rules in force", success=True)
 def get_rules():
     auth.require_role(auth.Role.VIEWER)
     raw = reference.load_setting("routing_rules")
@@ -27,6 +32,9 @@ def get_rules():
 
 
 @blp.route("/v1/routing/rules", methods=["PUT"])
+@blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": RULES_SCHEMA}}})
+@blp.alt_response(200, schema=RulesVersionSchema, description="Stored: the version now in force", success=True)
+@responds(403, 409)
 def put_rules():
     """Replace the rules. They must parse and carry a version not used before."""
     actor = auth.require_role(auth.Role.ADMIN)
@@ -52,15 +60,18 @@ def put_rules():
 
 @blp.route("/v1/routing/simulate", methods=["POST"])
 @auth.role(auth.Role.VIEWER)
-@blp.arguments(CanonicalOrderSchema)
-def simulate(data: dict):
+@blp.arguments(SimulateQuerySchema, location="query", unknown=RAISE, as_kwargs=True)
+@blp.arguments(CanonicalOrderSchema, example=ORDER_EXAMPLE)
+@blp.alt_response(200, schema=Open, description="The decision routing would take now; nothing reserved", success=True)
+def simulate(data: dict, channel: str):
     """Route a posted canonical order against current stock and rules; nothing is reserved."""
     auth.require_role(auth.Role.VIEWER)
-    channel = request.args.get("channel", "manual")[:60]
     return jsonify(plain(routing_service.simulate(to_domain("SIMULATION", channel, data))))
 
 
 @blp.route("/v1/orders/<order_id>/routing/replay", methods=["GET"])
+@blp.alt_response(200, schema=Open, description="The stored decision and its replay (same: true or false)", success=True)
+@responds(409)
 def replay_decision(order_id: str):
     """Re-run an order's routing decision from its recorded inputs with today's code: ``same``
     says whether it places the same units in the same warehouses with the same carriers. A

@@ -5,6 +5,7 @@ from datetime import datetime, timezone
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from adapters.http.openapi import Open
 from adapters.schemas import MONEY_RANGE, at_most_places
 from router.dates import event_time_problem, query_time_problem
 from router.exceptions import EXCEPTION_FLAG
@@ -14,9 +15,19 @@ from router.statuses import (OrderStatus, PaymentEventType, PaymentStatus, Shipm
 _ID = validate.Regexp(r"^[\w\-:/#~]{1,120}$", error="1-120 letters, digits, _ - : / # ~")
 
 
-class AcceptedSchema(Schema):
-    order_id = fields.String()
-    duplicate = fields.Boolean()
+class EventAcceptedSchema(Open):
+    event_id = fields.String(required=True)
+    duplicate = fields.Boolean(required=True)
+
+
+class AcceptedSchema(Open):
+    """202 when stored (and published), 200 with ``duplicate: true`` for a replay."""
+
+    order_id = fields.String(metadata={"description": "an order pushed"})
+    event_id = fields.String(metadata={"description": "a payment notice or one event"})
+    duplicate = fields.Boolean(metadata={"description": "seen before: nothing changed"})
+    events = fields.List(fields.Nested(EventAcceptedSchema), metadata={"description": "several events in one call"})
+    flagged = fields.List(fields.String(), metadata={"description": "events kept but not applied (an unknown word)"})
 
 
 class PaymentNoticeSchema(Schema):
@@ -102,7 +113,116 @@ class StockAdjustmentSchema(Schema):
     reason = fields.String(load_default="", validate=validate.Length(max=500))
 
 
+class SimulateQuerySchema(Schema):
+    channel = fields.String(load_default="manual", validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,60}$"),
+                            metadata={"description": "the channel the order came from"})
+
+
+# A canonical order as a channel posts it (the document's example; examples/order.json is another)
+ORDER_EXAMPLE = {
+    "channel_order_id": "PHONE-2026-0001", "merchant_id": "m1", "currency": "USD",
+    "customer": {"id": "cust-1001", "name": "Ada Lovelace", "email": "ada@example.com"},
+    "shipping_address": {"name": "Ada Lovelace", "country": "US", "region": "NY", "city": "New York",
+                         "postcode": "10001", "lines": ["1 Main St"]},
+    "lines": [{"sku": "SKU-A", "quantity": 2, "unit_price": "10.00", "name": "Tent S"}],
+    "payment": {"method": "online", "status": "unpaid"},
+    "placed_at": "2026-01-15T10:15:00+08:00",
+}
+
+
 class AddressChangeSchema(Schema):
     from adapters.schemas import AddressSchema as _A
 
     address = fields.Nested(_A, required=True)
+
+
+# --- answers (documentation: the views build them; every object may carry more fields) -----------
+
+class OrderSchema(Open):
+    """An order (``GET /v1/orders/{id}``: with its timeline, routing decision and raw payload)."""
+
+    order_id = fields.String(required=True)
+    status = fields.String(required=True)
+    channel = fields.String(required=True)
+    channel_order_id = fields.String(required=True)
+    currency = fields.String(required=True)
+    payment_status = fields.String()
+    shipment_status = fields.String()
+    placed_at = fields.String(metadata={"format": "date-time"})
+    amounts = fields.Dict()
+    lines = fields.List(fields.Dict())
+    fulfilments = fields.List(fields.Dict())
+
+
+class OrderListSchema(Open):
+    orders = fields.List(fields.Nested(OrderSchema), required=True)
+    next_cursor = fields.String(required=True, allow_none=True,
+                                metadata={"description": "the next page's cursor; null on the last page"})
+
+
+class AllowedCommandsSchema(Open):
+    order_id = fields.String(required=True)
+    allowed = fields.List(fields.String(), required=True)
+
+
+class StockLevelSchema(Open):
+    sku = fields.String(required=True)
+    warehouse_id = fields.String(required=True)
+    on_hand = fields.Integer(required=True)
+    reserved = fields.Integer(required=True)
+    available = fields.Integer(required=True)
+
+
+class StockRowSchema(StockLevelSchema):
+    safety_stock = fields.Integer(allow_none=True)
+    low_stock_threshold = fields.Integer(allow_none=True)
+    low_stock = fields.Boolean(required=True)
+
+
+class StockListSchema(Open):
+    stock = fields.List(fields.Nested(StockRowSchema), required=True)
+
+
+class DeadLettersSchema(Open):
+    dead_letters = fields.List(fields.Dict(), required=True)
+
+
+class ReplayedSchema(Open):
+    replayed = fields.List(fields.String(), required=True, metadata={"description": "the message ids sent again"})
+
+
+class AfterSalesCaseSchema(Open):
+    case_id = fields.String(required=True)
+
+
+class OwedRefundsSchema(Open):
+    refunds = fields.List(fields.Dict(), required=True)
+
+
+class RulesSchema(Open):
+    rules = fields.Dict(required=True)
+    builtin = fields.Boolean(required=True, metadata={"description": "no rules stored: the built-in ones"})
+
+
+class RulesVersionSchema(Open):
+    version = fields.String(required=True)
+
+
+class SessionSchema(Open):
+    id = fields.String(required=True)
+    operator = fields.String(allow_none=True)
+    role = fields.String(allow_none=True)
+    started_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    last_seen_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    expires_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+
+
+class SessionsSchema(Open):
+    sessions = fields.List(fields.Nested(SessionSchema), required=True)
+
+
+class ReportSchema(Open):
+    report = fields.String(required=True)
+    start = fields.String(required=True, data_key="from", metadata={"format": "date-time"})
+    end = fields.String(required=True, data_key="to", metadata={"format": "date-time"})
+    currency = fields.String(required=True, allow_none=True)

@@ -14,6 +14,8 @@ from flask_smorest import Blueprint
 
 from adapters.http import auth
 from adapters.http.errors import ApiError
+from adapters.http.openapi import responds
+from adapters.http.schemas import SessionsSchema
 from adapters.http.views import plain
 from documents import sessions
 
@@ -22,6 +24,8 @@ _SESSION_ID = re.compile(r"^[0-9a-f]{64}$")
 
 
 @blp.route("/v1/sessions", methods=["GET"])
+@blp.alt_response(200, schema=SessionsSchema, description="Live console sessions", success=True)
+@responds(403)
 def list_sessions():
     """Console sessions not yet expired, most recently used first."""
     auth.require_role(auth.Role.ADMIN)
@@ -32,6 +36,8 @@ def list_sessions():
 
 
 @blp.route("/v1/sessions/<session_id>", methods=["DELETE"])
+@blp.alt_response(204, description="Ended", success=True)
+@responds(403)
 def revoke_session(session_id: str):
     """End a console session now."""
     auth.require_role(auth.Role.ADMIN)

@@ -6,6 +6,14 @@ import pytest
 from tests import factories
 from tests.conftest import carrier, seeded, wms  # noqa: F401
 
+# Figures a test reports at the end of the run, whatever pytest's verbosity (test_openapi_contract.py)
+CONTRACT_FIGURES = pytest.StashKey[list]()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    for line in config.stash.get(CONTRACT_FIGURES, []):
+        terminalreporter.write_line(line)
+
 
 @pytest.fixture
 def conserved(db, worker):
