@@ -10,11 +10,15 @@ import structlog
 
 from documents import orders
 from router.errors import IllegalTransition
+from router.statuses import PaymentStatus
 from services import commands
 from services.after_sales import refund_from_channel
 from services.intake import Accepted, accept_event
 
 log = structlog.get_logger(__name__)
+# the order's money came in already (some or all of it may have gone back since): a channel update
+# that still says paid is no new payment
+_PAID_ONCE = frozenset({PaymentStatus.PAID, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED})
 
 
 @dataclass(frozen=True)
@@ -66,7 +70,7 @@ def apply_channel_update(channel: str, order_id: str, update: ChannelUpdate) -> 
             log.warning("channel_cancel_refused", order_id=order_id, status=doc["status"])
     if update.refunded and update.refunded > Decimal(doc.get("refunded_amount") or 0):
         _refund_from_channel(channel, doc, update.refunded - Decimal(doc.get("refunded_amount") or 0))
-    elif update.paid and not cancelling and doc["payment_status"] != "paid":
+    elif update.paid and not cancelling and doc["payment_status"] not in _PAID_ONCE:
         accept_event("payment", channel, f"{update.channel_order_id}:paid",
                      {"order_id": order_id, "transaction_id": f"{channel}:{update.channel_order_id}",
                       "type": "paid", "amount": str(doc.get("payable") or doc["amounts"]["payable"])},

@@ -19,7 +19,7 @@ from adapters.pollers.taobao import poll
 from adapters.seed import load_world
 from adapters.simulators import tracking_push
 from adapters.simulators.top import TopSimulator
-from documents import orders, reference
+from documents import inbox, orders, reference
 from documents.order_shape import stored_shape_errors
 from documents.orders import OrderDocument
 from services.ports import OutboundError
@@ -205,6 +205,15 @@ def test_a_buyers_refund_is_read_from_top_and_applied_once_never_echoed(api, wor
     poll("taobao")
     order = get_order(api, order_id)
     assert len(order["after_sales"]) == 1 and order["refunded_amount"] == "50.00"
+
+    # TOP holds a newer version of the trade, still paid: that is the money taken already, not more
+    later = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=2)
+    top.trades[TID]["modified"] = top_protocol.top_time(later)
+    assert poll("taobao", now=later + timedelta(seconds=1)).trades == 1
+    order = get_order(api, order_id)
+    assert len(order["after_sales"]) == 1 and order["payment_status"] == "partially_refunded"
+    assert order["native_status"] == top.trades[TID]["status"]  # the version was taken
+    assert inbox.load(f"payment:taobao:{TID}:paid") is None  # no second payment asked for
 
     # A second refund on the tea goes through: recorded beside the first
     top.buyer_refund(TID, TEA, "20.00")
