@@ -74,7 +74,7 @@ def row_of(order: dict) -> dict:
     if isinstance(payable, Decimal):
         payable = Decimal128(payable)
     row = {"_id": order["_id"], "version": order.get("version", 0),
-           "customer": {"id": (order.get("customer") or {}).get("id")},
+           "customer": {"id": (order.get("customer") or {}).get("id"), "name": (order.get("customer") or {}).get("name")},
            "merchant_ids": list(order.get("merchant_ids") or []),
            "warehouse_ids": list(order.get("warehouse_ids") or []),
            "skus": list(order.get("skus") or []), "payable": payable,

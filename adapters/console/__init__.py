@@ -4,7 +4,7 @@ app registers (the console, and the reports API it draws from)."""
 from __future__ import annotations
 
 from adapters.console import orders, pages, session, webhooks  # noqa: F401  (their routes join the blueprint)
-from adapters.console import intake  # noqa: F401  (phone orders and risk rules, issue 19)
+from adapters.console import formatting, intake  # noqa: F401  (template filters; phone orders and risk rules, issue 19)
 from adapters.console import blueprint
 from adapters.http import reports
 

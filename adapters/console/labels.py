@@ -46,6 +46,7 @@ STATUS_LABELS: dict[str, dict] = {
                 OrderCommand.RESOLVE_EXCEPTION: ("Mark resolved", "标记已处理"),
                 "after_sales.refund_only": ("Refund", "申请退款"),
                 "after_sales.refund": ("Refund", "申请退款"), "after_sales.return": ("Return", "申请退货"),
+                "after_sales.return_refund": ("Return and refund", "退货退款"),
                 "after_sales.exchange": ("Exchange", "申请换货")},
 }
 AFTER_SALES_TAB = ("After-sales", "售后中")

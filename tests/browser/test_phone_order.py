@@ -55,7 +55,14 @@ def test_phone_order_entered_in_the_form_is_followed_to_dispatched(page, api, wo
     assert [f["id"] for f in dispatched["fulfilments"]] == list(wms.delivery_orders)
     page.reload()
     assert "Sent to warehouse" in page.inner_text("[data-fulfilment]")
+    assert page.inner_text("[data-placed]").endswith(" UTC")  # the console's fixes: zone, places
+    assert page.locator("[data-amount=discount]").inner_text().strip() == "5.00 USD"
+    assert page.locator("[data-amount=freight]").inner_text().strip().endswith(".00 USD")
     shot(page, "phone-order-dispatched")
+    page.goto(f"{api}/console/orders")
+    row = page.locator(f"table#orders tr[data-order='{order_id}']")
+    assert row.locator("[data-customer]").inner_text().startswith("Grace Hopper")
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", row.inner_text())
 
 
 def test_refused_form_shows_the_apis_field_errors_and_keeps_the_input(page, api, seeded):
