@@ -130,6 +130,10 @@ class RiskRules:
         merchants = raw.get("merchants") or {}
         if not isinstance(merchants, Mapping) or len(merchants) > 1000:
             raise InvalidRiskRules("merchants", "must be an object of merchant id to thresholds")
+        for merchant in merchants:  # a key of the stored document: MongoDB takes no NUL, nor a leading $
+            if not isinstance(merchant, str) or not 0 < len(merchant) <= 100 or not merchant.isprintable() \
+                    or merchant.startswith("$"):
+                raise InvalidRiskRules("merchants", "a merchant id is 1-100 printable characters, not starting with $")
         return cls(version=version, **lists,
                    velocity=tuple(_velocity(v, f"velocity[{i}]") for i, v in enumerate(velocity)),
                    merchants={str(m): _thresholds(t, f"merchants.{m}") for m, t in merchants.items()})

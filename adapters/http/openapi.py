@@ -111,7 +111,17 @@ class ContractConverter(OpenAPIConverter):
 
     def init_attribute_functions(self):
         super().init_attribute_functions()
-        self.attribute_functions.extend([self.decimal2string, self.choices2enum])
+        self.attribute_functions.extend([self.decimal2string, self.choices2enum, self.url2pattern])
+
+    def url2pattern(self, field, ret, **kwargs) -> dict:
+        """A URL field: ``format: uri`` and a pattern of the absolute URLs with a domain name it takes."""
+        if not isinstance(field, fields.Url) or "pattern" in ret:
+            return {}
+        schemes = sorted(next((v.schemes for v in field.validators if isinstance(v, validate.URL)), None)
+                         or ("http", "https"))
+        label = "[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+        return {"format": "uri", "pattern": (f"^(?:{'|'.join(schemes)})://(?:{label}\\.)+[a-z]{{2,6}}"
+                                             "(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~%!$&'()*+,;=:@/-]*)?$")}
 
     def choices2enum(self, field, ret, **kwargs) -> dict:
         """An Enum field narrowed by a OneOf validator lists the values it takes, not all the Enum's."""

@@ -13,29 +13,55 @@ from adapters.http.errors import ApiError
 from adapters.http.openapi import Open, responds
 from documents import reference
 from documents import risk as risk_documents
-from router.risk import BLACKLIST_KINDS, VELOCITY_KEYS, InvalidRiskRules, RiskRules, blacklist_key
+from router.risk import (BLACKLIST_KINDS, MAX_ENTRIES, MAX_WINDOW_MINUTES, VELOCITY_KEYS, InvalidRiskRules,
+                         RiskRules, blacklist_key)
 
 blp = Blueprint("risk", __name__, description="Risk rules: blacklists, velocity, abnormal-order thresholds")
 
-_ENTRY = {"type": "object", "required": ["value", "reason"], "properties": {
-    "value": {"type": "string", "maxLength": 300}, "reason": {"type": "string", "maxLength": 300},
-    "added_by": {"type": "string", "maxLength": 100}, "added_at": {"type": "string", "maxLength": 40},
-    "postcode": {"type": "string", "maxLength": 20}, "country": {"type": "string", "maxLength": 2}}}
-_LIMIT = {"type": "integer", "minimum": 1, "nullable": True}
+# Printable text with something besides spaces (the API takes any printable text; the document
+# says ASCII); a phone needs a digit. An entry listed twice (after normalising) is the API's 422.
+_TEXT = r"^ *[!-~][ -~]*$"
+_PRINTABLE = r"^[ -~]*$"
+
+
+def _entry(kind: str) -> dict:
+    properties = {
+        "value": {"type": "string", "maxLength": 300,
+                  "pattern": r"^[ -~]*[0-9][ -~]*$" if kind == "phones" else _TEXT},
+        "reason": {"type": "string", "maxLength": 300, "pattern": _TEXT},
+        "added_by": {"type": "string", "maxLength": 100, "pattern": _PRINTABLE},
+        "added_at": {"type": "string", "maxLength": 40, "pattern": _PRINTABLE}}
+    if kind == "addresses":
+        properties.update(postcode={"type": "string", "maxLength": 20, "pattern": _PRINTABLE},
+                          country={"type": "string", "maxLength": 2, "pattern": _PRINTABLE})
+    return {"type": "object", "required": ["value", "reason"], "additionalProperties": False,
+            "properties": properties}
+
+
+def _limit(upper: int) -> dict:
+    return {"type": "integer", "minimum": 1, "maximum": upper, "nullable": True}
+
+
 RISK_RULES_SCHEMA = {
     "type": "object", "required": ["version"], "additionalProperties": False, "properties": {
         "version": {"type": "string", "pattern": r"^[\w.\-:]{1,60}$"},
         "blacklist": {"type": "object", "additionalProperties": False,
-                      "properties": {kind: {"type": "array", "items": _ENTRY} for kind in BLACKLIST_KINDS}},
+                      "properties": {kind: {"type": "array", "items": _entry(kind), "maxItems": MAX_ENTRIES}
+                                     for kind in BLACKLIST_KINDS}},
         "velocity": {"type": "array", "maxItems": 20, "items": {
             "type": "object", "required": ["key", "max_orders", "window_minutes"], "additionalProperties": False,
             "properties": {"key": {"type": "string", "enum": list(VELOCITY_KEYS)},
                            "max_orders": {"type": "integer", "minimum": 1, "maximum": 100000},
-                           "window_minutes": {"type": "integer", "minimum": 1, "maximum": 129600}}}},
-        "merchants": {"type": "object", "additionalProperties": {
+                           "window_minutes": {"type": "integer", "minimum": 1, "maximum": MAX_WINDOW_MINUTES}}}},
+        "merchants": {"type": "object", "maxProperties": 1000,
+                      "description": "thresholds by merchant id (1-100 printable characters, not starting with $; "
+                                     "* for every other merchant)",
+                      "additionalProperties": {
             "type": "object", "additionalProperties": False, "properties": {
-                "max_line_quantity": _LIMIT, "max_order_quantity": _LIMIT,
-                "max_order_amount": {"type": "string", "nullable": True}}}},
+                "max_line_quantity": _limit(10**7), "max_order_quantity": _limit(10**7),
+                "max_order_amount": {"type": "string", "nullable": True,
+                                     "pattern": r"^(?:[1-9][0-9]{0,11}(?:\.[0-9]{1,4})?|0\.[0-9]{0,3}[1-9])$",
+                                     "description": "a positive decimal string, at most 1e12"}}}},
     }}
 
 

@@ -22,6 +22,7 @@ from openapi_spec_validator import validate as validate_openapi
 from schemathesis.engine import Status, events, from_schema
 
 from router.money import currency_quantum
+from router.risk import blacklist_key, normal
 from tests.e2e.conftest import CONTRACT_FIGURES
 
 pytestmark = pytest.mark.e2e
@@ -268,6 +269,8 @@ def map_case(context, case):
         _within_rules_rules(body)
     if body is not None and label.endswith("/after-sales"):
         _within_case_rules(body)
+    if body is not None and label == "PUT /v1/risk/rules":
+        _within_risk_rules(body)
     query = case.query if isinstance(case.query, dict) else None
     if query is not None and label == "GET /v1/orders":
         query.pop("cursor", None)  # only a next_cursor the API gave out is one
@@ -352,6 +355,21 @@ def _within_rules_rules(rules: dict) -> None:
             templates.append(template)
     if "shipping_templates" in rules:
         rules["shipping_templates"] = templates
+
+
+def _within_risk_rules(rules: dict) -> None:
+    """A blacklist lists a value once (after normalising it); merchant ids are printable text."""
+    if isinstance(rules.get("merchants"), dict):
+        rules["merchants"] = {m: t for m, t in rules["merchants"].items()
+                              if 0 < len(m) <= 100 and m.isprintable() and not m.startswith("$")}
+    for kind, entries in (rules.get("blacklist") or {}).items():
+        seen, kept = set(), []
+        for entry in entries:
+            key = (blacklist_key(kind, entry["value"].strip()), normal(str(entry.get("postcode") or "")))
+            if key not in seen:
+                seen.add(key)
+                kept.append(entry)
+        rules["blacklist"][kind] = kept
 
 
 def _within_case_rules(case: dict) -> None:

@@ -99,6 +99,10 @@ def test_merchant_thresholds_replace_the_builtin_ones():
     ({"version": "r", "merchants": {"m1": {"max_order_amount": "-1"}}}, "merchants.m1.max_order_amount"),
     ({"version": "r", "merchants": {"m1": {"max_order_amount": 1.5}}}, "merchants.m1.max_order_amount"),
     ({"version": "r", "merchants": {"m1": {"max_units": 3}}}, "merchants.m1.max_units"),
+    # a merchant id is a key of the stored document: a NUL in it was a 500 (found by schemathesis)
+    ({"version": "r", "merchants": {"m\x001": {}}}, "merchants"),
+    ({"version": "r", "merchants": {"$where": {}}}, "merchants"),
+    ({"version": "r", "merchants": {"": {}}}, "merchants"),
 ])
 def test_invalid_rules_name_the_field(raw, field):
     with pytest.raises(InvalidRiskRules) as exc:
