@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import click
+import httpx
 from apscheduler.schedulers.blocking import BlockingScheduler
 from marshmallow import ValidationError
 from rich.console import Console
@@ -23,7 +24,7 @@ from actors import sweeps
 from adapters import wiring
 from adapters.channels.csv_import import RowError, parse_csv
 from adapters.customer.cli import token_group
-from adapters.demo import run_demo
+from adapters.demo import push_demo, run_demo
 from adapters.http import parties
 from adapters.intake import accept_order
 from adapters.logging import configure_logging
@@ -341,9 +342,24 @@ def dlq_replay(message_id: str | None, replay_all: bool) -> None:
 @click.option("--concurrency", default=8, show_default=True)
 @click.option("--workers", default=2, show_default=True, help="Worker processes.")
 @click.option("--timeout", default=300, show_default=True, help="Seconds to wait for the orders to settle.")
-def demo(n: int, concurrency: int, workers: int, timeout: int) -> None:
-    """Push N generated orders through the whole system with simulated WMS and carriers."""
-    run_demo(n, concurrency=concurrency, workers=workers, timeout=timeout)
+@click.option("--url", default=None, help="Push into the router running at this URL (orderrouter up) "
+              "instead of a throwaway one; needs --token.")
+@click.option("--token", default=None, help="With --url: an operator's API token (admin also pays the online orders).")
+@click.option("--seed", "seed_path", default="examples/seed.yaml", show_default=True,
+              help="With --url: the seed file that router was seeded with (its SKUs are ordered).")
+def demo(n: int, concurrency: int, workers: int, timeout: int, url: str | None, token: str | None,
+         seed_path: str) -> None:
+    """Push N generated orders through the whole system with simulated WMS and carriers: a
+    throwaway router (removed after), or with --url a running one, where the orders stay."""
+    if url is None:
+        run_demo(n, concurrency=concurrency, workers=workers, timeout=timeout)
+        return
+    if not token:
+        raise click.UsageError("--url needs --token (an operator's API token for that router)")
+    try:
+        push_demo(url, token, n, concurrency=concurrency, timeout=timeout, seed_path=seed_path)
+    except (RuntimeError, httpx.HTTPError) as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @main.command()

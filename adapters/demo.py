@@ -1,11 +1,14 @@
 """``orderrouter demo``: a whole router on loopback, with simulated warehouses and carriers, and N
-generated orders pushed through its real HTTP API. Also the engine of ``bench/e2e.py``, which
+generated orders pushed through its real HTTP API (its ``.run/demo-<id>/`` directory is removed
+when done, kept with its logs only when no order got delivered); or, with ``--url``, N generated
+orders pushed into a router already running (``orderrouter up``), where they stay to be seen. Also the engine of ``bench/e2e.py``, which
 reuses the router, the order generator and the pusher; the harnesses' database settle poll lives
 with the tests (tests/settle_poll.py), not in the product."""
 from __future__ import annotations
 
 import random
 import secrets
+import shutil
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +43,8 @@ class Running:
     worker_pid: int = 0
     admin_token: str = ""
     payments_token: str = ""
+    log_dir: Path | None = None
+    keep_logs: bool = False  # set by the caller to keep log_dir (e.g. the run went wrong)
 
     @property
     def admin_headers(self) -> dict:
@@ -61,9 +66,11 @@ def _delete_queues(prefix: str, amqp_url: str) -> None:
 
 @contextmanager
 def running_router(workers: int = 2, threads: int = 8, seed_path: str = "examples/seed.yaml", step_delay=0.02,
-                   wms_fail_rate: float = 0.0):
+                   wms_fail_rate: float = 0.0, remove_logs: bool = False):
     """Start an embedded database (unless ROUTER_MONGO_URL is set), simulators, the API and workers
-    in a fresh database and queue namespace; yield a :class:`Running`; stop everything after."""
+    in a fresh database and queue namespace; yield a :class:`Running`; stop everything after, and
+    with ``remove_logs`` remove its ``demo-<id>`` directory too unless the caller set
+    ``keep_logs`` on the :class:`Running`."""
     from adapters.seed import load_world, read
     from adapters.simulators.carrier import CarrierSimulator
     from adapters.simulators.wms import WmsSimulator
@@ -102,6 +109,7 @@ def running_router(workers: int = 2, threads: int = 8, seed_path: str = "example
                     ROUTER_PAYMENTS_TOKEN=payments_token,
                     # a throwaway router pushed as fast as it goes: no per-caller limit
                     ROUTER_RATE_LIMIT_PER_SECOND="0")
+    running: Running | None = None
     stack = Stack(env, log_dir)
     api_part = stack.add("api", "serve")
     worker_part = stack.add("worker", "worker", "--processes", str(workers), "--threads", str(threads)) \
@@ -109,8 +117,9 @@ def running_router(workers: int = 2, threads: int = 8, seed_path: str = "example
     stack.start()
     try:
         wait_http(f"{api}/healthz", timeout=60)
-        yield Running(api, mongo_url, db_name, stack, wms, carrier, world, api_part.process.pid,
-                      worker_part.process.pid if worker_part else 0, admin_token, payments_token)
+        running = Running(api, mongo_url, db_name, stack, wms, carrier, world, api_part.process.pid,
+                          worker_part.process.pid if worker_part else 0, admin_token, payments_token, log_dir)
+        yield running
     finally:
         stack.stop()
         wms.stop()
@@ -124,10 +133,13 @@ def running_router(workers: int = 2, threads: int = 8, seed_path: str = "example
             log.warning("database_not_dropped", database=db_name, error=f"{type(exc).__name__}: {exc}")
         if embedded:
             embedded.stop()
+        if remove_logs and not (running is not None and running.keep_logs):
+            shutil.rmtree(log_dir, ignore_errors=True)
 
 
-def generate_orders(world: dict, n: int, seed: int = 42) -> list[dict]:
-    """N canonical orders over the seeded SKUs: 1-4 lines, several merchants, CN addresses."""
+def generate_orders(world: dict, n: int, seed: int = 42, prefix: str = "DEMO") -> list[dict]:
+    """N canonical orders over the seeded SKUs: 1-4 lines, several merchants, CN addresses; their
+    channel order ids are ``<prefix>-<seed>-<i>``."""
     rng = random.Random(seed)
     skus = [s for s in world["skus"] if sum(s.get("stock", {}).values()) > 0]
     orders = []
@@ -141,7 +153,7 @@ def generate_orders(world: dict, n: int, seed: int = 42) -> list[dict]:
         method = rng.choices(["online", "cod", "prepaid"], [7, 2, 1])[0]
         name = rng.choice(NAMES)
         orders.append({
-            "channel_order_id": f"DEMO-{seed}-{i}",
+            "channel_order_id": f"{prefix}-{seed}-{i}",
             "currency": "CNY",
             "customer": {"id": f"c{rng.randrange(n // 3 + 1)}", "name": name, "phone": "13800138000"},
             "shipping_address": {"name": name, "phone": "13800138000", "country": "CN", "region": region,
@@ -216,11 +228,11 @@ def pay(api: str, result: DemoResult, concurrency: int = 8, headers: dict | None
         list(pool.map(one, result.orders))
 
 
-def fetch_all(api: str, headers: dict | None = None) -> list[dict]:
+def fetch_all(api: str, headers: dict | None = None, query: dict | None = None) -> list[dict]:
     out, cursor = [], None
     with httpx.Client(base_url=api, timeout=60, headers=headers) as client:
         while True:
-            params = {"limit": 500, **({"cursor": cursor} if cursor else {})}
+            params = {"limit": 500, **(query or {}), **({"cursor": cursor} if cursor else {})}
             page = client.get("/v1/orders", params=params).json()
             out.extend(page["orders"])
             cursor = page["next_cursor"]
@@ -235,13 +247,16 @@ def settled(order: dict) -> bool:
         order.get("routing", {}).get("state") in ("backordered", "held", "rejected"))
 
 
-def wait_settled(api: str, n: int, timeout: float, progress: bool = True, headers: dict | None = None) -> list[dict]:
+def wait_settled(api: str, n: int, timeout: float, progress: bool = True, headers: dict | None = None,
+                 ids: set[str] | None = None, query: dict | None = None) -> list[dict]:
+    """Poll the order list until ``n`` orders settled (``ids``: only those orders count, found with
+    the list's ``query``, for a router holding others too)."""
     from tqdm import tqdm
 
     deadline = time.monotonic() + timeout
     with tqdm(total=n, desc="settled", unit="order", disable=not progress) as bar:
         while True:
-            orders = fetch_all(api, headers)
+            orders = [o for o in fetch_all(api, headers, query) if ids is None or o["order_id"] in ids]
             done = sum(settled(o) for o in orders)
             bar.update(done - bar.n)
             if done >= n or time.monotonic() > deadline:
@@ -272,11 +287,12 @@ def channel_token(world: dict, channel: str = "manual") -> str | None:
 
 
 def run_demo(n: int, concurrency: int = 8, workers: int = 2, timeout: int = 300) -> None:
+    """A throwaway router: N orders through it, a summary; its directory removed after (kept with
+    the logs, and said where, when no order got delivered)."""
     from rich.console import Console
-    from rich.table import Table
 
     console = Console()
-    with running_router(workers=workers) as router:
+    with running_router(workers=workers, remove_logs=True) as router:
         console.print(f"router on {router.api}; simulated WMS {router.wms.url}, carriers {router.carrier.url}")
         orders = generate_orders(router.seed, n)
         started = time.time()
@@ -284,6 +300,48 @@ def run_demo(n: int, concurrency: int = 8, workers: int = 2, timeout: int = 300)
         pay(router.api, result, concurrency, router.admin_headers)  # an admin may read orders and record payments
         final = wait_settled(router.api, result.accepted, timeout, headers=router.admin_headers)
         elapsed = time.time() - started
+        router.keep_logs = not latencies(final, "delivered")
+    _summary(console, n, result, final, elapsed)
+    if router.keep_logs:
+        console.print(f"[yellow]no order reached delivered: see the logs in {router.log_dir}/[/yellow]")
+
+
+def push_demo(url: str, token: str, n: int, concurrency: int = 8, timeout: int = 300,
+              seed_path: str = "examples/seed.yaml") -> DemoResult:
+    """N generated orders pushed into a router already running at ``url`` (``orderrouter up``,
+    seeded with ``seed_path``), as the operator whose ``token`` is given, on the manual channel:
+    online orders are paid (when the token may record payments), and the summary waits for these
+    orders only. They stay in that router, its console and its reports."""
+    from rich.console import Console
+
+    from adapters.seed import read  # loaded when a demo runs, as running_router's imports are
+
+    console = Console()
+    run_id = uuid.uuid4().hex[:6].upper()
+    headers = {"Authorization": f"Bearer {token}"}
+    base = url.rstrip("/")
+    health = httpx.get(f"{base}/healthz", timeout=10)
+    if health.status_code != 200:
+        raise RuntimeError(f"no router answers at {base} (/healthz: {health.status_code})")
+    since = datetime.now(timezone.utc).isoformat()
+    orders = generate_orders(read(seed_path), n, prefix=f"DEMO-{run_id}")
+    started = time.time()
+    result = push_orders(base, orders, concurrency, token=token)
+    if result.refused:
+        console.print(f"[yellow]{result.refused} order(s) refused: check the token's role (operator or admin) "
+                      f"and that the router was seeded with {seed_path}[/yellow]")
+    pay(base, result, concurrency, headers)
+    ids = {order_id for order_id, _ in result.orders}
+    final = wait_settled(base, len(ids), timeout, headers=headers, ids=ids,
+                         query={"channel": "manual", "placed_from": since[:19] + "Z"})
+    _summary(console, n, result, final, time.time() - started)
+    console.print(f"channel order ids DEMO-{run_id}-*: see them at {base}/console/orders?channel=manual")
+    return result
+
+
+def _summary(console, n: int, result: DemoResult, final: list[dict], elapsed: float) -> None:
+    from rich.table import Table
+
     by_status: dict[str, int] = {}
     for o in final:
         key = (o["status"], o["shipment_status"])
@@ -299,5 +357,3 @@ def run_demo(n: int, concurrency: int = 8, workers: int = 2, timeout: int = 300)
         summary.add_row(f"p{p} accepted -> delivered", f"{percentile(delivered, p):.2f} s")
     summary.add_row("elapsed", f"{elapsed:.1f} s")
     console.print(summary)
-    if not delivered:
-        console.print("[yellow]no order reached delivered: see the logs in .run/demo-*/[/yellow]")
