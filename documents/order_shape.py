@@ -232,6 +232,9 @@ class Fulfilment(me.EmbeddedDocument):
     wms_order_id = me.StringField()
     tracking = me.ListField(me.EmbeddedDocumentField(TrackingEntry))
     packages = me.ListField(me.EmbeddedDocumentField(Parcel))
+    # its numbers a newer live parcel claimed since (documents.orders.note_reclaimed): events on
+    # them look their live owner up again
+    reclaimed_numbers = me.ListField(me.StringField())
     merge = me.EmbeddedDocumentField(MergeHold)  # held for an order merge, and the merged delivery order
     error = me.StringField()  # why dispatch failed
     reroute = me.BooleanField()  # the warehouse cannot ship it: route it elsewhere

@@ -10,7 +10,7 @@ import random
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -22,7 +22,7 @@ from documents import order_shape as shape
 from documents.codec import from_bson, to_bson
 from documents.group_insert import GroupInsert
 from documents.schedule import schedule_fields
-from router.fulfilment_flow import live_owner, parcels
+from router.fulfilment_flow import LIVE_PARCEL, live_owner, parcels
 from router.statuses import FulfilmentStatus, OrderStatus, RoutingState
 
 
@@ -185,11 +185,14 @@ def load(order_id: str, working: bool = False) -> dict | None:
 
 _PARCEL_FIELDS = {f"fulfilments.{k}": 1 for k in (
     "id", "status", "warehouse_id", "carrier_id", "tracking_number", "packages", "dispatched_at",
-    "partially_shipped_at", "shipped_at", "tracking.event", "tracking.tracking_number", "merge.group")}
+    "partially_shipped_at", "shipped_at", "tracking.event", "tracking.tracking_number", "merge.group",
+    "reclaimed_numbers")}
 OWNERS_LIMIT = 20  # orders read per lookup: a number is reused a few times at most
+WAYBILLS = "fulfilments.tracking_number"
+BOXES = "fulfilments.packages.tracking_number"
 
 
-def parcel_owners(tracking_number: str) -> list[dict]:
+def parcel_owners(tracking_number: str, by: Sequence[str] = (WAYBILLS, BOXES)) -> list[dict]:
     """Every fulfilment holding ``tracking_number`` as its waybill or as one of its boxes, as
     ``{order_id, fulfilment_id, warehouse_id, carrier_id, status, since}``: ``carrier_id`` is that
     parcel's carrier (a box may travel with another carrier than the one booked), ``status`` the
@@ -197,24 +200,43 @@ def parcel_owners(tracking_number: str) -> list[dict]:
     Carriers re-issue numbers, so there may be several (``router.fulfilment_flow.live_owner``
     picks the one events go to). Two indexed lookups, the waybills and the boxes: each is one index
     range on any server, where one top-level ``$or`` would make the embedded server decode every
-    order (``wire_quirks``)."""
+    order (``wire_quirks``). ``by``: the lookups made (``(WAYBILLS,)``: those holding it as a
+    waybill, and any box of theirs, in one). ``reclaimed``: whether a parcel booked or reported
+    since claimed the number while this one was live (:func:`note_reclaimed`)."""
     found: dict[str, dict] = {}
-    for query in ({"fulfilments.tracking_number": tracking_number},
-                  {"fulfilments.packages.tracking_number": tracking_number}):
-        for doc in collection().find(query, _PARCEL_FIELDS).limit(OWNERS_LIMIT):
+    for field in by:
+        for doc in collection().find({field: tracking_number}, _PARCEL_FIELDS).limit(OWNERS_LIMIT):
             for f in doc.get("fulfilments", []):
                 held = dict(parcels(f))
                 if tracking_number not in held or f["id"] in found:
                     continue
-                delivered = any(t.get("event") == "delivered" and t.get("tracking_number") == tracking_number
-                                for t in f.get("tracking") or [])
                 since = f.get("dispatched_at") if f.get("tracking_number") == tracking_number else \
                     f.get("partially_shipped_at") or f.get("shipped_at") or f.get("dispatched_at")
                 found[f["id"]] = {"order_id": doc["_id"], "fulfilment_id": f["id"], "warehouse_id": f["warehouse_id"],
-                                  "carrier_id": held[tracking_number],
-                                  "status": FulfilmentStatus.DELIVERED.value if delivered else f["status"],
-                                  "since": since, "merge_group": (f.get("merge") or {}).get("group")}
+                                  "carrier_id": held[tracking_number], "status": parcel_status(f, tracking_number),
+                                  "since": since, "merge_group": (f.get("merge") or {}).get("group"),
+                                  "reclaimed": tracking_number in (f.get("reclaimed_numbers") or [])}
     return list(found.values())
+
+
+def note_reclaimed(tracking_number: str, holders: Iterable[dict]) -> None:
+    """Mark on each of ``holders`` (live parcels found holding ``tracking_number``, see
+    ``services.dispatch.live_claims``) that a newer parcel claims the number: written before the
+    claiming order records it, so an owner of the number kept by a process (the carrier-event
+    intake) is looked up again once the marked fulfilment is the one named. Bumps the version, as
+    an order-level update rewrites the fulfilments it read."""
+    for h in holders:
+        collection().update_one({"_id": h["order_id"], "fulfilments.id": h["fulfilment_id"]},
+                                {"$addToSet": {"fulfilments.$.reclaimed_numbers": tracking_number},
+                                 "$inc": {"version": 1}})
+
+
+def parcel_status(f: dict, tracking_number: str) -> str:
+    """The status of fulfilment ``f``'s parcel ``tracking_number``: the fulfilment's, or
+    ``delivered`` for a box delivered on its own (as :func:`parcel_owners` reports it)."""
+    delivered = any(t.get("event") == "delivered" and t.get("tracking_number") == tracking_number
+                    for t in f.get("tracking") or [])
+    return FulfilmentStatus.DELIVERED.value if delivered else f["status"]
 
 
 def save_change(order_id: str, version: int, set_fields: dict, timeline: Sequence[dict] = (),
@@ -505,12 +527,57 @@ def load_summary_by_fulfilment(fulfilment_id: str) -> dict | None:
     return owners.get(("fulfilment", fulfilment_id), load)
 
 
+class _RecentParcelOwners:
+    """The holders of a carrier's tracking number that its events go by, as read at most ``ttl``
+    seconds ago, per process (the carrier-event intake asks for every event, and a parcel's events
+    come in bursts). Read from the waybills alone (one lookup) when their newest live parcel holds
+    it unclaimed, else from the waybills and the boxes (:func:`parcel_owners`).
+
+    An entry may go stale as a number changes hands; the worker makes that harmless: an event
+    whose fulfilment's parcel is no longer live (delivered or cancelled), or was claimed by a newer
+    parcel (:func:`note_reclaimed`, written before the claim is recorded), goes to the live owner
+    looked up again then (``services.events._to_live_owner``). The expiry bounds anything else
+    (a merged delivery order's members are read together). A number nobody holds is not kept.
+    Bounded; keyed by database too, as tests share a process across databases."""
+
+    def __init__(self, ttl: float = 30.0, size: int = 20_000):
+        self.ttl, self.size, self.lock = ttl, size, threading.Lock()
+        self.found: OrderedDict[tuple, tuple[float, list[dict]]] = OrderedDict()
+
+    def get(self, tracking_number: str, carrier_id: str) -> list[dict]:
+        key, now_s = (collection().database.name, carrier_id, tracking_number), time.monotonic()
+        with self.lock:
+            hit = self.found.get(key)
+        if hit is not None and hit[0] > now_s:
+            return hit[1]
+        found = [o for o in parcel_owners(tracking_number, (WAYBILLS,)) if o["carrier_id"] == carrier_id]
+        newest = live_owner(found)
+        if newest is None or newest["status"] not in LIVE_PARCEL or newest["reclaimed"]:
+            # a box may hold it too: only a newer live parcel can take events from a live
+            # waybill, and it marks that waybill when it claims the number (note_reclaimed)
+            found = [o for o in parcel_owners(tracking_number) if o["carrier_id"] == carrier_id]
+        with self.lock:
+            if found:
+                self.found[key] = (now_s + self.ttl, found)
+                self.found.move_to_end(key)
+                while len(self.found) > self.size:
+                    self.found.popitem(last=False)
+            else:
+                self.found.pop(key, None)
+        return found
+
+
+recent_parcel_owners = _RecentParcelOwners()
+
+
 def load_summary_by_tracking(tracking_number: str, carrier_id: str | None = None) -> dict | None:
     """The summary of the fulfilment whose parcel ``tracking_number`` (of ``carrier_id``, when
     given) events go to: its live owner (``router.fulfilment_flow.live_owner``); ``carrier_id`` is
-    that parcel's carrier. Not remembered, unlike a fulfilment's owner: a carrier may re-issue a
-    number once its parcel was delivered, and the new parcel owns it from then on."""
-    found = [o for o in parcel_owners(tracking_number) if carrier_id is None or o["carrier_id"] == carrier_id]
+    that parcel's carrier. With a carrier, from its holders read in the last 30 s
+    (:class:`_RecentParcelOwners`: a number may change hands, and the worker checks the owner
+    before applying the event)."""
+    found = recent_parcel_owners.get(tracking_number, carrier_id) if carrier_id is not None \
+        else parcel_owners(tracking_number)
     owner = live_owner(found)
     return None if owner is None else {k: owner[k] for k in ("order_id", "fulfilment_id", "warehouse_id", "carrier_id")}
 

@@ -65,6 +65,8 @@ def dispatch_fulfilment(order_id: str, fulfilment_id: str, retry: bool = False, 
     # a number just booked that another live parcel of that carrier still holds: flagged
     claims = live_claims(tracking, fulfilment_id, f.get("carrier_id"), group) \
         if tracking and not f.get("tracking_number") else []
+    if tracking and claims:
+        orders.note_reclaimed(tracking, claims)  # before this order holds it: their events look again
     details = {"tracking_number": tracking, "wms_order_id": wms.get("wms_order_id"), "error": None}
     if label:
         details["label_url"] = label  # the label bought with the waybill (EasyPost), for the warehouse to print

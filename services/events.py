@@ -21,8 +21,9 @@ from router import cod, lifecycle
 from router.errors import IllegalTransition
 from router.exceptions import (CARRIER_EXCEPTIONS, ExceptionKind, carrier_reason, resolved, settled_by,
                                timeline_entries, with_flag)
-from router.fulfilment_flow import (PARTLY_OR_ALL_SHIPPED, SHIPPED_OR_LATER, delivers_fulfilment,
-                                    lines_after_shipment, moved_meanwhile, stage_of, still_stale)
+from router.fulfilment_flow import (LIVE_PARCEL, PARTLY_OR_ALL_SHIPPED, SHIPPED_OR_LATER, delivers_fulfilment,
+                                    lines_after_shipment, live_owner, moved_meanwhile, stage_of, still_stale)
+from router.fulfilment_flow import parcels as all_parcels
 from router.paperwork import PaperKind, with_paper
 from router.statuses import FulfilmentStatus, PaymentEventType, PaymentStatus, TrackingStatus, WmsEventType
 from services import turns
@@ -119,7 +120,7 @@ def _unprocessed(event_key: str) -> dict | None:
     return None if event is None or event["processed"] else event
 
 
-def _apply_fulfilment_event(event_key: str, event: dict, kind, actor: str) -> dict | None:
+def _apply_fulfilment_event(event_key: str, event: dict, kind, actor: str, owner_checked: bool = False) -> dict | None:
     """One WMS or carrier event on one fulfilment. A step that cannot change anything derived at
     order level (accepted, picked, packed; scans in transit) is one positional update guarded on
     that fulfilment's status, so events on sibling fulfilments never collide; anything else is a
@@ -134,17 +135,53 @@ def _apply_fulfilment_event(event_key: str, event: dict, kind, actor: str) -> di
 
     with turns.per_order.turn(event["order_id"]):
         doc = orders.load(event["order_id"], working=True)
-        if doc is not None and kind in SHIPPING:
-            claims.update(_box_claims(doc, e))
-        step = _fast_step(doc, e, kind, actor, now) if doc is not None and not claims else None
-        if step is not None and doc is not None and orders.advance_fulfilment(doc["_id"], *step):
-            return doc
-        doc, outcomes = _guarded(event_key, event["order_id"], decide, current=None if step else doc)
+        moved = _to_live_owner(doc, event) if doc is not None and actor.startswith("carrier:") \
+            and not owner_checked else None
+        if moved is None:
+            if doc is not None and kind in SHIPPING:
+                claims.update(_box_claims(doc, e))
+                for number, holders in claims.items():  # before this order holds them: their events look again
+                    orders.note_reclaimed(number, holders)
+            step = _fast_step(doc, e, kind, actor, now) if doc is not None and not claims else None
+            if step is not None and doc is not None and orders.advance_fulfilment(doc["_id"], *step):
+                return doc
+            doc, outcomes = _guarded(event_key, event["order_id"], decide, current=None if step else doc)
+    if moved is not None:  # outside this order's turn: the live owner's order takes its own
+        return _apply_fulfilment_event(event_key, moved, kind, actor, owner_checked=True)
     follow_up(doc, outcomes)
     if doc is not None:
         exchange_progress(doc)
         send_pending(doc, cause=e.get("event_id"))
     return doc
+
+
+def _to_live_owner(doc: dict, event: dict) -> dict | None:
+    """A carrier event as sent to the parcel's live owner, when that is not the fulfilment the API
+    named: the API keeps a number's holders for 30 s (``documents.orders._RecentParcelOwners``),
+    and a number changes hands when its parcel is delivered or cancelled and the carrier re-issues
+    it, or when a newer parcel claims it (``orders.note_reclaimed``). So an event on a parcel no
+    longer live or claimed since looks the live owner up again (as the API would have); None when
+    the event's fulfilment is it."""
+    e = event["payload"]
+    number = e.get("tracking_number")
+    f = next((f for f in doc["fulfilments"] if f["id"] == e.get("fulfilment_id")), None)
+    if f is None or not number or (number in dict(all_parcels(f)) and number not in (f.get("reclaimed_numbers") or [])
+                                   and orders.parcel_status(f, number) in LIVE_PARCEL):
+        return None
+    owner = live_owner(o for o in orders.parcel_owners(number) if o["carrier_id"] == event["source"])
+    group = (f.get("merge") or {}).get("group")
+    if owner is None or owner["fulfilment_id"] == f["id"] or (group and owner.get("merge_group") == group):
+        return None  # it is the owner, or shares the parcel with it (a merged delivery order's waybill)
+    log.info("carrier_event_to_live_owner", tracking_number=number, fulfilment_id=f["id"],
+             live_fulfilment_id=owner["fulfilment_id"])
+    # the carrier's event id as the API would have named it for that owner (a merged order's
+    # members each got it suffixed by their fulfilment id), so the members' copies make one event
+    event_id = e.get("event_id") or ""
+    event_id = event_id.removesuffix(f":{f['id']}") if group else event_id
+    if owner.get("merge_group"):
+        event_id = f"{event_id}:{owner['fulfilment_id']}"
+    return {**event, "order_id": owner["order_id"],
+            "payload": {**e, "fulfilment_id": owner["fulfilment_id"], "event_id": event_id or e.get("event_id")}}
 
 
 def _fast_step(doc: dict, e: dict, kind, actor: str, now: datetime) -> tuple | None:

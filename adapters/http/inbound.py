@@ -153,7 +153,7 @@ def carrier_event(carrier: str):
 def _merged_siblings(tracking_number: str, carrier: str, owner: dict) -> list[dict]:
     """The other fulfilments of the merged delivery order whose waybill ``tracking_number`` is
     (services/merging.py): the parcel is theirs too. Empty for a parcel of one fulfilment."""
-    found = orders.parcel_owners(tracking_number)
+    found = orders.recent_parcel_owners.get(tracking_number, carrier)  # read for the owner just before
     group = next((o.get("merge_group") for o in found if o["fulfilment_id"] == owner["fulfilment_id"]), None)
     if not group:
         return []

@@ -290,6 +290,37 @@ def test_a_reused_tracking_number_is_flagged_and_its_events_go_to_the_live_owner
     assert [v for v in invariants.check_all() if v.kind == "duplicate_tracking"] == []
 
 
+def test_a_number_claimed_while_its_owner_is_kept_by_the_intake_goes_to_the_new_parcel(api, worker, seeded, wms, carrier):
+    """The carrier-event intake keeps a number's owner for a while (documents.orders
+    ._RecentParcelOwners); a booking that re-issues the number marks the old parcel first, so the
+    worker sends the events the intake still names it for to the new, live owner."""
+    first = post_order(api, [("SKU-A", 1)], paid=True)
+    a = fulfilment_in(api, first, "dispatched")
+    wms.progress(a["id"])
+    order_in(api, first, status="shipped")
+    number = a["tracking_number"]
+    eventually(lambda: number in carrier.trackers, what="tracker")
+    carrier.track(number, steps=("in_transit",))
+    eventually(lambda: "in_transit" in [t["event"] for t in fulfilment_of(get_order(api, first), a["id"])["tracking"]],
+               what="the first parcel's scan")
+    kept = orders.recent_parcel_owners.get(number, a["carrier_id"])  # as the intake keeps it now
+    assert [o["fulfilment_id"] for o in kept] == [a["id"]]
+
+    carrier.reissue(number)
+    second = post_order(api, [("SKU-C", 1)], paid=True)
+    b = fulfilment_in(api, second, "dispatched")
+    assert b["tracking_number"] == number
+    assert number in fulfilment_of(get_order(api, first), a["id"])["reclaimed_numbers"]
+    wms.progress(b["id"])
+    order_in(api, second, status="shipped")
+    carrier.track(number, steps=("in_transit", "out_for_delivery", "delivered"))
+    order_in(api, second, shipment_status="delivered")
+    a_now = fulfilment_of(get_order(api, first), a["id"])
+    assert a_now["status"] == "in_transit"
+    scans = [t["event"] for t in a_now["tracking"] if t["event"] in ("in_transit", "out_for_delivery", "delivered")]
+    assert scans == ["in_transit"]  # the new parcel's events went to it
+
+
 # --- cash on delivery, and terms ------------------------------------------------------------------------
 
 def test_a_split_cod_order_is_paid_parcel_by_parcel_and_gets_its_receipt(api, worker, seeded, wms, carrier):
