@@ -555,7 +555,9 @@ class _RecentParcelOwners:
         if newest is None or newest["status"] not in LIVE_PARCEL or newest["reclaimed"]:
             # a box may hold it too: only a newer live parcel can take events from a live
             # waybill, and it marks that waybill when it claims the number (note_reclaimed)
-            found = [o for o in parcel_owners(tracking_number) if o["carrier_id"] == carrier_id]
+            seen = {o["fulfilment_id"] for o in found}
+            found += [o for o in parcel_owners(tracking_number, (BOXES,))
+                      if o["carrier_id"] == carrier_id and o["fulfilment_id"] not in seen]
         with self.lock:
             if found:
                 self.found[key] = (now_s + self.ttl, found)

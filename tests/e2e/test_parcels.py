@@ -20,12 +20,14 @@ import hashlib
 import hmac
 import json
 import re
+import threading
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
+import pymongo
 import pytest
 
 from adapters.seed import load_world
@@ -319,6 +321,42 @@ def test_a_number_claimed_while_its_owner_is_kept_by_the_intake_goes_to_the_new_
     assert a_now["status"] == "in_transit"
     scans = [t["event"] for t in a_now["tracking"] if t["event"] in ("in_transit", "out_for_delivery", "delivered")]
     assert scans == ["in_transit"]  # the new parcel's events went to it
+
+
+def _order_finds(monkeypatch) -> list:
+    """The finds on ``orders`` this thread makes from now on (a round trip each; find_one too)."""
+    calls, me = [], threading.get_ident()
+    original = pymongo.collection.Collection.find
+
+    def find(self, *args, **kwargs):
+        if self.name == "orders" and threading.get_ident() == me:
+            calls.append(args[:1])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(pymongo.collection.Collection, "find", find)
+    return calls
+
+
+def test_a_parcels_owner_is_one_read_of_the_waybills_kept_a_while(api, worker, seeded, carrier, monkeypatch):
+    """Round trips of the carrier-event intake's owner lookup: one read of the waybills, then none
+    while kept; the boxes too only when the waybill's newest live parcel had the number claimed."""
+    order_id = post_order(api, [("SKU-A", 1)], paid=True)
+    a = fulfilment_in(api, order_id, "dispatched")
+    number, carrier_id = a["tracking_number"], a["carrier_id"]
+    finds = _order_finds(monkeypatch)
+    orders.recent_parcel_owners.found.clear()
+    assert orders.load_summary_by_tracking(number, carrier_id)["fulfilment_id"] == a["id"]
+    assert len(finds) == 1
+    for _ in range(3):
+        assert orders.load_summary_by_tracking(number, carrier_id)["fulfilment_id"] == a["id"]
+    assert len(finds) == 1
+    assert orders.load_summary_by_tracking(number, "another-carrier") is None  # not its parcel
+
+    orders.note_reclaimed(number, [{"order_id": order_id, "fulfilment_id": a["id"]}])
+    orders.recent_parcel_owners.found.clear()
+    finds.clear()
+    assert orders.load_summary_by_tracking(number, carrier_id)["fulfilment_id"] == a["id"]  # nobody else holds it
+    assert len(finds) == 2  # the waybills, then both
 
 
 # --- cash on delivery, and terms ------------------------------------------------------------------------
