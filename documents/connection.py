@@ -63,11 +63,12 @@ def ensure_indexes() -> list[str]:
     returns the names dropped, as ``collection.index``."""
     from pymongo.errors import OperationFailure
 
-    from documents import (alerts, capacity, dead_letters, inbox, order_list, orders, reference, routing_inputs,
-                           sessions, stock, webhooks)
+    from documents import (alerts, capacity, dead_letters, inbox, order_list, orders, reference, risk,
+                           routing_inputs, sessions, stock, webhooks)
 
     dropped = []
     webhooks.ensure_order_indexes()  # the webhook relay reads orders by their last change
+    risk.ensure_order_indexes()  # the risk rules count a customer's, phone's or address's recent orders
     for module in (orders, order_list, stock, reference, inbox, dead_letters, alerts, routing_inputs, sessions,
                    capacity, webhooks):
         for cls in module.DOCUMENTS:

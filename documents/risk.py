@@ -10,6 +10,14 @@ from router.risk import RiskRules, VelocityCount
 
 SETTING = "risk_rules"
 HISTORY = "risk_rules_history"
+# The velocity counts' indexes on orders: each key with the arrival time (documents/connection.py).
+ORDER_INDEXES = ([("customer.id", 1), ("created_at", 1)], [("customer.phone", 1), ("created_at", 1)],
+                 [("address.phone", 1), ("created_at", 1)], [("address.postcode", 1), ("created_at", 1)])
+
+
+def ensure_order_indexes() -> None:
+    for keys in ORDER_INDEXES:
+        orders.collection().create_index(keys)
 
 
 def load_rules(*, cached: bool = True) -> RiskRules | None:
