@@ -81,7 +81,7 @@ def test_refused_form_shows_the_apis_field_errors_and_keeps_the_input(page, api,
     assert api_get(api, "/v1/orders", channel="manual")["orders"] == []
 
 
-def test_admin_blacklists_a_phone_on_the_risk_page(page, api, seeded):
+def test_admin_blacklists_a_phone_on_the_risk_page_and_a_phone_order_from_it_is_held(page, api, worker, seeded):
     login(page, api, role="admin")
     page.click("a[data-nav=risk]")
     page.wait_for_selector("#blacklist-add")
@@ -95,3 +95,15 @@ def test_admin_blacklists_a_phone_on_the_risk_page(page, api, seeded):
     rules = api_get(api, "/v1/risk/rules")["rules"]
     assert rules["blacklist"]["phones"][0]["added_by"] == "admin-user"
     assert re.match(r"console-\d{8}T", rules["version"])
+
+    page.goto(f"{api}/console/orders/new")  # an order taken by phone from that number
+    page.fill("input[name=sku_0]", "SKU-A")
+    fill_customer(page)
+    page.fill("input[name=customer_phone]", "15550100999")
+    page.click("#submit-order")
+    page.wait_for_selector("#order-id")
+    order_id = page.inner_text("#order-id").strip()
+    eventually(lambda: api_get(api, f"/v1/orders/{order_id}")["status"] == "on_hold", what="held")
+    page.reload()
+    assert "blacklist.phones[0]" in page.inner_text("main") and "stolen cards" in page.inner_text("main")
+    shot(page, "phone-order-held-by-risk-rule")
