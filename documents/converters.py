@@ -8,7 +8,8 @@ from decimal import Decimal
 
 from router.exceptions import flagged
 from router.lifecycle import OrderState
-from router.model import Address, Customer, Order, OrderLine, StockLevel
+from router.model import Address, Customer, Order, OrderLine, PlannedFulfilment, StockLevel
+from router.money import Amounts
 from router.statuses import (AfterSalesStatus, FulfilmentStatus, OrderStatus, PaymentMethod, PaymentStatus,
                              RoutingState, ShipmentStatus, ShippingMethod)
 
@@ -153,3 +154,21 @@ def change_fields(doc: dict, change, fulfilment_data: dict[str, dict] | None = N
 def with_details(timeline, details: dict) -> list[dict]:
     """Timeline entries with the event's own details (ids, tracking numbers) added."""
     return [{**entry, "details": {**entry.get("details", {}), **details}} for entry in timeline]
+
+
+def new_fulfilment_document(f: PlannedFulfilment, amounts: Amounts, cod_amount: Decimal | None = None,
+                            hold_tag: str | None = None) -> dict:
+    """A planned fulfilment as stored, reserved and not yet sent anywhere (one shape for the first
+    routing, a backorder placed later and a re-route). ``cod_amount``: what the courier collects with
+    it, None when the order is not paid on delivery; ``hold_tag``: set on fulfilments planned after
+    the first routing (their stock holds carry it)."""
+    out = {"id": f.fulfilment_id, "merchant_id": f.merchant_id, "warehouse_id": f.warehouse_id,
+           "carrier_id": f.carrier_id, "status": FulfilmentStatus.RESERVED.value,
+           "lines": [{"line_no": line.line_no, "sku": line.sku, "quantity": line.quantity} for line in f.lines],
+           "amounts": amounts.to_dict(), "freight": str(f.freight),
+           "cod_amount": None if cod_amount is None else str(cod_amount),
+           "tracking_number": None, "wms_order_id": None, "tracking": []}
+    if hold_tag is not None:
+        out["hold_tag"] = hold_tag
+    return out
+

@@ -26,12 +26,13 @@ import structlog
 
 from config import get_settings
 from documents import orders, reference, reservations, routing_inputs, stock
-from documents.converters import change_fields, order_from_document, order_state, stock_levels
+from documents.converters import (change_fields, new_fulfilment_document, order_from_document, order_state,
+                                  stock_levels)
 from documents.schedule import backorder_entries, backorder_wait
 from router import backorders, lifecycle
 from router.errors import IllegalTransition
 from router.model import Order, PlannedFulfilment, RoutingDecision
-from router.money import Amounts, quantize
+from router.money import quantize
 from router.order_state import Outcome
 from router.routing import plan_fulfilments
 from router.statuses import FulfilmentStatus, OrderStatus, PaymentMethod, RoutingState
@@ -124,7 +125,7 @@ def _save_placed(order_id: str, read: dict, decision: RoutingDecision, placed: p
         fields = change_fields(doc, change)
         cod = doc.get("payment_method") == PaymentMethod.CASH_ON_DELIVERY.value
         fields["fulfilments"] = list(doc["fulfilments"]) + [
-            _fulfilment(f, money[f.fulfilment_id], tag, cod) for f in decision.fulfilments]
+            new_fulfilment_document(f, money[f.fulfilment_id], money[f.fulfilment_id].payable if cod else None, tag) for f in decision.fulfilments]
         fields["warehouse_ids"] = sorted({f["warehouse_id"] for f in fields["fulfilments"]})
         fields["routing"] = {**doc["routing"], "state": RoutingState.ROUTED.value, "reason": None,
                              "backordered": [e.to_dict() for e in left], "retried_at": now,
@@ -152,17 +153,6 @@ def _save_placed(order_id: str, read: dict, decision: RoutingDecision, placed: p
 
 def _placed_units(fulfilments: tuple[PlannedFulfilment, ...]) -> dict[str, dict[int, int]]:
     return {f.fulfilment_id: {line.line_no: line.quantity for line in f.lines} for f in fulfilments}
-
-
-def _fulfilment(f: PlannedFulfilment, amounts: Amounts, tag: str, cod: bool) -> dict:
-    out = {"id": f.fulfilment_id, "merchant_id": f.merchant_id, "warehouse_id": f.warehouse_id,
-           "carrier_id": f.carrier_id, "status": FulfilmentStatus.RESERVED.value,
-           "lines": [{"line_no": line.line_no, "sku": line.sku, "quantity": line.quantity} for line in f.lines],
-           "amounts": amounts.to_dict(), "freight": str(f.freight), "hold_tag": tag,
-           "tracking_number": None, "wms_order_id": None, "tracking": []}
-    if cod:  # the courier collects what the units carry
-        out["cod_amount"] = str(amounts.payable)
-    return out
 
 
 # --- cancel after the wait ------------------------------------------------------------------------

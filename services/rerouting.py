@@ -11,7 +11,8 @@ import structlog
 
 from config import get_settings
 from documents import orders, reference, reservations, routing_inputs, stock
-from documents.converters import change_fields, order_from_document, order_state, stock_levels
+from documents.converters import (change_fields, new_fulfilment_document, order_from_document, order_state,
+                                  stock_levels)
 from documents.schedule import backorder_entries
 from router import backorders, lifecycle
 from router.fulfilment_flow import FulfilmentCommand
@@ -86,7 +87,7 @@ def _save(order_id: str, failed_id: str, new: tuple[PlannedFulfilment, ...], exc
         if cod:
             moved["cod_amount"] = str(Amounts().payable)  # and so does what the courier collects
         fields = change_fields(doc, change, {failed_id: moved}, now)
-        fields["fulfilments"] = fields["fulfilments"] + [_fulfilment(f, money[f.fulfilment_id], tag, cod)
+        fields["fulfilments"] = fields["fulfilments"] + [new_fulfilment_document(f, money[f.fulfilment_id], money[f.fulfilment_id].payable if cod else None, tag)
                                                          for f in new]
         fields["routing"] = {**doc["routing"], "backordered": [e.to_dict() for e in waiting],
                              "decisions": list(doc["routing"].get("decisions") or []) + [
@@ -122,14 +123,3 @@ def _carry(doc: dict, failed: dict, new: tuple[PlannedFulfilment, ...],
                                        doc["currency"], now)
     return backorders.take(entries, {f.fulfilment_id: {line.line_no: line.quantity for line in f.lines}
                                      for f in new}, doc["currency"])
-
-
-def _fulfilment(f: PlannedFulfilment, amounts: Amounts, tag: str, cod: bool) -> dict:
-    out = {"id": f.fulfilment_id, "merchant_id": f.merchant_id, "warehouse_id": f.warehouse_id,
-           "carrier_id": f.carrier_id, "status": FulfilmentStatus.RESERVED.value,
-           "lines": [{"line_no": line.line_no, "sku": line.sku, "quantity": line.quantity} for line in f.lines],
-           "amounts": amounts.to_dict(), "freight": str(f.freight), "hold_tag": tag,
-           "tracking_number": None, "wms_order_id": None, "tracking": []}
-    if cod:  # what the courier collects for it: its own payable
-        out["cod_amount"] = str(amounts.payable)
-    return out

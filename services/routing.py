@@ -13,7 +13,8 @@ import structlog
 from config import get_settings
 from documents import orders, reference, reservations, risk, routing_inputs, stock
 from documents.schedule import schedule_fields
-from documents.converters import change_fields, order_from_document, order_state, stock_levels
+from documents.converters import (change_fields, new_fulfilment_document, order_from_document, order_state,
+                                  stock_levels)
 from router import backorders, lifecycle
 from router.model import RoutingDecision
 from router.money import BACKORDERED, Amounts, cod_shares, price_order
@@ -167,7 +168,8 @@ def routed_fields(doc: dict, order, decision: RoutingDecision, problems, risks, 
                     "problems": [p.__dict__ for p in problems + risks],
                     "backordered": [e.to_dict() for e in _backorder(order, decision, pricing, now)],
                     "routed_at": now},
-        "fulfilments": [_fulfilment(f, pricing, collect.get(f.fulfilment_id)) for f in decision.fulfilments],
+        "fulfilments": [new_fulfilment_document(f, pricing.fulfilments[f.fulfilment_id], collect.get(f.fulfilment_id))
+                        for f in decision.fulfilments],
         "warehouse_ids": sorted({f.warehouse_id for f in decision.fulfilments}),
         "amounts": {**pricing.order.to_dict(), "currency": order.currency, "tax_included": pricing.tax_included},
         "payable": pricing.order.payable,
@@ -189,17 +191,6 @@ def _backorder(order, decision: RoutingDecision, pricing, now: datetime) -> tupl
         return ()
     return backorders.from_decision(decision.backordered, pricing.fulfilments.get(BACKORDERED, Amounts()),
                                     {line.line_no: line.unit_price for line in order.lines}, order.currency, now)
-
-
-def _fulfilment(f, pricing, cod_amount=None) -> dict:
-    """A planned fulfilment as stored; ``cod_amount``: what the courier collects with it (its share
-    of a cash-on-delivery order's payable), None when the order is not paid on delivery."""
-    return {"id": f.fulfilment_id, "merchant_id": f.merchant_id, "warehouse_id": f.warehouse_id,
-            "carrier_id": f.carrier_id, "status": FulfilmentStatus.RESERVED.value,
-            "lines": [{"line_no": l.line_no, "sku": l.sku, "quantity": l.quantity} for l in f.lines],
-            "amounts": pricing.fulfilments[f.fulfilment_id].to_dict(), "freight": str(f.freight),
-            "cod_amount": None if cod_amount is None else str(cod_amount),
-            "tracking_number": None, "wms_order_id": None, "tracking": []}
 
 
 

@@ -84,12 +84,13 @@ def parse_time(text: Any) -> datetime:
     return datetime.strptime(str(text).strip(), TIMESTAMP_FORMAT).replace(tzinfo=CHINA_TIME)
 
 
-def sign(params: Mapping[str, Any], secret: str, method: str | None = None) -> str:
-    """TOP's ``sign`` of ``params`` (see the module doc). ``method`` defaults to the parameters'
-    own ``sign_method``, else ``md5``; an unknown one raises BadSignature."""
+def sign(params: Mapping[str, Any], secret: str, method: str | None = None, body: bytes = b"") -> str:
+    """TOP's ``sign`` of ``params`` (see the module doc), with ``body`` after them when the request
+    signs its body too (Qimen does). ``method`` defaults to the parameters' own ``sign_method``,
+    else ``md5``; an unknown one raises BadSignature."""
     method = (method or params.get("sign_method") or "md5").lower()
     text = "".join(f"{k}{v}" for k, v in sorted(params.items()) if k != "sign" and k and v not in (None, ""))
-    key, message = secret.encode(), text.encode()
+    key, message = secret.encode(), text.encode() + body
     if method == "md5":
         return hashlib.md5(key + message + key).hexdigest().upper()
     if method == "hmac":

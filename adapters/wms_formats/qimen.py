@@ -18,10 +18,10 @@ reports (ACCEPT, PICK, PACKAGE, DELIVERED, REJECT, CANCELED...); its event id is
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from datetime import datetime, timezone
 
+from adapters.channels import top
 from adapters.errors import BadSignature, PayloadError
 from adapters.native import CHINA_TIME, Native
 from adapters.wms_formats.wms_update import WmsFormat, WmsUpdate, line_no
@@ -128,7 +128,7 @@ def _process(request: Native, received_at: datetime | None) -> WmsUpdate:
     )
 
 
-SIGN_METHODS = ("md5", "hmac", "hmac-sha256")
+SIGN_METHODS = top.SIGN_METHODS
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"  # GMT+8, as every Qimen / TOP system parameter
 
 
@@ -138,17 +138,7 @@ def sign(params: dict, raw_body: bytes | str, secret: str, method: str | None = 
     ``sign_method`` ``md5`` (the default) upper hex MD5 of secret + that + secret, with ``hmac`` upper
     hex HMAC-MD5 of it keyed by the secret, with ``hmac-sha256`` upper hex HMAC-SHA256.
     ``method`` defaults to the parameters' own ``sign_method``; an unknown one raises BadSignature."""
-    method = (method or params.get("sign_method") or "md5").lower()
-    body = raw_body.encode() if isinstance(raw_body, str) else bytes(raw_body)
-    text = "".join(f"{k}{v}" for k, v in sorted(params.items()) if k != "sign" and k and v not in (None, ""))
-    key, message = secret.encode(), text.encode() + body
-    if method == "md5":
-        return hashlib.md5(key + message + key).hexdigest().upper()
-    if method == "hmac":
-        return hmac.new(key, message, hashlib.md5).hexdigest().upper()
-    if method == "hmac-sha256":
-        return hmac.new(key, message, hashlib.sha256).hexdigest().upper()
-    raise BadSignature(f"sign_method {method!r} is not one of {', '.join(SIGN_METHODS)}")
+    return top.sign(params, secret, method, raw_body.encode() if isinstance(raw_body, str) else bytes(raw_body))
 
 
 def verify_request(params: dict, raw_body: bytes, secret: str) -> None:
