@@ -20,7 +20,13 @@ from pathlib import Path
 import httpx
 import structlog
 
+from actors.queues import delete_queues
+from adapters.seed import load_world, read
+from adapters.simulators.carrier import CarrierSimulator
+from adapters.simulators.wms import WmsSimulator
+from adapters.stack import Stack, child_env, wait_http
 from config import get_settings
+from documents.connection import connect, drop_database, ensure_indexes
 
 REGIONS = [("SH", "上海市", "浦东新区", 31.22, 121.54), ("GD", "广州市", "天河区", 23.13, 113.33),
            ("BJ", "北京市", "朝阳区", 39.92, 116.44), ("SC", "成都市", "武侯区", 30.64, 104.04),
@@ -56,8 +62,6 @@ class Running:
 
 
 def _delete_queues(prefix: str, amqp_url: str) -> None:
-    from actors.queues import delete_queues
-
     try:
         delete_queues(prefix, amqp_url)
     except Exception as exc:  # noqa: BLE001 - leftover empty queues are untidy, not a failure
@@ -71,11 +75,7 @@ def running_router(workers: int = 2, threads: int = 8, seed_path: str = "example
     in a fresh database and queue namespace; yield a :class:`Running`; stop everything after, and
     with ``remove_logs`` remove its ``demo-<id>`` directory too unless the caller set
     ``keep_logs`` on the :class:`Running`."""
-    from adapters.seed import load_world, read
-    from adapters.simulators.carrier import CarrierSimulator
-    from adapters.simulators.wms import WmsSimulator
-    from adapters.stack import Stack, child_env, wait_http
-    from documents.connection import connect, ensure_indexes
+    # The embedded server is an optional extra (GPL, for laptops and tests): imported only here.
     from documents.embedded import EmbeddedMongo, free_port
 
     settings = get_settings()
@@ -125,10 +125,8 @@ def running_router(workers: int = 2, threads: int = 8, seed_path: str = "example
         wms.stop()
         carrier.stop()
         _delete_queues(f"demo{run_id}", settings.amqp_url)
-        from mongoengine import get_db
-
         try:
-            get_db().client.drop_database(db_name)
+            drop_database(db_name)
         except Exception as exc:  # noqa: BLE001 - a big database outlasts the client's timeout; never lose the results
             log.warning("database_not_dropped", database=db_name, error=f"{type(exc).__name__}: {exc}")
         if embedded:
@@ -313,8 +311,6 @@ def push_demo(url: str, token: str, n: int, concurrency: int = 8, timeout: int =
     online orders are paid (when the token may record payments), and the summary waits for these
     orders only. They stay in that router, its console and its reports."""
     from rich.console import Console
-
-    from adapters.seed import read  # loaded when a demo runs, as running_router's imports are
 
     console = Console()
     run_id = uuid.uuid4().hex[:6].upper()

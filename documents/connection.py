@@ -5,8 +5,10 @@ import threading
 
 import mongoengine
 from pymongo.database import Database
+from pymongo.errors import ConnectionFailure, ExecutionTimeout, OperationFailure
 
 from documents import wire_quirks
+from documents.slow_commands import SlowCommandLogger
 
 # Short timeouts: fail fast, let Dramatiq retry the message.
 CLIENT_OPTIONS = dict(serverSelectionTimeoutMS=5000, socketTimeoutMS=5000, connectTimeoutMS=3000,
@@ -28,7 +30,6 @@ def connect(url: str, db: str, slow_command_ms: float = 0, socket_timeout_ms: in
     documents/slow_commands.py); ``socket_timeout_ms`` replaces the short default (see
     ``BATCH_SOCKET_TIMEOUT_MS``)."""
     global _quirks_of
-    from documents.slow_commands import SlowCommandLogger
 
     listeners = [SlowCommandLogger(slow_command_ms)] if slow_command_ms > 0 else []
     options = {**CLIENT_OPTIONS, **({"socketTimeoutMS": socket_timeout_ms} if socket_timeout_ms else {})}
@@ -61,8 +62,7 @@ def quirks() -> wire_quirks.Quirks:
 def ensure_indexes() -> list[str]:
     """Create every collection's indexes and drop those a module lists as obsolete (idempotent);
     returns the names dropped, as ``collection.index``."""
-    from pymongo.errors import OperationFailure
-
+    # every documents module may import this one (the server's quirks): its list is imported when asked
     from documents import (alerts, capacity, dead_letters, inbox, order_list, orders, reference, risk,
                            routing_inputs, sessions, stock, webhooks)
 
@@ -87,3 +87,14 @@ def ensure_indexes() -> list[str]:
 
         structlog.get_logger(__name__).info("obsolete_indexes_dropped", indexes=dropped)
     return dropped
+
+
+# The database cannot be reached or did not answer in time (pymongo's ConnectionFailure covers
+# AutoReconnect, NetworkTimeout and ServerSelectionTimeoutError): the caller may try again later.
+DATABASE_DOWN = (ConnectionFailure, ExecutionTimeout)
+
+
+def drop_database(name: str) -> None:
+    """Drop the database ``name`` on the connected server (a throwaway demo or bench run's own)."""
+    mongoengine.get_db().client.drop_database(name)
+

@@ -177,3 +177,12 @@ def levels(sku: str | None = None, warehouse_id: str | None = None, limit: int =
     if warehouse_id:
         filter_["warehouse_id"] = warehouse_id
     return list(collection().find(filter_).sort([("sku", 1), ("warehouse_id", 1)]).limit(limit))
+
+
+def available_by_sku(skus: Sequence[str]) -> dict[str, int]:
+    """Units available per SKU, summed over every warehouse."""
+    totals: dict[str, int] = {}
+    for row in collection().find({"sku": {"$in": list(skus)}}, {"sku": 1, "available": 1}):
+        totals[row["sku"]] = totals.get(row["sku"], 0) + int(row.get("available") or 0)
+    return totals
+

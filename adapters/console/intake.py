@@ -66,9 +66,7 @@ def search_skus(q: str, limit: int = SEARCH_LIMIT) -> list[dict]:
         return []
     found = sorted((s for s in reference.load_network().skus.values()
                     if q in s.sku.casefold() or q in s.name.casefold()), key=lambda s: s.sku)[:limit]
-    available: dict[str, int] = {}
-    for row in stock.collection().find({"sku": {"$in": [s.sku for s in found]}}, {"sku": 1, "available": 1}):
-        available[row["sku"]] = available.get(row["sku"], 0) + int(row.get("available") or 0)
+    available = stock.available_by_sku([s.sku for s in found])
     return [{"sku": s.sku, "name": s.name, "merchant_id": s.merchant_id, "price": f"{s.price:.2f}",
              "available": available.get(s.sku, 0)} for s in found]
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dramatiq.errors
 import pika.exceptions
-import pymongo.errors
 import structlog
 from flask import jsonify
 from marshmallow import ValidationError
@@ -15,13 +14,12 @@ from werkzeug.exceptions import HTTPException
 
 from adapters.errors import BadSignature, PayloadError
 from adapters.schemas import field_errors
+from documents.connection import DATABASE_DOWN
 from router.errors import IllegalTransition
 
 
 log = structlog.get_logger(__name__)
 RETRY_AFTER_S = 5  # what a 503 for an unreachable database or broker asks the sender to wait
-# pymongo: ConnectionFailure covers AutoReconnect, NetworkTimeout and ServerSelectionTimeoutError
-DATABASE_DOWN = (pymongo.errors.ConnectionFailure, pymongo.errors.ExecutionTimeout)
 BROKER_DOWN = (dramatiq.errors.BrokerConnectionError, pika.exceptions.AMQPConnectionError)
 
 
