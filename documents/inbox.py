@@ -1,16 +1,20 @@
-"""The inbox: every event from outside (payment, WMS, carrier, channel webhook) is stored under a
-unique key before it is acted on. A duplicate key means a replay: the effect happens once.
+"""The inbox: events from outside that were not applied to an order, and the entries of the
+reconciler's older path.
 
-An entry stays unprocessed until someone knows its effect is recorded: the actor closes it once
-the event is applied (its order's own guarded update records it) or refused; if the actor died in
-between, the reconciler closes in batches the entries their orders record and re-sends the rest
-(see actors/sweeps.py). Unprocessed therefore means "not yet known applied", never "applied".
-(Leaving every applied entry to the reconciler saved one update per event, but grew a backlog of
-unprocessed entries that every sweep reads through: in the 5,000-order chaos run, on the embedded
-server, which reads every index match before a limit, each sweep read thousands of them and the
-database fell behind.)"""
+An event that is applied leaves its record on the order itself (a payment in ``payments``, a WMS
+or carrier event id in its fulfilment's tracking history), written by the same guarded update that
+applies it; the broker held it until then (services/intake.accept_event). What lands here is what
+a person may have to look at: an event word the router does not know (``record`` then
+``mark_processed`` "flagged"), an event the order's state refused, or one for no known order
+(:func:`note`), each under ``<kind>:<source>:<external key>``, so a redelivery keeps one entry.
+
+Entries left unprocessed (from before events rode the broker, or written by :func:`record` and
+not closed) are settled by the reconciler: it closes those their orders record and re-sends the
+rest (services/sweeps.settle_inbox). Unprocessed therefore means "not yet known applied", never
+"applied"."""
 from __future__ import annotations
 
+import contextlib
 import threading
 from datetime import datetime, timezone
 
@@ -31,9 +35,27 @@ DOCUMENTS = (InboxEvent,)
 _inserts = GroupInsert(lambda: InboxEvent._get_collection())  # concurrent webhooks share one insert_many
 
 
-def record(kind: str, source: str, key: str, payload: dict, order_id: str | None = None) -> tuple[str, bool]:
+def key(kind: str, source: str, external_key: str) -> str:
+    return f"{kind}:{source}:{external_key}"
+
+
+def note(event_key: str, event: dict, outcome: str) -> None:
+    """Keep an event that was not applied (``outcome``: why), closed; an entry already there is
+    closed with it unless it was closed before (the first outcome stays)."""
+    now = datetime.now(timezone.utc)
+    kind, source, _ = event_key.split(":", 2)
+    with contextlib.suppress(DuplicateKeyError):  # closed before: its first outcome stays
+        InboxEvent._get_collection().update_one(
+            {"_id": event_key, "processed": False},
+            {"$set": {"processed": True, "outcome": outcome, "processed_at": now},
+             "$setOnInsert": to_bson({"kind": kind, "source": event.get("source", source), "order_id": event.get("order_id"),
+                                      "payload": event.get("payload"), "received_at": now})},
+            upsert=True)
+
+
+def record(kind: str, source: str, external_key: str, payload: dict, order_id: str | None = None) -> tuple[str, bool]:
     """Store an inbound event. Returns ``(event_key, created)``; ``created`` is False for a replay."""
-    event_key = f"{kind}:{source}:{key}"
+    event_key = key(kind, source, external_key)
     doc = {"_id": event_key, "kind": kind, "source": source, "payload": payload, "order_id": order_id,
            "processed": False, "received_at": datetime.now(timezone.utc)}
     try:

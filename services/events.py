@@ -1,11 +1,12 @@
 """Apply events from outside (payments, WMS acknowledgements, carrier scans) to orders.
 
-Each event was stored in the inbox under its dedupe key before it was published, and rides in
-its message (a replay sent by the reconciler names only the inbox entry, and loads it). The
-order's own guarded update records the event (a payment in ``payments``, a WMS or carrier event
-in its fulfilment's ``tracking``), so a duplicate changes nothing; the actor then closes the inbox
-entry (applied, refused, or no such order). An actor that died between the two leaves the entry
-open: the reconciler closes it if the order records it (:func:`recorded`), else re-sends it.
+Each event rides in its message, which the broker held from the moment the API had its confirm
+(services/intake.accept_event): the broker is the inbox. The order's own guarded update records
+the event (a payment in ``payments``, a WMS or carrier event in its fulfilment's ``tracking``), so
+a second copy, or the same message redelivered after a worker died, changes nothing; an event
+the order's state refuses, or one for no known order, is kept in the inbox collection with why
+(``documents.inbox.note``). A replay the reconciler sends for an older inbox entry names only the
+entry, and loads it.
 """
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ def apply_payment(event_key: str, event: dict | None = None) -> None:
     p = event["payload"]
     now = datetime.now(timezone.utc)
     if p["type"] == PaymentEventType.REFUNDED and p.get("after_sales_case"):
-        _refund_case(event_key, p)
+        _refund_case(event_key, event)
         return
 
     def decide(doc):
@@ -61,11 +62,11 @@ def apply_payment(event_key: str, event: dict | None = None) -> None:
         return fields, with_details(change.timeline, {"transaction_id": p["transaction_id"]}), change.outcomes
 
     with turns.per_order.turn(event["order_id"]):
-        doc, outcomes = _guarded(event_key, event["order_id"], decide)
+        doc, outcomes = _guarded(event_key, event, decide)
     if outcomes is None and doc is not None:
         send_dispatches(doc)  # a replay: the payment is recorded, its dispatches may not be sent
     follow_up(doc, outcomes)
-    inbox.mark_processed(event_key)
+    _close(event_key, event)
 
 
 def apply_wms_event(event_key: str, event: dict | None = None) -> None:
@@ -83,7 +84,7 @@ def apply_wms_event(event_key: str, event: dict | None = None) -> None:
             reservations.ship_left(doc, f["id"])  # what left, out of stock: all of it, or the boxes so far
             for number, carrier_id in parcels(f):  # the waybill and every box the WMS reported
                 send(RegisterTracking(doc["_id"], f["id"], number, carrier_id))
-    inbox.mark_processed(event_key)
+    _close(event_key, event)
 
 
 def apply_carrier_event(event_key: str, event: dict | None = None) -> None:
@@ -91,7 +92,7 @@ def apply_carrier_event(event_key: str, event: dict | None = None) -> None:
     if event is None:
         return
     _apply_fulfilment_event(event_key, event, event["payload"]["status"], f"carrier:{event['source']}")
-    inbox.mark_processed(event_key)
+    _close(event_key, event)
 
 
 def recorded(event: dict, doc: dict | None) -> bool:
@@ -116,8 +117,16 @@ def _tracked(f: dict, event_id: str | None) -> bool:
 
 
 def _unprocessed(event_key: str) -> dict | None:
+    """An inbox entry the reconciler re-sent (by key alone), unless it was closed meanwhile."""
     event = inbox.load(event_key)
-    return None if event is None or event["processed"] else event
+    return None if event is None or event["processed"] else {**event, "from_inbox": True}
+
+
+def _close(event_key: str, event: dict) -> None:
+    """Close the inbox entry the event came from, if it came from one (a re-sent older entry);
+    an event that rode its message has none."""
+    if event.get("from_inbox"):
+        inbox.mark_processed(event_key)
 
 
 def _apply_fulfilment_event(event_key: str, event: dict, kind, actor: str, owner_checked: bool = False) -> dict | None:
@@ -145,7 +154,7 @@ def _apply_fulfilment_event(event_key: str, event: dict, kind, actor: str, owner
             step = _fast_step(doc, e, kind, actor, now) if doc is not None and not claims else None
             if step is not None and doc is not None and orders.advance_fulfilment(doc["_id"], *step):
                 return doc
-            doc, outcomes = _guarded(event_key, event["order_id"], decide, current=None if step else doc)
+            doc, outcomes = _guarded(event_key, event, decide, current=None if step else doc)
     if moved is not None:  # outside this order's turn: the live owner's order takes its own
         return _apply_fulfilment_event(event_key, moved, kind, actor, owner_checked=True)
     follow_up(doc, outcomes)
@@ -217,28 +226,30 @@ def _fast_step(doc: dict, e: dict, kind, actor: str, now: datetime) -> tuple | N
     return f["id"], guard, set_fields, entry, with_details(change.timeline, details)
 
 
-def _refund_case(event_key: str, p: dict) -> None:
-    """A refund the payment service made for an after-sales case: the case succeeds with it."""
+def _refund_case(event_key: str, event: dict) -> None:
+    """A refund the payment service made for an after-sales case: the case succeeds with it (a
+    second copy finds the case succeeded and is refused)."""
+    p = event["payload"]
     try:
         refund(p["after_sales_case"], "payment", transaction_id=p["transaction_id"])
-        inbox.mark_processed(event_key)
+        _close(event_key, event)
     except (IllegalTransition, CaseNotFound) as exc:
-        inbox.mark_processed(event_key, f"refused: {exc}")
+        inbox.note(event_key, event, f"refused: {exc}")
 
 
-def _guarded(event_key: str, order_id: str, decide, current: dict | None = None):
-    """Apply ``decide`` to the order (``current``: its working set, when just read) and return it;
-    an event the state forbids is recorded as refused (not retried: it would be refused again) and
-    gives ``(None, None)``; so does an order that does not exist, and the entry is closed.
+def _guarded(event_key: str, event: dict, decide, current: dict | None = None):
+    """Apply ``decide`` to the event's order (``current``: its working set, when just read) and
+    return it; an event the state forbids is kept in the inbox as refused (not retried: it would be
+    refused again) and gives ``(None, None)``; so does an order that does not exist.
     Returns ``(document, outcomes)``."""
     try:
-        doc, outcomes = orders.update_with(order_id, decide, current=current)
+        doc, outcomes = orders.update_with(event["order_id"], decide, current=current)
     except IllegalTransition as exc:
         log.warning("event_refused", event_key=event_key, reason=str(exc))
-        inbox.mark_processed(event_key, f"refused: {exc}")
+        inbox.note(event_key, event, f"refused: {exc}")
         return None, None
     if doc is None:
-        inbox.mark_processed(event_key, "no such order")
+        inbox.note(event_key, event, "no such order")
     return doc, outcomes
 
 

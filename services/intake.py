@@ -1,14 +1,18 @@
 """Accepting things from outside: one path for every order, payment and event, whatever the edge
-(webhook, poller, CSV import, an exchange's replacement order). Store first under a unique key,
-then publish; a duplicate key is a replay and has no second effect. A publish that fails after the
-store is picked up again by the reconciler, so an accepted order is never lost; the HTTP app
-therefore answers once the store lands and publishes behind the answer (adapters/relay.py).
+(webhook, poller, CSV import, an exchange's replacement order). An order is stored first under a
+unique key, then published; a duplicate key is a replay and has no second effect. A publish that
+fails after the store is picked up again by the reconciler, so an accepted order is never lost;
+the HTTP app therefore answers once the store lands and publishes behind the answer
+(adapters/relay.py). An event is the other way round: the broker's confirm of its message is what
+makes it safe, and the order's update dedupes it (:func:`accept_event`).
 
 Orders arrive here already validated and in the domain's shape (the wire schema is the edge's:
 adapters/intake.py)."""
 from __future__ import annotations
 
 import secrets
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,7 +24,7 @@ from router.dates import plus
 from router.model import Order, RoutingDecision
 from router.money import price_order
 from router.paperwork import PaperKind, with_paper
-from services.messages import EVENT_STEPS, ProcessOrder, publish
+from services.messages import EVENT_STEPS, ProcessOrder, publish, send
 
 log = structlog.get_logger(__name__)
 DEFAULT_TERMS_DAYS = 30
@@ -67,18 +71,53 @@ def accept_order(order: Order, *, payment: dict, now: datetime, notes: str = "",
 
 def accept_event(kind: str, source: str, key: str, payload: dict, apply: bool = True,
                  order_id: str | None = None) -> Accepted:
-    """Store an inbound event (``kind`` payment, wms or carrier) under ``kind:source:key`` and
-    publish its actor. With ``apply`` False the event is only recorded, flagged for a person (an
-    event word the router does not know): ``published`` is False."""
-    event_key, created = inbox.record(kind, source, key, payload, order_id)
-    if not created:
-        return Accepted(event_key, duplicate=True)
+    """Accept an inbound event (``kind`` payment, wms or carrier) under ``kind:source:key``.
+
+    The broker is its inbox: the event rides in a persistent message, sent now with publisher
+    confirms (a broker that refuses raises, and the caller answers 503 so the sender retries), and
+    the worker's guarded update of the order, which records the event (a payment in ``payments``,
+    a WMS or carrier event id in its fulfilment's tracking history), drops a second copy. So an
+    accepted event costs no database write on the request path, and none to close it after. A
+    redelivery this process sent lately answers as a duplicate without a second message
+    (:class:`_Published`); any other copy is sent and dropped by the worker.
+
+    With ``apply`` False the event is kept in the inbox flagged for a person (an event word the
+    router does not know) and not applied: ``published`` is False."""
     if not apply:
-        inbox.mark_processed(event_key, "flagged: unknown event word")
-        return Accepted(event_key, duplicate=False, published=False)
-    # the event rides in the message (one read less per event); the inbox keeps it for replays
-    event = {"order_id": order_id, "source": source, "payload": _jsonable(payload)}
-    return Accepted(event_key, duplicate=False, published=publish(EVENT_STEPS[kind](event_key, event)))
+        event_key, created = inbox.record(kind, source, key, payload, order_id)
+        if created:
+            inbox.mark_processed(event_key, "flagged: unknown event word")
+        return Accepted(event_key, duplicate=not created, published=False)
+    event_key = inbox.key(kind, source, key)
+    if _published.seen(event_key, order_id):
+        return Accepted(event_key, duplicate=True)
+    send(EVENT_STEPS[kind](event_key, {"order_id": order_id, "source": source, "payload": _jsonable(payload)}))
+    _published.add(event_key, order_id)
+    return Accepted(event_key, duplicate=False)
+
+
+class _Published:
+    """The events this process had confirmed by the broker lately, as ``(event key, order id)``
+    (the order id keeps apart tests that share a process and reuse event ids). Bounded, oldest
+    forgotten first. Not what makes a duplicate harmless (the order's guarded update is): it only
+    spares a redelivery's second message and lets the answer say ``duplicate``."""
+
+    def __init__(self, size: int = 100_000):
+        self.size, self.lock = size, threading.Lock()
+        self.keys: OrderedDict[tuple[str, str | None], None] = OrderedDict()
+
+    def seen(self, event_key: str, order_id: str | None) -> bool:
+        with self.lock:
+            return (event_key, order_id) in self.keys
+
+    def add(self, event_key: str, order_id: str | None) -> None:
+        with self.lock:
+            self.keys[(event_key, order_id)] = None
+            while len(self.keys) > self.size:
+                self.keys.popitem(last=False)
+
+
+_published = _Published()
 
 
 def _jsonable(value):

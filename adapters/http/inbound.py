@@ -1,7 +1,9 @@
 """Webhooks in: channel orders, payment notices, WMS events, carrier tracking events.
 
-Each is stored under its dedupe key and published (see adapters/intake.py): 202 when accepted,
-200 with ``"duplicate": true`` for a replay, 503 when it could not be stored.
+An order is stored under its dedupe key, then published; an event is published with the broker's
+confirm and deduped by the order's update (services/intake.py): 202 when accepted, 200 with
+``"duplicate": true`` for a replay known as one (an order's channel id seen before; an event this
+process sent lately), 503 when it could not be stored or sent.
 """
 from __future__ import annotations
 

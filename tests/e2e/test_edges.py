@@ -102,7 +102,16 @@ def test_an_event_dated_outside_the_plausible_window_is_a_clear_422_and_nothing_
     for r in answers:
         assert r.status_code == 422, r.text
         assert list(r.json()["error"]["details"]) == ["occurred_at"], r.text
-    assert inbox.InboxEvent._get_collection().count_documents({}) == 0
+    assert inbox.InboxEvent._get_collection().count_documents({}) == 0  # nothing kept as refused either
+    # and none was sent: a good event posted after them is applied alone
+    good = http.post(f"{api}/v1/wms/{f['warehouse_id']}/events", timeout=5,
+                     headers={"Authorization": f"Bearer {seeded.TOKENS[f['warehouse_id']]}"},
+                     json={"event_id": "e-near", "fulfilment_id": f["id"], "type": "accepted"})
+    assert good.status_code == 202, good.text
+    order = eventually(lambda: (o := get_order(api, order_id))["fulfilments"][0]["status"] == "accepted" and o,
+                       what="the good event applied")
+    assert [t.get("event_id") for t in order["fulfilments"][0]["tracking"]] == ["e-near"]
+    assert "tx-far" not in [p["transaction_id"] for p in orders.load(order_id).get("payments", [])]
 
 
 # --- 12. channels and parcels ---------------------------------------------------------------------
