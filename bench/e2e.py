@@ -7,10 +7,13 @@ peak RSS of the API and the workers, CPU seconds per process group, Dramatiq mes
 round trips per order (counted inside the API and worker processes by bench/shim/sitecustomize.py,
 a pymongo CommandListener plus counters around Actor.send/call and httpx, loaded via PYTHONPATH,
 no product change), and the baseline (bench/baseline.py: the same hops and round trips per order
-with no-op actors and raw pymongo) with the ratio ours / baseline. Benchmarks never assert.
+with no-op actors and raw pymongo) with the ratio ours / baseline. With ``--reference``, also the
+reference pipeline (bench/reference.py: the minimum an order needs, one message and one small
+guarded write per step and per external event) through the same orders after ours, on the same
+servers, with the ratios ours / reference. Benchmarks never assert.
 
     python bench/e2e.py [--orders N] [--workers P] [--threads T] [--quick] [--repeat K]
-                        [--profile] [--no-baseline] [--seed S]
+                        [--profile] [--no-baseline] [--reference] [--seed S]
 """
 from __future__ import annotations
 
@@ -356,6 +359,7 @@ def run_ours(args, router, count_dir: Path, progress: dict | None = None) -> dic
     disp_rate, disp_span = throughput(flow.dispatched, flow.first)
     deliv_rate, deliv_span = throughput(flow.delivered, flow.first)
     return {
+        "seed": seed,
         "orders_pushed": len(orders), "accepted": result.accepted, "refused": result.refused, "orders_in_db": n,
         "push_seconds": round(result.last_accepted - t_push, 2),
         "fulfilments_per_order": round(flow.fulfilments / n, 3),
@@ -673,24 +677,68 @@ def _run_once(args, k: int, count_dir: Path) -> dict:
             log(f"worker memory: {ours['memory']}")
         log(f"ours: {ours['throughput_to_dispatched_per_s']}/s to dispatched, "
             f"{ours['throughput_to_delivered_per_s']}/s to delivered ({ours['orders_delivered']} delivered)")
-        base = None
-        if not args.no_baseline:
-            # the baseline shares the database and broker: our workers must not still be working
-            # through a backlog beside it (they were, after a run that reached its timeout)
+        base = ref = None
+        if not args.no_baseline or args.reference:
+            # the baseline and the reference share the database and broker: our workers must not
+            # still be working through a backlog beside them (they were, after a run that reached
+            # its timeout)
             for part in router.stack.parts:
                 if part.name.startswith("worker"):
                     part.stop()
+        if not args.no_baseline:
             hops, spread = baseline_hops(ours)
             base = run_baseline(args, router, hops, log_dir)
             base["model"] = {"hops": hops, **spread}
             log(f"baseline: {base['throughput_to_done_per_s']}/s ({base['completed']} done)")
+        if args.reference:
+            ref = run_reference_after(args, router, ours, log_dir)
     run = {"ours": ours, "baseline": base}
+    if ref:
+        run["reference"] = ref["run"]
+        run["reference_summary"] = ref["summary"]
+        run["ratios_vs_reference"] = reference_ratios(ours_flat(ours), ref["summary"])
     if base and ours["throughput_to_delivered_per_s"] and base["throughput_to_done_per_s"]:
         run["ratio_delivered_vs_baseline"] = round(ours["throughput_to_delivered_per_s"] / base["throughput_to_done_per_s"], 3)
         if base["throughput_to_dispatched_per_s"] and ours["throughput_to_dispatched_per_s"]:
             run["ratio_dispatched_vs_baseline_dispatched"] = round(
                 ours["throughput_to_dispatched_per_s"] / base["throughput_to_dispatched_per_s"], 3)
     return run
+
+
+def run_reference_after(args, router, ours: dict, log_dir: Path) -> dict:
+    """The reference pipeline (bench/reference.py) through the same orders as ours (the same world
+    and seed), on the same database server and RabbitMQ, with the same workers, threads and
+    concurrency."""
+    from adapters.demo import generate_orders
+    from bench.reference import run_reference
+    from config import get_settings
+
+    orders = generate_orders(router.seed, args.orders, seed=ours["seed"])
+    log(f"reference: {len(orders)} orders (seed {ours['seed']})")
+    ref = run_reference(orders, router.seed, router.mongo_url, get_settings().amqp_url, workers=args.workers,
+                        threads=args.threads, concurrency=args.concurrency, timeout=args.timeout, log_dir=log_dir)
+    s = ref["summary"]
+    log(f"reference: {s['throughput_to_dispatched_per_s']}/s to dispatched, {s['throughput_to_delivered_per_s']}/s "
+        f"to delivered ({ref['run']['orders_delivered']} delivered)")
+    return ref
+
+
+def ours_flat(ours: dict) -> dict:
+    """Our figures under the keys bench/reference.flat gives the reference's."""
+    rt, cpu = ours["db_round_trips_per_order"], ours["cpu_ms_per_order"]
+    return {"throughput_to_delivered_per_s": ours["throughput_to_delivered_per_s"],
+            "throughput_to_dispatched_per_s": ours["throughput_to_dispatched_per_s"],
+            "db_round_trips_per_order": round(rt["workers"] + rt["api"], 2),
+            "messages_per_order": ours["messages"]["processed_per_order"],
+            "cpu_ms_per_order_db": cpu.get("db"), "cpu_ms_per_order_workers": cpu.get("workers"),
+            "cpu_ms_per_order_api": cpu.get("api"),
+            "cpu_ms_per_order": round(sum(cpu.get(k) or 0 for k in ("db", "workers", "api")), 1)}
+
+
+def reference_ratios(ours: dict, ref: dict) -> dict:
+    from bench.reference import ratios
+
+    return ratios(ours, ref)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -705,6 +753,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--profile", action="store_true", help="py-spy the workers, API and database during the run")
     ap.add_argument("--profile-duration", type=int, default=20)
     ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--reference", action="store_true",
+                    help="also run the reference pipeline (bench/reference.py) through the same orders after ours, "
+                         "and print ours / reference")
     ap.add_argument("--baseline-orders", type=int, default=None,
                     help="orders of the baseline run (default: --orders); its throughput does not depend on it")
     ap.add_argument("--sample-memory", action="store_true",
@@ -760,6 +811,15 @@ def summarise(runs: list[dict]) -> dict:
         "ratio_dispatched_vs_baseline_dispatched": med(("ratio_dispatched_vs_baseline_dispatched",)),
         "aim_ratio": 0.5,
     }
+    if any(r.get("reference_summary") for r in runs):
+        from bench.reference import RATIO_FIGURES
+
+        for _, key in RATIO_FIGURES:
+            summary[f"reference_{key}"] = med(("reference_summary", key))
+        summary["reference_fulfilments_per_order"] = med(("reference_summary", "fulfilments_per_order"))
+        summary["fulfilments_per_order"] = med(("ours", "fulfilments_per_order"))
+        summary["ratios_vs_reference"] = {key: med(("ratios_vs_reference", key)) for _, key in RATIO_FIGURES}
+        summary["ratio_ours_vs_reference"] = summary["ratios_vs_reference"]["throughput_to_delivered_per_s"]
     memory = [r["ours"].get("memory") for r in runs if r["ours"].get("memory")]
     if memory:
         summary["worker_memory"] = memory[-1]
@@ -815,6 +875,11 @@ def main(argv: list[str] | None = None) -> int:
               "seconds": round(time.time() - started, 1), "machine": machine_info(), "summary": summary,
               "runs": runs, "profile_summary": profiles}
     print_report(summary, profiles, write_result("e2e", result, args.out))
+    if runs and runs[-1].get("reference_summary"):
+        from bench.reference import ratio_table
+
+        print(f"\nours against the reference pipeline (last run; medians over runs above):\n"
+              f"{ratio_table(ours_flat(runs[-1]['ours']), runs[-1]['reference_summary'])}")
     return 0
 
 
