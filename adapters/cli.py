@@ -58,7 +58,8 @@ def _connect(batch: bool = False) -> None:
     settings = get_settings().with_(mongo_url=_mongo_url())
     wiring.setup(settings, connect_db=True, indexes=True)
     if batch:
-        connect(settings.mongo_url, settings.mongo_db, settings.slow_command_ms, BATCH_SOCKET_TIMEOUT_MS)
+        connect(settings.mongo_url, settings.mongo_db, settings.slow_command_ms, BATCH_SOCKET_TIMEOUT_MS,
+                settings.mongo_reports_read_preference)
 
 
 @click.group()

@@ -79,7 +79,8 @@ def setup(settings: Settings | None = None, *, connect_db: bool = False, indexes
     if connect_db:
         if not settings.mongo_url:
             raise RuntimeError("ROUTER_MONGO_URL must be set (orderrouter up sets it)")
-        connect(settings.mongo_url, settings.mongo_db, settings.slow_command_ms)
+        connect(settings.mongo_url, settings.mongo_db, settings.slow_command_ms,
+                reports_read_preference=settings.mongo_reports_read_preference)
         if indexes:
             ensure_indexes()
     return Wiring(settings, broker)

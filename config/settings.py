@@ -14,6 +14,8 @@ from marshmallow import ValidationError
 from marshmallow.validate import OneOf, Range
 
 QUEUE_TYPES = ("classic", "quorum")
+# Where the reports may read (documents/connection.READ_PREFERENCES; docs/mongodb.md).
+READ_PREFERENCES = ("primary", "primaryPreferred", "secondary", "secondaryPreferred", "nearest")
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class Settings:
     worker_threads: int
     slow_command_ms: float  # database commands slower than this are logged (0: off)
     routing_inputs_days: int  # a routing decision's recorded inputs are kept this long (0: forever)
+    mongo_reports_read_preference: str = "primary"  # the reports may read a secondary; nothing else does
     queue_type: str = "classic"  # "quorum": every queue is declared a quorum queue (a cluster of nodes)
     queue_delivery_limit: int = 20  # quorum queues: deliveries of a message before it is dead-lettered
     api_tokens: str = ""  # operators: ``name:role:token,...``; empty lets nobody in
@@ -97,6 +100,8 @@ def from_env() -> Settings:
             amqp_url=env.str("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F"),
             mongo_url=env.str("MONGO_URL", None) or None,
             mongo_db=env.str("MONGO_DB", "orderrouter"),
+            mongo_reports_read_preference=env.str("MONGO_REPORTS_READ_PREFERENCE", "primary",
+                                                  validate=OneOf(READ_PREFERENCES)),
             http_addr=http_addr,
             queue_prefix=env.str("QUEUE_PREFIX", "router"),
             broker=env.str("BROKER", "rabbitmq"),

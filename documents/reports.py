@@ -24,7 +24,7 @@ from decimal import Decimal
 
 from bson.decimal128 import Decimal128
 
-from documents.orders import collection
+from documents import connection, orders
 from documents.reference import SkuDocument
 from router.statuses import AfterSalesStatus, OrderStatus, PaymentEventType
 
@@ -47,6 +47,13 @@ class ReportRange:
         if self.currency:
             query["currency"] = self.currency
         return {"$match": query}
+
+
+def collection():
+    """The orders as the reports read them: from where ``ROUTER_MONGO_REPORTS_READ_PREFERENCE`` says
+    (``connection.for_reports``; the primary unless told otherwise). A report decides nothing, so a
+    secondary a few seconds behind is fine for it."""
+    return connection.for_reports(orders.collection())
 
 
 def _money(value) -> str:
@@ -117,7 +124,7 @@ def top_skus(rng: ReportRange, limit: int = 10) -> dict[str, list[dict]]:
     units (most first), slow sellers the fewest units first, counting catalogue SKUs that sold
     nothing in the range as 0. Ties are broken by SKU code."""
     sales = sku_sales(rng)
-    catalogue = [d["_id"] for d in SkuDocument._get_collection().find({}, {"_id": 1})]
+    catalogue = [d["_id"] for d in connection.for_reports(SkuDocument._get_collection()).find({}, {"_id": 1})]
     for code in catalogue:
         sales.setdefault(code, {"units": 0, "lines": 0, "revenue": {}})
     rows = [{"sku": sku, **v, "revenue": dict(sorted(v["revenue"].items()))} for sku, v in sales.items()]
