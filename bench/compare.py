@@ -11,9 +11,15 @@ of its own, dropped after; e2e measures that server's CPU by its port) and the m
 (each run in a queue namespace of its own). Runs alternate A B, B A, A B... so that a machine
 growing busier or a server warming up weighs on both alike; the medians per ref are compared.
 
+Each round also runs the reference pipeline once (``bench/reference.py``: the minimum an order
+needs, through the same orders, on the same servers), between the round's two runs (A R B, B R A):
+its code is always this checkout's, so A and B are measured against the same yardstick, and each
+ref's ratio to it says how far that commit is from the machine's limit, whatever the load.
+
 Prints, for both refs and their ratio B / A: delivered and dispatched orders per second, DB round
-trips, messages and CPU milliseconds (database, workers, API) per order; writes
-``bench/results/compare.json`` with every run's summary. Benchmarks never assert.
+trips, messages and CPU milliseconds (database, workers, API) per order; then the reference's
+figures and A / reference, B / reference. Writes ``bench/results/compare.json`` with every run's
+summary. Benchmarks never assert.
 """
 from __future__ import annotations
 
@@ -131,6 +137,34 @@ def run_e2e(checkout: Checkout, args, extra: list[str], env: dict[str, str], out
     return {"summary": summary, "seconds": seconds, "load_average_1m": round(os.getloadavg()[0], 2)}
 
 
+def run_reference(args, extra: list[str], env: dict[str, str], out: Path, log_path: Path) -> dict:
+    """One run of this checkout's bench/reference.py with the e2e runs' orders, workers and threads
+    (and their --concurrency, when given to e2e); its summary, or the error."""
+    argv = [str(PYTHON), str(REPO / "bench" / "reference.py"), "--orders", str(args.orders), "--out", str(out),
+            "--workers", str(args.workers), "--threads", str(args.threads), "--timeout", str(args.timeout)]
+    if args.seed is not None:
+        argv += ["--seed", str(args.seed)]
+    if "--concurrency" in extra[:-1]:
+        argv += ["--concurrency", extra[extra.index("--concurrency") + 1]]
+    started = time.monotonic()
+    with open(log_path, "ab") as output:
+        proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT)
+        try:
+            code = proc.wait(timeout=args.timeout + 600)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGTERM)  # reference.py stops what it started on SIGTERM
+            try:
+                code = proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                code = proc.wait()
+    seconds = round(time.monotonic() - started, 1)
+    if code != 0 or not out.exists():
+        return {"error": f"bench/reference.py exited {code}; see {log_path}", "seconds": seconds}
+    return {"summary": json.loads(out.read_text())["summary"], "seconds": seconds,
+            "load_average_1m": round(os.getloadavg()[0], 2)}
+
+
 def _sum(summary: dict, *keys: str) -> float | None:
     values = [summary.get(k) for k in keys]
     return None if any(v is None for v in values) else round(sum(values), 2)
@@ -154,6 +188,18 @@ def _fmt(v, digits: int) -> str:
     return "-" if v is None else f"{v:,.{digits}f}"
 
 
+def reference_report(med: dict) -> list[str]:
+    """The reference's medians and each ref's ratio to them (empty when no reference run worked)."""
+    if not any(v is not None for v in med["R"].values()):
+        return []
+    to_ref = {"A": ratios(med["R"], med["A"]), "B": ratios(med["R"], med["B"])}
+    lines = ["", f"{'against the reference pipeline':<34}{'ref':>10}{'A / ref':>10}{'B / ref':>9}"]
+    for label, key, digits in FIGURES:
+        lines.append(f"{label:<34}{_fmt(med['R'][key], digits):>10}{_fmt(to_ref['A'][key], 2):>10}"
+                     f"{_fmt(to_ref['B'][key], 2):>9}")
+    return lines
+
+
 def report(a: Checkout, b: Checkout, med: dict, ratio: dict, runs: list[dict]) -> str:
     lines = [f"A = {a.ref} ({a.sha[:8]}): {a.subject}", f"B = {b.ref} ({b.sha[:8]}): {b.subject}", "",
              f"{'figure (median of ' + str(sum(r['label'] == 'A' for r in runs)) + ' runs each)':<34}"
@@ -163,7 +209,9 @@ def report(a: Checkout, b: Checkout, med: dict, ratio: dict, runs: list[dict]) -
             " better" if (ratio[key] > 1) == (key in HIGHER_IS_BETTER) and ratio[key] != 1 else "")
         lines.append(f"{label:<34}{_fmt(med['A'][key], digits):>10}{_fmt(med['B'][key], digits):>10}"
                      f"{_fmt(ratio[key], 2):>9}{better}")
-    lines += ["", "runs, in order: ref, delivered orders/s, DB round trips, messages, CPU ms per order, load"]
+    lines += reference_report(med)
+    lines += ["", "runs, in order (R: the reference pipeline): ref, delivered orders/s, DB round trips, messages, "
+              "CPU ms per order, load"]
     for r in runs:
         s = r.get("summary")
         if s is None:
@@ -189,6 +237,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     ap.add_argument("--threads", type=int, default=8)
     ap.add_argument("--timeout", type=int, default=600, help="seconds each run waits for its orders to settle")
     ap.add_argument("--keep", action="store_true", help="keep the worktrees and logs (printed)")
+    ap.add_argument("--no-reference", action="store_true", help="do not run the reference pipeline each round")
     ap.add_argument("--out", default=None)
     return ap.parse_args(argv), extra
 
@@ -210,13 +259,21 @@ def main(argv: list[str] | None = None) -> int:
             log(f"{checkout.label} = {checkout.ref} ({checkout.sha[:8]}) in {checkout.path}: imports {where}")
             if not where.startswith(str(checkout.path)):
                 raise SystemExit(f"{checkout.ref} would not run its own code (imports {where})")
+        per_round = 2 if args.no_reference else 3
         for k in range(args.rounds):
-            for checkout in order_of_round(k, a, b):
+            first, second = order_of_round(k, a, b)
+            for checkout in (first, None, second):  # None: the reference, between the round's two runs
+                if checkout is None and args.no_reference:
+                    continue
                 n = len(runs) + 1
-                log(f"run {n}/{2 * args.rounds}: {checkout.label} ({checkout.sha[:8]}), {args.orders} orders")
-                result = run_e2e(checkout, args, extra, env, base / f"e2e-{n}-{checkout.label}.json",
-                                 base / f"e2e-{n}-{checkout.label}.log")
-                runs.append({"label": checkout.label, "sha": checkout.sha, "round": k, **result})
+                label = checkout.label if checkout else "R"
+                log(f"run {n}/{per_round * args.rounds}: "
+                    f"{f'{label} ({checkout.sha[:8]})' if checkout else 'R (reference pipeline)'}, {args.orders} orders")
+                out, log_path = base / f"e2e-{n}-{label}.json", base / f"e2e-{n}-{label}.log"
+                result = run_e2e(checkout, args, extra, env, out, log_path) if checkout else \
+                    run_reference(args, extra, env, out, log_path)
+                runs.append({"label": label, "sha": checkout.sha if checkout else git("rev-parse", "HEAD"),
+                             "round": k, **result})
                 s = result.get("summary")
                 log(f"  {result['error']}" if s is None else
                     f"  {s['throughput_to_delivered_per_s']} delivered/s, {s['db_round_trips_per_order']} round "
@@ -233,14 +290,18 @@ def main(argv: list[str] | None = None) -> int:
             log(f"kept {base} (logs{' and worktrees' if args.keep else ''})")
         else:
             shutil.rmtree(base, ignore_errors=True)
-    med = {"A": medians(runs, "A"), "B": medians(runs, "B")}
+    med = {"A": medians(runs, "A"), "B": medians(runs, "B"), "R": medians(runs, "R")}
     ratio = ratios(med["A"], med["B"])
     text = report(a, b, med, ratio, runs)
     result = {"benchmark": "compare", "a": a.info(), "b": b.info(), "orders": args.orders, "seed": args.seed,
               "rounds": args.rounds, "workers": args.workers, "threads": args.threads, "e2e_args": extra,
               "servers": "one MongoDB-wire server (started here) and the machine's RabbitMQ for every run",
               "seconds": round(time.time() - started, 1), "machine": machine_info(),
-              "medians": med, "ratios_b_over_a": ratio, "runs": runs, "report": text.splitlines()}
+              "medians": med, "ratios_b_over_a": ratio,
+              "reference": {"code": "this checkout's bench/reference_app.py, once per round between A and B",
+                            "ratios_a_over_reference": ratios(med["R"], med["A"]),
+                            "ratios_b_over_reference": ratios(med["R"], med["B"])},
+              "runs": runs, "report": text.splitlines()}
     path = write_result("compare", result, args.out)
     print()
     print(text)
