@@ -27,6 +27,7 @@ from adapters.customer.cli import token_group
 from adapters.demo import push_demo, run_demo
 from adapters.http import parties
 from adapters.intake import accept_order
+from adapters.lifeline import tied_to_this_process
 from adapters.logging import configure_logging
 from adapters.pollers.amazon import poll as poll_amazon_once
 from adapters.pollers.taobao import poll as poll_taobao_once
@@ -76,36 +77,37 @@ def main() -> None:
               help="Run simulated WMS (127.0.0.1:9101) and carriers (127.0.0.1:9102), as examples/seed.yaml expects.")
 def up(seed_file: str | None, workers: int | None, simulators: bool) -> None:
     """Run everything for local use: API, workers, scheduler, and the embedded MongoDB when
-    ROUTER_MONGO_URL is unset. Ctrl-C stops it all."""
+    ROUTER_MONGO_URL is unset. Ctrl-C (or SIGTERM) stops it all."""
     # The embedded server is an optional extra (GPL, for laptops and tests): imported only here.
     from documents.embedded import EmbeddedMongo
 
+    _stop_on_signals()  # from the first child on: a signal during start-up must stop what started
     settings = get_settings()
     data = Path(settings.data_dir)
     data.mkdir(parents=True, exist_ok=True)
-    embedded = None
-    url = settings.mongo_url
-    if not url:
-        embedded = EmbeddedMongo(str((data / "mongo").resolve()), log_path=str(data / "mongo.log")).start()
-        url = embedded.url
-        (data / "mongo.url").write_text(url)
-        click.echo(f"embedded MongoDB-wire server on {url} (data in {data / 'mongo'})")
-    os.environ["ROUTER_MONGO_URL"] = url
-    config.use(None)
-    _local_tokens(data)
-    _connect()
-    seed_path = seed_file or ("examples/seed.yaml" if not reference.all_of("warehouses")
-                              and Path("examples/seed.yaml").exists() else None)
-    if seed_path:
-        _seed(seed_path)
-    sims = _start_simulators(settings.public_url) if simulators else []
-    signal.signal(signal.SIGTERM, _interrupt)  # docker / systemd stop: stop the children too
-    stack = Stack(child_env(url), data)
-    stack.add("api", "serve")
-    stack.add("worker", "worker", *(["--processes", str(workers)] if workers else []))
-    stack.add("scheduler", "scheduler")
-    stack.start()
+    embedded, sims, stack = None, [], None
     try:
+        url = settings.mongo_url
+        if not url:
+            embedded = EmbeddedMongo(str((data / "mongo").resolve()), log_path=str(data / "mongo.log"),
+                                     launch_with=tied_to_this_process)
+            url = embedded.start().url
+            (data / "mongo.url").write_text(url)
+            click.echo(f"embedded MongoDB-wire server on {url} (data in {data / 'mongo'})")
+        os.environ["ROUTER_MONGO_URL"] = url
+        config.use(None)
+        _local_tokens(data)
+        _connect()
+        seed_path = seed_file or ("examples/seed.yaml" if not reference.all_of("warehouses")
+                                  and Path("examples/seed.yaml").exists() else None)
+        if seed_path:
+            _seed(seed_path)
+        sims = _start_simulators(settings.public_url) if simulators else []
+        stack = Stack(child_env(url), data)
+        stack.add("api", "serve")
+        stack.add("worker", "worker", *(["--processes", str(workers)] if workers else []))
+        stack.add("scheduler", "scheduler")
+        stack.start()
         wait_http(f"http://{settings.http_addr}/healthz")
         click.echo(f"order router up: http://{settings.http_addr}  (OpenAPI: /openapi.json, logs in {data}/)")
         while True:
@@ -114,7 +116,9 @@ def up(seed_file: str | None, workers: int | None, simulators: bool) -> None:
     except KeyboardInterrupt:
         click.echo("stopping")
     finally:
-        stack.stop()
+        _ignore_stop_signals()  # an error on the way here: a signal now must not cut the stop short
+        if stack:
+            stack.stop()
         for sim in sims:
             sim.stop()
         if embedded:
@@ -122,8 +126,23 @@ def up(seed_file: str | None, workers: int | None, simulators: bool) -> None:
             (data / "mongo.url").unlink(missing_ok=True)
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
+def _stop_on_signals() -> None:
+    """SIGTERM (docker, systemd, ``timeout``) and SIGINT (Ctrl-C, ``kill -INT``, honoured even where a
+    shell started ``up`` in the background with SIGINT ignored) raise KeyboardInterrupt, once: the
+    first one also ignores those that follow, so that a second signal (``timeout`` sends SIGTERM to
+    the command, then to its whole process group) cannot break off the stopping and leave children
+    running. The stopping is bounded (adapters.stack.STOP_TIMEOUT)."""
+    def interrupt(signum, frame):
+        _ignore_stop_signals()
+        raise KeyboardInterrupt
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, interrupt)
+
+
+def _ignore_stop_signals() -> None:
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, signal.SIG_IGN)
 
 
 def _local_tokens(data: Path) -> None:
@@ -227,16 +246,18 @@ def worker(processes: int | None, threads: int | None, metrics_addr: str | None)
     groups = [_WorkerGroup(argv, {**os.environ, "ROUTER_WORKER_METRICS_SERVER": "1" if i == 0 else "0"}, i)
               for i in range(processes or settings.worker_processes)]
     stopping = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-    try:
-        while not stopping and any([g.alive_or_restarted() for g in groups]):  # a list: check every group
-            time.sleep(0.2)
-    except KeyboardInterrupt:
-        pass
+    for signum in (signal.SIGTERM, signal.SIGINT):  # a second one changes nothing: the stop is bounded
+        signal.signal(signum, lambda *_: stopping.append(True))
+    while not stopping and any([g.alive_or_restarted() for g in groups]):  # a list: check every group
+        time.sleep(0.2)
     for g in groups:
         g.terminate()  # all at once: Dramatiq finishes the messages in hand, then exits
+    deadline = time.monotonic() + WORKER_STOP_TIMEOUT
     for g in groups:
-        g.wait()
+        g.wait(deadline)
+
+
+WORKER_STOP_TIMEOUT = 20.0  # seconds the Dramatiq processes get to finish their messages; then SIGKILL
 
 
 class _WorkerGroup:
@@ -247,14 +268,18 @@ class _WorkerGroup:
         self.argv, self.env, self.index = argv, env, index
         self.backoff, self.restart_at = 0.5, 0.0
         self.started = time.monotonic()
-        self.child: subprocess.Popen | None = subprocess.Popen(argv, env=env)
+        self.child: subprocess.Popen | None = self._spawn()
+
+    def _spawn(self) -> subprocess.Popen:
+        # tied to this supervisor: a SIGKILLed ``orderrouter worker`` leaves no Dramatiq process consuming
+        return subprocess.Popen(tied_to_this_process(self.argv), env=self.env)
 
     def alive_or_restarted(self) -> bool:
         """False once the group has exited cleanly (code 0) and is done."""
         now = time.monotonic()
         if self.child is None:
             if now >= self.restart_at:
-                self.started, self.child = now, subprocess.Popen(self.argv, env=self.env)
+                self.started, self.child = now, self._spawn()
             return True
         code = self.child.poll()
         if code is None:
@@ -270,13 +295,15 @@ class _WorkerGroup:
         if self.child is not None and self.child.poll() is None:
             self.child.terminate()
 
-    def wait(self, timeout: float = 30.0) -> None:
+    def wait(self, deadline: float) -> None:
+        """Wait for the Dramatiq main process until ``deadline`` (monotonic), then SIGKILL it."""
         if self.child is None:
             return
         try:
-            self.child.wait(timeout=timeout)
+            self.child.wait(timeout=max(deadline - time.monotonic(), 0.0))
         except subprocess.TimeoutExpired:
             self.child.kill()
+            self.child.wait(timeout=5)
 
 
 @main.command()

@@ -6,6 +6,7 @@ stopping the stack stops them all. Production runs the same parts under docker c
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -16,13 +17,22 @@ from pathlib import Path
 
 import structlog
 
+from adapters.lifeline import tied_to_this_process
 from config import get_settings
 
 log = structlog.get_logger(__name__)
 
 
+# How long the parts get to stop after SIGTERM before their process groups are SIGKILLed: past
+# gunicorn's graceful timeout (20 s, adapters.cli.gunicorn_argv), so a request in hand may finish.
+STOP_TIMEOUT = 25.0
+
+
 @dataclass
 class Part:
+    """One child process in a session (and process group) of its own, tied to the life of the process
+    that started it (adapters.lifeline): it gets SIGTERM when that process dies, even by SIGKILL."""
+
     name: str
     argv: list[str]
     env: dict[str, str]
@@ -33,22 +43,37 @@ class Part:
 
     def start(self) -> None:
         with open(self.log_path, "ab") as out:  # the child holds its own copy of the descriptor
-            self.process = subprocess.Popen(self.argv, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
+            self.process = subprocess.Popen(tied_to_this_process(self.argv), env=self.env, stdout=out,
+                                            stderr=subprocess.STDOUT, start_new_session=True)
         self.started_at = time.monotonic()
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def stop(self, timeout: float = 15.0) -> None:
-        if not self.alive():
+    def signal_group(self, signum: int) -> None:
+        """Send ``signum`` to the part's whole process group, the leader dead or not: what a dead
+        leader started (gunicorn's worker, the Dramatiq processes) may still be in it, and while a
+        group has members its number is not given to another process."""
+        if self.process is None:
             return
-        os.killpg(self.process.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signum)
+
+    def wait(self, deadline: float) -> None:
+        """Wait for the leader until ``deadline`` (monotonic); past it, SIGKILL the whole group."""
+        if self.process is None:
+            return
         try:
-            self.process.wait(timeout=timeout)
+            self.process.wait(timeout=max(deadline - time.monotonic(), 0.0))
         except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
+            log.warning("killing", part=self.name, pid=self.process.pid)
+            self.signal_group(signal.SIGKILL)
             self.process.wait(timeout=5)
+        self.signal_group(signal.SIGKILL)  # stragglers of a leader that exited first
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        self.signal_group(signal.SIGTERM)
+        self.wait(time.monotonic() + timeout)
 
 
 @dataclass
@@ -68,19 +93,26 @@ class Stack:
             log.info("started", part=part.name, pid=part.process.pid, log=str(part.log_path))
 
     def supervise_once(self) -> None:
-        """Restart any part that died (backoff: a part that dies young waits a little longer)."""
+        """Restart any part that died (backoff: a part that dies young waits a little longer); what its
+        dead leader left in its process group is told to stop first."""
         for part in self.parts:
             if not part.alive():
                 code = part.process.returncode if part.process else None
+                part.signal_group(signal.SIGTERM)
                 if time.monotonic() - part.started_at < 5 and part.restarts:
                     time.sleep(min(2 ** part.restarts, 30) / 10)
                 part.restarts += 1
                 log.warning("restarting", part=part.name, exit_code=code, restarts=part.restarts)
                 part.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """SIGTERM every part at once, wait for them all until one shared deadline, then SIGKILL the
+        process groups of those still running: bounded by ``timeout`` plus a few seconds."""
+        for part in self.parts:
+            part.signal_group(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
         for part in reversed(self.parts):
-            part.stop()
+            part.wait(deadline)
 
 
 def child_env(mongo_url: str, **extra: str) -> dict[str, str]:

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pymongo
@@ -36,15 +37,19 @@ MEMORY_CACHE_SIZE = "4G"
 
 class EmbeddedMongo:
     """A SecantusDB server process. ``storage`` is a directory or ``":memory:"``; ``cache_size``
-    (e.g. ``"4G"``) defaults to ``MEMORY_CACHE_SIZE`` for ``":memory:"``, the server's own otherwise."""
+    (e.g. ``"4G"``) defaults to ``MEMORY_CACHE_SIZE`` for ``":memory:"``, the server's own otherwise;
+    ``launch_with`` wraps the server's command line (``orderrouter up`` ties the server's life to its
+    own with ``adapters.lifeline.tied_to_this_process``)."""
 
     def __init__(self, storage: str = ":memory:", port: int | None = None, log_path: str | None = None,
-                 standalone: bool = True, cache_size: str | None = None):
+                 standalone: bool = True, cache_size: str | None = None,
+                 launch_with: Callable[[list[str]], list[str]] | None = None):
         self.storage = storage
         self.cache_size = cache_size or (MEMORY_CACHE_SIZE if storage == ":memory:" else None)
         self.standalone = standalone
         self.port = port or free_port()
         self.log_path = log_path
+        self.launch_with = launch_with
         self.process: subprocess.Popen | None = None
 
     @property
@@ -74,7 +79,8 @@ class EmbeddedMongo:
             os.makedirs(self.storage, exist_ok=True)
         # the server holds its own copy of the log's descriptor
         with open(self.log_path, "ab") if self.log_path else contextlib.nullcontext(subprocess.DEVNULL) as out:
-            self.process = subprocess.Popen(self._command(), stdout=out, stderr=subprocess.STDOUT,
+            command = self.launch_with(self._command()) if self.launch_with else self._command()
+            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
                                             start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
