@@ -46,7 +46,8 @@ class DatabaseConnect(Middleware):
         settings = get_settings()
         if not settings.mongo_url:
             raise RuntimeError("ROUTER_MONGO_URL must be set for worker processes")
-        connect(settings.mongo_url, settings.mongo_db, settings.slow_command_ms)
+        connect(settings.mongo_url, settings.mongo_db, settings.slow_command_ms,
+                reports_read_preference=settings.mongo_reports_read_preference)
 
 
 class LogContext(Middleware):
