@@ -8,6 +8,7 @@ from actors.channel_sync import sync_channel
 from actors.declare import LazyActor
 from actors.dispatch import dispatch_fulfilment, intercept_fulfilment, register_tracking, update_wms_address
 from actors.events import apply_carrier_event, apply_payment, apply_wms_event
+from actors.notifications import send_notification
 from actors.routing import process_order, reroute_failed, retry_backorder
 from actors.sweeps import fire_timer
 from actors.webhooks import deliver_webhooks
@@ -27,6 +28,7 @@ ACTOR_OF: dict[type[messages.Step], LazyActor] = {
     messages.ApplyWmsEvent: apply_wms_event,
     messages.ApplyCarrierEvent: apply_carrier_event,
     messages.DeliverWebhooks: deliver_webhooks,
+    messages.SendNotification: send_notification,
 }
 
 

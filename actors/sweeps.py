@@ -12,6 +12,7 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from actors import queues
 from actors.broker import harvest_dead_letters
 from actors.declare import actor
+from actors.notifications import sweep_notifications
 from actors.webhooks import sweep_webhooks
 from config import get_settings
 from services import sweeps, timers
@@ -73,4 +74,4 @@ def backlogged(broker, queue_name: str) -> bool:
         return False
 
 
-SCHEDULED = (reconcile, sweep_timers, sweep_low_stock, sweep_webhooks)
+SCHEDULED = (reconcile, sweep_timers, sweep_low_stock, sweep_webhooks, sweep_notifications)

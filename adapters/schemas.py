@@ -89,6 +89,9 @@ class CustomerSchema(StrictSchema):
     email = fields.String(load_default="", validate=validate.Length(max=254))
     phone = fields.String(load_default="", validate=validate.Length(max=40))
     tier = fields.String(load_default="standard", validate=validate.Length(max=40))
+    # the customer's language for the router's e-mails (zh-CN, en-US, ...; router/notifications.py)
+    locale = fields.String(load_default="", validate=validate.Regexp(
+        r"^(?:[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*)?$", error="must be a language tag such as zh-CN or en"))
 
 
 class OrderLineSchema(StrictSchema):
@@ -247,7 +250,8 @@ def to_domain(order_id: str, channel: str, data: dict) -> Order:
                         lat=addr.get("lat"), lon=addr.get("lon"), region_code=addr.get("region_code", "")),
         placed_at=data["placed_at"],
         customer=Customer(id=cust.get("id", ""), name=cust.get("name", ""), email=cust.get("email", ""),
-                          phone=cust.get("phone", ""), tier=cust.get("tier", "standard")),
+                          phone=cust.get("phone", ""), tier=cust.get("tier", "standard"),
+                          locale=cust.get("locale", "")),
         shipping_method=ShippingMethod(data.get("shipping_method", ShippingMethod.STANDARD)),
         payment_method=PaymentMethod(pay.get("method", PaymentMethod.ONLINE)),
         order_discount=sum((Decimal(d["amount"]) for d in data.get("discounts", [])), Decimal("0")),

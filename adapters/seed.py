@@ -11,6 +11,8 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from documents import reference, stock
 from router.errors import InvalidRoutingRules
+from router.notifications import KINDS as NOTIFICATION_KINDS
+from router.notifications import LANGUAGES
 from router.rules import RoutingRules
 
 _ID = validate.Regexp(r"^[\w\-]{1,60}$", error="1-60 letters, digits, _ or -")
@@ -24,7 +26,28 @@ class _Base(Schema):
     name = fields.String(load_default="")
 
 
+class EmailNotificationsSchema(Schema):
+    """A merchant's customer e-mails (router/notifications.py): on or off, which kinds, and the
+    language when neither the customer nor the channel says."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    enabled = fields.Boolean(load_default=True)
+    events = fields.List(fields.String(validate=validate.OneOf(NOTIFICATION_KINDS)), load_default=None,
+                         allow_none=True)  # absent: every kind
+    language = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(LANGUAGES))
+
+
+class NotificationsSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    email = fields.Nested(EmailNotificationsSchema, load_default=None, allow_none=True)
+
+
 class MerchantSchema(_Base):
+    notifications = fields.Nested(NotificationsSchema, load_default=None, allow_none=True)
     # order merge (services/merging.py), opt-in: paid orders of one customer to one address and
     # warehouse within the window (minutes; 0 or absent: 30) go to the WMS as one delivery order
     merge_orders = fields.Boolean(load_default=False)
@@ -49,6 +72,10 @@ class ChannelSchema(_Base):
     # Taobao: the TOP app (secret = its app secret, api_token = the seller's session key) and how it signs
     app_key = fields.String(load_default=None)
     sign_method = fields.String(load_default="md5", validate=validate.OneOf(["md5", "hmac", "hmac-sha256"]))
+    # customer e-mails (router/notifications.py): the channel sends its own (ours are off), and
+    # the language of ours when the order's customer has no locale (zh, en)
+    notifies_customers = fields.Boolean(load_default=False)
+    locale = fields.String(load_default=None, allow_none=True)
 
 
 class WarehouseSchema(_Base):
@@ -91,6 +118,10 @@ class CarrierSchema(_Base):
     tracking_api_token = fields.String(load_default=None)
     tracking_carrier_code = fields.Integer(load_default=None, allow_none=True)
     rank = fields.Integer(load_default=100)
+    # the customer's tracking page, {tracking_number} filled in (customer e-mails)
+    tracking_url = fields.String(load_default=None, allow_none=True,
+                                 validate=validate.Regexp(r"^https?://\S*\{tracking_number\}\S*$",
+                                                          error="an http(s) URL with {{tracking_number}} in it"))
 
 
 class SkuSchema(Schema):

@@ -20,10 +20,12 @@ from actors import steps
 from actors.broker import build_broker
 from actors.declare import bind_all
 from adapters.outbound.alerts import WebhookAlertClient
+from adapters.outbound.email import SmtpMailer
 from adapters.outbound.carrier import CarrierProviders
 from adapters.outbound.carrier_17track import SeventeenTrack
 from adapters.outbound.carrier_easypost import EasyPostCarrier
 from adapters.outbound.carrier_generic import GenericCarrier
+from adapters.customer.links import SignedOrderLinks
 from adapters.outbound.channel import ChannelProviders
 from adapters.outbound.channel_amazon import AmazonChannel
 from adapters.outbound.channel_canonical import CanonicalChannel
@@ -76,6 +78,7 @@ def setup(settings: Settings | None = None, *, connect_db: bool = False, indexes
     messages.install(steps.send, publisher)
     ports.install(outbound or outbound_clients(settings))
     ports.install_webhooks(SignedWebhooks())
+    ports.install_notifications(SmtpMailer(), SignedOrderLinks())
     if connect_db:
         if not settings.mongo_url:
             raise RuntimeError("ROUTER_MONGO_URL must be set (orderrouter up sets it)")

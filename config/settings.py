@@ -16,6 +16,7 @@ from marshmallow.validate import OneOf, Range
 QUEUE_TYPES = ("classic", "quorum")
 # Where the reports may read (documents/connection.READ_PREFERENCES; docs/mongodb.md).
 READ_PREFERENCES = ("primary", "primaryPreferred", "secondary", "secondaryPreferred", "nearest")
+SMTP_TLS = ("starttls", "ssl", "none")
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,15 @@ class Settings:
     webhook_backoff: str = "10,30,60,300,900,1800,3600"  # seconds before each retry of a webhook (the last repeats)
     webhook_give_up_seconds: float = 86400.0  # a webhook event still failing this long after its first try fails
     webhook_lease_seconds: float = 60.0  # an attempt whose worker died is tried again after this
+    smtp_host: str | None = None  # customer e-mails go through this SMTP server; None: no e-mails
+    smtp_port: int = 587
+    smtp_from: str = "orders@localhost"  # the From: of customer e-mails
+    smtp_tls: str = "starttls"  # "starttls", "ssl" (implicit TLS, port 465) or "none" (a relay on loopback)
+    smtp_user: str | None = None  # log in with these when set
+    smtp_password: str | None = None
+    notify_backoff: str = "10,30,60,300,900,1800,3600"  # seconds before each retry of an e-mail (the last repeats)
+    notify_give_up_seconds: float = 86400.0  # an e-mail still failing this long after its first try fails
+    notify_lease_seconds: float = 60.0  # a send whose worker died is tried again after this
 
     def with_(self, **changes) -> Settings:
         return replace(self, **changes)
@@ -135,6 +145,15 @@ def from_env() -> Settings:
             webhook_backoff=env.str("WEBHOOK_BACKOFF", "10,30,60,300,900,1800,3600"),
             webhook_give_up_seconds=env.float("WEBHOOK_GIVE_UP_SECONDS", 86400.0),
             webhook_lease_seconds=env.float("WEBHOOK_LEASE_SECONDS", 60.0),
+            smtp_host=env.str("SMTP_HOST", None) or None,
+            smtp_port=env.int("SMTP_PORT", 587, validate=Range(min=1, max=65535)),
+            smtp_from=env.str("SMTP_FROM", "orders@localhost"),
+            smtp_tls=env.str("SMTP_TLS", "starttls", validate=OneOf(SMTP_TLS)),
+            smtp_user=env.str("SMTP_USER", None) or None,
+            smtp_password=env.str("SMTP_PASSWORD", None) or None,
+            notify_backoff=env.str("NOTIFY_BACKOFF", "10,30,60,300,900,1800,3600"),
+            notify_give_up_seconds=env.float("NOTIFY_GIVE_UP_SECONDS", 86400.0),
+            notify_lease_seconds=env.float("NOTIFY_LEASE_SECONDS", 60.0),
         )
 
 

@@ -99,14 +99,14 @@ def ensure_indexes() -> list[str]:
     """Create every collection's indexes and drop those a module lists as obsolete (idempotent);
     returns the names dropped, as ``collection.index``."""
     # every documents module may import this one (the server's quirks): its list is imported when asked
-    from documents import (alerts, capacity, dead_letters, inbox, order_list, orders, reference, risk,
-                           routing_inputs, sessions, stock, webhooks)
+    from documents import (alerts, capacity, dead_letters, inbox, notifications, order_list, orders, reference,
+                           risk, routing_inputs, sessions, stock, webhooks)
 
     dropped = []
     webhooks.ensure_order_indexes()  # the webhook relay reads orders by their last change
     risk.ensure_order_indexes()  # the risk rules count a customer's, phone's or address's recent orders
     for module in (orders, order_list, stock, reference, inbox, dead_letters, alerts, routing_inputs, sessions,
-                   capacity, webhooks):
+                   capacity, webhooks, notifications):
         for cls in module.DOCUMENTS:
             cls.ensure_indexes()
         for name, obsolete in getattr(module, "OBSOLETE_INDEXES", {}).items():

@@ -75,7 +75,7 @@ def order_from_document(doc: dict) -> Order:
                         lat=a.get("lat"), lon=a.get("lon"), region_code=a.get("region_code") or ""),
         placed_at=doc["placed_at"],
         customer=Customer(**{k: v for k, v in (doc.get("customer") or {}).items()
-                             if k in ("id", "name", "email", "phone", "tier")}),
+                             if k in ("id", "name", "email", "phone", "tier", "locale")}),
         shipping_method=ShippingMethod(doc.get("shipping_method", "standard")),
         payment_method=PaymentMethod(doc.get("payment_method", "online")),
         order_discount=Decimal(doc.get("order_discount") or 0),

@@ -64,6 +64,7 @@ class Customer(me.EmbeddedDocument):
     email = me.StringField()
     phone = me.StringField()
     tier = me.StringField()
+    locale = me.StringField()  # the language of the router's e-mails (router/notifications.py); absent on older orders
 
 
 class Address(me.EmbeddedDocument):

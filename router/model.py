@@ -37,6 +37,7 @@ class Customer:
     email: str = ""
     phone: str = ""
     tier: str = "standard"
+    locale: str = ""  # the language of the router's e-mails to them (zh-CN, en, ...); "": the channel's
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,13 @@ class DeliverWebhooks(Step):
 
 
 @dataclass(frozen=True)
+class SendNotification(Step):
+    """Send one customer e-mail notification if it is due (services/notifications.py)."""
+
+    notification_id: str
+
+
+@dataclass(frozen=True)
 class FireTimer(Step):
     order_id: str
 

@@ -93,3 +93,38 @@ def webhooks() -> WebhookClient:
     if not _webhooks:
         raise RuntimeError("no webhook client installed: the entry point must call adapters.wiring.setup() first")
     return _webhooks[0]
+
+
+class Mailer(Protocol):
+    """Hands one e-mail to the SMTP server (services/notifications.py): returns once the server
+    accepted it; raises :class:`OutboundError` otherwise (``retryable`` for a 4xx answer or none,
+    not for a 5xx). ``message_id`` (the notification's id) is the e-mail's Message-ID, the same on
+    every attempt."""
+
+    def send(self, to: str, subject: str, body: str, message_id: str) -> None: ...
+
+
+class OrderLinks(Protocol):
+    """The customer's signed link to one order (its page), or None when the channel cannot sign."""
+
+    def order_link(self, channel: str, order_id: str) -> str | None: ...
+
+
+_notifications: list[tuple[Mailer, OrderLinks]] = []
+
+
+def install_notifications(mailer: Mailer, links: OrderLinks) -> None:
+    """Put the e-mail sender and the order links in force (the composition root does)."""
+    _notifications[:] = [(mailer, links)]
+
+
+def mailer() -> Mailer:
+    if not _notifications:
+        raise RuntimeError("no mailer installed: the entry point must call adapters.wiring.setup() first")
+    return _notifications[0][0]
+
+
+def order_links() -> OrderLinks:
+    if not _notifications:
+        raise RuntimeError("no order links installed: the entry point must call adapters.wiring.setup() first")
+    return _notifications[0][1]

@@ -1,0 +1,156 @@
+"""Customer e-mail notifications' records and every query on them.
+
+- ``notifications``: one per notification, ``_id`` its idempotency key
+  (``router.notifications.notification_id``: unique, so fanning an order out twice inserts once),
+  with the exact message sent on every attempt (``to``, ``subject``, ``body``, ``language``),
+  ``status`` (``router.notifications``: pending, sent, failed), ``attempts``, ``next_at`` (when it
+  may be tried: a backoff, or the lease of the attempt under way) and the last attempts' outcomes.
+- ``notification_cursors``: per order, how many timeline entries were looked at (``seen``) at
+  which order ``version``; and the sweep's watermark (``_id`` ``~watermark``). A consumer of the
+  timeline of its own, beside the webhook relay's (documents/webhooks.py), whose order reads
+  (by ``updated_at``) it shares.
+"""
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime
+
+import mongoengine as me
+from pymongo import ASCENDING
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from documents import orders
+from documents.codec import from_bson, to_bson
+from documents.webhooks import orders_changed_since
+from router.notifications import FAILED, PENDING, SENT
+
+__all__ = ["orders_changed_since"]
+WATERMARK = "~watermark"
+ATTEMPTS_KEPT = 20
+
+
+class Notification(me.DynamicDocument):
+    id = me.StringField(primary_key=True)
+    meta = {"collection": "notifications",
+            "indexes": [{"fields": ["status", "next_at"]}, {"fields": ["order_id"]}, {"fields": ["-created_at"]}]}
+
+
+class NotificationCursor(me.DynamicDocument):
+    id = me.StringField(primary_key=True)
+    meta = {"collection": "notification_cursors"}
+
+
+DOCUMENTS = (Notification, NotificationCursor)
+
+
+def _notes():
+    return Notification._get_collection()
+
+
+def _cursors():
+    return NotificationCursor._get_collection()
+
+
+# --- the sweep's cursors ------------------------------------------------------------------------
+
+def watermark() -> tuple[datetime, datetime] | None:
+    """``(at, started_at)``: orders updated since ``at`` (less a slack) are looked at; timeline
+    entries from before ``started_at`` (the first sweep with e-mail on) notify nobody."""
+    found = _cursors().find_one({"_id": WATERMARK})
+    return (found["at"], found.get("started_at") or found["at"]) if found else None
+
+
+def set_watermark(at: datetime) -> None:
+    """Move the watermark forward (never back: concurrent sweeps); the first one also says when
+    notifications started."""
+    try:
+        _cursors().update_one({"_id": WATERMARK}, {"$max": {"at": at}, "$setOnInsert": {"started_at": at}},
+                              upsert=True)
+    except DuplicateKeyError:  # another sweep inserted it first
+        _cursors().update_one({"_id": WATERMARK}, {"$max": {"at": at}})
+
+
+def reset_watermark() -> None:
+    """Forget the watermark (e-mail is off): when it is turned on again, it starts from then."""
+    _cursors().delete_one({"_id": WATERMARK})
+
+
+def cursors(order_ids: list[str]) -> dict[str, dict]:
+    if not order_ids:
+        return {}
+    return {d["_id"]: d for d in _cursors().find({"_id": {"$in": list(order_ids)}})}
+
+
+def advance_cursor(order_id: str, seen: int, version: int) -> None:
+    """Record that the first ``seen`` timeline entries (at ``version``) were looked at; never
+    moves back (a slower concurrent sweep)."""
+    with contextlib.suppress(DuplicateKeyError):  # the cursor is already further on
+        _cursors().update_one({"_id": order_id, "seen": {"$lte": seen}}, {"$set": {"seen": seen, "version": version}},
+                              upsert=True)
+
+
+def order_for_notices(order_id: str) -> dict | None:
+    """What an order's notifications need: its timeline, version, customer, channel, merchants,
+    currency and fulfilments' waybills."""
+    found = orders.collection().find_one({"_id": order_id}, {
+        "timeline": 1, "version": 1, "channel": 1, "channel_order_id": 1, "customer": 1, "merchant_ids": 1,
+        "amounts.currency": 1, "fulfilments.id": 1, "fulfilments.carrier_id": 1, "fulfilments.tracking_number": 1})
+    return from_bson(found) if found else None
+
+
+# --- notifications ------------------------------------------------------------------------------
+
+def add(docs: list[dict]) -> list[str]:
+    """Insert notifications, skipping those already there (same id). Returns the new ids."""
+    if not docs:
+        return []
+    try:
+        _notes().insert_many(to_bson(docs), ordered=False)
+        return [d["_id"] for d in docs]
+    except BulkWriteError as exc:
+        if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+            raise
+        refused = {docs[e["index"]]["_id"] for e in exc.details.get("writeErrors", [])}
+        return [d["_id"] for d in docs if d["_id"] not in refused]
+
+
+def get(notification_id: str) -> dict | None:
+    found = _notes().find_one({"_id": notification_id})
+    return from_bson(found) if found else None
+
+
+def claim(notification_id: str, attempts: int, now: datetime, lease_until: datetime) -> bool:
+    """Take attempt ``attempts + 1``: only one claimer wins; the lease (``next_at``) lets another
+    try after it if this one dies mid-way."""
+    return _notes().update_one(
+        {"_id": notification_id, "status": PENDING, "attempts": attempts, "next_at": {"$lte": now}},
+        {"$set": {"next_at": lease_until, "last_attempt_at": now}, "$inc": {"attempts": 1},
+         "$min": {"first_attempt_at": now}}).modified_count == 1
+
+
+def mark_sent(notification_id: str, now: datetime, outcome: dict) -> None:
+    _notes().update_one({"_id": notification_id, "status": PENDING},
+                        {"$set": {"status": SENT, "sent_at": now, "next_at": None, "error": None},
+                         "$push": {"log": {"$each": [outcome], "$slice": -ATTEMPTS_KEPT}}})
+
+
+def mark_failed_attempt(notification_id: str, attempts: int, outcome: dict, retry_at: datetime | None) -> None:
+    """Record a failed attempt (number ``attempts``): retried at ``retry_at``, or failed for good
+    (None). A stale report (another attempt started since) changes nothing but the log."""
+    push = {"log": {"$each": [outcome], "$slice": -ATTEMPTS_KEPT}}
+    fields = {"error": outcome.get("error"), **({"next_at": retry_at} if retry_at else {"status": FAILED,
+                                                                                        "next_at": None})}
+    if _notes().update_one({"_id": notification_id, "status": PENDING, "attempts": attempts},
+                           {"$set": fields, "$push": push}).modified_count:
+        return
+    _notes().update_one({"_id": notification_id}, {"$push": push})
+
+
+def due(now: datetime, limit: int) -> list[str]:
+    """Pending notifications due by ``now``: never tried, retrying, or whose attempt's lease ran out."""
+    return [d["_id"] for d in _notes().find({"status": PENDING, "next_at": {"$lte": now}}, {"_id": 1}).limit(limit)]
+
+
+def of_order(order_id: str) -> list[dict]:
+    """An order's notifications, oldest first (bodies left out)."""
+    return [from_bson(d) for d in _notes().find({"order_id": order_id}, {"body": 0}).sort("created_at", ASCENDING)]
