@@ -32,7 +32,7 @@ ATTEMPTS_KEPT = 20
 class Notification(me.DynamicDocument):
     id = me.StringField(primary_key=True)
     meta = {"collection": "notifications",
-            "indexes": [{"fields": ["status", "next_at"]}, {"fields": ["order_id"]}, {"fields": ["-created_at"]}]}
+            "indexes": [{"fields": ["status", "next_at"]}, {"fields": ["order_id"]}]}
 
 
 class NotificationCursor(me.DynamicDocument):
