@@ -21,7 +21,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 from bench.common import RESULTS, machine_info  # noqa: E402
 
-QUICK = {"routing": ["--quick"], "ingest": ["--quick"], "e2e": ["--orders", "150", "--timeout", "150"],
+# The quick e2e run also runs the reference pipeline (bench/reference.py) through its 150 orders:
+# about 20 s more.
+QUICK = {"routing": ["--quick"], "ingest": ["--quick"], "e2e": ["--orders", "150", "--timeout", "150", "--reference"],
          "console": ["--orders", "5000", "--runs", "5"]}
 # The full run: the 10,000-order e2e run also samples worker memory (scale's own 10,000-order memory
 # series would repeat it) and measures its baseline on 2,000 orders (the no-op pipeline's rate does
@@ -74,6 +76,14 @@ def _end_to_end_rows(s: dict) -> list[str]:
         lines.append(f"| end to end | CPU ms per order: database, workers, API (load average "
                      f"{s.get('load_average_1m_at_end')}) | {s.get('cpu_ms_per_order_db')}, "
                      f"{s.get('cpu_ms_per_order_workers')}, {s.get('cpu_ms_per_order_api')} | | |")
+    if s.get("reference_throughput_to_delivered_per_s") is not None:
+        lines.append(f"| end to end | orders/s accepted -> delivered, against the reference pipeline (the minimum "
+                     f"an order needs; its column is the reference's) | {s.get('throughput_to_delivered_per_s')} | "
+                     f"{s.get('reference_throughput_to_delivered_per_s')} | {s.get('ratio_ours_vs_reference')} |")
+        lines.append(f"| end to end | reference pipeline: DB round trips, messages, CPU ms (database, workers, API) "
+                     f"per order | {s.get('reference_db_round_trips_per_order')}, "
+                     f"{s.get('reference_messages_per_order')}, {s.get('reference_cpu_ms_per_order_db')}, "
+                     f"{s.get('reference_cpu_ms_per_order_workers')}, {s.get('reference_cpu_ms_per_order_api')} | | |")
     return lines
 
 
