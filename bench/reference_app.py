@@ -254,11 +254,11 @@ def wms_event(warehouse: str):
     try:
         order_id, k = _fulfilment(body["fulfilment_id"])
         event_id, kind = str(body["event_id"]), str(body["type"])
-        if not kind.isidentifier():  # it names a field of the fulfilment
-            raise ValueError(kind)
     except (KeyError, TypeError, ValueError):
         return _refused(422, "invalid_event", "fulfilment_id (<order>.<n>), event_id and type are required",
                         "fulfilment_id")
+    if not kind.isidentifier():  # it names a field of the fulfilment
+        return _refused(422, "invalid_event", "type: a word such as accepted or shipped", "type")
     ref_apply_event.send(order_id, k, event_id, kind, body.get("tracking_number"), body.get("carrier_id"))
     return {"accepted": True}, 202
 
@@ -271,10 +271,10 @@ def carrier_event(carrier: str):
     try:
         order_id, k = _fulfilment(str(body["tracking_number"]).partition("-")[2])
         event_id, kind = str(body["event_id"]), str(body["status"])
-        if not kind.isidentifier():  # it names a field of the fulfilment
-            raise ValueError(kind)
     except (KeyError, TypeError, ValueError):
         return _refused(422, "invalid_event", "tracking_number (<carrier>-<order>.<n>), event_id and status are "
                         "required", "tracking_number")
+    if not kind.isidentifier():  # it names a field of the fulfilment
+        return _refused(422, "invalid_event", "status: a word such as in_transit or delivered", "status")
     ref_apply_event.send(order_id, k, event_id, kind)
     return {"accepted": True}, 202
