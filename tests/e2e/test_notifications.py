@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -24,6 +25,7 @@ from aiosmtpd.controller import Controller
 import config
 from actors import queues
 from actors.notifications import sweep_notifications
+from adapters.customer import tokens
 from documents import notifications as store
 from documents import orders, reference
 from router import notifications as kinds
@@ -32,6 +34,7 @@ from tests.helpers import eventually, get_order, http, order_in
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 TRACKING_URL = "https://track.example/fastship/{tracking_number}"
+CHANNEL_SECRET = "manual-secret-0123456789abcdef"
 
 
 def free_port() -> int:
@@ -119,8 +122,9 @@ def scheduler(broker):
 
 @pytest.fixture
 def tracked(seeded):
-    """The seeded world, its carrier with a tracking page."""
+    """The seeded world, its carrier with a tracking page, its channel with a signing secret."""
     reference.upsert("carriers", "fastship", {"name": "FastShip", "tracking_url": TRACKING_URL})
+    reference.upsert("channels", "manual", {"secret": CHANNEL_SECRET})
     reference.network_cache.clear()
     return seeded
 
@@ -205,6 +209,10 @@ def test_each_notification_arrives_once_in_the_customers_language_through_smtp_r
     assert f"Tracking number {en_number} (FastShip): https://track.example/fastship/{en_number}" in \
         en_mail[kinds.SHIPPED]["body"]
     assert "4.50 USD" in en_mail[kinds.REFUNDED]["body"]
+    link = re.search(r"See your order: (\S+)", en_mail[kinds.CONFIRMED]["body"]).group(1)
+    assert link.startswith(f"{config.get_settings().public_url.rstrip('/')}/customer/?token=")
+    claims = tokens.verify(link.split("token=", 1)[1], {"manual": CHANNEL_SECRET}.get)
+    assert (claims.channel, claims.order_id) == ("manual", en)  # the customer's signed link to this order
     assert {m["rcpt"][0] for m in zh_mail.values()} == {"li@example.cn"}
     assert {m["rcpt"][0] for m in en_mail.values()} == {"ada@example.com"}
 
