@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 
 from flask import flash, jsonify, redirect, render_template, request, url_for
 
-from adapters.console import api_client
+from adapters.console import api_client, labels
 from adapters.console.blueprint import blp, lang, require
 from adapters.http import auth
 from documents import reference, stock
@@ -25,35 +25,6 @@ from router.statuses import PaymentMethod, ShippingMethod
 CHANNEL = "manual"
 LINE_ROWS = 5
 SEARCH_LIMIT = 20
-WORDS = {  # this module's words (en, zh)
-    "new_order": ("New order", "录入订单"), "customer": ("Customer", "客户"), "address": ("Address", "收货地址"),
-    "lines": ("Lines", "商品"), "sku": ("SKU", "SKU"), "quantity": ("Quantity", "数量"),
-    "unit_price": ("Unit price (blank: list price)", "单价（留空：标价）"), "line_discount": ("Line discount", "行折扣"),
-    "discount": ("Order discount", "整单折扣"), "discount_code": ("Discount code", "折扣码"),
-    "payment": ("Payment", "支付"), "payment_method": ("Method", "方式"), "paid": ("Paid already", "已付款"),
-    "currency": ("Currency", "币种"), "shipping_method": ("Shipping", "配送方式"), "notes": ("Notes", "备注"),
-    "submit": ("Enter order", "提交订单"), "search": ("Find SKU", "搜索 SKU"), "price": ("Price", "价格"),
-    "available": ("Available", "可用库存"), "name": ("Name", "名称"), "phone": ("Phone", "电话"),
-    "email": ("Email", "邮箱"), "id": ("Customer id", "客户编号"), "country": ("Country", "国家"),
-    "region": ("Region", "省/州"), "city": ("City", "城市"), "district": ("District", "区县"),
-    "postcode": ("Postcode", "邮编"), "street": ("Street", "街道地址"), "refused": ("The API refused the order", "订单未通过校验"),
-    "merchant": ("Merchant", "商家"), "use": ("Use", "选用"), "online": ("Online", "在线支付"),
-    "cod": ("Cash on delivery", "货到付款"), "terms": ("Terms", "账期"), "standard": ("Standard", "标准"),
-    "express": ("Express", "加急"), "risk": ("Risk rules", "风控规则"), "blacklist": ("Blacklists", "黑名单"),
-    "customers": ("Customers", "客户"), "phones": ("Phones", "电话"), "addresses": ("Addresses", "地址"),
-    "value": ("Value", "值"), "reason": ("Reason", "原因"), "added_by": ("Added by", "添加人"),
-    "added_at": ("Added at", "添加时间"), "velocity": ("Order velocity", "下单频率"),
-    "thresholds": ("Abnormal-order thresholds per merchant", "商家异常订单阈值"), "version": ("Version", "版本"),
-    "add": ("Add to blacklist", "加入黑名单"), "kind": ("List", "名单"), "save": ("Save", "保存"),
-    "rules_json": ("All rules (JSON)", "全部规则（JSON）"), "builtin": ("built-in: nothing configured", "内置：未配置"),
-    "window": ("Window (minutes)", "时间窗（分钟）"), "max_orders": ("At most orders", "最多订单数"),
-    "key": ("Per", "维度"), "none": ("Nothing here.", "暂无。"), "remove": ("Remove", "移除"),
-}
-
-
-def w(key: str) -> str:
-    en, zh = WORDS.get(key, (key, key))
-    return zh if lang() == "zh" else en
 
 
 # -- SKU search -------------------------------------------------------------------------------------
@@ -89,7 +60,7 @@ def _blank_form() -> dict:
 def new_order_page(form: dict | None = None, errors: dict | None = None, message: str = ""):
     require(auth.Role.OPERATOR)
     q = (request.args.get("q") or "").strip()
-    return render_template("order_new.html", w=w, form=form or _blank_form(), errors=errors or {}, message=message,
+    return render_template("order_new.html", form=form or _blank_form(), errors=errors or {}, message=message,
                            rows=range(LINE_ROWS), q=q, results=search_skus(q) if q else [],
                            payment_methods=[m.value for m in PaymentMethod],
                            shipping_methods=[m.value for m in ShippingMethod])
@@ -188,7 +159,7 @@ def risk_page(text: str | None = None, error: str = ""):
     rules = body.get("rules") or {}
     if text is None:
         text = json.dumps(rules, indent=2, ensure_ascii=False)
-    return render_template("risk.html", w=w, rules=rules, builtin=body.get("builtin", True), text=text, error=error,
+    return render_template("risk.html", rules=rules, builtin=body.get("builtin", True), text=text, error=error,
                            history=body.get("history") or [], kinds=BLACKLIST_KINDS)
 
 
@@ -199,7 +170,7 @@ def _next_version(current: str) -> str:
 def _put(rules: dict):
     answer = api_client.call("PUT", "/v1/risk/rules", json=rules)
     if answer.ok:
-        flash(f"{w('risk')} {(answer.body or {}).get('version')}: ✓", "ok")
+        flash(f"{labels.text('risk.title', lang())} {(answer.body or {}).get('version')}: ✓", "ok")
         return redirect(url_for("console.risk_page"))
     return risk_page(json.dumps(rules, indent=2, ensure_ascii=False), answer.message), answer.status
 

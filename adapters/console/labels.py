@@ -9,9 +9,11 @@ from router.order_state import OrderCommand
 from router.statuses import AfterSalesStatus as AS
 from router.statuses import FulfilmentStatus as F
 from router.statuses import OrderStatus as O
+from router.statuses import PaymentMethod as PM
 from router.statuses import PaymentStatus as P
 from router.statuses import RoutingState as R
 from router.statuses import ShipmentStatus as S
+from router.statuses import ShippingMethod as SM
 
 LANGUAGES = {"en": "English", "zh": "中文"}
 DEFAULT_LANGUAGE = "en"
@@ -39,6 +41,9 @@ STATUS_LABELS: dict[str, dict] = {
                    F.CANCELLED: ("Cancelled", "已取消"), F.DISPATCH_FAILED: ("Dispatch failed", "下发失败")},
     "routing": {R.RECEIVED: ("Received", "已接收"), R.ROUTED: ("Routed", "已分仓"), R.BACKORDERED: ("Backordered", "缺货待补"),
                 R.HELD: ("Held", "待审核"), R.REJECTED: ("Rejected", "已拒单")},
+    "payment_method": {PM.ONLINE: ("Online", "在线支付"), PM.CASH_ON_DELIVERY: ("Cash on delivery", "货到付款"),
+                       PM.TERMS: ("Terms", "账期")},
+    "shipping_method": {SM.STANDARD: ("Standard", "标准"), SM.EXPRESS: ("Express", "加急")},
     "command": {OrderCommand.CANCEL: ("Cancel order", "取消订单"), OrderCommand.CHANGE_ADDRESS: ("Change address", "修改地址"),
                 OrderCommand.CONFIRM_RECEIPT: ("Confirm receipt", "确认收货"),
                 OrderCommand.APPROVE_HOLD: ("Approve", "审核通过"), OrderCommand.REJECT_HOLD: ("Reject", "审核拒绝"),
@@ -111,7 +116,7 @@ TEXT: dict[str, tuple[str, str]] = {
 
 def status_label(kind: str, value, lang: str) -> str:
     """The label of a status word (``kind``: order, payment, shipment, after_sales, fulfilment,
-    routing, command); the word itself when it has none."""
+    routing, payment_method, shipping_method, command); the word itself when it has none."""
     pair = STATUS_LABELS.get(kind, {}).get(value)
     if pair is None:
         return str(value) if value is not None else ""
@@ -155,4 +160,52 @@ TEXT.update({
     "customer.not_found": ("No such order.", "未找到该订单。"), "customer.sign_out": ("Sign out", "退出"),
     "customer.form_expired": ("The form expired; try again.", "表单已过期，请重试。"),
     "customer.unavailable": ("The service is busy; try again shortly.", "服务繁忙，请稍后再试。"),
+})
+
+# The order entry form (adapters/console/intake.py).
+TEXT.update({
+    "order_new.title": ("New order", "录入订单"), "order_new.customer": ("Customer", "客户"),
+    "order_new.address": ("Address", "收货地址"), "order_new.lines": ("Lines", "商品"), "order_new.sku": ("SKU", "SKU"),
+    "order_new.quantity": ("Quantity", "数量"),
+    "order_new.unit_price": ("Unit price (blank: list price)", "单价（留空：标价）"),
+    "order_new.line_discount": ("Line discount", "行折扣"), "order_new.discount": ("Order discount", "整单折扣"),
+    "order_new.discount_code": ("Discount code", "折扣码"), "order_new.payment": ("Payment", "支付"),
+    "order_new.payment_method": ("Method", "方式"), "order_new.paid": ("Paid already", "已付款"),
+    "order_new.currency": ("Currency", "币种"), "order_new.shipping_method": ("Shipping", "配送方式"),
+    "order_new.notes": ("Notes", "备注"), "order_new.submit": ("Enter order", "提交订单"),
+    "order_new.search": ("Find SKU", "搜索 SKU"), "order_new.price": ("Price", "价格"),
+    "order_new.available": ("Available", "可用库存"), "order_new.name": ("Name", "名称"),
+    "order_new.phone": ("Phone", "电话"), "order_new.email": ("Email", "邮箱"), "order_new.id": ("Customer id", "客户编号"),
+    "order_new.country": ("Country", "国家"), "order_new.region": ("Region", "省/州"), "order_new.city": ("City", "城市"),
+    "order_new.district": ("District", "区县"), "order_new.postcode": ("Postcode", "邮编"),
+    "order_new.street": ("Street", "街道地址"), "order_new.refused": ("The API refused the order", "订单未通过校验"),
+    "order_new.merchant": ("Merchant", "商家"), "order_new.use": ("Use", "选用"),
+})
+
+# The risk rules page (adapters/console/intake.py); ``risk.<list>`` for each of router.risk.BLACKLIST_KINDS.
+TEXT.update({
+    "risk.title": ("Risk rules", "风控规则"), "risk.nav": ("Risk", "风控规则"), "risk.blacklist": ("Blacklists", "黑名单"),
+    "risk.customers": ("Customers", "客户"), "risk.phones": ("Phones", "电话"), "risk.addresses": ("Addresses", "地址"),
+    "risk.value": ("Value", "值"), "risk.reason": ("Reason", "原因"), "risk.added_by": ("Added by", "添加人"),
+    "risk.added_at": ("Added at", "添加时间"), "risk.velocity": ("Order velocity", "下单频率"),
+    "risk.thresholds": ("Abnormal-order thresholds per merchant", "商家异常订单阈值"), "risk.version": ("Version", "版本"),
+    "risk.add": ("Add to blacklist", "加入黑名单"), "risk.kind": ("List", "名单"), "risk.save": ("Save", "保存"),
+    "risk.rules_json": ("All rules (JSON)", "全部规则（JSON）"), "risk.builtin": ("built-in: nothing configured", "内置：未配置"),
+    "risk.window": ("Window (minutes)", "时间窗（分钟）"), "risk.max_orders": ("At most orders", "最多订单数"),
+    "risk.key": ("Per", "维度"), "risk.none": ("Nothing here.", "暂无。"), "risk.remove": ("Remove", "移除"),
+    "risk.merchant": ("Merchant", "商家"), "risk.postcode": ("Postcode", "邮编"),
+    # what a velocity limit counts per (router.risk.VELOCITY_KEYS)
+    "risk.per.customer": ("Customer", "客户"), "risk.per.phone": ("Phone", "电话"), "risk.per.address": ("Address", "地址"),
+})
+
+# The outbound webhooks page (adapters/console/webhooks.py).
+TEXT.update({
+    "webhooks.title": ("Webhooks", "Webhook 推送"), "webhooks.subscriptions": ("Subscriptions", "订阅"),
+    "webhooks.deliveries": ("Delivery log", "推送记录"), "webhooks.url": ("URL", "地址"), "webhooks.topics": ("Topics", "事件"),
+    "webhooks.subscribe": ("Subscribe", "添加订阅"), "webhooks.remove": ("Remove", "删除"),
+    "webhooks.replay": ("Replay", "重新推送"),
+    "webhooks.secret_once": ("Signing secret (shown this once):", "签名密钥（仅显示一次）："),
+    "webhooks.status": ("Status", "状态"), "webhooks.attempts": ("Attempts", "尝试次数"),
+    "webhooks.error": ("Last error", "最近错误"), "webhooks.filter": ("Filter", "筛选"),
+    "webhooks.none": ("Nothing here.", "暂无记录。"),
 })
