@@ -3,8 +3,6 @@ routing rules are (adapters/http/routing.py). Blacklist entries new in a version
 with who added them and when; entries carried over keep theirs."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from flask import jsonify, request
 from flask_smorest import Blueprint
 
@@ -15,6 +13,7 @@ from documents import reference
 from documents import risk as risk_documents
 from router.risk import (BLACKLIST_KINDS, MAX_ENTRIES, MAX_WINDOW_MINUTES, VELOCITY_KEYS, InvalidRiskRules,
                          RiskRules, blacklist_key)
+from services import versioned_settings
 
 blp = Blueprint("risk", __name__, description="Risk rules: blacklists, velocity, abnormal-order thresholds")
 
@@ -87,22 +86,13 @@ def put_risk_rules():
     if not isinstance(raw, dict):
         raise ApiError(400, "malformed_json", "body must be a JSON object of risk rules")
     try:
-        rules = RiskRules.from_dict(raw)
+        stored = versioned_settings.replace(versioned_settings.RISK_RULES, raw, RiskRules.from_dict, actor,
+                                            prepare=_stamped)
     except InvalidRiskRules as exc:
         raise ApiError(422, "validation_failed", "the risk rules are invalid", {exc.field or "body": [exc.message]}) from exc
-    history = reference.load_setting(risk_documents.HISTORY) or []
-    current = reference.load_setting(risk_documents.SETTING)
-    if rules.version in {h["version"] for h in history} | ({current["version"]} if current else set()):
-        raise ApiError(409, "version_exists", f"risk rules version {rules.version!r} was used before: give a new one")
-    now = datetime.now(timezone.utc)
-    stored = _stamped(rules.to_dict(), current, actor, now.isoformat())
-    if current:
-        history = (history + [{"version": current["version"], "replaced_at": now.isoformat(),
-                               "replaced_by": actor, "rules": current}])[-20:]
-        reference.upsert("settings", risk_documents.HISTORY, {"value": history})
-    reference.upsert("settings", risk_documents.SETTING, {"value": stored})
-    reference.network_cache.clear()  # clears the settings cache too: this process routes with them at once
-    return jsonify({"version": rules.version, "rules": stored}), 200
+    except versioned_settings.VersionUsed as exc:
+        raise ApiError(409, "version_exists", f"risk rules version {exc.version!r} was used before: give a new one") from exc
+    return jsonify({"version": stored["version"], "rules": stored}), 200
 
 
 def _stamped(new: dict, current: dict | None, actor: str, at: str) -> dict:

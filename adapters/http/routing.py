@@ -2,8 +2,6 @@
 replay of an order's stored routing decision."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from flask import jsonify, request
 from flask_smorest import Blueprint
 from marshmallow import RAISE
@@ -19,6 +17,7 @@ from documents import reference
 from router.errors import InvalidDecisionRecord, InvalidRoutingRules
 from router.rules import DEFAULT_RULES, RoutingRules
 from services import routing as routing_service
+from services import versioned_settings
 
 blp = Blueprint("routing", __name__, description="Routing rules and simulation")
 
@@ -42,20 +41,12 @@ def put_rules():
     if not isinstance(raw, dict):
         raise ApiError(400, "malformed_json", "body must be a JSON object of routing rules")
     try:
-        rules = RoutingRules.from_dict(raw)
+        stored = versioned_settings.replace(versioned_settings.ROUTING_RULES, raw, RoutingRules.from_dict, actor)
     except InvalidRoutingRules as exc:
         raise ApiError(422, "validation_failed", "the routing rules are invalid", {exc.field: [exc.message]}) from exc
-    history = reference.load_setting("routing_rules_history") or []
-    current = reference.load_setting("routing_rules")
-    if rules.version in {h["version"] for h in history} | ({current["version"]} if current else set()):
-        raise ApiError(409, "version_exists", f"rules version {rules.version!r} was used before: give a new one")
-    if current:
-        history = (history + [{"version": current["version"], "replaced_at": datetime.now(timezone.utc).isoformat(),
-                               "replaced_by": actor, "rules": current}])[-20:]
-        reference.upsert("settings", "routing_rules_history", {"value": history})
-    reference.upsert("settings", "routing_rules", {"value": rules.to_dict()})
-    reference.network_cache.clear()
-    return jsonify({"version": rules.version}), 200
+    except versioned_settings.VersionUsed as exc:
+        raise ApiError(409, "version_exists", f"rules version {exc.version!r} was used before: give a new one") from exc
+    return jsonify({"version": stored["version"]}), 200
 
 
 @blp.route("/v1/routing/simulate", methods=["POST"])
