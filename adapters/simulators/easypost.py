@@ -24,21 +24,19 @@ from __future__ import annotations
 import base64
 import itertools
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
 from adapters.simulators import tracking_push
-from adapters.simulators.callbacks import Callback, CallingParty
+from adapters.simulators.callbacks import CallingParty
 from adapters.simulators.server import Request, Response
-from router.statuses import TrackingStatus
 
 # carrier, service, base price (USD), price per pound, delivery days
 RATES = (("USPS", "GroundAdvantage", "5.93", "0.45", 5), ("USPS", "Priority", "7.33", "0.80", 2),
          ("USPS", "Express", "28.40", "1.10", 1), ("UPS", "Ground", "9.10", "0.60", 5),
          ("UPS", "NextDayAir", "31.20", "1.50", 1))
 MAX_OUNCES = 1120
-PROGRESS = (TrackingStatus.IN_TRANSIT, TrackingStatus.OUT_FOR_DELIVERY, TrackingStatus.DELIVERED)
 
 
 @dataclass
@@ -60,19 +58,12 @@ class EasyPostSimulator(CallingParty):
         self.purchases = 0
         self._seq = itertools.count(1)
 
-    def track(self, tracking_code: str, steps=PROGRESS) -> None:
+    def track(self, tracking_code: str, steps=tracking_push.PROGRESS) -> None:
         """Post ``tracker.updated`` Events taking the parcel through ``steps``, in order."""
         if not self.callback_url:
             raise RuntimeError("EasyPostSimulator has no callback_url")
         url = f"{self.callback_url}/v1/carriers/{self.carrier_id}/events"
-        start = datetime.now(timezone.utc) - timedelta(seconds=len(steps) + 1)
-        chain = []
-        for i, status in enumerate(steps):
-            body = tracking_push.webhook("easypost", tracking_code, status, start + timedelta(seconds=i))
-            raw = tracking_push.encode(body)
-            chain.append(Callback(url, body, tracking_push.signature_headers("easypost", raw, self.webhook_secret),
-                                  content=raw, kind=str(status)))
-        self.callbacks.submit(chain)
+        self.callbacks.submit(tracking_push.updates("easypost", url, tracking_code, steps, self.webhook_secret))
 
     def handle(self, request: Request) -> Response:
         if request.method == "GET" and request.path.startswith("/labels/"):

@@ -13,19 +13,16 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from adapters.simulators import tracking_push
-from adapters.simulators.callbacks import Callback, CallingParty
+from adapters.simulators.callbacks import CallingParty
 from adapters.simulators.server import Request, Response
-from router.statuses import TrackingStatus
 
 ALREADY_REGISTERED = -18019901
 NOT_A_NUMBER = -18010012
 BAD_REQUEST = -18010001
 DETECTED_CARRIER = 100003  # what the simulator "detects" when no carrier code is given
-PROGRESS = (TrackingStatus.IN_TRANSIT, TrackingStatus.OUT_FOR_DELIVERY, TrackingStatus.DELIVERED)
 _NUMBER = re.compile(r"^[A-Za-z0-9-]{5,50}$")
 
 
@@ -38,21 +35,14 @@ class SeventeenTrackSimulator(CallingParty):
         self.carrier_id, self.api_key, self.security_key = carrier_id, api_key, security_key
         self.registered: dict[str, dict[str, Any]] = {}
 
-    def push(self, number: str, steps=PROGRESS) -> None:
+    def push(self, number: str, steps=tracking_push.PROGRESS) -> None:
         """Push ``TRACKING_UPDATED`` for ``number`` through ``steps``; KeyError when not registered."""
         if number not in self.registered:
             raise KeyError(number)
         if not self.callback_url:
             raise RuntimeError("SeventeenTrackSimulator has no callback_url")
         url = f"{self.callback_url}/v1/carriers/{self.carrier_id}/events"
-        start = datetime.now(timezone.utc) - timedelta(seconds=len(steps) + 1)
-        chain = []
-        for i, status in enumerate(steps):
-            body = tracking_push.webhook("17track", number, status, start + timedelta(seconds=i))
-            raw = tracking_push.encode(body)
-            chain.append(Callback(url, body, tracking_push.signature_headers("17track", raw, self.security_key),
-                                  content=raw, kind=str(status)))
-        self.callbacks.submit(chain)
+        self.callbacks.submit(tracking_push.updates("17track", url, number, steps, self.security_key))
 
     def handle(self, request: Request) -> Response:
         if request.method != "POST" or request.path != "/track/v2.2/register":

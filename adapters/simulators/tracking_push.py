@@ -9,7 +9,7 @@ webhook body and the signature headers, and no bearer token (none of them sends 
 - 17TRACK (v2 push ``TRACKING_UPDATED``: ``data.number``, ``data.track_info.latest_status``,
   ``latest_event``), signed ``sign`` = hex SHA-256 of ``body + "/" + security key``.
 
-Used by the carrier simulator; each status word is the first native word the router's own
+Used by the carrier, EasyPost and 17TRACK simulators; each status word is the first native word the router's own
 mapping (adapters/tracking/) reads as that canonical status.
 """
 from __future__ import annotations
@@ -20,12 +20,16 @@ import hmac
 import json
 import unicodedata
 import uuid
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
 
+from adapters.simulators.callbacks import Callback
 from adapters.tracking import aftership, easypost, seventeen_track
 from router.statuses import TrackingStatus
 
 FORMATS = ("aftership", "easypost", "17track")
+# A parcel's way once the platform tracks it: what the platform simulators push unless told otherwise.
+PROGRESS = (TrackingStatus.IN_TRANSIT, TrackingStatus.OUT_FOR_DELIVERY, TrackingStatus.DELIVERED)
 
 
 def _first_words(table: dict) -> dict[TrackingStatus, str]:
@@ -107,3 +111,15 @@ def signature_headers(fmt: str, raw: bytes, secret: str) -> dict[str, str]:
     if fmt == "17track":
         return {seventeen_track.SIGNATURE_HEADER: hashlib.sha256(raw + b"/" + secret.encode()).hexdigest()}
     raise KeyError(fmt)
+
+
+def updates(fmt: str, url: str, number: str, steps: Sequence[str], secret: str) -> list[Callback]:
+    """The signed ``fmt`` updates taking parcel ``number`` through ``steps`` (TrackingStatus words),
+    to post to ``url`` in this order (a CallingParty's chain): one second apart, all in the past."""
+    start = datetime.now(timezone.utc) - timedelta(seconds=len(steps) + 1)
+    chain = []
+    for i, status in enumerate(steps):
+        body = webhook(fmt, number, status, start + timedelta(seconds=i))
+        raw = encode(body)
+        chain.append(Callback(url, body, signature_headers(fmt, raw, secret), content=raw, kind=str(status)))
+    return chain
