@@ -23,6 +23,7 @@ order taxed only at the order level) is spread over the lines by their net amoun
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from adapters.channels.channel_order import (
@@ -205,16 +206,24 @@ def _address(order: Native, flags: list[str]) -> dict:
     }
 
 
+_LOCALE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
+
+
 def _customer(order: Native) -> dict:
+    # the language the customer shopped in (en, zh-CN): the router's e-mails to them use it; a
+    # value that is no language tag is left out rather than refusing the order
+    locale = order.get("customer_locale").text()
+    extra = {"locale": locale} if _LOCALE.match(locale) else {}
     cust = order.get("customer")
     if not cust.present:
-        return {"email": clip(order.get("email").text(), 254)}
+        return {"email": clip(order.get("email").text(), 254), **extra}
     name = person_name(cust.get("first_name").text(), cust.get("last_name").text())
     return {
         "id": clip(cust.get("id").text(), 100),
         "name": clip(name, 200),
         "email": clip(order.get("email").text() or cust.get("email").text(), 254),
         "phone": clip(cust.get("phone").text() or order.get("phone").text(), 40),
+        **extra,
     }
 
 

@@ -247,3 +247,11 @@ def test_refund_request_takes_the_calculated_parent_transactions_up_to_the_amoun
     assert body["refund_line_items"] == [{"line_item_id": "466157049", "quantity": 1, "restock_type": "no_restock"}]
     with pytest.raises(PayloadError):
         shopify.refund_request(calculated, Decimal("60.00"), "USD", [], "too much")
+
+
+@pytest.mark.parametrize("given, kept", [("zh-CN", "zh-CN"), ("en", "en"), ("not a locale!", None), ("", None)])
+def test_the_customers_locale_is_kept_for_the_routers_e_mails_when_it_is_a_language_tag(given, kept):
+    payload = fixture("shopify_order_paid_multiline")
+    payload["customer_locale"] = given
+    customer = CanonicalOrderSchema().load(shopify.to_canonical(payload, "m-1").canonical)["customer"]
+    assert customer["locale"] == (kept or "")  # a stray value is left out, the order still taken
