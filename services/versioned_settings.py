@@ -14,6 +14,7 @@ from typing import Protocol, cast
 
 from documents import reference
 from documents import risk as risk_documents
+from router.risk import RiskRules
 
 HISTORY_KEPT = 20
 
@@ -29,14 +30,21 @@ class RuleSet(Protocol):
 
 @dataclass(frozen=True)
 class VersionedSetting:
-    """A rule set's two settings documents: the one in force and its history."""
+    """A rule set's two settings documents: the one in force and its history; ``on_stored``: what
+    the new set needs done once stored (given what was stored)."""
 
     name: str
     history: str
+    on_stored: Callable[[dict], None] | None = None
+
+
+def _risk_indexes(stored: dict) -> None:
+    """The velocity rules count orders by indexes made only for the keys in use (documents/risk.py)."""
+    risk_documents.ensure_order_indexes(RiskRules.from_dict(stored))
 
 
 ROUTING_RULES = VersionedSetting("routing_rules", "routing_rules_history")
-RISK_RULES = VersionedSetting(risk_documents.SETTING, risk_documents.HISTORY)
+RISK_RULES = VersionedSetting(risk_documents.SETTING, risk_documents.HISTORY, on_stored=_risk_indexes)
 
 
 class VersionUsed(Exception):
@@ -73,4 +81,6 @@ def replace(setting: VersionedSetting, raw: dict, parse: Callable[[dict], RuleSe
         reference.upsert("settings", setting.history, {"value": history})
     reference.upsert("settings", setting.name, {"value": stored})
     reference.network_cache.clear()  # clears the settings cache too: this process routes with them at once
+    if setting.on_stored:
+        setting.on_stored(stored)
     return stored
