@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import mongoengine as me
+from pymongo.errors import DuplicateKeyError
 
 from documents.codec import from_bson, to_bson
 from router.model import Carrier, Network, Sku, Warehouse
@@ -158,6 +159,22 @@ def cached(kind: str, doc_id: str) -> dict | None:
     value = get(kind, doc_id)
     _settings_cache[key] = (time.monotonic(), value)
     return value
+
+
+def replace_setting(name: str, current: dict | None, value: dict) -> bool:
+    """Store ``value`` as setting ``name`` if the one stored is still ``current`` by its version
+    (None: none is stored yet): a compare-and-set, so two replacements decided on the same setting
+    cannot both land. False when another landed first."""
+    settings = KINDS["settings"]._get_collection()
+    try:
+        if current is None:
+            settings.insert_one({"_id": name, "value": to_bson(value)})
+            return True
+        version = current.get("version")
+        guard = {"value.version": version} if version is not None else {"value.version": {"$exists": False}}
+        return settings.update_one({"_id": name, **guard}, {"$set": {"value": to_bson(value)}}).modified_count == 1
+    except DuplicateKeyError:
+        return False
 
 
 def load_setting(name: str) -> dict | None:

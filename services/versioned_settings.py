@@ -55,6 +55,14 @@ class VersionUsed(Exception):
         self.version = version
 
 
+class Replaced(Exception):
+    """Another replacement of the rule set landed between reading the set in force and storing
+    this one: nothing was stored; read the rules again and retry."""
+
+    def __init__(self, name: str):
+        super().__init__(f"the {name.replace('_', ' ')} were replaced meanwhile: read them again and retry")
+
+
 # (the new set as a dict, the one in force or None, who, when as ISO text) -> the dict to store
 Prepare = Callable[[dict, dict | None, str, str], dict]
 
@@ -75,11 +83,12 @@ def replace(setting: VersionedSetting, raw: dict, parse: Callable[[dict], RuleSe
         raise VersionUsed(rules.version)
     now = datetime.now(timezone.utc).isoformat()
     stored = prepare(rules.to_dict(), current, actor, now) if prepare else rules.to_dict()
+    if not reference.replace_setting(setting.name, current, stored):
+        raise Replaced(setting.name)  # another replacement landed since this one read the set in force
     if current:
         history = (history + [{"version": current["version"], "replaced_at": now,
                                "replaced_by": actor, "rules": current}])[-HISTORY_KEPT:]
         reference.upsert("settings", setting.history, {"value": history})
-    reference.upsert("settings", setting.name, {"value": stored})
     reference.network_cache.clear()  # clears the settings cache too: this process routes with them at once
     if setting.on_stored:
         setting.on_stored(stored)

@@ -92,6 +92,8 @@ def put_risk_rules():
         raise ApiError(422, "validation_failed", "the risk rules are invalid", {exc.field or "body": [exc.message]}) from exc
     except versioned_settings.VersionUsed as exc:
         raise ApiError(409, "version_exists", f"risk rules version {exc.version!r} was used before: give a new one") from exc
+    except versioned_settings.Replaced as exc:
+        raise ApiError(409, "replaced_meanwhile", str(exc)) from exc
     return jsonify({"version": stored["version"], "rules": stored}), 200
 
 
