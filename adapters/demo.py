@@ -26,7 +26,8 @@ from adapters.simulators.carrier import CarrierSimulator
 from adapters.simulators.wms import WmsSimulator
 from adapters.stack import Stack, child_env, wait_http
 from config import get_settings
-from documents.connection import connect, drop_database, ensure_indexes
+from documents.connection import connect, drop_database
+from documents.indexes import ensure_indexes
 
 REGIONS = [("SH", "上海市", "浦东新区", 31.22, 121.54), ("GD", "广州市", "天河区", 23.13, 113.33),
            ("BJ", "北京市", "朝阳区", 39.92, 116.44), ("SC", "成都市", "武侯区", 30.64, 104.04),

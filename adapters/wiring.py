@@ -39,7 +39,8 @@ from adapters.outbound.wms_generic import GenericWms
 from adapters.outbound.wms_qimen import QimenWms
 from adapters.outbound.wms_shiphero import ShipHeroWms
 from config import Settings
-from documents.connection import connect, ensure_indexes
+from documents.connection import connect
+from documents.indexes import ensure_indexes
 from services import messages, ports
 
 

@@ -170,11 +170,11 @@ def row_write_cost(url: str, n: int = 300) -> dict:
     """What keeping the list row adds to an order save, in a scratch database on the same server:
     ``save_change`` with a status change (order update + row write) against one with a change the
     list does not show (order update only), p50 / p95 ms over ``n`` saves each."""
-    from documents import connection, order_list, orders
+    from documents import connection, indexes, order_list, orders
 
     name = f"bench_console_writes_{uuid.uuid4().hex[:6]}"
     connection.connect(url, name)
-    connection.ensure_indexes()
+    indexes.ensure_indexes()
     try:
         now = datetime.now(timezone.utc)
         docs = [d for batch in generate(n, now, seed=2) for d in batch]
@@ -218,7 +218,7 @@ def main() -> None:
 
     import mongoengine
 
-    from documents import connection
+    from documents import connection, indexes
 
     server = None
     url = os.environ.get("ROUTER_MONGO_URL")
@@ -232,7 +232,7 @@ def main() -> None:
     mongoengine.connect(db=name, host=url, **{**connection.CLIENT_OPTIONS, "socketTimeoutMS": 600_000})
     database = mongoengine.get_db()
     try:
-        connection.ensure_indexes()
+        indexes.ensure_indexes()
         from adapters.http.app import create_app
         from documents import order_list, queries, reports
         from documents.orders import collection

@@ -41,13 +41,13 @@ def main() -> None:
     from adapters.intake import accept_order
     from adapters.seed import load_world, read
     from services.routing import route
-    from documents import connection, inbox, orders, reference
+    from documents import connection, inbox, indexes, orders, reference
     from documents.embedded import EmbeddedMongo
 
     server = EmbeddedMongo(":memory:").start()
     try:
         connection.connect(server.url, "dbops")
-        connection.ensure_indexes()
+        indexes.ensure_indexes()
         world = read(REPO / "examples" / "seed.yaml")
         for sku in world["skus"]:
             sku["stock"] = {w: q * 100 for w, q in (sku.get("stock") or {}).items()}

@@ -7,7 +7,7 @@ import mongoengine
 from pymongo import ReadPreference, uri_parser
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import ConnectionFailure, ExecutionTimeout, OperationFailure
+from pymongo.errors import ConnectionFailure, ExecutionTimeout
 from pymongo.read_preferences import _ServerMode
 
 from documents import wire_quirks
@@ -93,36 +93,6 @@ def quirks() -> wire_quirks.Quirks:
         if _quirks_of is None or _quirks_of[0] is not client:
             _quirks_of = (client, wire_quirks.of_server(client.admin.command("buildInfo")))
         return _quirks_of[1]
-
-
-def ensure_indexes() -> list[str]:
-    """Create every collection's indexes and drop those a module lists as obsolete (idempotent);
-    returns the names dropped, as ``collection.index``."""
-    # every documents module may import this one (the server's quirks): its list is imported when asked
-    from documents import (alerts, capacity, dead_letters, inbox, notifications, order_list, orders, reference,
-                           risk, routing_inputs, sessions, stock, webhooks)
-
-    dropped = []
-    webhooks.ensure_order_indexes()  # the webhook relay reads orders by their last change
-    risk.ensure_order_indexes()  # the risk rules count a customer's, phone's or address's recent orders
-    for module in (orders, order_list, stock, reference, inbox, dead_letters, alerts, routing_inputs, sessions,
-                   capacity, webhooks, notifications):
-        for cls in module.DOCUMENTS:
-            cls.ensure_indexes()
-        for name, obsolete in getattr(module, "OBSOLETE_INDEXES", {}).items():
-            collection = database()[name]
-            for index in sorted(obsolete & set(collection.index_information())):
-                try:
-                    collection.drop_index(index)
-                except OperationFailure as exc:  # another process dropped it first
-                    if exc.code != 27:  # IndexNotFound
-                        raise
-                dropped.append(f"{name}.{index}")
-    if dropped:
-        import structlog
-
-        structlog.get_logger(__name__).info("obsolete_indexes_dropped", indexes=dropped)
-    return dropped
 
 
 # The database cannot be reached or did not answer in time (pymongo's ConnectionFailure covers

@@ -116,11 +116,11 @@ def mongo_url():
 @pytest.fixture
 def db(mongo_url):
     """A fresh database for this test, with every index."""
-    from documents import connection, reference
+    from documents import connection, indexes, reference
 
     name = f"t_{uuid.uuid4().hex[:12]}"
     database = connection.connect(mongo_url, name)
-    connection.ensure_indexes()
+    indexes.ensure_indexes()
     reference.network_cache.clear()
     yield database
     connection.database().client.drop_database(name)  # the test may have reconnected (the CLI does)

@@ -93,7 +93,8 @@ def chaos_router(config: ChaosConfig, base: Path | None = None, rabbit=None, ext
     from adapters.simulators.carrier import CarrierSimulator
     from adapters.simulators.wms import WmsSimulator
     from adapters.stack import Stack, child_env, wait_http
-    from documents.connection import connect, ensure_indexes
+    from documents.connection import connect
+    from documents.indexes import ensure_indexes
     from documents.embedded import free_port
 
     base = Path(base or tempfile.mkdtemp(prefix="chaos-"))

@@ -1,5 +1,5 @@
 """docs/mongodb.md stays true of the indexes: its table of indexes, collection by collection and key
-by key (with unique and TTL), is what ``documents.connection.ensure_indexes`` creates on a fresh
+by key (with unique and TTL), is what ``documents.indexes.ensure_indexes`` creates on a fresh
 database, and every collection a document of ``documents/`` declares has its rows. A new index
 without a row, a row for an index that is gone, or a new collection left out, fails here."""
 from __future__ import annotations

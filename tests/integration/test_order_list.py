@@ -211,7 +211,7 @@ def test_rebuild_list_command_puts_a_lost_row_back(placed, db, mongo_url, monkey
 def test_starting_on_a_database_from_before_the_list_rows_drops_the_former_list_indexes(db):
     # Given orders still carrying the list indexes an earlier release created on them, and an
     # index an operator added for their own reports
-    from documents import connection
+    from documents import indexes
 
     for field in ("status", "skus", "customer.id"):
         orders.collection().create_index([(field, 1), ("placed_at", -1), ("_id", -1)])
@@ -223,8 +223,8 @@ def test_starting_on_a_database_from_before_the_list_rows_drops_the_former_list_
         "payable_1_placed_at_-1", "channel_order_id_1", "customer.email_1"}
 
     # When the indexes are ensured (as every API, worker and CLI start does), twice
-    dropped = connection.ensure_indexes()
-    again = connection.ensure_indexes()
+    dropped = indexes.ensure_indexes()
+    again = indexes.ensure_indexes()
 
     # Then the former list indexes are gone, ours and the operator's stay, and the second run drops nothing
     assert sorted(dropped) == sorted(f"orders.{n}" for n in (

@@ -286,6 +286,85 @@ def test_top_level_operator_scans__the_shapes_without_it_give_the_documented_res
     assert kept == by_or == ["k2", "k1", "k0"]
 
 
+# index_needs_every_field -- protects the sweeps' queries (documents/orders._narrowed): switched.
+
+def test_index_needs_every_field__matches_the_server(indexed, quirks):
+    """Two conditions, each on an indexed field but no index holding both: a collection scan
+    exactly where the flag says (mongod answers from one of the indexes); either alone is an index
+    range."""
+    scans = "COLLSCAN" in plan_of(indexed.find({"a": {"$lt": 50}, "b": {"$lt": -10}}))
+    assert scans == quirks.index_needs_every_field, "the server changed: update wire_quirks"
+    assert "COLLSCAN" not in plan_of(indexed.find({"a": {"$lt": 50}}))
+
+
+def _sweep_orders(now: datetime) -> list[dict]:
+    """Orders in every state the sweeps tell apart: statuses, fulfilment statuses, nudged never,
+    long ago or lately, outbox entries, merge holds due, not due, released, grouped, elsewhere."""
+    old, recent = now - timedelta(hours=1), now - timedelta(seconds=5)
+    docs = []
+    for i, (status, fstatuses, updated, resent) in enumerate([
+            ("awaiting_shipment", ["reserved"], old, None), ("awaiting_shipment", ["dispatched", "reserved"], old, old),
+            ("awaiting_shipment", ["reserved"], recent, None), ("awaiting_shipment", ["reserved"], old, recent),
+            ("pending_payment", ["reserved"], old, None), ("awaiting_shipment", ["dispatched"], old, None),
+            ("awaiting_shipment", [], old, None), ("shipped", ["shipped", "reserved"], old, "null")]):
+        doc = {"_id": f"s{i}", "status": status, "updated_at": updated, "placed_at": old + timedelta(minutes=i),
+               "routing": {"state": "received" if i % 2 else "routed", "backordered": [{"sku": "SKU-A" if i % 3 else "SKU-B"}]},
+               "outbox": [{"state": "pending" if i % 3 == 0 else "sent"}],
+               "fulfilments": [{"id": f"s{i}-F{j}", "status": st, "warehouse_id": "W1" if j == 0 else "W2"}
+                               for j, st in enumerate(fstatuses)]}
+        if resent == "null":
+            doc["resent_at"] = None
+        elif resent is not None:
+            doc["resent_at"] = resent
+        docs.append(doc)
+    holds = [({"until": old}, "W1"), ({"until": now + timedelta(hours=1)}, "W1"), ({"until": old, "group": "G1"}, "W1"),
+             ({"until": old, "released_at": old}, "W1"), ({"until": old}, "W2"), ({"until": None}, "W1")]
+    for i, (merge, warehouse) in enumerate(holds):
+        docs.append({"_id": f"m{i}", "status": "awaiting_shipment", "updated_at": old, "placed_at": old,
+                     "fulfilments": [{"id": f"m{i}-F0", "status": "reserved", "warehouse_id": warehouse,
+                                      "merge": {"group": None, "released_at": None, **merge}},
+                                     {"id": f"m{i}-F1", "status": "dispatched", "warehouse_id": "W9"}]})
+    return docs
+
+
+def test_index_needs_every_field__narrowed_sweeps_give_the_documented_result(db, monkeypatch):
+    """Each sweep query asked whole (the server's own answer, which is MongoDB's whatever plan it
+    takes) and narrowed (the indexed part on the server, the rest checked by wire_quirks.matches)
+    finds the same orders."""
+    from documents import indexes, orders
+
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    indexes.ensure_indexes()
+    orders.collection().insert_many([{**d, "channel": "manual", "channel_order_id": d["_id"]} for d in _sweep_orders(now)])
+    cutoff = now - timedelta(minutes=1)
+    sweeps = {"stuck_in_routing": lambda: orders.stuck_in_routing(cutoff, 50),
+              "stalled_dispatch": lambda: orders.stalled_dispatch(cutoff, 50),
+              "pending_outbox": lambda: [d["_id"] for d in orders.pending_outbox(cutoff, 50)],
+              "waiting_for_stock": lambda: orders.waiting_for_stock("SKU-A", 50),
+              "merge_holds_due": lambda: [d["_id"] for d in orders.merge_holds_due(now, 50)],
+              "merge_holds_at": lambda: [d["_id"] for d in orders.merge_holds_at("W1", 50)]}
+    found = {}
+    for narrowed in (False, True):
+        monkeypatch.setattr(connection, "quirks", lambda narrowed=narrowed: wire_quirks.Quirks(
+            index_needs_every_field=narrowed))
+        found[narrowed] = {name: sorted(run()) for name, run in sweeps.items()}
+    assert found[True] == found[False]
+    assert found[False] == {  # and what each should find, worked out by hand
+        "stuck_in_routing": ["s1", "s5", "s7"], "stalled_dispatch": ["m0", "m1", "m2", "m3", "m4", "m5", "s0", "s1"],
+        "pending_outbox": ["s0", "s6"], "waiting_for_stock": ["s1", "s2", "s4", "s5"],
+        "merge_holds_due": ["m0", "m4"], "merge_holds_at": ["m0", "m1"]}
+
+
+def test_matches_checks_what_the_server_would_and_refuses_what_it_cannot():
+    doc = {"a": [{"b": 1, "c": None}, {"b": 3}], "d": datetime(2026, 1, 1, 0, 0, 0, 999, tzinfo=timezone.utc)}
+    assert wire_quirks.matches(doc, {"a.b": 3, "a.c": None, "e": None, "a": {"$elemMatch": {"b": {"$gte": 2}}}})
+    assert not wire_quirks.matches(doc, {"a": {"$elemMatch": {"b": 1, "c": {"$ne": None}}}})
+    assert wire_quirks.matches(doc, {"d": {"$not": {"$gt": datetime(2026, 1, 1, tzinfo=timezone.utc)}}})  # ms, as stored
+    assert wire_quirks.matches(doc, {"a.b": {"$in": [7, 1]}, "e": {"$exists": False}, "a.b ": {"$exists": False}})
+    with pytest.raises(ValueError, match=r"\$regex"):
+        wire_quirks.matches(doc, {"a.b": {"$regex": "x"}})
+
+
 # reads_every_match_before_limit -- protects the list's windows, the reconciler's and inbox's
 # batches, rebuild's day slices and BATCH_SOCKET_TIMEOUT_MS; not switched.
 
