@@ -240,10 +240,14 @@ def fetch_all(api: str, headers: dict | None = None, query: dict | None = None) 
 
 
 def settled(order: dict) -> bool:
-    """Delivered, ended, or parked by routing (backordered, held, rejected): nothing more happens
-    to it by itself."""
+    """Delivered, ended, or parked by routing (backordered, held, rejected), or every fulfilment
+    it has delivered or cancelled with units still waiting for stock (a partial backorder): nothing
+    more happens to it by itself."""
+    routing = order.get("routing") or {}
+    waiting = routing.get("backordered") or order.get("backordered")
     return order.get("shipment_status") == "delivered" or order.get("status") in TERMINAL or (
-        order.get("routing", {}).get("state") in ("backordered", "held", "rejected"))
+        routing.get("state") in ("backordered", "held", "rejected")) or bool(
+        waiting and all(f.get("status") in ("delivered", "cancelled") for f in order.get("fulfilments") or []))
 
 
 def wait_settled(api: str, n: int, timeout: float, progress: bool = True, headers: dict | None = None,

@@ -10,7 +10,8 @@ import time
 from adapters.demo import settled
 from documents.orders import collection
 
-STATE_FIELDS = {"status": 1, "shipment_status": 1, "routing.state": 1}  # what settled() reads
+STATE_FIELDS = {"status": 1, "shipment_status": 1, "routing.state": 1, "routing.backordered": 1,  # what settled() reads
+                "fulfilments.status": 1}
 READ_SLICE = 200  # orders per read: one find of thousands outlasts a client's socket timeout
 
 

@@ -48,3 +48,15 @@ def test_wait_settled_goes_round_the_pending_orders_and_returns_those_that_never
 
     threading.Timer(0.2, deliver).start()
     assert settle_poll.wait_settled_in_db(ids, timeout=30, poll=0.05) == set()
+
+
+def test_an_order_that_delivered_all_it_could_and_waits_for_stock_is_settled():
+    from adapters.demo import settled
+
+    waiting = {"status": "awaiting_shipment", "shipment_status": "partially_shipped",
+               "routing": {"state": "routed", "backordered": [{"sku": "A", "quantity": 1}]}}
+    assert settled({**waiting, "fulfilments": [{"status": "delivered"}, {"status": "cancelled"}]})
+    assert not settled({**waiting, "fulfilments": [{"status": "delivered"}, {"status": "in_transit"}]})
+    assert not settled({**waiting, "routing": {"state": "routed", "backordered": []},
+                        "fulfilments": [{"status": "delivered"}]})  # nothing waits: it should have shipped
+    assert settled({"status": "awaiting_shipment", "routing": {"state": "backordered"}})
