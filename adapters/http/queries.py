@@ -7,9 +7,11 @@ from marshmallow import RAISE
 
 from adapters.http import auth
 from adapters.http.errors import ApiError
-from adapters.http.schemas import OrderListSchema, OrderQuerySchema, OrderSchema, StockListSchema, StockQuerySchema
+from adapters.http.schemas import (NotificationsSchema, OrderListSchema, OrderQuerySchema, OrderSchema, StockListSchema,
+                                   StockQuerySchema)
 from adapters.http.views import order_view, plain
 from documents import orders, queries, stock
+from services import notifications
 
 blp = Blueprint("queries", __name__, description="Orders and stock")
 
@@ -36,6 +38,23 @@ def get_order(order_id: str):
     if doc is None:
         raise ApiError(404, "not_found", f"unknown order {order_id!r}")
     return jsonify(order_view(doc))
+
+
+NOTIFICATION_FIELDS = ("kind", "language", "to", "subject", "status", "attempts", "created_at", "occurred_at",
+                       "sent_at", "next_at", "log")
+
+
+@blp.route("/v1/orders/<order_id>/notifications", methods=["GET"])
+@blp.alt_response(200, schema=NotificationsSchema, success=True,
+                  description="The customer e-mails of the order, oldest first: kind, language, recipient, subject, "
+                              "status (pending, sent, failed), attempts and each attempt's outcome")
+def order_notifications(order_id: str):
+    auth.require_role(auth.Role.VIEWER)
+    if not orders.exists(order_id):
+        raise ApiError(404, "not_found", f"unknown order {order_id!r}")
+    return jsonify({"order_id": order_id, "notifications": [
+        {"id": n["_id"], **{k: plain(n.get(k)) for k in NOTIFICATION_FIELDS}}
+        for n in notifications.of_order(order_id)]})
 
 
 @blp.route("/v1/stock", methods=["GET"])

@@ -165,6 +165,22 @@ class AllowedCommandsSchema(Open):
     allowed = fields.List(fields.String(), required=True)
 
 
+class NotificationSchema(Open):
+    id = fields.String(required=True, metadata={"description": "also the e-mail's Message-ID"})
+    kind = fields.String(required=True, metadata={"description": "confirmed, shipped, delivered, refunded, exception"})
+    language = fields.String(required=True)
+    to = fields.String(required=True)
+    subject = fields.String(required=True)
+    status = fields.String(required=True, metadata={"description": "pending, sent or failed"})
+    attempts = fields.Integer(required=True)
+    log = fields.List(fields.Dict(), metadata={"description": "the last attempts' outcomes (at, attempt, status, error)"})
+
+
+class NotificationsSchema(Open):
+    order_id = fields.String(required=True)
+    notifications = fields.List(fields.Nested(NotificationSchema), required=True)
+
+
 class StockLevelSchema(Open):
     sku = fields.String(required=True)
     warehouse_id = fields.String(required=True)

@@ -221,6 +221,14 @@ def test_each_notification_arrives_once_in_the_customers_language_through_smtp_r
     retried = [n for n in store.of_order(zh) + store.of_order(en) if n["attempts"] >= 2]
     assert retried and all(any(a.get("status") == 451 for a in n["log"]) for n in retried)
 
+    # And the operator sees them on the order, through the API: kind, language, status, attempts
+    listed = http.get(f"{api}/v1/orders/{zh}/notifications", timeout=5)
+    assert listed.status_code == 200, listed.text
+    assert sorted((n["kind"], n["language"], n["status"], n["to"]) for n in listed.json()["notifications"]) == sorted(
+        (k, "zh", kinds.SENT, "li@example.cn") for k in (kinds.CONFIRMED, kinds.SHIPPED, kinds.DELIVERED))
+    assert {n["id"] for n in listed.json()["notifications"]} == {n["_id"] for n in store.of_order(zh)}
+    assert http.get(f"{api}/v1/orders/O-NONE/notifications", timeout=5).status_code == 404
+
     # And a sweep fanning the orders out again (cursors lost) records and sends nothing new
     store._cursors().delete_many({"_id": {"$in": [zh, en]}})
     from services import notifications
