@@ -12,20 +12,17 @@
 """
 from __future__ import annotations
 
-import contextlib
 from datetime import datetime
 
 import mongoengine as me
 from pymongo import ASCENDING
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
 from documents import orders
 from documents.codec import from_bson, to_bson
-from documents.webhooks import orders_changed_since
+from documents.timeline_cursors import TimelineCursors
 from router.notifications import FAILED, PENDING, SENT
 
-__all__ = ["orders_changed_since"]
-WATERMARK = "~watermark"
 ATTEMPTS_KEPT = 20
 
 
@@ -53,40 +50,20 @@ def _cursors():
 
 # --- the sweep's cursors ------------------------------------------------------------------------
 
+_feed = TimelineCursors(_cursors)
+cursors, advance_cursor, reset_watermark = _feed.cursors, _feed.advance_cursor, _feed.reset_watermark
+
+
 def watermark() -> tuple[datetime, datetime] | None:
     """``(at, started_at)``: orders updated since ``at`` (less a slack) are looked at; timeline
     entries from before ``started_at`` (the first sweep with e-mail on) notify nobody."""
-    found = _cursors().find_one({"_id": WATERMARK})
+    found = _feed.watermark()
     return (found["at"], found.get("started_at") or found["at"]) if found else None
 
 
 def set_watermark(at: datetime) -> None:
-    """Move the watermark forward (never back: concurrent sweeps); the first one also says when
-    notifications started."""
-    try:
-        _cursors().update_one({"_id": WATERMARK}, {"$max": {"at": at}, "$setOnInsert": {"started_at": at}},
-                              upsert=True)
-    except DuplicateKeyError:  # another sweep inserted it first
-        _cursors().update_one({"_id": WATERMARK}, {"$max": {"at": at}})
-
-
-def reset_watermark() -> None:
-    """Forget the watermark (e-mail is off): when it is turned on again, it starts from then."""
-    _cursors().delete_one({"_id": WATERMARK})
-
-
-def cursors(order_ids: list[str]) -> dict[str, dict]:
-    if not order_ids:
-        return {}
-    return {d["_id"]: d for d in _cursors().find({"_id": {"$in": list(order_ids)}})}
-
-
-def advance_cursor(order_id: str, seen: int, version: int) -> None:
-    """Record that the first ``seen`` timeline entries (at ``version``) were looked at; never
-    moves back (a slower concurrent sweep)."""
-    with contextlib.suppress(DuplicateKeyError):  # the cursor is already further on
-        _cursors().update_one({"_id": order_id, "seen": {"$lte": seen}}, {"$set": {"seen": seen, "version": version}},
-                              upsert=True)
+    """Move the watermark forward; the first one also says when notifications started."""
+    _feed.set_watermark(at, on_insert={"started_at": at})
 
 
 def order_for_notices(order_id: str) -> dict | None:

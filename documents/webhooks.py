@@ -13,18 +13,17 @@
 """
 from __future__ import annotations
 
-import contextlib
 from datetime import datetime
 
 import mongoengine as me
 from pymongo import ASCENDING
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
 from documents import orders
 from documents.codec import from_bson
+from documents.timeline_cursors import TimelineCursors
 from router.webhooks import DELIVERED, FAILED, PENDING
 
-WATERMARK = "~watermark"
 ATTEMPTS_KEPT = 20  # the newest attempts' outcomes kept on a delivery
 
 
@@ -47,7 +46,7 @@ class WebhookCursor(me.DynamicDocument):
 
 
 DOCUMENTS = (WebhookSubscription, WebhookDelivery, WebhookCursor)
-# The relay reads orders by when they last changed (read by :func:`orders_changed_since`).
+# The relay reads orders by when they last changed (``documents.timeline_cursors.orders_changed_since``).
 ORDER_INDEXES = [[("updated_at", ASCENDING)]]
 
 
@@ -90,29 +89,17 @@ def delete_subscription(sub_id: str, at: datetime) -> bool:
 
 # --- the relay's cursors ------------------------------------------------------------------------
 
+_feed = TimelineCursors(_cursors)
+cursors, advance_cursor = _feed.cursors, _feed.advance_cursor
+
+
 def watermark() -> datetime | None:
-    found = _cursors().find_one({"_id": WATERMARK})
+    found = _feed.watermark()
     return found["at"] if found else None
 
 
 def set_watermark(at: datetime) -> None:
-    """Move the watermark forward (never back: concurrent sweeps)."""
-    try:
-        _cursors().update_one({"_id": WATERMARK}, {"$max": {"at": at}}, upsert=True)
-    except DuplicateKeyError:  # another sweep inserted it first
-        _cursors().update_one({"_id": WATERMARK}, {"$max": {"at": at}})
-
-
-def orders_changed_since(since: datetime, limit: int) -> list[dict]:
-    """Orders updated at or after ``since``, oldest change first: ``{_id, version, updated_at}``."""
-    return list(orders.collection().find({"updated_at": {"$gte": since}}, {"_id": 1, "version": 1, "updated_at": 1})
-                .sort("updated_at", ASCENDING).limit(limit))
-
-
-def cursors(order_ids: list[str]) -> dict[str, dict]:
-    if not order_ids:
-        return {}
-    return {d["_id"]: d for d in _cursors().find({"_id": {"$in": list(order_ids)}})}
+    _feed.set_watermark(at)
 
 
 def order_events(order_id: str) -> dict | None:
@@ -121,14 +108,6 @@ def order_events(order_id: str) -> dict | None:
         "timeline": 1, "version": 1, "channel": 1, "channel_order_id": 1, "status": 1, "payment_status": 1,
         "shipment_status": 1, "after_sales_status": 1, "merchant_ids": 1})
     return from_bson(found) if found else None
-
-
-def advance_cursor(order_id: str, seen: int, version: int) -> None:
-    """Record that the first ``seen`` timeline entries (at ``version``) were fanned out; never
-    moves back (a slower concurrent sweep)."""
-    with contextlib.suppress(DuplicateKeyError):  # the cursor is already further on
-        _cursors().update_one({"_id": order_id, "seen": {"$lte": seen}}, {"$set": {"seen": seen, "version": version}},
-                              upsert=True)
 
 
 # --- deliveries ---------------------------------------------------------------------------------

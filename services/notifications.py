@@ -20,7 +20,6 @@ the sweep sends it again.
 """
 from __future__ import annotations
 
-import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
@@ -31,13 +30,13 @@ from documents import notifications as store
 from documents import reference
 from router import notifications as rules
 from router.webhooks import parse_schedule, retry_at
+from services import timeline_feed
 from services.messages import SendNotification, send
 from services.ports import OutboundError, mailer, order_links
 
 log = structlog.get_logger(__name__)
 SLACK = timedelta(seconds=60)  # an update stamped before the last sweep may land after it
 BATCH = 500
-SWEEP_SECONDS = 60  # well under the sweep's time limit
 
 
 def _now() -> datetime:
@@ -93,32 +92,18 @@ def notices_of(doc: dict, seen: int, started: datetime, now: datetime, skipped: 
 
 
 def fan_out(now: datetime, started: datetime, since: datetime) -> Counter:
-    """Record the notifications of orders changed since ``since`` (a page of ``BATCH`` at a
-    time, for up to ``SWEEP_SECONDS``); move the watermark as far as it got. Returns counts."""
+    """Record the notifications of orders changed since ``since`` (``timeline_feed.walk``).
+    Returns counts."""
     counts: Counter = Counter()
-    looked: set[str] = set()
-    deadline = time.monotonic() + SWEEP_SECONDS
-    while True:
-        changed = store.orders_changed_since(since, BATCH)
-        fresh = [o for o in changed if o["_id"] not in looked]
-        known = store.cursors([o["_id"] for o in fresh])
-        for o in fresh:
-            cursor = known.get(o["_id"]) or {}
-            if cursor.get("version") == o.get("version"):
-                continue  # nothing new since
-            doc = store.order_for_notices(o["_id"])
-            if doc is None:
-                continue
+
+    def visit(order_id: str, cursor: dict) -> None:
+        doc = store.order_for_notices(order_id)
+        if doc is not None:
             counts["recorded"] += len(store.add(notices_of(doc, cursor.get("seen", 0), started, now, counts)))
-            store.advance_cursor(o["_id"], len(doc.get("timeline") or []), doc.get("version", 0))
-        looked |= {o["_id"] for o in fresh}
-        if len(changed) < BATCH:
-            store.set_watermark(now)
-            return counts
-        since = changed[-1]["updated_at"]
-        if not fresh or time.monotonic() > deadline:
-            store.set_watermark(since)
-            return counts
+            store.advance_cursor(order_id, len(doc.get("timeline") or []), doc.get("version", 0))
+
+    timeline_feed.walk(store, since, now, visit)
+    return counts
 
 
 def sweep(now: datetime | None = None) -> dict:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 from datetime import datetime, timedelta, timezone
 
 import structlog
@@ -30,13 +29,13 @@ import structlog
 from config import get_settings
 from documents import webhooks as store
 from router import webhooks as rules
+from services import timeline_feed
 from services.messages import DeliverWebhooks, send
 from services.ports import OutboundError, webhooks as webhook_port
 
 log = structlog.get_logger(__name__)
 SLACK = timedelta(seconds=60)  # an update stamped before the last sweep may land after it
 BATCH = 500
-SWEEP_SECONDS = 60  # well under the sweep's time limit
 MAX_PER_RUN = 200  # events one delivery run sends before handing over to the next message
 
 
@@ -131,27 +130,11 @@ def fan_out_order(order_id: str, subs: list[dict], now: datetime) -> set[tuple[s
 
 
 def fan_out(now: datetime, subs: list[dict]) -> set[tuple[str, str]]:
-    """Fan out the events of orders changed since the watermark (a page of ``BATCH`` at a time,
-    for up to ``SWEEP_SECONDS``); move the watermark as far as it got."""
-    since = (store.watermark() or min(s["created_at"] for s in subs)) - SLACK
+    """Fan out the events of orders changed since the watermark (``timeline_feed.walk``)."""
     pairs: set[tuple[str, str]] = set()
-    looked: set[str] = set()
-    deadline = time.monotonic() + SWEEP_SECONDS
-    while True:
-        changed = store.orders_changed_since(since, BATCH)
-        fresh = [o for o in changed if o["_id"] not in looked]
-        known = store.cursors([o["_id"] for o in fresh])
-        for o in fresh:
-            if (known.get(o["_id"]) or {}).get("version") != o.get("version"):  # else nothing new since
-                pairs |= fan_out_order(o["_id"], subs, now)
-        looked |= {o["_id"] for o in fresh}
-        if len(changed) < BATCH:
-            store.set_watermark(now)
-            return pairs
-        since = changed[-1]["updated_at"]
-        if not fresh or time.monotonic() > deadline:
-            store.set_watermark(since)
-            return pairs
+    timeline_feed.walk(store, (store.watermark() or min(s["created_at"] for s in subs)) - SLACK, now,
+                       lambda order_id, _cursor: pairs.update(fan_out_order(order_id, subs, now)))
+    return pairs
 
 
 def sweep(now: datetime | None = None) -> dict:

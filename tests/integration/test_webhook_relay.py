@@ -11,7 +11,7 @@ import pytest
 from documents import orders
 from documents import webhooks as store
 from router import webhooks as wh
-from services import webhooks
+from services import timeline_feed, webhooks
 from services.ports import OutboundError
 
 pytestmark = pytest.mark.integration
@@ -54,7 +54,7 @@ def test_every_entry_is_fanned_out_once_across_pages_and_a_sweep_that_died_half_
     store._subs().update_one({"_id": sub["_id"]}, {"$set": {"created_at": T0 - timedelta(days=1)}})
     for n in range(1, 6):
         orders.collection().insert_one(_order(n, ["received", "routing.routed", "payment.paid"]))
-    monkeypatch.setattr(webhooks, "BATCH", 2)
+    monkeypatch.setattr(timeline_feed, "BATCH", 2)  # pages of two orders
 
     # a sweep that dies after recording an order's deliveries, before moving its cursor
     real_advance = store.advance_cursor
