@@ -107,20 +107,16 @@ def imports_from(checkout: Checkout, env: dict[str, str]) -> str:
     return done.stdout.strip() or done.stderr.strip()[-300:]
 
 
-def run_e2e(checkout: Checkout, args, extra: list[str], env: dict[str, str], out: Path, log_path: Path) -> dict:
-    """One run of ``checkout``'s bench/e2e.py; its summary, or the error."""
-    argv = [str(PYTHON), "bench/e2e.py", "--orders", str(args.orders), "--no-baseline", "--out", str(out),
-            "--workers", str(args.workers), "--threads", str(args.threads), "--timeout", str(args.timeout)]
-    if args.seed is not None:
-        argv += ["--seed", str(args.seed)]
-    argv += extra
+def _run(argv: list[str], cwd: Path, env: dict[str, str], timeout: float, out: Path, log_path: Path) -> dict:
+    """Run one benchmark script (it stops what it started on SIGTERM: sent when it overstays,
+    then SIGKILL); ``{"summary", "seconds"}`` from the JSON it wrote to ``out``, or the error."""
     started = time.monotonic()
     with open(log_path, "ab") as output:
-        proc = subprocess.Popen(argv, cwd=checkout.path, env=env, stdout=output, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT)
         try:
-            code = proc.wait(timeout=args.timeout + 600)
+            code = proc.wait(timeout=timeout + 600)
         except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGTERM)  # e2e stops the router it started on SIGTERM
+            proc.send_signal(signal.SIGTERM)
             try:
                 code = proc.wait(timeout=120)
             except subprocess.TimeoutExpired:
@@ -128,13 +124,25 @@ def run_e2e(checkout: Checkout, args, extra: list[str], env: dict[str, str], out
                 code = proc.wait()
     seconds = round(time.monotonic() - started, 1)
     if code != 0 or not out.exists():
-        return {"error": f"bench/e2e.py exited {code}; see {log_path}", "seconds": seconds}
-    summary = json.loads(out.read_text())["summary"]
-    summary["db_round_trips_per_order"] = _sum(summary, "db_round_trips_per_order_workers",
-                                               "db_round_trips_per_order_api")
-    summary["cpu_ms_per_order"] = _sum(summary, "cpu_ms_per_order_db", "cpu_ms_per_order_workers",
-                                       "cpu_ms_per_order_api")
-    return {"summary": summary, "seconds": seconds, "load_average_1m": round(os.getloadavg()[0], 2)}
+        return {"error": f"{Path(argv[1]).as_posix()} exited {code}; see {log_path}", "seconds": seconds}
+    return {"summary": json.loads(out.read_text())["summary"], "seconds": seconds}
+
+
+def run_e2e(checkout: Checkout, args, extra: list[str], env: dict[str, str], out: Path, log_path: Path) -> dict:
+    """One run of ``checkout``'s bench/e2e.py; its summary, or the error."""
+    argv = [str(PYTHON), "bench/e2e.py", "--orders", str(args.orders), "--no-baseline", "--out", str(out),
+            "--workers", str(args.workers), "--threads", str(args.threads), "--timeout", str(args.timeout)]
+    if args.seed is not None:
+        argv += ["--seed", str(args.seed)]
+    run = _run(argv + extra, checkout.path, env, args.timeout, out, log_path)
+    if "summary" in run:
+        summary = run["summary"]
+        summary["db_round_trips_per_order"] = _sum(summary, "db_round_trips_per_order_workers",
+                                                   "db_round_trips_per_order_api")
+        summary["cpu_ms_per_order"] = _sum(summary, "cpu_ms_per_order_db", "cpu_ms_per_order_workers",
+                                           "cpu_ms_per_order_api")
+        run["load_average_1m"] = round(os.getloadavg()[0], 2)
+    return run
 
 
 def run_reference(args, extra: list[str], env: dict[str, str], out: Path, log_path: Path) -> dict:
@@ -146,23 +154,10 @@ def run_reference(args, extra: list[str], env: dict[str, str], out: Path, log_pa
         argv += ["--seed", str(args.seed)]
     if "--concurrency" in extra[:-1]:
         argv += ["--concurrency", extra[extra.index("--concurrency") + 1]]
-    started = time.monotonic()
-    with open(log_path, "ab") as output:
-        proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT)
-        try:
-            code = proc.wait(timeout=args.timeout + 600)
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGTERM)  # reference.py stops what it started on SIGTERM
-            try:
-                code = proc.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                code = proc.wait()
-    seconds = round(time.monotonic() - started, 1)
-    if code != 0 or not out.exists():
-        return {"error": f"bench/reference.py exited {code}; see {log_path}", "seconds": seconds}
-    return {"summary": json.loads(out.read_text())["summary"], "seconds": seconds,
-            "load_average_1m": round(os.getloadavg()[0], 2)}
+    run = _run(argv, REPO, env, args.timeout, out, log_path)
+    if "summary" in run:
+        run["load_average_1m"] = round(os.getloadavg()[0], 2)
+    return run
 
 
 def _sum(summary: dict, *keys: str) -> float | None:
