@@ -41,3 +41,19 @@ def test_the_first_rules_stored_twice_at_once_land_once(db):
     assert reference.replace_setting("routing_rules", None, {"version": "r1"})
     assert not reference.replace_setting("routing_rules", None, {"version": "r2"})
     assert reference.load_setting("routing_rules") == {"version": "r1"}
+
+
+def test_storing_risk_rules_makes_the_indexes_their_velocity_rules_count_by_and_drops_the_unused(db):
+    from documents import orders
+
+    def velocity_indexes() -> set[tuple[str, ...]]:
+        found = {tuple(k for k, _ in spec["key"]) for spec in orders.collection().index_information().values()}
+        return {keys for keys in found if keys[-1] == "created_at"}
+
+    versioned_settings.replace(RISK_RULES, {"version": "v1", "velocity": [
+        {"key": "phone", "max_orders": 3, "window_minutes": 60}]}, RiskRules.from_dict, "admin:a")
+    assert velocity_indexes() == {("customer.phone", "created_at"), ("address.phone", "created_at")}
+
+    versioned_settings.replace(RISK_RULES, {"version": "v2", "velocity": [
+        {"key": "customer", "max_orders": 3, "window_minutes": 60}]}, RiskRules.from_dict, "admin:a")
+    assert velocity_indexes() == {("customer.id", "created_at")}
