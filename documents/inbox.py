@@ -15,7 +15,6 @@ rest (services/sweeps.settle_inbox). Unprocessed therefore means "not yet known 
 from __future__ import annotations
 
 import contextlib
-import threading
 from datetime import datetime, timezone
 
 import mongoengine as me
@@ -70,65 +69,16 @@ def load(event_key: str) -> dict | None:
     return from_bson(raw) if raw else None
 
 
-class _GroupClose:
-    """Group commit of closes, as :class:`documents.group_insert.GroupInsert` does inserts: the
-    first caller with no close in flight writes at once (alone, as ``update_one`` did), callers
-    arriving meanwhile queue and the next of them closes all that queued in one ``update_many``;
-    each returns once its own entry's close is written (or raises what the write raised), so a
-    close is as done on return as before. Actors close an entry at the end of every event, from
-    several threads at once."""
-
-    def __init__(self, max_batch: int):
-        self.max_batch, self.cond = max_batch, threading.Condition()
-        self.pending: list[list] = []  # [event_key, done, error]
-        self.writing = False
-
-    def close(self, event_key: str) -> None:
-        slot: list = [event_key, False, None]
-        with self.cond:
-            self.pending.append(slot)
-        while True:
-            with self.cond:
-                while not slot[1] and self.writing:
-                    self.cond.wait()
-                if slot[1]:
-                    break
-                self.writing = True
-                batch, self.pending = self.pending[:self.max_batch], self.pending[self.max_batch:]
-            try:
-                keys = [s[0] for s in batch]
-                InboxEvent._get_collection().update_many(
-                    {"_id": {"$in": keys} if len(keys) > 1 else keys[0], "processed": False},
-                    {"$set": {"processed": True, "outcome": "applied", "processed_at": datetime.now(timezone.utc)}})
-            except BaseException as exc:  # noqa: BLE001 (handed to every caller, who raises it)
-                for s in batch:
-                    s[2] = exc
-            finally:
-                with self.cond:
-                    for s in batch:
-                        s[1] = True
-                    self.writing = False
-                    self.cond.notify_all()
-        if slot[2] is not None:
-            raise slot[2]
-
-
 def mark_processed(event_key: str, outcome: str = "applied") -> None:
-    """Close the entry; the first outcome recorded stays. Plain closes made at the same moment by
-    several threads share one update (:class:`_GroupClose`)."""
-    if outcome == "applied":
-        _closes.close(event_key)
-        return
+    """Close the entry; the first outcome recorded stays."""
     InboxEvent._get_collection().update_one(
-        {"_id": event_key, "processed": False}, {"$set": {"processed": True, "outcome": outcome, "processed_at": datetime.now(timezone.utc)}})
+        {"_id": event_key, "processed": False},
+        {"$set": {"processed": True, "outcome": outcome, "processed_at": datetime.now(timezone.utc)}})
 
 
-# Entries per update: a short command on any server (on the embedded server the cost per entry
-# doubled with an $in of 500: bench/dbops.py).
+# Entries per update of the reconciler's closes: a short command on any server (on the embedded
+# server the cost per entry doubled with an $in of 500: bench/dbops.py).
 CLOSE_CHUNK = 100
-
-
-_closes = _GroupClose(CLOSE_CHUNK)
 
 
 def close(event_keys: list[str], outcome: str = "applied") -> None:
