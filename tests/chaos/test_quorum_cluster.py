@@ -106,7 +106,7 @@ def test_orders_survive_losing_a_node_of_a_quorum_queue_cluster(tmp_path, isolat
         figures["settled_s"] = round(time.monotonic() - started, 1)
         figures["settled_after_kill_s"] = round(figures["settled_s"] - figures.get("killed_at_s", 0), 1)
         figures["unsettled_at_deadline"] = len(left)
-        check(router, accepted, result)
+        check(router, accepted, result, harvest_within=4 * chaos.sweep_interval)
         queues = _queues(cluster, router.prefix)
         figures["connections_after"] = _connections_by_node(cluster)
         figures["running_nodes_after"] = cluster.running_nodes()
