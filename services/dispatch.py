@@ -27,6 +27,7 @@ from router.statuses import FulfilmentStatus
 from router.merging import merged_line_no
 from services import merging, refunds
 from services.follow_up import follow_up
+from services.messages import RegisterTracking, send
 from services.outbox import send_pending
 from services.ports import Booking, OutboundError, outbound
 
@@ -87,6 +88,20 @@ def register_tracking(order_id: str, fulfilment_id: str, tracking_number: str | 
             log.warning("parcel_untracked", fulfilment_id=fulfilment_id, tracking_number=number, carrier_id=carrier_id)
             continue
         outbound().carrier.register_tracker(carrier, number, fulfilment_id)
+
+
+def track_parcels(order_id: str, fulfilment_id: str, found: Iterable[tuple[str, str]]) -> None:
+    """Register the parcels ``found`` (tracking number, carrier) of a fulfilment that just shipped
+    with their carriers, here and now (no message of its own for the common case); a parcel whose
+    registration fails is left to a ``RegisterTracking`` message, which retries it with backoff
+    and ends as a dead letter operators see, as before."""
+    for number, carrier_id in found:
+        try:
+            register_tracking(order_id, fulfilment_id, number, carrier_id)
+        except OutboundError as exc:
+            log.warning("tracking_registration_deferred", fulfilment_id=fulfilment_id, tracking_number=number,
+                        error=str(exc))
+            send(RegisterTracking(order_id, fulfilment_id, number, carrier_id))
 
 
 def live_claims(tracking_number: str, fulfilment_id: str, carrier_id: str | None,

@@ -30,9 +30,8 @@ from router.statuses import FulfilmentStatus, PaymentEventType, PaymentStatus, T
 from services import turns
 from services.after_sales import CaseNotFound, exchange_progress, refund
 from services.channel_sync import outbox_entry, send_pending
-from services.dispatch import claim_flags, live_claims, parcels
+from services.dispatch import claim_flags, live_claims, parcels, track_parcels
 from services.follow_up import follow_up
-from services.messages import RegisterTracking, send
 from services.routing import send_dispatches
 
 log = structlog.get_logger(__name__)
@@ -82,8 +81,7 @@ def apply_wms_event(event_key: str, event: dict | None = None) -> None:
         f = next(f for f in doc["fulfilments"] if f["id"] == event["payload"]["fulfilment_id"])
         if f["status"] in PARTLY_OR_ALL_SHIPPED:
             reservations.ship_left(doc, f["id"])  # what left, out of stock: all of it, or the boxes so far
-            for number, carrier_id in parcels(f):  # the waybill and every box the WMS reported
-                send(RegisterTracking(doc["_id"], f["id"], number, carrier_id))
+            track_parcels(doc["_id"], f["id"], parcels(f))  # the waybill and every box the WMS reported
     _close(event_key, event)
 
 

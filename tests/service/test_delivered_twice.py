@@ -88,3 +88,45 @@ def test_a_shipped_event_delivered_twice_takes_the_stock_off_the_shelf_once(stub
     assert inbox.load(accepted.id) is None  # applied: the order records it, nothing was refused
     assert {number for number, _ in stub.parties.trackers} == {f["tracking_number"]}  # idempotent at the carrier
     assert invariants.check_all() == []
+
+
+def shipped_event(f: dict, event_id: str) -> dict:
+    return {"event_id": event_id, "fulfilment_id": f["id"], "type": "shipped", "raw_type": "SHIPPED",
+            "occurred_at": datetime.now(timezone.utc), "tracking_number": f["tracking_number"],
+            "carrier_id": f["carrier_id"], "final": True, "packages": [],
+            "lines": [{"line_no": 1, "sku": "SKU-A", "quantity": 1}]}
+
+
+def test_the_shipped_event_registers_its_parcel_with_the_carrier_itself_no_message_of_its_own(stub):
+    doc = routed(stub, [("SKU-A", 1)], paid=True)
+    (f,) = doc["fulfilments"]
+
+    intake.accept_event("wms", f["warehouse_id"], "wms-ship-2", shipped_event(f, "wms-ship-2"), True, order_id=doc["_id"])
+    stub.settle()
+
+    assert (f["tracking_number"], f["id"]) in stub.parties.trackers
+    assert stub.deliveries("register_tracking") == 0  # registered by the event's own actor
+
+
+def test_a_registration_that_fails_is_left_to_its_own_message_which_retries_it(stub, monkeypatch):
+    from services.ports import OutboundError
+
+    doc = routed(stub, [("SKU-A", 1)], paid=True)
+    (f,) = doc["fulfilments"]
+    refused = []
+    register = stub.parties.register_tracker
+
+    def carrier_down_once(carrier, tracking_number, fulfilment_id):
+        if not refused:  # the carrier's API is down for the event's own attempt
+            refused.append(tracking_number)
+            raise OutboundError(carrier["_id"], "503 from the carrier", retryable=True)
+        register(carrier, tracking_number, fulfilment_id)
+
+    monkeypatch.setattr(stub.parties, "register_tracker", carrier_down_once)
+    intake.accept_event("wms", f["warehouse_id"], "wms-ship-3", shipped_event(f, "wms-ship-3"), True, order_id=doc["_id"])
+    stub.settle()
+
+    assert refused == [f["tracking_number"]]
+    assert stub.deliveries("register_tracking") >= 1  # the deferred registration, on its own message
+    assert (f["tracking_number"], f["id"]) in stub.parties.trackers
+    assert orders.load(doc["_id"])["fulfilments"][0]["status"] == "shipped"  # the event itself was applied once
