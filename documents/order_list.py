@@ -14,6 +14,7 @@ of the order or by ``orderrouter rebuild-list`` (:func:`rebuild`).
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from typing import cast
 from decimal import Decimal
 
 import mongoengine as me
@@ -85,15 +86,20 @@ def row_of(order: dict) -> dict:
     return row
 
 
+def changed(before: dict | None, after: dict, paths) -> bool:
+    """Whether a change of the order that touched ``paths`` (set or unset, dotted or not) may have
+    altered its row. ``before`` is the order the change was decided on, or None when unknown (then
+    any touched row field counts as a change)."""
+    if not any(path.split(".", 1)[0] in SOURCE_FIELDS for path in paths):
+        return False
+    return before is None or {**row_of(before), "version": 0} != {**row_of(after), "version": 0}
+
+
 def sync_change(before: dict | None, after: dict, paths) -> bool:
     """After a change of the order that touched ``paths`` (set or unset, dotted or not): write its
     row (:func:`sync`) if the change may have altered it. ``before`` is the order the change was
     decided on, or None when unknown (then any touched row field counts as a change)."""
-    if not any(path.split(".", 1)[0] in SOURCE_FIELDS for path in paths):
-        return False
-    if before is not None and {**row_of(before), "version": 0} == {**row_of(after), "version": 0}:
-        return False
-    return sync(after)
+    return changed(before, after, paths) and sync(after)
 
 
 def sync(order: dict) -> bool:
@@ -106,6 +112,46 @@ def sync(order: dict) -> bool:
     except DuplicateKeyError:  # a row of this or a later version exists: a later change got there first
         return False
     return bool(result.modified_count or result.upserted_id is not None)
+
+
+DUPLICATE_KEY = 11000
+_NO_CLIENT_BULK_WRITE: set[int] = set()  # the clients (by id) connected to a server older than MongoDB 8.0
+
+
+def with_order_update(orders, order_filter: dict, update: dict, after: dict) -> bool | None:
+    """The order's guarded update and its row's write, in one round trip: MongoDB 8.0's client
+    ``bulkWrite``, ordered, the order's update first and made an upsert, so that a guard
+    (``order_filter``: its id and version) that no longer holds fails with a duplicate key on its
+    ``_id`` and stops the batch before the row is touched. (Orders are never deleted, so the
+    upsert never inserts one.) ``after`` is the order as the update leaves it.
+
+    Returns whether the order's update landed (its row is then written too, unless a row of the
+    same or a newer version was there); None, having written nothing, when the server has no
+    client bulkWrite (older than 8.0), for the caller to make the two writes apart."""
+    from pymongo import UpdateOne
+    from pymongo.errors import ClientBulkWriteException, InvalidOperation
+
+    client = orders.database.client
+    if id(client) in _NO_CLIENT_BULK_WRITE:
+        return None
+    row = to_bson(row_of(after))
+    ops = [UpdateOne(order_filter, update, upsert=True, namespace=orders.full_name),
+           UpdateOne({"_id": row["_id"], "version": {"$lt": row["version"]}},
+                     {"$set": {k: v for k, v in row.items() if k != "_id"}}, upsert=True,
+                     namespace=collection().full_name)]
+    try:
+        client.bulk_write(ops, ordered=True, write_concern=orders.write_concern)
+    except InvalidOperation as exc:  # pymongo's own check of the server's version, before sending
+        if "8.0" not in str(exc):
+            raise
+        _NO_CLIENT_BULK_WRITE.add(id(client))
+        return None
+    except ClientBulkWriteException as exc:
+        errors = cast(list[dict], exc.write_errors or [])  # documents at run time, whatever the stubs say
+        if exc.error is None and errors and all(e.get("code") == DUPLICATE_KEY for e in errors):
+            return errors[0].get("idx") != 0  # 0: the order's guard failed; 1: a newer row is there
+        raise
+    return True
 
 
 REBUILD_STEP = timedelta(days=1)

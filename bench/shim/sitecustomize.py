@@ -60,6 +60,8 @@ def _count_mongodb(counts):
             name = event.command_name
             target = event.command.get(name)
             coll = target if isinstance(target, str) else "-"
+            if name == "bulkWrite":  # MongoDB 8.0's client bulk write: the collections it writes
+                coll = "+".join(ns["ns"].split(".", 1)[-1] for ns in event.command.get("nsInfo", []))
             key = f"{actor()}|{name}"
             with lock:
                 state["db"][key] += 1

@@ -123,6 +123,29 @@ def test_a_status_change_moves_the_order_between_lists_and_other_changes_write_n
     assert order_list.collection().find_one({"_id": order["_id"]})["version"] == saved["version"]
 
 
+def test_a_change_that_lost_the_race_writes_neither_the_order_nor_its_row(placed):
+    # Given an order another writer changed after this one read it
+    order = next(o for o in placed if o["status"] == "pending_payment")
+    other = orders.save_change(order["_id"], order["version"], {"status": "cancelled"}, current=order)
+    # When this writer's change, decided on the stale copy, is saved with its row in one round trip
+    lost = orders.save_change(order["_id"], order["version"], {"status": "awaiting_shipment"}, current=order)
+    # Then nothing of it landed: the order and its row are the other writer's
+    assert lost is None
+    stored = orders.load(order["_id"])
+    assert (stored["status"], stored["version"]) == ("cancelled", other["version"])
+    row = order_list.collection().find_one({"_id": order["_id"]})
+    assert (row["status"], row["version"]) == ("cancelled", other["version"])
+    assert orders.collection().count_documents({"_id": order["_id"]}) == 1  # the guard's upsert inserted nothing
+
+
+def test_a_change_whose_row_is_already_newer_still_lands_and_keeps_the_newer_row(placed):
+    order = next(o for o in placed if o["status"] == "pending_payment")
+    order_list.collection().update_one({"_id": order["_id"]}, {"$set": {"status": "completed", "version": 99}})
+    saved = orders.save_change(order["_id"], order["version"], {"status": "awaiting_shipment"}, current=order)
+    assert saved is not None and orders.load(order["_id"])["status"] == "awaiting_shipment"
+    assert order_list.collection().find_one({"_id": order["_id"]})["version"] == 99
+
+
 def test_a_row_left_behind_by_a_crash_is_put_right_when_the_change_is_replayed(placed):
     # Given an order whose change landed but whose row write did not (the worker was killed between)
     order = next(o for o in placed if o["status"] == "pending_payment")
