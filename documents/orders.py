@@ -178,9 +178,13 @@ WORKING_SET = {"timeline": 0, "raw": 0}
 
 
 def load(order_id: str, working: bool = False) -> dict | None:
-    """The whole order, or with ``working`` only what deciding a change needs (see WORKING_SET)."""
+    """The whole order, or with ``working`` only what deciding a change needs (see WORKING_SET;
+    that copy is kept in :data:`recent` too)."""
     raw = collection().find_one({"_id": order_id}, WORKING_SET if working else None)
-    return from_bson(raw) if raw else None
+    doc = from_bson(raw) if raw else None
+    if working and doc is not None:
+        recent.put(doc)
+    return doc
 
 
 _PARCEL_FIELDS = {f"fulfilments.{k}": 1 for k in (
@@ -266,7 +270,7 @@ def save_change(order_id: str, version: int, set_fields: dict, timeline: Sequenc
         if order_list.changed(current, merged, paths):  # the row changes too: both in one round trip
             landed = order_list.with_order_update(collection(), guard, update, merged)
             if landed is not None:
-                return merged if landed else None
+                return recent.put(merged) if landed else None
     result = collection().update_one(guard, update)
     if result.modified_count != 1:
         return None
@@ -274,17 +278,24 @@ def save_change(order_id: str, version: int, set_fields: dict, timeline: Sequenc
         merged = load(order_id)
     if merged is not None:
         order_list.sync_change(current, merged, paths)  # writes only if the list row changes
+        recent.put(merged)
     return merged
 
 
 def advance_fulfilment(order_id: str, fulfilment_id: str, expect_status: tuple[str, ...], set_fields: dict,
-                       tracking_entry: dict | None, timeline: list[dict]) -> bool:
+                       tracking_entry: dict | None, timeline: list[dict], seen: dict | None = None) -> bool:
     """Move (or only annotate) one fulfilment with a positional update guarded on its own status
     being one of ``expect_status`` (not on the order's version), appending to its tracking history
     and the order's timeline. An entry with an ``event_id`` is also guarded on that event not being
     in the history yet, so two deliveries of one event racing each other append it once. False
-    when the guard no longer holds."""
-    update: dict = {"$set": to_bson({**{f"fulfilments.$.{k}": v for k, v in set_fields.items()}, "updated_at": now()}),
+    when the guard no longer holds.
+
+    ``seen``: the copy of the order the step was decided on, when that copy was not just read (see
+    :data:`recent`): then the update is also guarded on everything else of the order such a step
+    rests on being as that copy has it (:func:`_as_seen`). The copy in :data:`recent` follows the
+    update either way."""
+    stamp = now()
+    update: dict = {"$set": to_bson({**{f"fulfilments.$.{k}": v for k, v in set_fields.items()}, "updated_at": stamp}),
                     "$inc": {"version": 1}}
     push = {}
     if tracking_entry:
@@ -296,8 +307,43 @@ def advance_fulfilment(order_id: str, fulfilment_id: str, expect_status: tuple[s
     match: dict = {"id": fulfilment_id, "status": {"$in": [str(s) for s in expect_status]}}
     if tracking_entry and tracking_entry.get("event_id"):
         match["tracking.event_id"] = {"$ne": tracking_entry["event_id"]}
-    result = collection().update_one({"_id": order_id, "fulfilments": {"$elemMatch": match}}, update)
-    return result.modified_count == 1
+    filter_: dict = {"_id": order_id}
+    if seen is not None:
+        order_guard, fulfilment_guard = _as_seen(seen, set_fields, tracking_entry)
+        filter_.update(order_guard)
+        match.update(fulfilment_guard)
+    filter_["fulfilments"] = {"$elemMatch": match}
+    result = collection().update_one(filter_, update)
+    if result.modified_count != 1:
+        recent.drop(order_id)
+        return False
+    recent.advanced(order_id, fulfilment_id, set_fields, tracking_entry, stamp)
+    return True
+
+
+def _as_seen(seen: dict, set_fields: dict, tracking_entry: dict | None) -> tuple[dict, dict]:
+    """The guard of a fulfilment step decided on an earlier copy of the order (``seen``): besides
+    the fulfilment's own status and history (guarded by the caller), what else of the order the
+    lifecycle decided on: the order's statuses, a cancel asked for, the number of exception flags
+    (a flag raised since changes it; one settled since only made the copy look flagged, which
+    takes the order-level path anyway), the number of backordered lines; and, in the fulfilment,
+    the tracking number still unset when the step sets it and the event's number not claimed by
+    a newer parcel since (``note_reclaimed``). Returns ``(order guard, fulfilment guard)``."""
+    guard: dict = {"status": seen["status"], "shipment_status": seen["shipment_status"],
+                   "cancel_requested": True if seen.get("cancel_requested") else {"$ne": True}}
+    guard.update(_same_length("exceptions", seen.get("exceptions")))
+    guard.update(_same_length("routing.backordered", (seen.get("routing") or {}).get("backordered")))
+    inner: dict = {}
+    if "tracking_number" in set_fields:
+        inner["tracking_number"] = None
+    number = (tracking_entry or {}).get("tracking_number")
+    if number:
+        inner["reclaimed_numbers"] = {"$ne": number}
+    return guard, inner
+
+
+def _same_length(path: str, items) -> dict:
+    return {path: {"$size": len(items)}} if items else {f"{path}.0": {"$exists": False}}
 
 
 # --- order merge (services/merging.py) ------------------------------------------------------
@@ -556,6 +602,62 @@ def load_summary_by_fulfilment(fulfilment_id: str) -> dict | None:
         return _summary(doc, lambda f: f["id"] == fulfilment_id)
 
     return owners.get(("fulfilment", fulfilment_id), load)
+
+
+class _RecentOrders:
+    """The working set (see :func:`load`) of each order this process read or wrote lately, as it
+    left them, so that an in-stage step of a fulfilment (a pick, a scan in transit) can be written
+    without reading the order first: the write is guarded on everything of the order the step was
+    decided on (``advance_fulfilment(..., seen=...)``), and a guard that no longer holds drops the
+    copy and costs one read, as before. Another process's write to a sibling fulfilment does not
+    make the copy wrong for this one. Bounded and short-lived; keyed by database too, as tests
+    share a process across databases. Copies are replaced, never changed in place."""
+
+    def __init__(self, ttl: float = 120.0, size: int = 4_000):
+        self.ttl, self.size, self.lock = ttl, size, threading.Lock()
+        self.docs: OrderedDict[tuple, tuple[float, dict]] = OrderedDict()
+
+    def _key(self, order_id: str) -> tuple:
+        return collection().database.name, order_id
+
+    def get(self, order_id: str) -> dict | None:
+        key = self._key(order_id)
+        with self.lock:
+            hit = self.docs.get(key)
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+
+    def put(self, doc: dict) -> dict:
+        """Keep ``doc`` (its working set) as the order's copy; returns ``doc``."""
+        kept = {k: v for k, v in doc.items() if k not in WORKING_SET}
+        key = self._key(doc["_id"])
+        with self.lock:
+            self.docs[key] = (time.monotonic() + self.ttl, kept)
+            self.docs.move_to_end(key)
+            while len(self.docs) > self.size:
+                self.docs.popitem(last=False)
+        return doc
+
+    def drop(self, order_id: str) -> None:
+        with self.lock:
+            self.docs.pop(self._key(order_id), None)
+
+    def advanced(self, order_id: str, fulfilment_id: str, set_fields: dict, tracking_entry: dict | None,
+                 stamp: datetime) -> None:
+        """The copy after ``advance_fulfilment`` landed, if there is one."""
+        doc = self.get(order_id)
+        if doc is None:
+            return
+        fulfilments = []
+        for f in doc.get("fulfilments", []):
+            if f["id"] == fulfilment_id:
+                f = {**f, **set_fields}
+                if tracking_entry:
+                    f["tracking"] = list(f.get("tracking") or []) + [tracking_entry]
+            fulfilments.append(f)
+        self.put({**doc, "fulfilments": fulfilments, "updated_at": stamp, "version": doc.get("version", 0) + 1})
+
+
+recent = _RecentOrders()
 
 
 class _RecentParcelOwners:

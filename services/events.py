@@ -141,6 +141,10 @@ def _apply_fulfilment_event(event_key: str, event: dict, kind, actor: str, owner
         return _fulfilment_change(current, e, kind, actor, now, claims)
 
     with turns.per_order.turn(event["order_id"]):
+        if kind not in SHIPPING and not owner_checked:
+            done = _step_on_copy(event, kind, actor, now)
+            if done is not None:
+                return done
         doc = orders.load(event["order_id"], working=True)
         moved = _to_live_owner(doc, event) if doc is not None and actor.startswith("carrier:") \
             and not owner_checked else None
@@ -162,6 +166,35 @@ def _apply_fulfilment_event(event_key: str, event: dict, kind, actor: str, owner
     return doc
 
 
+def _step_on_copy(event: dict, kind, actor: str, now: datetime) -> dict | None:
+    """An in-stage step (or a late repeat) decided on the copy of the order this process saw last
+    (``orders.recent``) and written without reading the order: ``advance_fulfilment`` guards it
+    on what of the order the decision rests on. Returns the order as the copy now has it; None
+    when there is no copy, the event needs the order read (a carrier event whose parcel is not
+    live and unclaimed on the copy, boxes reported) or the guard no longer held."""
+    e = event["payload"]
+    doc = orders.recent.get(event["order_id"])
+    if doc is None or e.get("packages"):
+        return None
+    f = next((f for f in doc["fulfilments"] if f["id"] == e.get("fulfilment_id")), None)
+    if f is None or (actor.startswith("carrier:") and not _holds_live(f, e.get("tracking_number"))):
+        return None
+    step = _fast_step(doc, e, kind, actor, now)
+    if step is None:
+        return None
+    fulfilment_id, guard, set_fields, entry, timeline = step
+    if not orders.advance_fulfilment(doc["_id"], fulfilment_id, guard, set_fields, entry, timeline, seen=doc):
+        return None
+    return orders.recent.get(doc["_id"]) or doc
+
+
+def _holds_live(f: dict, number: str | None) -> bool:
+    """Whether fulfilment ``f`` holds parcel ``number`` live and unclaimed (its carrier's events
+    are its own); True for an event without a number."""
+    return not number or (number in dict(all_parcels(f)) and number not in (f.get("reclaimed_numbers") or [])
+                          and orders.parcel_status(f, number) in LIVE_PARCEL)
+
+
 def _to_live_owner(doc: dict, event: dict) -> dict | None:
     """A carrier event as sent to the parcel's live owner, when that is not the fulfilment the API
     named: the API keeps a number's holders for 30 s (``documents.orders._RecentParcelOwners``),
@@ -172,8 +205,7 @@ def _to_live_owner(doc: dict, event: dict) -> dict | None:
     e = event["payload"]
     number = e.get("tracking_number")
     f = next((f for f in doc["fulfilments"] if f["id"] == e.get("fulfilment_id")), None)
-    if f is None or not number or (number in dict(all_parcels(f)) and number not in (f.get("reclaimed_numbers") or [])
-                                   and orders.parcel_status(f, number) in LIVE_PARCEL):
+    if f is None or _holds_live(f, number):
         return None
     owner = live_owner(o for o in orders.parcel_owners(number) if o["carrier_id"] == event["source"])
     group = (f.get("merge") or {}).get("group")
