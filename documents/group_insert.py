@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import threading
 
+import structlog
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 DUPLICATE_KEY = 11000
+log = structlog.get_logger(__name__)
 
 
 class _Slot:
@@ -33,8 +35,11 @@ class GroupInsert:
     """Inserts into the collection ``get_collection()`` returns (looked up per write: tests switch
     databases), at most ``max_batch`` documents per command."""
 
-    def __init__(self, get_collection, max_batch: int = 64):
-        self.get_collection, self.max_batch = get_collection, max_batch
+    def __init__(self, get_collection, max_batch: int = 64, then=None):
+        """``then(documents)``: called by the writer with the documents a command inserted, before
+        their callers return (one follow-up write for the group, such as their list rows); what it
+        raises is logged, not handed to the callers, whose documents are stored."""
+        self.get_collection, self.max_batch, self.then = get_collection, max_batch, then
         self.cond = threading.Condition()
         self.pending: list[_Slot] = []
         self.writing = False
@@ -78,5 +83,12 @@ class GroupInsert:
             for slot in batch:
                 slot.error = exc
         finally:
+            if self.then is not None:
+                inserted = [s.doc for s in batch if s.error is None]
+                try:
+                    if inserted:
+                        self.then(inserted)
+                except Exception:  # noqa: BLE001 - the documents are stored; their follow-up heals later
+                    log.warning("group_insert_follow_up_failed", exc_info=True)
             for slot in batch:
                 slot.done = True

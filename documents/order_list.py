@@ -102,6 +102,11 @@ def sync_change(before: dict | None, after: dict, paths) -> bool:
     return changed(before, after, paths) and sync(after)
 
 
+def sync_new(new_orders: list[dict]) -> int:
+    """Write the rows of orders just inserted (BSON-ready), in one round trip. Returns how many."""
+    return _write_rows([to_bson(row_of(o)) for o in new_orders])
+
+
 def sync(order: dict) -> bool:
     """Write ``order``'s row unless a row of the same or a newer version is there: one update
     (an upsert guarded on ``version``). Returns whether the row was written."""

@@ -152,7 +152,9 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-_inserts = GroupInsert(collection)  # concurrent webhooks' orders share one insert_many
+# concurrent webhooks' orders share one insert_many, and their list rows one write after it (a
+# row that fails is written by the order's first change, or the nothing-to-do of a replay)
+_inserts = GroupInsert(collection, then=order_list.sync_new)
 
 
 def insert_new(doc: dict) -> tuple[str, bool]:
@@ -163,7 +165,6 @@ def insert_new(doc: dict) -> tuple[str, bool]:
     """
     try:
         _inserts.insert(to_bson(doc))
-        order_list.sync(doc)
         return doc["_id"], True
     except DuplicateKeyError:
         existing = collection().find_one({"channel": doc["channel"], "channel_order_id": doc["channel_order_id"]},
