@@ -53,18 +53,11 @@ def apply(wanted: list[Hold], existing: list[Hold]) -> tuple[bool, list[Hold]]:
     keep = set(existing) & set(wanted)
     for hold in set(existing) - keep:
         stock.release(hold.sku, hold.warehouse_id, hold.key, hold.quantity)
-    placed, failed = [], []
-    for hold in wanted:
-        if hold in keep:
-            continue
-        if stock.reserve(hold.sku, hold.warehouse_id, hold.key, hold.quantity):
-            placed.append(hold)
-        else:
-            failed.append(hold)
-            break
-    if failed:
-        release_all(placed)
-        return False, failed
+    missing = [hold for hold in wanted if hold not in keep]
+    placed = stock.reserve_all([(h.sku, h.warehouse_id, h.key, h.quantity) for h in missing])  # one round trip
+    if placed < len(missing):
+        release_all(missing[:placed])
+        return False, [missing[placed]]
     return True, []
 
 
@@ -83,17 +76,16 @@ def holds_of_order(doc: dict, statuses: frozenset[str] | None = None, fulfilment
             for l in f["lines"] if unshipped_quantity(l)]
 
 
-def ship_left(doc: dict, fulfilment_id: str) -> int:
+def ship_left(doc: dict, fulfilment_id: str) -> None:
     """Ship out of stock what left the warehouse for the fulfilment, as the stored order says:
     all of it once it shipped, else (partly shipped) the units its partial confirmations
-    reported. Converges (see ``stock.ship_down_to``): a replay ships nothing twice. Returns how
-    many units shipped now."""
+    reported. Converges (see ``stock.ship_all``): a replay ships nothing twice."""
     f = next((f for f in doc.get("fulfilments", []) if f["id"] == fulfilment_id), None)
     if f is None:
-        return 0
+        return
     whole = f["status"] in SHIPPED_OR_LATER
-    return sum(stock.ship_down_to(l["sku"], f["warehouse_id"], _key(doc, f, l), l["quantity"],
-                                  0 if whole else unshipped_quantity(l)) for l in f["lines"])
+    stock.ship_all([(l["sku"], f["warehouse_id"], _key(doc, f, l), l["quantity"], 0 if whole else unshipped_quantity(l))
+                    for l in f["lines"]])
 
 
 def _key(doc: dict, f: dict, line: dict) -> str:

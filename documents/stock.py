@@ -57,6 +57,9 @@ def hold_key(order_id: str, line_no: int, tag: str | None = None) -> str:
     return key
 
 
+DUPLICATE_KEY = 11000
+
+
 def collection():
     return StockDocument._get_collection()
 
@@ -77,6 +80,30 @@ def reserve(sku: str, warehouse_id: str, key: str, quantity: int) -> bool:
         {"$inc": {"available": -quantity, "reserved": quantity}, "$set": {f"holds.{key}": quantity}},
     )
     return result.modified_count == 1
+
+
+def reserve_all(holds: Sequence[tuple[str, str, str, int]]) -> int:
+    """Place holds ``(sku, warehouse_id, key, quantity)`` in order, in one round trip, stopping at
+    the first that :func:`reserve` would refuse (stock short, or the key holds already). Returns
+    how many were placed: the first ones. Each is ``reserve``'s guarded update made an upsert, so
+    a guard that fails stops the ordered batch with a duplicate key on the level's ``_id``; the
+    levels must exist (a plan places holds only on levels it read, and none is ever deleted)."""
+    from pymongo import UpdateOne
+    from pymongo.errors import BulkWriteError
+
+    if not holds:
+        return 0
+    ops = [UpdateOne({"_id": stock_id(sku, wh), "available": {"$gte": q}, f"holds.{key}": {"$exists": False}},
+                     {"$inc": {"available": -q, "reserved": q}, "$set": {f"holds.{key}": q}}, upsert=True)
+           for sku, wh, key, q in holds]
+    try:
+        collection().bulk_write(ops, ordered=True)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors") or []
+        if len(errors) == 1 and errors[0].get("code") == DUPLICATE_KEY:
+            return errors[0]["index"]
+        raise
+    return len(ops)
 
 
 def release(sku: str, warehouse_id: str, key: str, quantity: int) -> bool:
@@ -108,6 +135,27 @@ def ship_down_to(sku: str, warehouse_id: str, key: str, full: int, target: int, 
         found = collection().find_one({"_id": stock_id(sku, warehouse_id)}, {f"holds.{key}": 1}) or {}
         held = (found.get("holds") or {}).get(key)
     return 0
+
+
+def ship_all(lines: Sequence[tuple[str, str, str, int, int]]) -> None:
+    """:func:`ship_down_to` for several lines ``(sku, warehouse_id, key, full, target)``: the
+    common case (no line shipped any of its units yet) in one round trip, each guarded on its hold
+    being ``full``; when any of them did not land, every line converges on its own (one the batch
+    shipped finds its hold at ``target`` and ships nothing more)."""
+    from pymongo import UpdateOne
+
+    moving = [line for line in lines if line[3] > line[4]]
+    if not moving:
+        return
+    ops = []
+    for sku, wh, key, full, target in moving:
+        left = {"$set": {f"holds.{key}": target}} if target else {"$unset": {f"holds.{key}": ""}}
+        ops.append(UpdateOne({"_id": stock_id(sku, wh), f"holds.{key}": full},
+                             {"$inc": {"on_hand": target - full, "reserved": target - full}, **left}))
+    if collection().bulk_write(ops, ordered=False).modified_count == len(ops):
+        return
+    for sku, wh, key, full, target in moving:
+        ship_down_to(sku, wh, key, full, target)
 
 
 def adjust(sku: str, warehouse_id: str, delta: int) -> dict | None:
