@@ -8,8 +8,16 @@ from actors.declare import actor
 from config import get_settings
 from services import dispatch
 
+# The time limit of an actor that may dispatch: this one, and those that dispatch the fulfilments of
+# the order they made ready themselves (services.dispatch.dispatch_reserved: routing, a payment, a
+# backorder retry, a re-route). One dispatch is two calls (the carrier's booking, the WMS's delivery
+# order) of up to OUTBOUND_ATTEMPTS tries of HTTP_TIMEOUT each (3 x 5 s by default) with backoff and
+# Retry-After waits (up to 10 s each) between them; a sender starts one within the first
+# INLINE_BUDGET (10 s) of its dispatching, after its own work.
+DISPATCH_TIME_LIMIT_MS = 120_000
 
-@actor(queue=queues.DISPATCH, time_limit=120_000)
+
+@actor(queue=queues.DISPATCH, time_limit=DISPATCH_TIME_LIMIT_MS)
 def dispatch_fulfilment(order_id: str, fulfilment_id: str, retry: bool = False) -> None:
     dispatch.dispatch_fulfilment(order_id, fulfilment_id, retry, last_attempt=_last_attempt())
 

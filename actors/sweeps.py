@@ -12,6 +12,7 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from actors import queues
 from actors.broker import harvest_dead_letters
 from actors.declare import actor
+from actors.dispatch import DISPATCH_TIME_LIMIT_MS
 from actors.notifications import sweep_notifications
 from actors.webhooks import sweep_webhooks
 from config import get_settings
@@ -21,7 +22,7 @@ log = structlog.get_logger(__name__)
 BACKLOG_KINDS = {queues.ORDERS: sweeps.ROUTING, queues.EVENTS: sweeps.EVENTS, queues.SYNC: sweeps.SYNC}
 
 
-@actor(queue=queues.SWEEPS, time_limit=60_000)
+@actor(queue=queues.SWEEPS, time_limit=DISPATCH_TIME_LIMIT_MS)  # a backorder retry dispatches what it placed
 def fire_timer(order_id: str) -> None:
     timers.fire_timer(order_id)
 

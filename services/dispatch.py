@@ -1,14 +1,17 @@
 """Push a fulfilment to its warehouse: book the carrier's waybill, create the WMS delivery order.
 
-Both calls carry the fulfilment id as idempotency key, so a retried or replayed message creates
-nothing twice at the far side. Transient failures are retried (tenacity in-process, then Dramatiq
-with backoff); a refusal or the last failed attempt marks the fulfilment ``dispatch_failed``,
-where an operator can retry it. A fulfilment of a merchant that merges orders is held for its
-window first, then goes inside its merge group's delivery order, under the group id
-(services/merging.py).
+The actor that makes an order ready for the warehouse (routing, a payment, a backorder retry, a
+re-route) dispatches its reserved fulfilments itself (:func:`dispatch_reserved`); one whose
+dispatch must be retried is left to a ``DispatchFulfilment`` message. Both calls carry the
+fulfilment id as idempotency key, so a retried or replayed message creates nothing twice at the
+far side. Transient failures are retried (tenacity in-process, then Dramatiq with backoff); a
+refusal or the last failed attempt marks the fulfilment ``dispatch_failed``, where an operator can
+retry it. A fulfilment of a merchant that merges orders is held for its window first, then goes
+inside its merge group's delivery order, under the group id (services/merging.py).
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -27,7 +30,7 @@ from router.statuses import FulfilmentStatus
 from router.merging import merged_line_no
 from services import merging, refunds
 from services.follow_up import follow_up
-from services.messages import RegisterTracking, send
+from services.messages import DispatchFulfilment, RegisterTracking, send
 from services.outbox import send_pending
 from services.ports import Booking, OutboundError, outbound
 
@@ -38,16 +41,55 @@ DISPATCHABLE = {FulfilmentStatus.RESERVED.value}
 RETRYABLE = {FulfilmentStatus.RESERVED.value, FulfilmentStatus.DISPATCH_FAILED.value}
 
 
-def dispatch_fulfilment(order_id: str, fulfilment_id: str, retry: bool = False, last_attempt: bool = True) -> None:
+INLINE_BUDGET = 10.0  # seconds a sender spends on dispatching before it leaves the rest to messages
+
+
+def dispatch_reserved(doc: dict) -> None:
+    """Dispatch the reserved fulfilments of the order ``doc`` (as its caller just saved or read it)
+    once it may go to the warehouse, here and now: no message of their own in the common case.
+    A fulfilment whose dispatch must be retried (the far side still unreachable or answering 5xx
+    after its in-process attempts; or any other failure, a database error say) is left to a
+    ``DispatchFulfilment`` message, which retries it with backoff and marks it ``dispatch_failed``
+    on its last attempt, as before; so is every one not begun within ``INLINE_BUDGET`` seconds,
+    which keeps the sender inside its time limit (actors/dispatch.py: one dispatch may take two
+    calls of ``outbound_attempts`` tries each). A refusal is recorded by the dispatch itself
+    (``dispatch_failed``, which an operator can retry); a fulfilment held for an order merge is not
+    dispatched. A replayed sender finds them dispatched and dispatches nothing twice."""
+    if not lifecycle.ready_for_dispatch(order_state(doc)):
+        return
+    started = time.monotonic()
+    current: dict | None = doc
+    for f in doc.get("fulfilments", []):
+        if f["status"] != FulfilmentStatus.RESERVED:
+            continue
+        if time.monotonic() - started > INLINE_BUDGET:
+            send(DispatchFulfilment(doc["_id"], f["id"]))
+            continue
+        try:
+            current = dispatch_fulfilment(doc["_id"], f["id"], last_attempt=False, current=current)
+        except Exception as exc:  # whatever failed, the message's retries (and its last attempt) take over
+            log.warning("dispatch_deferred", order_id=doc["_id"], fulfilment_id=f["id"], error=str(exc),
+                        exc_info=not isinstance(exc, OutboundError))
+            send(DispatchFulfilment(doc["_id"], f["id"]))
+            current = None  # what landed before the failure is not known here: read it again
+
+
+def dispatch_fulfilment(order_id: str, fulfilment_id: str, retry: bool = False, last_attempt: bool = True,
+                        current: dict | None = None) -> dict | None:
     """``retry``: an operator asked to try a ``dispatch_failed`` fulfilment again. ``last_attempt``:
-    the message will not be retried, so a transient failure is recorded rather than raised."""
-    doc = orders.load(order_id, working=True)
+    the message will not be retried, so a transient failure is recorded rather than raised.
+    ``current``: the order's working set as the caller holds it (just saved), decided on without
+    reading it again (the outcome's guarded update makes a stale copy cost only a retry, and the
+    far side's idempotency keys a call made again).
+    Returns the order as it stands after, for a caller's next dispatch to decide on; None when
+    that is not known (held for a merge) or the order does not exist."""
+    doc = current if current is not None else orders.load(order_id, working=True)
     f = _fulfilment(doc, fulfilment_id)
     allowed = RETRYABLE if retry else DISPATCHABLE
     if doc is None or f is None or f["status"] not in allowed or not lifecycle.ready_for_dispatch(order_state(doc)):
-        return
+        return doc
     if merging.waits(doc, f, datetime.now(timezone.utc)):
-        return  # held for an order merge: the timer sweep releases it (services/merging.py)
+        return None  # held for an order merge: the timer sweep releases it (services/merging.py)
     group = (f.get("merge") or {}).get("group")
     sent = merged_fulfilment(f) if group else f  # a merge group's members go as one delivery order
     try:
@@ -61,8 +103,7 @@ def dispatch_fulfilment(order_id: str, fulfilment_id: str, retry: bool = False, 
     except OutboundError as exc:
         if exc.retryable and not last_attempt:
             raise
-        mark(order_id, fulfilment_id, FulfilmentCommand.DISPATCH_FAILED, {"error": str(exc)}, current=doc)
-        return
+        return mark(order_id, fulfilment_id, FulfilmentCommand.DISPATCH_FAILED, {"error": str(exc)}, current=doc)
     # a number just booked that another live parcel of that carrier still holds: flagged
     claims = live_claims(tracking, fulfilment_id, f.get("carrier_id"), group) \
         if tracking and not f.get("tracking_number") else []
@@ -71,7 +112,7 @@ def dispatch_fulfilment(order_id: str, fulfilment_id: str, retry: bool = False, 
     details = {"tracking_number": tracking, "wms_order_id": wms.get("wms_order_id"), "error": None}
     if label:
         details["label_url"] = label  # the label bought with the waybill (EasyPost), for the warehouse to print
-    mark(order_id, fulfilment_id, FulfilmentCommand.DISPATCH, details, current=doc, claims=claims)
+    return mark(order_id, fulfilment_id, FulfilmentCommand.DISPATCH, details, current=doc, claims=claims)
 
 
 def register_tracking(order_id: str, fulfilment_id: str, tracking_number: str | None = None,

@@ -1,7 +1,8 @@
 """Route an accepted order: validate, risk-check, plan fulfilments, reserve stock, price it.
 
-Safe to run twice: a replay of an already routed order only re-sends its dispatches, and holds
-already placed by an earlier, interrupted run are reused (see documents/reservations.py).
+Safe to run twice: a replay of an already routed order only dispatches what is still reserved
+(the first run dispatches the order's fulfilments itself once it may ship), and holds already
+placed by an earlier, interrupted run are reused (see documents/reservations.py).
 """
 from __future__ import annotations
 
@@ -24,7 +25,6 @@ from router.statuses import FulfilmentStatus, OrderStatus, PaymentMethod, Routin
 from router.validation import amount_problems, assess_risk, validate_order
 from services import placing, refunds
 from services.outbox import send_pending
-from services.messages import DispatchFulfilment, send
 
 log = structlog.get_logger(__name__)
 
@@ -213,12 +213,14 @@ def current_rules() -> RoutingRules | None:
 
 
 def send_dispatches(doc: dict) -> None:
-    """Send a dispatch for every reserved fulfilment once the order may go to the warehouse."""
-    if not lifecycle.ready_for_dispatch(order_state(doc)):
-        return
-    for f in doc.get("fulfilments", []):
-        if f["status"] == FulfilmentStatus.RESERVED:
-            send(DispatchFulfilment(doc["_id"], f["id"]))
+    """Dispatch every reserved fulfilment once the order may go to the warehouse: here and now,
+    with ``doc`` (the order as just saved or read) to decide on; one whose dispatch must be retried
+    goes as a ``DispatchFulfilment`` message (services.dispatch.dispatch_reserved)."""
+    # imported here: services.dispatch -> services.follow_up -> this module (a cancel after
+    # dispatch follows up, and a follow-up may dispatch)
+    from services.dispatch import dispatch_reserved
+
+    dispatch_reserved(doc)
 
 
 def planned_view(decision: RoutingDecision) -> dict:

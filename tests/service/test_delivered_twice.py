@@ -39,9 +39,9 @@ def test_process_order_delivered_twice_reserves_the_stock_once(stub):
         [stock.hold_key(doc["_id"], 1), stock.hold_key(doc["_id"], 2)]  # one hold per line
     assert {k: r["on_hand"] for k, r in after.items()} == {k: r["on_hand"] for k, r in before.items()}
     assert all(r["available"] == r["on_hand"] - r["reserved"] for r in after.values())
-    # its dispatches were delivered twice as well: one delivery order per fulfilment
+    # it dispatched them itself, and was delivered twice: one delivery order per fulfilment
     fulfilments = sorted(f["id"] for f in doc["fulfilments"])
-    assert fulfilments and stub.deliveries("dispatch_fulfilment") >= 2
+    assert fulfilments and stub.deliveries("dispatch_fulfilment") == 0
     assert sorted(stub.parties.delivery_orders) == fulfilments
     assert {f["status"] for f in doc["fulfilments"]} == {"dispatched"}
     assert invariants.check_all() == []
@@ -63,6 +63,7 @@ def test_a_payment_notice_delivered_twice_records_one_payment(stub):
     assert [p["kind"] for p in doc["papers"]].count("receipt") == 1
     assert inbox.load(accepted.id) is None  # applied: the order records it, nothing was refused
     assert sorted(stub.parties.delivery_orders) == sorted(f["id"] for f in doc["fulfilments"])
+    assert stub.deliveries("dispatch_fulfilment") == 0  # dispatched by the payment's own actor
     assert invariants.check_all() == []
 
 
@@ -130,3 +131,100 @@ def test_a_registration_that_fails_is_left_to_its_own_message_which_retries_it(s
     assert stub.deliveries("register_tracking") >= 1  # the deferred registration, on its own message
     assert (f["tracking_number"], f["id"]) in stub.parties.trackers
     assert orders.load(doc["_id"])["fulfilments"][0]["status"] == "shipped"  # the event itself was applied once
+
+
+# --- dispatch in the actor that makes the order ready (services.dispatch.dispatch_reserved) -------
+
+def test_a_paid_order_is_dispatched_by_process_order_itself_one_delivery_order_per_fulfilment(stub):
+    doc = routed(stub, [("SKU-B", 1), ("SKU-C", 2)], paid=True)  # WH-EAST only, WH-WEST only: two fulfilments
+
+    fulfilments = sorted(f["id"] for f in doc["fulfilments"])
+    assert len(fulfilments) == 2 and {f["status"] for f in doc["fulfilments"]} == {"dispatched"}
+    assert stub.deliveries("process_order") == 2 and stub.deliveries("dispatch_fulfilment") == 0
+    assert sorted(stub.parties.delivery_orders) == fulfilments  # the replay found them dispatched
+    assert sorted(stub.parties.bookings) == fulfilments
+    assert {f["id"]: f["wms_order_id"] for f in doc["fulfilments"]} == {fid: f"WMS-{fid}" for fid in fulfilments}
+    # each recorded by its own guarded update: the second, decided on the order the first saved, kept the first's
+    assert sorted(p["ref"] for p in doc["papers"] if p["kind"] == "shipping_note") == fulfilments
+    assert [e["event"] for e in orders.load(doc["_id"])["timeline"]].count("fulfilment.dispatch") == 2
+    assert invariants.check_all() == []
+
+
+def test_a_dispatch_the_wms_fails_once_is_left_to_its_message_which_dispatches_it(stub, monkeypatch):
+    from services.ports import OutboundError
+
+    failed = []
+    create = stub.parties.create_delivery_order
+
+    def wms_down_once(warehouse, payload):
+        if not failed:  # the WMS is down for process_order's own attempt (after its in-process retries)
+            failed.append(payload["fulfilment_id"])
+            raise OutboundError(warehouse["_id"], "HTTP 503", 503, retryable=True)
+        return create(warehouse, payload)
+
+    monkeypatch.setattr(stub.parties, "create_delivery_order", wms_down_once)
+    doc = routed(stub, [("SKU-C", 1)], paid=True)
+
+    (f,) = doc["fulfilments"]
+    assert failed == [f["id"]]
+    assert stub.deliveries("dispatch_fulfilment") == 2  # the deferred dispatch, its message delivered twice
+    assert stub.parties.delivery_orders == [f["id"]]  # one delivery order, by the message
+    assert set(stub.parties.bookings) == {f["id"]}  # booked again by the message: idempotent at the carrier
+    assert (f["status"], f["wms_order_id"], f.get("error")) == ("dispatched", f"WMS-{f['id']}", None)
+    assert invariants.check_all() == []
+
+
+def test_a_dispatch_the_wms_refuses_is_recorded_as_failed_in_place_and_an_operator_retries_it(stub, monkeypatch):
+    from services import commands
+    from services.ports import OutboundError
+
+    create = stub.parties.create_delivery_order
+    refusing = [True]
+
+    def wms_refuses(warehouse, payload):
+        if refusing[0]:
+            raise OutboundError(warehouse["_id"], "HTTP 422: unknown SKU", 422, retryable=False)
+        return create(warehouse, payload)
+
+    monkeypatch.setattr(stub.parties, "create_delivery_order", wms_refuses)
+    doc = routed(stub, [("SKU-C", 1)], paid=True)
+
+    (f,) = doc["fulfilments"]
+    assert (f["status"], f["error"]) == ("dispatch_failed", "WH-WEST: HTTP 422: unknown SKU")
+    assert stub.deliveries("dispatch_fulfilment") == 0 and stub.parties.delivery_orders == []
+
+    refusing[0] = False
+    commands.retry_dispatch(f["id"], "ops@example.com")
+    stub.settle()
+    (f,) = orders.load(doc["_id"])["fulfilments"]
+    assert f["status"] == "dispatched" and stub.parties.delivery_orders == [f["id"]]
+    assert invariants.check_all() == []
+
+
+def test_a_fulfilment_held_for_an_order_merge_is_not_dispatched_the_others_are(stub):
+    from adapters.seed import load_world
+
+    load_world({"merchants": [{"id": "m1", "name": "Acme", "merge_orders": True, "merge_window_minutes": 30}]})
+
+    doc = routed(stub, [("SKU-C", 1), ("SKU-M2", 1)], paid=True)  # m1 merges orders, m2 does not
+
+    by_merchant = {f["merchant_id"]: f for f in doc["fulfilments"]}
+    assert by_merchant["m1"]["status"] == "reserved" and by_merchant["m1"]["merge"]["until"]
+    assert by_merchant["m2"]["status"] == "dispatched"
+    assert stub.parties.delivery_orders == [by_merchant["m2"]["id"]]
+    assert stub.deliveries("process_order") == 2 and stub.deliveries("dispatch_fulfilment") == 0
+    assert invariants.check_all() == []
+
+
+def test_dispatches_not_begun_within_the_senders_budget_go_as_messages(stub, monkeypatch):
+    from services import dispatch
+
+    monkeypatch.setattr(dispatch, "INLINE_BUDGET", -1.0)  # spent before the first: each goes as a message
+    doc = routed(stub, [("SKU-B", 1), ("SKU-C", 2)], paid=True)
+
+    fulfilments = sorted(f["id"] for f in doc["fulfilments"])
+    assert len(fulfilments) == 2 and {f["status"] for f in doc["fulfilments"]} == {"dispatched"}
+    # a message each, delivered twice (and again from process_order's second delivery, when that came first)
+    assert stub.deliveries("dispatch_fulfilment") in (4, 8)
+    assert sorted(stub.parties.delivery_orders) == fulfilments
+    assert invariants.check_all() == []
