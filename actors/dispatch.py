@@ -6,7 +6,7 @@ from dramatiq.middleware import CurrentMessage
 from actors import queues
 from actors.declare import actor
 from config import get_settings
-from services import dispatch
+from services import dispatch, intercepts
 
 # The time limit of an actor that may dispatch: this one, and those that dispatch the fulfilments of
 # the order they made ready themselves (services.dispatch.dispatch_reserved: routing, a payment, a
@@ -30,12 +30,12 @@ def register_tracking(order_id: str, fulfilment_id: str, tracking_number: str | 
 
 @actor(queue=queues.DISPATCH, time_limit=60_000)
 def intercept_fulfilment(order_id: str, fulfilment_id: str) -> None:
-    dispatch.intercept_fulfilment(order_id, fulfilment_id)
+    intercepts.intercept_fulfilment(order_id, fulfilment_id)
 
 
 @actor(queue=queues.DISPATCH, time_limit=60_000)
 def update_wms_address(order_id: str, fulfilment_id: str) -> None:
-    dispatch.update_wms_address(order_id, fulfilment_id)
+    intercepts.update_wms_address(order_id, fulfilment_id)
 
 
 def _last_attempt() -> bool:

@@ -23,15 +23,13 @@ from documents import orders, reference
 from documents.converters import change_fields, order_state, with_details
 from router import fulfilment_flow, lifecycle
 from router.exceptions import ExceptionKind, timeline_entries, with_flag
-from router.fulfilment_flow import AT_WAREHOUSE, FulfilmentCommand
+from router.fulfilment_flow import FulfilmentCommand
 from router.paperwork import PaperKind, with_paper
 from router.parcels import parcel_for
 from router.statuses import FulfilmentStatus
 from router.merging import merged_line_no
-from services import merging, refunds
-from services.follow_up import follow_up
+from services import merging
 from services.messages import DispatchFulfilment, RegisterTracking, send
-from services.outbox import send_pending
 from services.ports import Booking, OutboundError, outbound
 
 log = structlog.get_logger(__name__)
@@ -84,7 +82,7 @@ def dispatch_fulfilment(order_id: str, fulfilment_id: str, retry: bool = False, 
     Returns the order as it stands after, for a caller's next dispatch to decide on; None when
     that is not known (held for a merge) or the order does not exist."""
     doc = current if current is not None else orders.load(order_id, working=True)
-    f = _fulfilment(doc, fulfilment_id)
+    f = fulfilment_in(doc, fulfilment_id)
     allowed = RETRYABLE if retry else DISPATCHABLE
     if doc is None or f is None or f["status"] not in allowed or not lifecycle.ready_for_dispatch(order_state(doc)):
         return doc
@@ -99,7 +97,7 @@ def dispatch_fulfilment(order_id: str, fulfilment_id: str, retry: bool = False, 
         payload = delivery_order(doc, sent, tracking, label)
         if group:
             payload.update(merge_group=group, members=sent["members"])
-        wms = outbound().wms.create_delivery_order(_warehouse(f), payload)
+        wms = outbound().wms.create_delivery_order(warehouse_of(f), payload)
     except OutboundError as exc:
         if exc.retryable and not last_attempt:
             raise
@@ -122,7 +120,7 @@ def register_tracking(order_id: str, fulfilment_id: str, tracking_number: str | 
     them, for every parcel of it; idempotent at the carrier. A parcel with a carrier we do not
     know is left untracked."""
     found = [(tracking_number, carrier_id)] if tracking_number and carrier_id \
-        else parcels(_fulfilment(orders.load(order_id, working=True), fulfilment_id))
+        else parcels(fulfilment_in(orders.load(order_id, working=True), fulfilment_id))
     for number, carrier_id in found:
         carrier = _carrier(carrier_id)
         if carrier is None:
@@ -175,44 +173,6 @@ def parcels(f: dict | None) -> list[tuple[str, str]]:
     return [(number, carrier) for number, carrier in fulfilment_flow.parcels(f) if carrier]
 
 
-def intercept_fulfilment(order_id: str, fulfilment_id: str) -> None:
-    """Ask the warehouse to stop a dispatched fulfilment (a cancel after dispatch)."""
-    f = _fulfilment(orders.load(order_id, working=True), fulfilment_id)
-    if f is None or f["status"] not in AT_WAREHOUSE:
-        return
-    if (f.get("merge") or {}).get("group"):
-        # inside a merged delivery order: neither the generic protocol nor Qimen can drop some of
-        # its lines, and stopping it would stop the other orders too; it ships (services/merging.py)
-        intercepted = False
-        log.info("merged_intercept_refused", order_id=order_id, fulfilment_id=fulfilment_id, group=f["merge"]["group"])
-    else:
-        intercepted = outbound().wms.cancel_delivery_order(_warehouse(f), fulfilment_id)
-    now = datetime.now(timezone.utc)
-    cause = f"intercept:{fulfilment_id}"
-
-    def decide(doc):
-        state = order_state(doc)
-        if state.fulfilments.get(fulfilment_id) not in AT_WAREHOUSE:
-            return None
-        change = (lifecycle.on_intercepted if intercepted else lifecycle.on_intercept_failed)(state, fulfilment_id, now)
-        # the money a cancel that is now done (or that stopped part of the order) leaves owed
-        fields, timeline = refunds.with_owed_refund(doc, change_fields(doc, change, now=now), change.timeline,
-                                                    change.outcomes, now, cause)
-        return fields, timeline, change.outcomes
-
-    saved, outcomes = orders.update_with(order_id, decide)
-    send_pending(saved, cause=cause)
-    follow_up(saved, outcomes)
-
-
-def update_wms_address(order_id: str, fulfilment_id: str) -> None:
-    """Send the order's current shipping address to the warehouse holding the fulfilment."""
-    doc = orders.load(order_id, working=True)
-    f = _fulfilment(doc, fulfilment_id)
-    if doc is not None and f is not None and f["status"] in AT_WAREHOUSE:
-        outbound().wms.change_address(_warehouse(f), fulfilment_id, doc["address"])
-
-
 def mark(order_id: str, fulfilment_id: str, command: FulfilmentCommand, details: dict,
          current: dict | None = None, claims: Sequence[dict] = ()) -> dict | None:
     """Record the outcome of a dispatch with the lifecycle rules and one guarded update
@@ -262,7 +222,7 @@ def merged_fulfilment(f: dict) -> dict:
     lines, members, cod = [], [], []
     for i, (order_id, fulfilment_id) in enumerate(merging.members_of(f)):
         member_doc = orders.load(order_id, working=True)
-        member = _fulfilment(member_doc, fulfilment_id)
+        member = fulfilment_in(member_doc, fulfilment_id)
         if member_doc is None or member is None or member["status"] == FulfilmentStatus.CANCELLED.value:
             continue
         own = [{**line, "line_no": merged_line_no(i, line["line_no"]), "order_id": order_id,
@@ -287,7 +247,7 @@ def cod_amount(doc: dict, f: dict) -> str | None:
 def _book(doc: dict, f: dict) -> Booking | None:
     if not f.get("carrier_id"):
         return None
-    warehouse = _warehouse(f)
+    warehouse = warehouse_of(f)
     # the catalogue's weights (and a single unit's dimensions), as freight was priced at routing
     parcel = parcel_for(((line["sku"], line["quantity"]) for line in f["lines"]), reference.load_network().skus)
     carrier = _carrier(f["carrier_id"])
@@ -299,11 +259,13 @@ def _book(doc: dict, f: dict) -> Booking | None:
         "ship_to": doc["address"], "parcels": [parcel.to_dict()]})
 
 
-def _fulfilment(doc: dict | None, fulfilment_id: str) -> dict | None:
+def fulfilment_in(doc: dict | None, fulfilment_id: str) -> dict | None:
+    """The fulfilment ``fulfilment_id`` of the stored order ``doc``, or None."""
     return next((f for f in (doc or {}).get("fulfilments", []) if f["id"] == fulfilment_id), None)
 
 
-def _warehouse(f: dict) -> dict:
+def warehouse_of(f: dict) -> dict:
+    """The reference record of the warehouse fulfilment ``f`` is at."""
     warehouse = reference.cached("warehouses", f["warehouse_id"])
     assert warehouse is not None, "a fulfilment's warehouse is in the reference data"
     return warehouse

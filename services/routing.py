@@ -24,6 +24,7 @@ from router.rules import RoutingRules
 from router.statuses import FulfilmentStatus, OrderStatus, PaymentMethod, RoutingState
 from router.validation import amount_problems, assess_risk, validate_order
 from services import placing, refunds
+from services.dispatch import dispatch_reserved
 from services.outbox import send_pending
 
 log = structlog.get_logger(__name__)
@@ -216,10 +217,6 @@ def send_dispatches(doc: dict) -> None:
     """Dispatch every reserved fulfilment once the order may go to the warehouse: here and now,
     with ``doc`` (the order as just saved or read) to decide on; one whose dispatch must be retried
     goes as a ``DispatchFulfilment`` message (services.dispatch.dispatch_reserved)."""
-    # imported here: services.dispatch -> services.follow_up -> this module (a cancel after
-    # dispatch follows up, and a follow-up may dispatch)
-    from services.dispatch import dispatch_reserved
-
     dispatch_reserved(doc)
 
 
