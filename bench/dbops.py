@@ -5,7 +5,9 @@ operation on a small document in an unindexed collection (what bench/baseline.py
 Deterministic enough to compare while the machine is shared: it counts the database process's
 own CPU time (from /proc), one client thread, no broker (a StubBroker swallows the sends).
 
-    python bench/dbops.py [--orders N] [--without-list-indexes]
+    python bench/dbops.py [--orders N] [--without-list-indexes] [--unpatched]
+
+Writes bench/results/dbops.json (dbops-unpatched.json with --unpatched).
 """
 from __future__ import annotations
 
@@ -36,7 +38,11 @@ def main() -> None:
     ap.add_argument("--orders", type=int, default=200)
     ap.add_argument("--without-list-indexes", action="store_true",
                     help="drop the order list indexes first (what each index costs an update on this server)")
+    ap.add_argument("--unpatched", action="store_true",
+                    help="run SecantusDB's own entry point, without documents/embedded_server.py's _id-first write lookup")
     args = ap.parse_args()
+    import shutil
+
     from adapters.demo import generate_orders
     from adapters.intake import accept_order
     from adapters.seed import load_world, read
@@ -44,7 +50,9 @@ def main() -> None:
     from documents import connection, inbox, indexes, orders, reference
     from documents.embedded import EmbeddedMongo
 
-    server = EmbeddedMongo(":memory:").start()
+    own = shutil.which("secantusd-py") or str(Path(sys.executable).with_name("secantusd-py"))
+    launch = (lambda command: [own, *command[3:]]) if args.unpatched else None  # past "python -m module"
+    server = EmbeddedMongo(":memory:", launch_with=launch).start()
     try:
         connection.connect(server.url, "dbops")
         indexes.ensure_indexes()
@@ -79,6 +87,9 @@ def main() -> None:
         measure("update order: $set 2 fields + $inc version", pid, n,
                 lambda i: coll.update_one({"_id": ids[i]}, {"$set": {"note_x": i, "updated_at": utcnow()},
                                                             "$inc": {"version": 1}}), res)
+        measure("update order: guarded on version ({_id, version}) + $inc version", pid, n,
+                lambda i: coll.update_one({"_id": ids[i], "version": {"$gte": 0}},
+                                          {"$set": {"note_x": i, "updated_at": utcnow()}, "$inc": {"version": 1}}), res)
         measure("update order: $set status (indexed) + $push timeline", pid, n,
                 lambda i: coll.update_one({"_id": ids[i]}, {"$set": {"after_sales_status": "none", "updated_at": utcnow()},
                                                             "$push": {"timeline": {"at": utcnow(), "event": "x"}},
@@ -115,6 +126,11 @@ def main() -> None:
         sizes = sorted(len(bson.encode(d)) for d in coll.find({}))
         print(f"order document size: median {sizes[len(sizes)//2]} bytes, max {sizes[-1]}; "
               f"indexes on orders: {len(coll.index_information())}; load average {os.getloadavg()[0]:.2f}")
+        from bench.common import machine_info, write_result
+
+        print("wrote", write_result("dbops-unpatched" if args.unpatched else "dbops",
+                                    {"benchmark": "dbops", "orders": n, "unpatched": args.unpatched,
+                                     "machine": machine_info(), "operations": res}))
     finally:
         server.stop()
 

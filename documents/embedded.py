@@ -64,13 +64,16 @@ class EmbeddedMongo:
         if not Path(exe).exists():
             raise EmbeddedMongoUnavailable(
                 "secantusd-py not found: install the 'embedded' extra or set ROUTER_MONGO_URL")
+        # SecantusDB's server run through documents/embedded_server.py: its own entry point, with
+        # the write path's _id-first lookup (a third of a guarded update's cost on that server)
         # --standalone: no replica-set advertisement, hence no oplog. Nothing here reads one (no
         # change streams, no transactions), and keeping it cost a write per modified document,
         # then a prune per write once it held its 100,000 entries (bench/oplog.py: 0.66 ms of
         # server CPU per small update at first, up to 1.08 ms past 100,000, 0.43-0.72 standalone);
         # one cause of a 10,000-order run slowing from 37 to 17 events/s over its hour. A real
         # mongod runs as a replica set (docker-compose.yml).
-        return [exe, "--host", "127.0.0.1", "--port", str(self.port), "--storage-path", self.storage,
+        return [sys.executable, "-m", "documents.embedded_server", "--host", "127.0.0.1", "--port", str(self.port),
+                "--storage-path", self.storage,
                 "--log-level", "WARNING", *(["--standalone"] if self.standalone else []),
                 *(["--cache-size", self.cache_size] if self.cache_size else [])]
 

@@ -96,7 +96,7 @@ def test_up_stopped_by_a_signal_leaves_no_process_of_its_tree_running(up, signal
     children = {pid: _command(pid) for pid in descendants(process.pid) if pid != process.pid}
     tree.extend(children)
     commands = " | ".join(children.values())
-    for part in ("secantusd-py", "gunicorn", "adapters.cli worker", "dramatiq adapters.worker", "adapters.cli scheduler"):
+    for part in ("documents.embedded_server", "gunicorn", "adapters.cli worker", "dramatiq adapters.worker", "adapters.cli scheduler"):
         assert part in commands, f"no {part} under up: {commands}"
     alive_before = {pid: _identity(pid) for pid in children}
 
