@@ -1,4 +1,4 @@
-"""Before and after in one run: two commits' end-to-end benchmarks, alternating, on the same servers.
+"""Before and after in one run: two commits' end-to-end benchmarks, alternating, on one machine.
 
     python bench/compare.py REF_A REF_B [--orders 300] [--seed 42] [--rounds 2] [-- E2E_ARGS...]
 
@@ -6,14 +6,16 @@ Each ref is checked out side by side (``git worktree add --detach`` into a tempo
 and its own ``bench/e2e.py`` is run from its own checkout with the shared ``.venv`` python (an
 older commit has its own settings module and harness: e2e.py puts its checkout first on the path
 and starts the router's processes with it as their working directory, so each run is that
-commit's code throughout). Both use one MongoDB-wire server started here (each run in a database
-of its own, dropped after; e2e measures that server's CPU by its port) and the machine's RabbitMQ
-(each run in a queue namespace of its own). Runs alternate A B, B A, A B... so that a machine
+commit's code throughout). Each run gets a fresh MongoDB-wire server started here as that run's
+commit starts it (a commit with ``documents/embedded_server.py`` runs SecantusDB through it, with
+its ``_id``-first write lookup; an older one runs SecantusDB's own entry point), so a change to how
+the server is run is measured as part of its commit; e2e measures that server's CPU by its port.
+All runs share the machine's RabbitMQ (each run in a queue namespace of its own). Runs alternate A B, B A, A B... so that a machine
 growing busier or a server warming up weighs on both alike; the medians per ref are compared.
 
 Each round also runs the reference pipeline once (``bench/reference.py``: the minimum an order
 needs, through the same orders, on the same servers), between the round's two runs (A R B, B R A):
-its code is always this checkout's, so A and B are measured against the same yardstick, and each
+its code (and its database server's) is always this checkout's, so A and B are measured against the same yardstick, and each
 ref's ratio to it says how far that commit is from the machine's limit, whatever the load.
 
 Prints, for both refs and their ratio B / A: delivered and dispatched orders per second, DB round
@@ -97,6 +99,21 @@ def child_env(mongo_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "BENCH_COUNT_DIR")}
     env["ROUTER_MONGO_URL"] = mongo_url
     return env
+
+
+def server_for(checkout: Checkout | None, log_path: Path) -> EmbeddedMongo:
+    """A fresh MongoDB-wire server for one run, started the way that run's commit starts it (the
+    reference's: this checkout's)."""
+    tree = checkout.path if checkout else REPO
+    if (tree / "documents" / "embedded_server.py").exists():  # python -m documents.embedded_server, from that tree
+        def launch(command: list[str]) -> list[str]:
+            return ["env", f"PYTHONPATH={tree}", *command]
+    else:  # before it: SecantusDB's own entry point, with the same arguments
+        own = shutil.which("secantusd-py") or str(PYTHON.with_name("secantusd-py"))
+
+        def launch(command: list[str]) -> list[str]:
+            return [own, *command[3:]]  # past "python -m documents.embedded_server"
+    return EmbeddedMongo(":memory:", log_path=str(log_path), launch_with=launch).start()
 
 
 def imports_from(checkout: Checkout, env: dict[str, str]) -> str:
@@ -247,8 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         for checkout in (a, b):
             added.append(checkout)
             checkout.add()
-        mongo = EmbeddedMongo(":memory:", log_path=str(base / "mongo.log")).start()
-        env = child_env(mongo.url)
+        env = child_env("mongodb://127.0.0.1:9/")  # each run gets its own server below
         for checkout in (a, b):
             where = imports_from(checkout, env)
             log(f"{checkout.label} = {checkout.ref} ({checkout.sha[:8]}) in {checkout.path}: imports {where}")
@@ -265,8 +281,14 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"run {n}/{per_round * args.rounds}: "
                     f"{f'{label} ({checkout.sha[:8]})' if checkout else 'R (reference pipeline)'}, {args.orders} orders")
                 out, log_path = base / f"e2e-{n}-{label}.json", base / f"e2e-{n}-{label}.log"
-                result = run_e2e(checkout, args, extra, env, out, log_path) if checkout else \
-                    run_reference(args, extra, env, out, log_path)
+                mongo = server_for(checkout, base / f"mongo-{n}-{label}.log")
+                env = child_env(mongo.url)
+                try:
+                    result = run_e2e(checkout, args, extra, env, out, log_path) if checkout else \
+                        run_reference(args, extra, env, out, log_path)
+                finally:
+                    mongo.stop()
+                    mongo = None
                 runs.append({"label": label, "sha": checkout.sha if checkout else git("rev-parse", "HEAD"),
                              "round": k, **result})
                 s = result.get("summary")
@@ -290,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     text = report(a, b, med, ratio, runs)
     result = {"benchmark": "compare", "a": a.info(), "b": b.info(), "orders": args.orders, "seed": args.seed,
               "rounds": args.rounds, "workers": args.workers, "threads": args.threads, "e2e_args": extra,
-              "servers": "one MongoDB-wire server (started here) and the machine's RabbitMQ for every run",
+              "servers": "a fresh MongoDB-wire server per run, started as the run's commit starts it; the machine's RabbitMQ",
               "seconds": round(time.time() - started, 1), "machine": machine_info(),
               "medians": med, "ratios_b_over_a": ratio,
               "reference": {"code": "this checkout's bench/reference_app.py, once per round between A and B",
