@@ -66,11 +66,13 @@ def outbound_clients(settings: Settings) -> ports.Outbound:
 
 def setup(settings: Settings | None = None, *, connect_db: bool = False, indexes: bool = False,
           publisher: Callable[[messages.Step], bool] | None = None,
-          outbound: ports.Outbound | None = None) -> Wiring:
+          outbound: ports.Outbound | None = None, inline_dispatch: bool = False) -> Wiring:
     """Wire this process. ``settings``: put in force (default: read from the environment).
     ``connect_db``: connect MongoDB now (workers connect in each process when it boots instead);
     ``indexes``: also make sure every index exists. ``publisher``: how intake publishes (the
-    API's relay thread); default, at once. ``outbound``: clients to use instead of the real ones."""
+    API's relay thread); default, at once. ``outbound``: clients to use instead of the real ones.
+    ``inline_dispatch``: a worker process, which dispatches the orders its actors make ready
+    itself (``ports.allow_inline_dispatch``); other processes leave that to messages."""
     if settings is not None:
         config.use(settings)
     settings = config.get_settings()
@@ -78,6 +80,7 @@ def setup(settings: Settings | None = None, *, connect_db: bool = False, indexes
     bind_all(broker, settings.queue_prefix)
     messages.install(steps.send, publisher)
     ports.install(outbound or outbound_clients(settings))
+    ports.allow_inline_dispatch(inline_dispatch)
     ports.install_webhooks(SignedWebhooks())
     ports.install_notifications(SmtpMailer(), SignedOrderLinks())
     if connect_db:

@@ -5,4 +5,4 @@ from adapters.logging import configure_logging
 from adapters.wiring import setup
 
 configure_logging()
-broker = setup().broker
+broker = setup(inline_dispatch=True).broker

@@ -30,7 +30,7 @@ from router.statuses import FulfilmentStatus
 from router.merging import merged_line_no
 from services import merging
 from services.messages import DispatchFulfilment, RegisterTracking, send
-from services.ports import Booking, OutboundError, outbound
+from services.ports import Booking, OutboundError, inline_dispatch, outbound
 
 log = structlog.get_logger(__name__)
 
@@ -54,6 +54,11 @@ def dispatch_reserved(doc: dict) -> None:
     (``dispatch_failed``, which an operator can retry); a fulfilment held for an order merge is not
     dispatched. A replayed sender finds them dispatched and dispatches nothing twice."""
     if not lifecycle.ready_for_dispatch(order_state(doc)):
+        return
+    if not inline_dispatch():  # not a worker (ports.allow_inline_dispatch): every one as a message
+        for f in doc.get("fulfilments", []):
+            if f["status"] == FulfilmentStatus.RESERVED:
+                send(DispatchFulfilment(doc["_id"], f["id"]))
         return
     started = time.monotonic()
     current: dict | None = doc

@@ -128,3 +128,18 @@ def order_links() -> OrderLinks:
     if not _notifications:
         raise RuntimeError("no order links installed: the entry point must call adapters.wiring.setup() first")
     return _notifications[0][1]
+
+
+_inline_dispatch: list[bool] = [False]
+
+
+def allow_inline_dispatch(on: bool) -> None:
+    """Whether this process calls the carrier and the WMS itself when a change makes an order ready
+    to ship (``services.dispatch.dispatch_reserved``): the composition root turns it on for the
+    workers. Off, the fulfilments go as ``DispatchFulfilment`` messages, so that no HTTP request
+    (an operator's approval, say) waits on a warehouse."""
+    _inline_dispatch[0] = on
+
+
+def inline_dispatch() -> bool:
+    return _inline_dispatch[0]

@@ -138,8 +138,9 @@ def _session_queues_deleted():
 @pytest.fixture(scope="session", autouse=True)
 def wired():
     """The test process is wired once, as an entry point would (adapters.wiring.setup): a RabbitMQ
-    broker (it connects on first use), the actors bound to it, the real outbound clients."""
-    return wiring.setup()
+    broker (it connects on first use), the actors bound to it, the real outbound clients; its
+    in-process workers dispatch inline, as a worker process does."""
+    return wiring.setup(inline_dispatch=True)
 
 
 @pytest.fixture

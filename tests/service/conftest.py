@@ -126,7 +126,8 @@ def stub(db):
     before = _Wired()
     parties = FakeParties()
     wired = wiring.setup(config.get_settings().with_(broker="stub", max_retries=0),
-                         outbound=ports.Outbound(wms=parties, carrier=parties, channel=parties, alerts=parties))
+                         outbound=ports.Outbound(wms=parties, carrier=parties, channel=parties, alerts=parties),
+                         inline_dispatch=True)
     twice = DeliverTwice()
     wired.broker.add_middleware(twice)
     load_world(factories.world(UNREACHABLE, UNREACHABLE))
@@ -141,7 +142,8 @@ def stub(db):
 
 class _Wired:
     """What the composition root had put in force before this test (settings, the global broker and
-    the actors' binding to it, the message sender, the outbound clients), to put it back after."""
+    the actors' binding to it, the message sender, the outbound clients, inline dispatch), to put it
+    back after."""
 
     def __init__(self):
         import config
@@ -151,6 +153,7 @@ class _Wired:
         self.broker = dramatiq.broker.global_broker
         self.sender = dict(messages._port)  # no public getter: the port is a module-level table
         self.outbound = list(ports._installed)
+        self.inline_dispatch = ports.inline_dispatch()
 
     def restore(self, actor_names: set[str]) -> None:
         import config
@@ -165,3 +168,4 @@ class _Wired:
         messages._port.clear()
         messages._port.update(self.sender)
         ports._installed[:] = self.outbound
+        ports.allow_inline_dispatch(self.inline_dispatch)

@@ -150,6 +150,27 @@ def test_a_paid_order_is_dispatched_by_process_order_itself_one_delivery_order_p
     assert invariants.check_all() == []
 
 
+def test_a_process_that_is_not_a_worker_leaves_the_dispatches_to_messages(stub):
+    # Given a process wired as the API is (no inline dispatch: no HTTP request waits on a warehouse)
+    from services import ports
+
+    ports.allow_inline_dispatch(False)  # put back by the stub fixture
+    doc = routed(stub, [("SKU-A", 1)], paid=False)
+    notice = {"order_id": doc["_id"], "transaction_id": "tx-api", "type": "paid", "amount": str(doc["payable"]),
+              "currency": "USD", "occurred_at": datetime.now(timezone.utc)}
+
+    # When its payment makes the order ready to ship
+    intake.accept_event("payment", "psp", "tx-api:paid", notice, order_id=doc["_id"])
+    stub.settle()
+
+    # Then the fulfilment went as a message (one per delivery of the payment, each delivered twice),
+    # and was dispatched once
+    fulfilments = sorted(f["id"] for f in doc["fulfilments"])
+    assert stub.deliveries("dispatch_fulfilment") >= 2
+    assert sorted(stub.parties.delivery_orders) == fulfilments
+    assert {f["status"] for f in orders.load(doc["_id"])["fulfilments"]} == {"dispatched"}
+
+
 def test_a_dispatch_the_wms_fails_once_is_left_to_its_message_which_dispatches_it(stub, monkeypatch):
     from services.ports import OutboundError
 
