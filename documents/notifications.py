@@ -20,10 +20,10 @@ from pymongo.errors import BulkWriteError
 
 from documents import orders
 from documents.codec import from_bson, to_bson
+from documents.leased_attempts import LeasedAttempts
 from documents.timeline_cursors import TimelineCursors
 from router.notifications import FAILED, PENDING, SENT
 
-ATTEMPTS_KEPT = 20
 
 
 class Notification(me.DynamicDocument):
@@ -96,32 +96,10 @@ def get(notification_id: str) -> dict | None:
     return from_bson(found) if found else None
 
 
-def claim(notification_id: str, attempts: int, now: datetime, lease_until: datetime) -> bool:
-    """Take attempt ``attempts + 1``: only one claimer wins; the lease (``next_at``) lets another
-    try after it if this one dies mid-way."""
-    return _notes().update_one(
-        {"_id": notification_id, "status": PENDING, "attempts": attempts, "next_at": {"$lte": now}},
-        {"$set": {"next_at": lease_until, "last_attempt_at": now}, "$inc": {"attempts": 1},
-         "$min": {"first_attempt_at": now}}).modified_count == 1
-
-
-def mark_sent(notification_id: str, now: datetime, outcome: dict) -> None:
-    _notes().update_one({"_id": notification_id, "status": PENDING},
-                        {"$set": {"status": SENT, "sent_at": now, "next_at": None, "error": None},
-                         "$push": {"log": {"$each": [outcome], "$slice": -ATTEMPTS_KEPT}}})
-
-
-def mark_failed_attempt(notification_id: str, attempts: int, outcome: dict, retry_at: datetime | None) -> None:
-    """Record a failed attempt (number ``attempts``): retried at ``retry_at``, or failed for good
-    (None). A stale report (another attempt started since) changes nothing but the log."""
-    push = {"log": {"$each": [outcome], "$slice": -ATTEMPTS_KEPT}}
-    fields = {"error": outcome.get("error"), **({"next_at": retry_at} if retry_at else {"status": FAILED,
-                                                                                        "next_at": None})}
-    if _notes().update_one({"_id": notification_id, "status": PENDING, "attempts": attempts},
-                           {"$set": fields, "$push": push}).modified_count:
-        return
-    _notes().update_one({"_id": notification_id}, {"$push": push})
-
+_attempts = LeasedAttempts(_notes, pending=PENDING, done=SENT, failed=FAILED, done_at="sent_at")
+claim = _attempts.claim
+mark_sent = _attempts.mark_done
+mark_failed_attempt = _attempts.mark_failed_attempt
 
 def due(now: datetime, limit: int) -> list[str]:
     """Pending notifications due by ``now``: never tried, retrying, or whose attempt's lease ran out."""

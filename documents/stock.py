@@ -73,13 +73,15 @@ def snapshot(skus: list[str], hold_keys: Sequence[str] = ()) -> list[dict]:
     return list(collection().find({"sku": {"$in": list(skus)}}, projection))
 
 
+def _hold(sku: str, warehouse_id: str, key: str, quantity: int) -> tuple[dict, dict]:
+    """The guarded update that holds ``quantity`` units for ``key``: (filter, update)."""
+    return ({"_id": stock_id(sku, warehouse_id), "available": {"$gte": quantity}, f"holds.{key}": {"$exists": False}},
+            {"$inc": {"available": -quantity, "reserved": quantity}, "$set": {f"holds.{key}": quantity}})
+
+
 def reserve(sku: str, warehouse_id: str, key: str, quantity: int) -> bool:
     """Hold ``quantity`` units for ``key``. False when stock is short or the key already holds."""
-    result = collection().update_one(
-        {"_id": stock_id(sku, warehouse_id), "available": {"$gte": quantity}, f"holds.{key}": {"$exists": False}},
-        {"$inc": {"available": -quantity, "reserved": quantity}, "$set": {f"holds.{key}": quantity}},
-    )
-    return result.modified_count == 1
+    return collection().update_one(*_hold(sku, warehouse_id, key, quantity)).modified_count == 1
 
 
 def reserve_all(holds: Sequence[tuple[str, str, str, int]]) -> int:
@@ -93,9 +95,7 @@ def reserve_all(holds: Sequence[tuple[str, str, str, int]]) -> int:
 
     if not holds:
         return 0
-    ops = [UpdateOne({"_id": stock_id(sku, wh), "available": {"$gte": q}, f"holds.{key}": {"$exists": False}},
-                     {"$inc": {"available": -q, "reserved": q}, "$set": {f"holds.{key}": q}}, upsert=True)
-           for sku, wh, key, q in holds]
+    ops = [UpdateOne(*_hold(*hold), upsert=True) for hold in holds]
     try:
         collection().bulk_write(ops, ordered=True)
     except BulkWriteError as exc:
@@ -126,15 +126,18 @@ def ship_down_to(sku: str, warehouse_id: str, key: str, full: int, target: int, 
     for _ in range(attempts):
         if held is None or held <= target:
             return 0
-        left = {"$set": {f"holds.{key}": target}} if target else {"$unset": {f"holds.{key}": ""}}
-        result = collection().update_one(
-            {"_id": stock_id(sku, warehouse_id), f"holds.{key}": held},
-            {"$inc": {"on_hand": target - held, "reserved": target - held}, **left})
-        if result.modified_count == 1:
+        if collection().update_one(*_ship(sku, warehouse_id, key, held, target)).modified_count == 1:
             return held - target
         found = collection().find_one({"_id": stock_id(sku, warehouse_id)}, {f"holds.{key}": 1}) or {}
         held = (found.get("holds") or {}).get(key)
     return 0
+
+
+def _ship(sku: str, warehouse_id: str, key: str, held: int, target: int) -> tuple[dict, dict]:
+    """The update that ships a hold at ``held`` down to ``target``, guarded on it: (filter, update)."""
+    left = {"$set": {f"holds.{key}": target}} if target else {"$unset": {f"holds.{key}": ""}}
+    return ({"_id": stock_id(sku, warehouse_id), f"holds.{key}": held},
+            {"$inc": {"on_hand": target - held, "reserved": target - held}, **left})
 
 
 def ship_all(lines: Sequence[tuple[str, str, str, int, int]]) -> None:
@@ -147,11 +150,7 @@ def ship_all(lines: Sequence[tuple[str, str, str, int, int]]) -> None:
     moving = [line for line in lines if line[3] > line[4]]
     if not moving:
         return
-    ops = []
-    for sku, wh, key, full, target in moving:
-        left = {"$set": {f"holds.{key}": target}} if target else {"$unset": {f"holds.{key}": ""}}
-        ops.append(UpdateOne({"_id": stock_id(sku, wh), f"holds.{key}": full},
-                             {"$inc": {"on_hand": target - full, "reserved": target - full}, **left}))
+    ops = [UpdateOne(*_ship(*line)) for line in moving]
     if collection().bulk_write(ops, ordered=False).modified_count == len(ops):
         return
     for sku, wh, key, full, target in moving:

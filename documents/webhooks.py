@@ -21,10 +21,10 @@ from pymongo.errors import BulkWriteError
 
 from documents import orders
 from documents.codec import from_bson
+from documents.leased_attempts import LeasedAttempts
 from documents.timeline_cursors import TimelineCursors
 from router.webhooks import DELIVERED, FAILED, PENDING
 
-ATTEMPTS_KEPT = 20  # the newest attempts' outcomes kept on a delivery
 
 
 class WebhookSubscription(me.DynamicDocument):
@@ -136,31 +136,10 @@ def unsent(sub_id: str, order_id: str, limit: int = 1) -> list[dict]:
         {"body": 0, "log": 0}).sort("sequence", ASCENDING).limit(limit)]
 
 
-def claim(delivery_id: str, attempts: int, now: datetime, lease_until: datetime) -> bool:
-    """Take the attempt: only one claimer of attempt ``attempts + 1`` wins; the lease (``next_at``)
-    lets another try after it if this one dies mid-way."""
-    return _deliveries().update_one(
-        {"_id": delivery_id, "status": PENDING, "attempts": attempts, "next_at": {"$lte": now}},
-        {"$set": {"next_at": lease_until, "last_attempt_at": now}, "$inc": {"attempts": 1},
-         "$min": {"first_attempt_at": now}}).modified_count == 1
-
-
-def mark_delivered(delivery_id: str, now: datetime, outcome: dict) -> None:
-    _deliveries().update_one({"_id": delivery_id, "status": PENDING},
-                             {"$set": {"status": DELIVERED, "delivered_at": now, "next_at": None, "error": None},
-                              "$push": {"log": {"$each": [outcome], "$slice": -ATTEMPTS_KEPT}}})
-
-
-def mark_failed_attempt(delivery_id: str, attempts: int, outcome: dict, retry_at: datetime | None) -> None:
-    """Record a failed attempt (number ``attempts``): retried at ``retry_at``, or failed for good
-    (None). A stale report (another attempt started since) changes nothing but the log."""
-    change: dict = {"$push": {"log": {"$each": [outcome], "$slice": -ATTEMPTS_KEPT}}}
-    change["$set"] = {"error": outcome.get("error"),
-                      **({"next_at": retry_at} if retry_at else {"status": FAILED, "next_at": None})}
-    if _deliveries().update_one({"_id": delivery_id, "status": PENDING, "attempts": attempts}, change).modified_count:
-        return
-    _deliveries().update_one({"_id": delivery_id}, {"$push": change["$push"]})
-
+_attempts = LeasedAttempts(_deliveries, pending=PENDING, done=DELIVERED, failed=FAILED, done_at="delivered_at")
+claim = _attempts.claim
+mark_delivered = _attempts.mark_done
+mark_failed_attempt = _attempts.mark_failed_attempt
 
 def hold_behind(sub_id: str, order_id: str, sequence: int, until: datetime | None) -> None:
     """Later pending events of the order wait for the one at ``sequence`` (``until`` None: until it

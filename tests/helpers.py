@@ -1,6 +1,8 @@
 """Polling with a deadline (tests never sleep to wait) and small HTTP helpers."""
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 
 import httpx
@@ -54,3 +56,23 @@ def assert_conserved(timeout: float = 15.0) -> None:
             break
         time.sleep(0.1)
     assert violations == [], "\n".join(str(v) for v in violations)
+
+
+@contextlib.contextmanager
+def ticking(send, every: float = 0.3):
+    """What ``orderrouter scheduler`` does for one sweep, faster: ``send()`` every ``every`` seconds
+    on a thread, until the block ends."""
+    stop = threading.Event()
+
+    def tick():
+        while not stop.wait(every):
+            with contextlib.suppress(Exception):  # the broker connection may hiccup: the next tick sends
+                send()
+    thread = threading.Thread(target=tick, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+

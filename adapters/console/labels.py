@@ -189,10 +189,10 @@ TEXT.update({
     "risk.value": ("Value", "值"), "risk.reason": ("Reason", "原因"), "risk.added_by": ("Added by", "添加人"),
     "risk.added_at": ("Added at", "添加时间"), "risk.velocity": ("Order velocity", "下单频率"),
     "risk.thresholds": ("Abnormal-order thresholds per merchant", "商家异常订单阈值"), "risk.version": ("Version", "版本"),
-    "risk.add": ("Add to blacklist", "加入黑名单"), "risk.kind": ("List", "名单"), "risk.save": ("Save", "保存"),
+    "risk.add": ("Add to blacklist", "加入黑名单"), "risk.kind": ("List", "名单"),
     "risk.rules_json": ("All rules (JSON)", "全部规则（JSON）"), "risk.builtin": ("built-in: nothing configured", "内置：未配置"),
     "risk.window": ("Window (minutes)", "时间窗（分钟）"), "risk.max_orders": ("At most orders", "最多订单数"),
-    "risk.key": ("Per", "维度"), "risk.none": ("Nothing here.", "暂无。"), "risk.remove": ("Remove", "移除"),
+    "risk.key": ("Per", "维度"), "risk.remove": ("Remove", "移除"),
     "risk.merchant": ("Merchant", "商家"), "risk.postcode": ("Postcode", "邮编"),
     # what a velocity limit counts per (router.risk.VELOCITY_KEYS)
     "risk.per.customer": ("Customer", "客户"), "risk.per.phone": ("Phone", "电话"), "risk.per.address": ("Address", "地址"),

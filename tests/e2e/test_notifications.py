@@ -29,7 +29,7 @@ from adapters.customer import tokens
 from documents import notifications as store
 from documents import orders, reference
 from router import notifications as kinds
-from tests.helpers import eventually, get_order, http, order_in
+from tests.helpers import eventually, get_order, http, order_in, ticking
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,17 +107,8 @@ def mail_on(mailbox, settings_with):
 @pytest.fixture
 def scheduler(broker):
     """What ``orderrouter scheduler`` does for notifications, every 0.3 s: send the sweep."""
-    stop = threading.Event()
-
-    def tick():
-        while not stop.wait(0.3):
-            with contextlib.suppress(Exception):  # the broker connection may hiccup: the next tick sends
-                sweep_notifications.send()
-    thread = threading.Thread(target=tick, daemon=True)
-    thread.start()
-    yield
-    stop.set()
-    thread.join(timeout=5)
+    with ticking(sweep_notifications.send):
+        yield
 
 
 @pytest.fixture

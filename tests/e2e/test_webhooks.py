@@ -5,7 +5,6 @@ stopped mid-delivery and replaced. The receiver must get every event of each ord
 repeats are dropped by event id, each validly signed."""
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import threading
@@ -20,7 +19,7 @@ from actors.webhooks import sweep_webhooks
 from documents import orders
 from documents import webhooks as store
 from router import webhooks as wh
-from tests.helpers import eventually, get_order, http, order_in
+from tests.helpers import eventually, get_order, http, order_in, ticking
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("conserved")]
 
@@ -95,17 +94,8 @@ def receiver():
 @pytest.fixture
 def scheduler(worker):
     """What ``orderrouter scheduler`` does for webhooks, every 0.3 s: send the relay's sweep."""
-    stop = threading.Event()
-
-    def tick():
-        while not stop.wait(0.3):
-            with contextlib.suppress(Exception):  # the broker connection may hiccup: the next tick sends
-                sweep_webhooks.send()
-    thread = threading.Thread(target=tick, daemon=True)
-    thread.start()
-    yield
-    stop.set()
-    thread.join(timeout=5)
+    with ticking(sweep_webhooks.send):
+        yield
 
 
 def expected_events(order_id: str) -> list[tuple[str, str]]:

@@ -4,8 +4,10 @@ whole filter matches, on the server as the suite runs it (the embedded one, star
 ``ROUTER_TEST_MONGO_URL``)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from pymongo import UpdateOne
+from pymongo import MongoClient, UpdateOne
 
 from documents import embedded_server
 
@@ -47,11 +49,25 @@ def test_a_guarded_upsert_on_a_taken_id_fails_with_a_duplicate_key(things):
     assert "E11000" in str(raised.value) or "duplicate key" in str(raised.value)
 
 
-def test_the_lookup_fix_is_for_the_release_it_was_written_against():
+def test_the_embedded_server_runs_through_the_entry_point_with_its_write_lookup_fix(tmp_path):
     from importlib import metadata
+
+    from documents.embedded import EmbeddedMongo
 
     try:
         release = metadata.version("secantusdb")
     except metadata.PackageNotFoundError:
         pytest.skip("the embedded server is not installed")
-    assert (release == embedded_server.PATCHED_RELEASE) == embedded_server.patch()
+    log = tmp_path / "server.log"
+    server = EmbeddedMongo(":memory:", log_path=str(log)).start()
+    try:
+        command = Path(f"/proc/{server.process.pid}/cmdline").read_bytes().split(b"\0")
+        assert b"documents.embedded_server" in command
+        coll = MongoClient(server.url)["t"]["things"]
+        coll.insert_one({"_id": "A", "version": 1})
+        assert coll.update_one({"_id": "A", "version": 0}, {"$inc": {"version": 1}}).modified_count == 0
+        assert coll.update_one({"_id": "A", "version": 1}, {"$inc": {"version": 1}}).modified_count == 1
+    finally:
+        server.stop()
+    # the fix is in force on the release it was written for, and says so when it is not
+    assert ("running without the _id-first write lookup" in log.read_text()) == (release != embedded_server.PATCHED_RELEASE)
