@@ -8,9 +8,9 @@ from datetime import datetime, timezone
 from adapters.channels.channel_order import ChannelOrder
 from adapters.schemas import CanonicalOrderSchema, to_domain
 from services import channel_updates, intake
-from services.intake import Accepted, accept_event
+from services.intake import Accepted, accept_directly, accept_event
 
-__all__ = ["Accepted", "accept_channel_order", "accept_event", "accept_order"]
+__all__ = ["Accepted", "accept_channel_order", "accept_directly", "accept_event", "accept_order"]
 _order_schema = CanonicalOrderSchema()
 
 

@@ -11,6 +11,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -284,7 +285,8 @@ def save_change(order_id: str, version: int, set_fields: dict, timeline: Sequenc
 
 
 def advance_fulfilment(order_id: str, fulfilment_id: str, expect_status: tuple[str, ...], set_fields: dict,
-                       tracking_entry: dict | None, timeline: list[dict], seen: dict | None = None) -> bool:
+                       tracking_entry: dict | None, timeline: list[dict], seen: dict | None = None,
+                       unread: Unread | None = None) -> bool:
     """Move (or only annotate) one fulfilment with a positional update guarded on its own status
     being one of ``expect_status`` (not on the order's version), appending to its tracking history
     and the order's timeline. An entry with an ``event_id`` is also guarded on that event not being
@@ -293,8 +295,9 @@ def advance_fulfilment(order_id: str, fulfilment_id: str, expect_status: tuple[s
 
     ``seen``: the copy of the order the step was decided on, when that copy was not just read (see
     :data:`recent`): then the update is also guarded on everything else of the order such a step
-    rests on being as that copy has it (:func:`_as_seen`). The copy in :data:`recent` follows the
-    update either way."""
+    rests on being as that copy has it (:func:`_as_seen`). ``unread``: the step was decided without
+    the order at all (``router.lifecycle.direct_step``): guarded as :class:`Unread` says. The copy
+    in :data:`recent` follows the update either way."""
     stamp = now()
     update: dict = {"$set": to_bson({**{f"fulfilments.$.{k}": v for k, v in set_fields.items()}, "updated_at": stamp}),
                     "$inc": {"version": 1}}
@@ -313,6 +316,10 @@ def advance_fulfilment(order_id: str, fulfilment_id: str, expect_status: tuple[s
         order_guard, fulfilment_guard = _as_seen(seen, set_fields, tracking_entry)
         filter_.update(order_guard)
         match.update(fulfilment_guard)
+    if unread is not None:
+        order_guard, fulfilment_guard = unread.guard(fulfilment_id)
+        filter_.update(order_guard)
+        match.update(fulfilment_guard)
     filter_["fulfilments"] = {"$elemMatch": match}
     result = collection().update_one(filter_, update)
     if result.modified_count != 1:
@@ -320,6 +327,31 @@ def advance_fulfilment(order_id: str, fulfilment_id: str, expect_status: tuple[s
         return False
     recent.advanced(order_id, fulfilment_id, set_fields, tracking_entry, stamp)
     return True
+
+
+@dataclass(frozen=True)
+class Unread:
+    """What a fulfilment step decided without reading the order (``router.lifecycle.direct_step``)
+    rests on, besides the fulfilment's status: the order's ``status``, no cancel asked, no flag
+    ever raised on the fulfilment; for a warehouse's event, the fulfilment being that
+    ``warehouse_id``'s; for a carrier's, ``tracking_number`` being the fulfilment's waybill, not
+    claimed by a newer parcel since, and no parcel of the fulfilment delivered yet."""
+
+    status: str
+    warehouse_id: str | None = None
+    tracking_number: str | None = None
+
+    def guard(self, fulfilment_id: str) -> tuple[dict, dict]:
+        """``(order guard, fulfilment guard)``."""
+        order = {"status": self.status, "cancel_requested": {"$ne": True},
+                 "exceptions.fulfilment_id": {"$ne": fulfilment_id}}
+        inner: dict = {}
+        if self.warehouse_id is not None:
+            inner["warehouse_id"] = self.warehouse_id
+        if self.tracking_number is not None:
+            inner.update({"tracking_number": self.tracking_number, "reclaimed_numbers": {"$ne": self.tracking_number},
+                          "tracking.event": {"$ne": "delivered"}})
+        return order, inner
 
 
 def _as_seen(seen: dict, set_fields: dict, tracking_entry: dict | None) -> tuple[dict, dict]:

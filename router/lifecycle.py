@@ -53,13 +53,14 @@ from router.statuses import (
     PaymentMethod,
     PaymentStatus,
     RoutingState,
+    TrackingStatus,
     WmsEventType,
 )
 
 __all__ = [
-    "ORDER_TRANSITIONS", "PAYMENT_TRANSITIONS", "Change", "OrderCommand", "OrderState", "Outcome",
+    "DIRECT_STEPS", "ORDER_TRANSITIONS", "PAYMENT_TRANSITIONS", "Change", "OrderCommand", "OrderState", "Outcome",
     "PaymentCommand", "allowed_commands", "approve_hold", "cancel", "change_address", "confirm_receipt",
-    "derive_shipment_status", "expire_unpaid", "on_backorder_cancelled", "on_fulfilment_event",
+    "derive_shipment_status", "direct_step", "expire_unpaid", "on_backorder_cancelled", "on_fulfilment_event",
     "on_intercept_failed", "on_intercepted", "on_payment", "on_routed", "ready_for_dispatch", "reject_hold",
     "reship", "resolve_exceptions",
 ]
@@ -247,6 +248,35 @@ def on_fulfilment_event(
         state, now, actor, f"fulfilment.{event}", commands=commands, fields=fields,
         fulfilments={fulfilment_id: new}, outcomes=outcomes, details=details,
     )
+
+
+# The events a warehouse or carrier sends that may be applied without reading the order (at the
+# edge that receives them, services/direct_events.py): event word -> (the fulfilment's status
+# before it, the order's status). Each moves its fulfilment within one stage (label_created only
+# joins the history), so from that status, with no cancel asked and no open flag on the fulfilment,
+# the lifecycle's change is the same whatever else the order holds (its siblings, backorders,
+# payment): tests/unit/test_direct_steps.py shows it. The write is guarded on exactly these.
+DIRECT_STEPS: dict[str, tuple[FulfilmentStatus, OrderStatus]] = {
+    WmsEventType.ACCEPTED: (FulfilmentStatus.DISPATCHED, OrderStatus.AWAITING_SHIPMENT),
+    WmsEventType.PICKED: (FulfilmentStatus.ACCEPTED, OrderStatus.AWAITING_SHIPMENT),
+    WmsEventType.PACKED: (FulfilmentStatus.PICKED, OrderStatus.AWAITING_SHIPMENT),
+    TrackingStatus.LABEL_CREATED: (FulfilmentStatus.SHIPPED, OrderStatus.SHIPPED),
+    TrackingStatus.IN_TRANSIT: (FulfilmentStatus.SHIPPED, OrderStatus.SHIPPED),
+    TrackingStatus.OUT_FOR_DELIVERY: (FulfilmentStatus.IN_TRANSIT, OrderStatus.SHIPPED),
+}
+
+
+def direct_step(order_id: str, fulfilment_id: str, event: str, now: datetime, actor: str) -> Change | None:
+    """The change ``event`` makes on an order of status ``DIRECT_STEPS[event][1]`` whose fulfilment
+    ``fulfilment_id`` is at ``DIRECT_STEPS[event][0]`` (not cancel-requested, the fulfilment not
+    flagged), decided without the rest of the order; None for an event not in ``DIRECT_STEPS``."""
+    step = DIRECT_STEPS.get(event)
+    if step is None:
+        return None
+    before, status = step
+    state = OrderState(order_id=order_id, status=status, fulfilments={fulfilment_id: before},
+                       shipment_status=derive_shipment_status([before]))
+    return on_fulfilment_event(state, fulfilment_id, event, now, actor)
 
 
 def on_backorder_cancelled(state: OrderState, remaining_units: int, now: datetime, actor: str = "system",

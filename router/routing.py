@@ -38,6 +38,17 @@ def merchant_sub_orders(order: Order) -> dict[str, list[OrderLine]]:
     return groups
 
 
+def fulfilment_id(order_id: str, n: int) -> str:
+    """The id of an order's ``n``-th fulfilment: ``<order_id>-F<n>``."""
+    return f"{order_id}-F{n}"
+
+
+def order_of_fulfilment(fid: str) -> str | None:
+    """The order id fulfilment id ``fid`` names (see :func:`fulfilment_id`), None when it is not one."""
+    order_id, sep, n = fid.rpartition("-F")
+    return order_id if sep and order_id and n.isdigit() else None
+
+
 def plan_fulfilments(order: Order, stock: Mapping[tuple[str, str], StockLevel], network: Network,
                      rules: RoutingRules | None = None, *,
                      exclude_warehouses: frozenset[str] = frozenset(),
@@ -81,7 +92,7 @@ def plan_fulfilments(order: Order, stock: Mapping[tuple[str, str], StockLevel], 
             sku_of = {ln.line_no: ln.sku for ln in lines}
             parts = placement.parts if placement else {}
             for wh, qty in parts.items():
-                fid = f"{order.order_id}-F{len(fulfilments) + first_fulfilment}"
+                fid = fulfilment_id(order.order_id, len(fulfilments) + first_fulfilment)
                 carrier_id, carrier_expl = choose_carrier(order, ctx, lines, qty)
                 freight = quantize(part_freight(ctx, merchant_id, wh, lines, qty), order.currency)
                 fulfilments.append(PlannedFulfilment(

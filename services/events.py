@@ -30,6 +30,7 @@ from router.statuses import FulfilmentStatus, PaymentEventType, PaymentStatus, T
 from services import turns
 from services.after_sales import CaseNotFound, exchange_progress, refund
 from services.channel_sync import outbox_entry, send_pending
+from services.direct_events import event_details
 from services.dispatch import claim_flags, live_claims, parcels, track_parcels
 from services.follow_up import follow_up
 from services.routing import send_dispatches
@@ -249,7 +250,7 @@ def _fast_step(doc: dict, e: dict, kind, actor: str, now: datetime) -> tuple | N
         return None
     if not guard:
         return None
-    details = _details(e)
+    details = event_details(e)
     entry = {**details, "event": str(kind), "received_at": now}
     if e.get("tracking_number") and not f.get("tracking_number"):
         set_fields["tracking_number"] = e["tracking_number"]
@@ -318,7 +319,7 @@ def _fulfilment_change(doc: dict, e: dict, event: str, actor: str, now: datetime
         change = lifecycle.Change()  # one parcel of several delivered: recorded, the others are still out
     else:
         change = lifecycle.on_fulfilment_event(order_state(doc), e["fulfilment_id"], event, now, actor)
-    details = _details(e)
+    details = event_details(e)
     extra = {"tracking": f.get("tracking", []) + [{**details, "event": str(event), "received_at": now}]}
     if e.get("tracking_number") and not f.get("tracking_number"):
         extra["tracking_number"] = e["tracking_number"]
@@ -400,11 +401,3 @@ def _packages(f: dict, e: dict) -> list[dict]:
         if p.get("tracking_number") and all(p["tracking_number"] != q["tracking_number"] for q in packages):
             packages.append({"tracking_number": p["tracking_number"], "carrier_id": p.get("carrier_id") or f.get("carrier_id")})
     return packages
-
-
-def _details(e: dict) -> dict:
-    """What the timeline and tracking history keep of an event (times as ISO strings, whichever
-    path the event came by)."""
-    keys = ("event_id", "tracking_number", "carrier_id", "occurred_at", "location", "description", "raw_status",
-            "raw_type", "exception_reason")
-    return {k: e[k].isoformat() if isinstance(e[k], datetime) else e[k] for k in keys if e.get(k)}

@@ -4,7 +4,8 @@ unique key, then published; a duplicate key is a replay and has no second effect
 fails after the store is picked up again by the reconciler, so an accepted order is never lost;
 the HTTP app therefore answers once the store lands and publishes behind the answer
 (adapters/relay.py). An event is the other way round: the broker's confirm of its message is what
-makes it safe, and the order's update dedupes it (:func:`accept_event`).
+makes it safe, and the order's update dedupes it (:func:`accept_event`); or, for a warehouse's or
+carrier's in-stage step, the order's own guarded write, with no message (services/direct_events.py).
 
 Orders arrive here already validated and in the domain's shape (the wire schema is the edge's:
 adapters/intake.py)."""
@@ -24,6 +25,7 @@ from router.dates import plus
 from router.model import Order, RoutingDecision
 from router.money import price_order
 from router.paperwork import PaperKind, with_paper
+from services import direct_events
 from services.messages import EVENT_STEPS, ProcessOrder, publish, send
 
 log = structlog.get_logger(__name__)
@@ -70,7 +72,7 @@ def accept_order(order: Order, *, payment: dict, now: datetime, notes: str = "",
 
 
 def accept_event(kind: str, source: str, key: str, payload: dict, apply: bool = True,
-                 order_id: str | None = None) -> Accepted:
+                 order_id: str | None = None, direct: bool = True) -> Accepted:
     """Accept an inbound event (``kind`` payment, wms or carrier) under ``kind:source:key``.
 
     The broker is its inbox: the event rides in a persistent message, sent now with publisher
@@ -81,6 +83,10 @@ def accept_event(kind: str, source: str, key: str, payload: dict, apply: bool = 
     redelivery this process sent lately answers as a duplicate without a second message
     (:class:`_Published`); any other copy is sent and dropped by the worker.
 
+    A warehouse's or carrier's in-stage step (``services.direct_events``) is first tried without a
+    message: one guarded write of the order, which makes it safe as the confirm would; only when
+    its guard does not hold is it sent. ``direct`` False: that was tried already.
+
     With ``apply`` False the event is kept in the inbox flagged for a person (an event word the
     router does not know) and not applied: ``published`` is False."""
     if not apply:
@@ -89,11 +95,26 @@ def accept_event(kind: str, source: str, key: str, payload: dict, apply: bool = 
             inbox.mark_processed(event_key, "flagged: unknown event word")
         return Accepted(event_key, duplicate=not created, published=False)
     event_key = inbox.key(kind, source, key)
-    if _published.seen(event_key, order_id):
-        return Accepted(event_key, duplicate=True)
+    done = accept_directly(kind, source, key, payload, order_id, write=direct)
+    if done is not None:
+        return done
     send(EVENT_STEPS[kind](event_key, {"order_id": order_id, "source": source, "payload": _jsonable(payload)}))
     _published.add(event_key, order_id)
     return Accepted(event_key, duplicate=False)
+
+
+def accept_directly(kind: str, source: str, key: str, payload: dict, order_id: str | None,
+                    write: bool = True) -> Accepted | None:
+    """The first half of :func:`accept_event`: a duplicate this process accepted lately, or (with
+    ``write``) a warehouse's or carrier's in-stage step applied without a message
+    (``services.direct_events``). None when the event is to be sent."""
+    event_key = inbox.key(kind, source, key)
+    if _published.seen(event_key, order_id):
+        return Accepted(event_key, duplicate=True)
+    if write and direct_events.apply(kind, source, order_id, payload):
+        _published.add(event_key, order_id)
+        return Accepted(event_key, duplicate=False)
+    return None
 
 
 class _Published:

@@ -27,6 +27,7 @@ from adapters.wms_formats import WMS_FORMATS, WmsFormat
 from adapters.wms_formats.wms_update import WmsUpdate
 from documents import orders, reference
 from router.merging import is_group_id, member_line
+from router.routing import order_of_fulfilment
 
 blp = Blueprint("inbound", __name__, description="Channels, payments, warehouses and carriers push here")
 
@@ -104,6 +105,13 @@ def wms_event(warehouse: str):
     updates = _wms_format(record).parse(_json_body(), received_at=now)
     # a merged delivery order (services/merging.py): one event per member order's fulfilment
     updates = [m for u in updates for m in (_per_member(u) if is_group_id(u.fulfilment_id) else [u])]
+    payloads = [_wms_payload(u) for u in updates]
+    if len(updates) == 1 and updates[0].type:  # an in-stage step lands on its order at once (the
+        # write is guarded on the fulfilment being this warehouse's): no lookup, no message
+        done = intake.accept_directly("wms", warehouse, updates[0].event_id, payloads[0],
+                                      order_of_fulfilment(updates[0].fulfilment_id))
+        if done is not None:
+            return _answer_all([done])
     owners = {}
     for u in updates:  # a warehouse reports on its own fulfilments only: check all before storing any
         owner = orders.load_summary_by_fulfilment(u.fulfilment_id)
@@ -111,16 +119,19 @@ def wms_event(warehouse: str):
             raise ApiError(404, "not_found", f"warehouse {warehouse!r} has no fulfilment {u.fulfilment_id!r}")
         owners[u.fulfilment_id] = owner
     results = []
-    for u in updates:
-        payload = {"event_id": u.event_id, "fulfilment_id": u.fulfilment_id, "type": u.type.value if u.type else None,
-                   "raw_type": u.raw_type, "occurred_at": u.occurred_at, "tracking_number": u.tracking_number,
-                   "carrier_id": u.carrier_id, "final": u.final,
-                   "packages": [{"tracking_number": n, "carrier_id": c} for n, c in u.packages],
-                   "lines": [{"line_no": n, "sku": sku, "quantity": q} for n, sku, q in u.lines]}
+    for u, payload in zip(updates, payloads, strict=True):
         known = bool(u.type)  # an unknown word is kept raw and flagged, not applied
         results.append(intake.accept_event("wms", warehouse, u.event_id, payload, known,
-                                           order_id=owners[u.fulfilment_id]["order_id"]))
+                                           order_id=owners[u.fulfilment_id]["order_id"], direct=len(updates) > 1))
     return _answer_all(results)
+
+
+def _wms_payload(u: WmsUpdate) -> dict:
+    return {"event_id": u.event_id, "fulfilment_id": u.fulfilment_id, "type": u.type.value if u.type else None,
+            "raw_type": u.raw_type, "occurred_at": u.occurred_at, "tracking_number": u.tracking_number,
+            "carrier_id": u.carrier_id, "final": u.final,
+            "packages": [{"tracking_number": n, "carrier_id": c} for n, c in u.packages],
+            "lines": [{"line_no": n, "sku": sku, "quantity": q} for n, sku, q in u.lines]}
 
 
 @blp.route("/v1/carriers/<carrier>/events", methods=["POST"])
@@ -148,7 +159,7 @@ def carrier_event(carrier: str):
                        "occurred_at": u.occurred_at, "description": u.description, "location": u.location,
                        "exception_reason": u.exception_reason, "fulfilment_id": owner["fulfilment_id"]}
             results.append(intake.accept_event("carrier", carrier, event_id, payload, bool(u.status),
-                                               order_id=owner["order_id"]))
+                                               order_id=owner["order_id"], direct=not shared))
     return _answer_all(results)
 
 

@@ -28,7 +28,8 @@ def wms_event(doc: dict, f: dict, kind: str, event_id: str) -> None:
     event = {"event_id": event_id, "fulfilment_id": f["id"], "type": kind, "raw_type": kind.upper(),
              "occurred_at": datetime.now(timezone.utc), "tracking_number": None, "carrier_id": None,
              "final": None, "packages": [], "lines": []}
-    intake.accept_event("wms", f["warehouse_id"], event_id, event, True, order_id=doc["_id"])
+    intake.accept_event("wms", f["warehouse_id"], event_id, event, True, order_id=doc["_id"],
+                        direct=False)  # the message path, where the copy is used
 
 
 @pytest.fixture

@@ -1,0 +1,62 @@
+"""Warehouse and carrier events applied where they arrive, without reading the order.
+
+Most of a fulfilment's events move it within one stage: the warehouse's accepted, picked and
+packed, its carrier's label, in-transit and out-for-delivery scans. ``router.lifecycle.direct_step``
+decides each from the event alone, for an order in the state ``router.lifecycle.DIRECT_STEPS``
+names, and one positional update guarded on that state (``documents.orders.Unread``) records it:
+the fulfilment's status, the event in its tracking history (its id guards against a second copy;
+``direct`` marks it) and the order's timeline entry, as the message path would have written them. The API does this
+before it answers, so such an event costs one database write and no message. When the guard does
+not hold (a sibling fulfilment not shipped yet, a flag, a cancel asked, an event that overtook the
+one before it, a repeat) nothing is written and the event takes the message path
+(services/intake.accept_event), whose worker reads the order and decides on all of it.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from documents import orders
+from documents.converters import with_details
+from router import lifecycle
+from router.statuses import TrackingStatus, WmsEventType
+
+_WORDS = {"wms": frozenset(WmsEventType), "carrier": frozenset(TrackingStatus)}
+
+
+def apply(kind: str, source: str, order_id: str | None, payload: dict) -> bool:
+    """Apply warehouse (``kind`` ``wms``) or carrier (``carrier``) ``source``'s event ``payload``
+    on its fulfilment of order ``order_id`` directly. True when it landed; False, with nothing
+    written, when it needs the message path."""
+    fulfilment_id, event_id = payload.get("fulfilment_id"), payload.get("event_id")
+    word = payload.get("type") if kind == "wms" else payload.get("status")
+    if not (order_id and fulfilment_id and event_id) or word not in _WORDS.get(kind, ()) \
+            or word not in lifecycle.DIRECT_STEPS:
+        return False
+    if kind == "wms":
+        if payload.get("final") is False or payload.get("tracking_number") or payload.get("packages"):
+            return False  # partial confirmations and boxes: the order's lines and parcels are read
+        scope = {"warehouse_id": source}
+    else:
+        if not payload.get("tracking_number"):
+            return False
+        scope = {"tracking_number": payload["tracking_number"]}
+    now = datetime.now(timezone.utc)
+    change = lifecycle.direct_step(order_id, fulfilment_id, word, now, f"{kind}:{source}")
+    if change is None or change.fields or change.outcomes:
+        return False
+    before, status = lifecycle.DIRECT_STEPS[word]
+    new = change.fulfilments.get(fulfilment_id)
+    set_fields = {} if new is None else {"status": new.value, f"{new.value}_at": now}
+    details = event_details(payload)
+    entry = {**details, "event": str(word), "received_at": now, "direct": True}  # applied here, not by message
+    return orders.advance_fulfilment(order_id, fulfilment_id, (before.value,), set_fields, entry,
+                                     with_details(change.timeline, details),
+                                     unread=orders.Unread(status.value, **scope))
+
+
+def event_details(e: dict) -> dict:
+    """What the timeline and tracking history keep of an event (times as ISO strings, whichever
+    path the event came by)."""
+    keys = ("event_id", "tracking_number", "carrier_id", "occurred_at", "location", "description", "raw_status",
+            "raw_type", "exception_reason")
+    return {k: e[k].isoformat() if isinstance(e[k], datetime) else e[k] for k in keys if e.get(k)}

@@ -1,0 +1,68 @@
+"""router.lifecycle.direct_step: the change an event applied without reading the order makes is
+the one the lifecycle makes on the whole order, whatever else the order holds, as long as what
+the direct write is guarded on holds (the order's status, the fulfilment's, no cancel asked, no
+open flag on the fulfilment)."""
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from router.fulfilment_flow import SHIPPED_OR_LATER, derive_shipment_status, stage_of
+from router.lifecycle import DIRECT_STEPS, direct_step, on_fulfilment_event
+from router.order_state import OrderState
+from router.statuses import FulfilmentStatus as F
+from router.statuses import PaymentMethod, PaymentStatus
+
+pytestmark = pytest.mark.unit
+NOW = datetime(2026, 12, 5, 9, 30, tzinfo=timezone.utc)
+
+
+@st.composite
+def orders_for_a_step(draw):
+    """An order as the direct write's guard lets through for a drawn event: the order's status and
+    the fulfilment's as ``DIRECT_STEPS`` names them; siblings, backorders, payment and flags on
+    other fulfilments drawn freely (the shipment status derived from them, as stored)."""
+    event = draw(st.sampled_from(sorted(DIRECT_STEPS)))
+    before, status = DIRECT_STEPS[event]
+    siblings = draw(st.lists(st.sampled_from(list(F)), max_size=4))
+    fulfilments = {"o1-F1": before, **{f"o1-F{i + 2}": s for i, s in enumerate(siblings)}}
+    backordered = draw(st.integers(min_value=0, max_value=3))
+    flagged = draw(st.frozensets(st.sampled_from(["", *list(fulfilments)[1:]]), max_size=2))
+    state = OrderState(
+        order_id="o1", status=status, fulfilments=fulfilments,
+        shipment_status=derive_shipment_status(fulfilments.values(), outstanding=backordered > 0),
+        payment_status=draw(st.sampled_from(list(PaymentStatus))),
+        payment_method=draw(st.sampled_from(list(PaymentMethod))),
+        payable=Decimal("100.00"), paid_amount=draw(st.sampled_from([Decimal(0), Decimal("100.00")])),
+        refund_due=draw(st.booleans()), backordered_units=backordered, flagged=flagged)
+    return event, state
+
+
+@given(orders_for_a_step(), st.sampled_from(["wms:WH1", "carrier:SF"]))
+def test_a_direct_step_is_the_lifecycles_change_on_the_whole_order(case, actor):
+    event, state = case
+    whole = on_fulfilment_event(state, "o1-F1", event, NOW, actor)
+    direct = direct_step("o1", "o1-F1", event, NOW, actor)
+    assert direct is not None
+    assert direct.fields == whole.fields == {}
+    assert direct.fulfilments == whole.fulfilments
+    assert direct.outcomes == whole.outcomes == ()
+    assert direct.expect == whole.expect
+    assert direct.timeline == whole.timeline
+
+
+@pytest.mark.parametrize("event", sorted(DIRECT_STEPS))
+def test_each_direct_step_stays_in_its_stage_and_records_where_it_moved(event):
+    before, _ = DIRECT_STEPS[event]
+    change = direct_step("o1", "o1-F1", event, NOW, "carrier:SF")
+    after = change.fulfilments.get("o1-F1", before)
+    assert stage_of(after) == stage_of(before)
+    assert (before in SHIPPED_OR_LATER) == (after in SHIPPED_OR_LATER)
+    assert change.timeline[0]["details"]["fulfilment_id"] == "o1-F1"
+
+
+def test_other_events_are_not_direct():
+    for event in ("shipped", "delivered", "short_picked", "exception", "delivery_failed", "rejected"):
+        assert direct_step("o1", "o1-F1", event, NOW, "wms:WH1") is None
