@@ -13,11 +13,22 @@ filter by the caller, as after any index lookup, so what is written is unchanged
 release it was written against only: any other runs as it comes. Reads are left alone. A real
 ``mongod`` caches its plans and needs none of this.
 
+A second fix keeps the catalog in memory, as ``mongod`` does: SecantusDB reads a database's
+profiling level, a collection's options and its index definitions from storage (and decodes
+them) for every command and every written document; py-spy on the server during
+``bench/e2e.py`` put 30 % of its CPU there. :class:`_Catalog` caches those reads and forgets all of
+them after any change to the catalog (index, collection or database created, dropped, renamed or
+altered, options or profiling set), under a generation count so that a read racing a change is
+not kept. An index's multikey flag, which ordinary writes set, is still read from storage.
+
 Run as ``python -m documents.embedded_server <secantusd-py arguments>`` (``documents.embedded``).
 """
 from __future__ import annotations
 
+import copy
+import functools
 import sys
+import threading
 from importlib import metadata
 
 PATCHED_RELEASE = "0.7.0b3"
@@ -39,7 +50,68 @@ def patch() -> bool:
         return original(self, db, coll, filter)
 
     storage.Storage._candidates_iter = candidates
+    _Catalog().install(storage.Storage)
     return True
+
+
+class _Catalog:
+    """The catalog reads a command makes, cached; every catalog change clears the cache."""
+
+    READS = ("get_profile", "get_collection_options", "_index_options_map", "_all_indexes", "_partial_filters")
+    CHANGES = ("set_profile", "_write_coll_options", "set_collection_options", "create_collection", "drop_collection",
+               "drop_database", "rename_collection", "record_collmod", "create_index", "drop_index",
+               "set_index_expiry", "set_index_options", "drop_all_indexes", "_recover_pending_drops_locked",
+               "import_oplog_segment")
+
+    def __init__(self):
+        self.lock, self.generation, self.kept = threading.Lock(), 0, {}
+
+    def install(self, cls) -> None:
+        uncached_options = cls._index_options_map
+        for name in self.READS:
+            setattr(cls, name, self._cached(name, getattr(cls, name)))
+        for name in self.CHANGES:
+            setattr(cls, name, self._changing(getattr(cls, name)))
+
+        def index_is_multikey(storage, db, coll, name):  # written by ordinary writes: never cached
+            if name == "_id_":
+                return False
+            with storage._lock:
+                return bool((uncached_options(storage, db, coll).get(name) or {}).get("multikey"))
+
+        cls.index_is_multikey = index_is_multikey
+
+    def _cached(self, name, read):
+        handed_out = copy.deepcopy if not name.startswith("_") else (lambda found: found)  # commands
+        # may change what they are given; the storage's own callers only read it
+
+        @functools.wraps(read)
+        def cached(storage, *args):
+            key = (id(storage), name, *args)
+            with self.lock:
+                generation, found = self.generation, self.kept.get(key, self)
+            if found is self:
+                found = read(storage, *args)
+                with self.lock:
+                    if self.generation == generation:  # no change began or ended meanwhile
+                        self.kept[key] = found
+            return handed_out(found)
+        return cached
+
+    def _changing(self, change):
+        @functools.wraps(change)
+        def changing(storage, *args, **kwargs):
+            self._forget()
+            try:
+                return change(storage, *args, **kwargs)
+            finally:
+                self._forget()
+        return changing
+
+    def _forget(self) -> None:
+        with self.lock:
+            self.generation += 1
+            self.kept.clear()
 
 
 def main() -> int:

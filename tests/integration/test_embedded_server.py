@@ -71,3 +71,34 @@ def test_the_embedded_server_runs_through_the_entry_point_with_its_write_lookup_
         server.stop()
     # the fix is in force on the release it was written for, and says so when it is not
     assert ("running without the _id-first write lookup" in log.read_text()) == (release != embedded_server.PATCHED_RELEASE)
+
+
+def test_catalog_changes_take_effect_at_once_on_the_next_write(db):
+    # the embedded server keeps the catalog in memory (documents/embedded_server._Catalog): a
+    # unique index, a validator and the profiling level each apply from the very next command
+    from pymongo.errors import DuplicateKeyError, WriteError
+
+    coll = db["catalog_test"]
+    coll.insert_many([{"_id": 1, "k": "a"}, {"_id": 2, "k": "b"}])
+    coll.update_one({"_id": 2}, {"$set": {"k": "b2"}})  # the catalog as it is now, read (and kept)
+    coll.create_index("k", unique=True, name="k_unique")
+    with pytest.raises(DuplicateKeyError):
+        coll.insert_one({"_id": 3, "k": "a"})
+    coll.drop_index("k_unique")
+    coll.insert_one({"_id": 3, "k": "a"})
+
+    db.command("collMod", "catalog_test", validator={"k": {"$type": "string"}})
+    with pytest.raises(WriteError):
+        coll.update_one({"_id": 1}, {"$set": {"k": 5}})
+    db.command("collMod", "catalog_test", validator={})
+    coll.update_one({"_id": 1}, {"$set": {"k": 5}})
+
+    db.command("profile", 2)
+    coll.find_one({"_id": 1})
+    db.command("profile", 0)
+    profiled = db["system.profile"].count_documents({"ns": f"{db.name}.catalog_test"})
+    coll.find_one({"_id": 2})
+    assert profiled >= 1 and db["system.profile"].count_documents({"ns": f"{db.name}.catalog_test"}) == profiled
+    coll.drop()
+    coll.insert_one({"_id": 1, "k": 7})  # the dropped collection's validator went with it
+    assert coll.find_one({"_id": 1})["k"] == 7
