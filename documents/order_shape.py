@@ -180,7 +180,8 @@ class Routing(me.EmbeddedDocument):
 
 
 class TrackingEntry(me.EmbeddedDocument):
-    """One WMS or carrier event in a fulfilment's history (``services.events._details``)."""
+    """One WMS or carrier event in a fulfilment's history (``services.direct_events.event_details``);
+    ``direct``: applied where it arrived, without a message (services/direct_events.py)."""
 
     event = me.StringField(required=True)
     received_at = me.DateTimeField(required=True)
@@ -193,6 +194,7 @@ class TrackingEntry(me.EmbeddedDocument):
     raw_status = me.StringField()
     raw_type = me.StringField()
     exception_reason = me.StringField()
+    direct = me.BooleanField()
 
 
 class Parcel(me.EmbeddedDocument):

@@ -53,6 +53,7 @@ from router.statuses import (
     PaymentMethod,
     PaymentStatus,
     RoutingState,
+    ShipmentStatus,
     TrackingStatus,
     WmsEventType,
 )
@@ -252,30 +253,37 @@ def on_fulfilment_event(
 
 # The events a warehouse or carrier sends that may be applied without reading the order (at the
 # edge that receives them, services/direct_events.py): event word -> (the fulfilment's status
-# before it, the order's status). Each moves its fulfilment within one stage (label_created only
-# joins the history), so from that status, with no cancel asked and no open flag on the fulfilment,
-# the lifecycle's change is the same whatever else the order holds (its siblings, backorders,
-# payment): tests/unit/test_direct_steps.py shows it. The write is guarded on exactly these.
-DIRECT_STEPS: dict[str, tuple[FulfilmentStatus, OrderStatus]] = {
-    WmsEventType.ACCEPTED: (FulfilmentStatus.DISPATCHED, OrderStatus.AWAITING_SHIPMENT),
-    WmsEventType.PICKED: (FulfilmentStatus.ACCEPTED, OrderStatus.AWAITING_SHIPMENT),
-    WmsEventType.PACKED: (FulfilmentStatus.PICKED, OrderStatus.AWAITING_SHIPMENT),
-    TrackingStatus.LABEL_CREATED: (FulfilmentStatus.SHIPPED, OrderStatus.SHIPPED),
-    TrackingStatus.IN_TRANSIT: (FulfilmentStatus.SHIPPED, OrderStatus.SHIPPED),
-    TrackingStatus.OUT_FOR_DELIVERY: (FulfilmentStatus.IN_TRANSIT, OrderStatus.SHIPPED),
+# before it, the states of the order it may be applied on, each an order status and, where it
+# matters, a shipment status). Each moves its fulfilment within one stage (label_created only joins
+# the history), so in such a state, with no cancel asked and no open flag on the fulfilment, the
+# lifecycle's change is the same whatever else the order holds (its siblings, backorders, payment):
+# tests/unit/test_direct_steps.py shows it. The write is guarded on exactly these. A parcel with the
+# carrier while the order awaits shipment: something else of it has not shipped (partially_shipped).
+_AT_WAREHOUSE_ORDER = ((OrderStatus.AWAITING_SHIPMENT, None),)
+_ON_THE_WAY_ORDER = ((OrderStatus.SHIPPED, None), (OrderStatus.AWAITING_SHIPMENT, ShipmentStatus.PARTIALLY_SHIPPED))
+DIRECT_STEPS: dict[str, tuple[FulfilmentStatus, tuple[tuple[OrderStatus, ShipmentStatus | None], ...]]] = {
+    WmsEventType.ACCEPTED: (FulfilmentStatus.DISPATCHED, _AT_WAREHOUSE_ORDER),
+    WmsEventType.PICKED: (FulfilmentStatus.ACCEPTED, _AT_WAREHOUSE_ORDER),
+    WmsEventType.PACKED: (FulfilmentStatus.PICKED, _AT_WAREHOUSE_ORDER),
+    TrackingStatus.LABEL_CREATED: (FulfilmentStatus.SHIPPED, _ON_THE_WAY_ORDER),
+    TrackingStatus.IN_TRANSIT: (FulfilmentStatus.SHIPPED, _ON_THE_WAY_ORDER),
+    TrackingStatus.OUT_FOR_DELIVERY: (FulfilmentStatus.IN_TRANSIT, _ON_THE_WAY_ORDER),
 }
 
 
-def direct_step(order_id: str, fulfilment_id: str, event: str, now: datetime, actor: str) -> Change | None:
-    """The change ``event`` makes on an order of status ``DIRECT_STEPS[event][1]`` whose fulfilment
-    ``fulfilment_id`` is at ``DIRECT_STEPS[event][0]`` (not cancel-requested, the fulfilment not
-    flagged), decided without the rest of the order; None for an event not in ``DIRECT_STEPS``."""
-    step = DIRECT_STEPS.get(event)
-    if step is None:
-        return None
-    before, status = step
+def direct_step(order_id: str, fulfilment_id: str, event: str, now: datetime, actor: str,
+                order: tuple[OrderStatus, ShipmentStatus | None]) -> Change:
+    """The change ``event`` (in ``DIRECT_STEPS``) makes on an order in state ``order`` (one of the
+    event's there) whose fulfilment ``fulfilment_id`` is at the status the event's entry names (not
+    cancel-requested, the fulfilment not flagged), decided without the rest of the order."""
+    before, states = DIRECT_STEPS[event]
+    if order not in states:
+        raise ValueError(f"{event} is not applied directly on an order {order}")
+    status, shipment = order
+    outstanding = shipment is ShipmentStatus.PARTIALLY_SHIPPED  # stands for whatever has not shipped
     state = OrderState(order_id=order_id, status=status, fulfilments={fulfilment_id: before},
-                       shipment_status=derive_shipment_status([before]))
+                       shipment_status=derive_shipment_status([before], outstanding=outstanding),
+                       backordered_units=1 if outstanding else 0)
     return on_fulfilment_event(state, fulfilment_id, event, now, actor)
 
 

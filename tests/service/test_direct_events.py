@@ -139,28 +139,46 @@ def test_a_flagged_fulfilment_takes_the_message_path_which_settles_the_flag(stub
     assert [is_open(flag) for flag in stored["exceptions"]] == [False]
 
 
-def test_a_scan_lands_directly_once_the_order_shipped_and_by_message_while_a_sibling_waits(stub):
+def test_scans_land_directly_whether_or_not_the_rest_of_the_order_shipped(stub):
     # Given an order in two fulfilments (two warehouses), the first shipped, the second not yet
     doc = routed(stub, [("SKU-B", 1), ("SKU-C", 1)])
     first, second = doc["fulfilments"]
     shipped(stub, doc, first)
     assert orders.load(doc["_id"])["status"] == "awaiting_shipment"
 
-    # When the first parcel's carrier scans it, the order is not as the direct step's guard needs
-    # (not shipped): the scan goes by message, and the worker applies it on the whole order
+    # When the first parcel's carrier scans it, and, once the second shipped too, the second's
     send(doc, "carrier", first["carrier_id"], scan(first, "in_transit", "scan-1"))
-    stub.settle()
-    assert stub.deliveries("apply_carrier_event") == 2
-    assert orders.load(doc["_id"])["fulfilments"][0]["status"] == "in_transit"
-
-    # Then once the second shipped (the order too), its scans land directly
+    stored = orders.load(doc["_id"])
+    assert stored["fulfilments"][0]["status"] == "in_transit" and stored["status"] == "awaiting_shipment"
     shipped(stub, doc, second)
     assert orders.load(doc["_id"])["status"] == "shipped"
     for word in ("label_created", "in_transit", "out_for_delivery"):
         send(doc, "carrier", second["carrier_id"], scan(second, word, f"scan-2-{word}"))
     stub.settle()
-    assert stub.deliveries("apply_carrier_event") == 2
+
+    # Then none of the scans took a message
+    assert stub.deliveries("apply_carrier_event") == 0
     stored = orders.load(doc["_id"])
     assert stored["fulfilments"][1]["status"] == "out_for_delivery"
     assert [t["event"] for t in stored["fulfilments"][1]["tracking"]][-3:] == ["label_created", "in_transit",
                                                                                "out_for_delivery"]
+    assert all(t["direct"] for t in stored["fulfilments"][1]["tracking"][-3:])
+
+
+def test_a_scan_that_overtook_the_shipment_goes_by_message_and_ships_the_order(stub):
+    # Given a packed parcel whose shipment the warehouse has not confirmed yet
+    doc = routed(stub, [("SKU-A", 1)])
+    (f,) = doc["fulfilments"]
+    for word in ("accepted", "picked", "packed"):
+        send(doc, "wms", f["warehouse_id"], wms(f, word, f"{f['id']}-{word}"))
+
+    # When the carrier's in-transit scan comes first (it moves the parcel out of the warehouse: a
+    # change of stage, which only the whole order can decide)
+    send(doc, "carrier", f["carrier_id"], scan(f, "in_transit", "scan-early"))
+    stub.settle()
+
+    # Then it took the message path, and the order shipped with it
+    assert stub.deliveries("apply_carrier_event") == 2
+    stored = orders.load(doc["_id"])
+    assert stored["fulfilments"][0]["status"] == "in_transit" and stored["status"] == "shipped"
+    assert "direct" not in stored["fulfilments"][0]["tracking"][-1]
