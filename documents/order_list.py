@@ -13,6 +13,7 @@ of the order or by ``orderrouter rebuild-list`` (:func:`rebuild`).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import cast
 from decimal import Decimal
@@ -123,16 +124,18 @@ DUPLICATE_KEY = 11000
 _NO_CLIENT_BULK_WRITE: set[int] = set()  # the clients (by id) connected to a server older than MongoDB 8.0
 
 
-def with_order_update(orders, order_filter: dict, update: dict, after: dict) -> bool | None:
+def with_order_update(orders, order_filter: dict, update: dict, after: dict, first: Sequence = ()) -> bool | None:
     """The order's guarded update and its row's write, in one round trip: MongoDB 8.0's client
-    ``bulkWrite``, ordered, the order's update first and made an upsert, so that a guard
-    (``order_filter``: its id and version) that no longer holds fails with a duplicate key on its
-    ``_id`` and stops the batch before the row is touched. (Orders are never deleted, so the
-    upsert never inserts one.) ``after`` is the order as the update leaves it.
+    ``bulkWrite``, ordered, the order's update made an upsert, so that a guard (``order_filter``:
+    its id and version) that no longer holds fails with a duplicate key on its ``_id`` and stops
+    the batch before the row is touched. (Orders are never deleted, so the upsert never inserts
+    one.) ``after`` is the order as the update leaves it. ``first``: upserts of other records the
+    change rests on, as ``(namespace, filter, update)``, written before the order (a duplicate key
+    there, another writer's upsert of the same record, goes on with the rest).
 
     Returns whether the order's update landed (its row is then written too, unless a row of the
     same or a newer version was there); None, having written nothing, when the server has no
-    client bulkWrite (older than 8.0), for the caller to make the two writes apart."""
+    client bulkWrite (older than 8.0), for the caller to make the writes apart."""
     from pymongo import UpdateOne
     from pymongo.errors import ClientBulkWriteException, InvalidOperation
 
@@ -140,22 +143,29 @@ def with_order_update(orders, order_filter: dict, update: dict, after: dict) -> 
     if id(client) in _NO_CLIENT_BULK_WRITE:
         return None
     row = to_bson(row_of(after))
-    ops = [UpdateOne(order_filter, update, upsert=True, namespace=orders.full_name),
+    ops = [*(UpdateOne(f, u, upsert=True, namespace=ns) for ns, f, u in first),
+           UpdateOne(order_filter, update, upsert=True, namespace=orders.full_name),
            UpdateOne({"_id": row["_id"], "version": {"$lt": row["version"]}},
                      {"$set": {k: v for k, v in row.items() if k != "_id"}}, upsert=True,
                      namespace=collection().full_name)]
-    try:
-        client.bulk_write(ops, ordered=True, write_concern=orders.write_concern)
-    except InvalidOperation as exc:  # pymongo's own check of the server's version, before sending
-        if "8.0" not in str(exc):
-            raise
-        _NO_CLIENT_BULK_WRITE.add(id(client))
-        return None
-    except ClientBulkWriteException as exc:
-        errors = cast(list[dict], exc.write_errors or [])  # documents at run time, whatever the stubs say
-        if exc.error is None and errors and all(e.get("code") == DUPLICATE_KEY for e in errors):
-            return errors[0].get("idx") != 0  # 0: the order's guard failed; 1: a newer row is there
-        raise
+    guard_at, start = len(first), 0
+    while start < len(ops):
+        try:
+            client.bulk_write(ops[start:], ordered=True, write_concern=orders.write_concern)
+            return True
+        except InvalidOperation as exc:  # pymongo's own check of the server's version, before sending
+            if "8.0" not in str(exc):
+                raise
+            _NO_CLIENT_BULK_WRITE.add(id(client))
+            return None
+        except ClientBulkWriteException as exc:
+            errors = cast(list[dict], exc.write_errors or [])  # documents at run time, whatever the stubs say
+            if exc.error is not None or not errors or any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+            at = start + int(errors[0].get("idx", 0))
+            if at == guard_at:
+                return False  # the order's guard failed: nothing after it was written
+            start = at + 1  # a record already there, or a newer row: the rest goes on
     return True
 
 

@@ -166,6 +166,7 @@ def insert_new(doc: dict) -> tuple[str, bool]:
     """
     try:
         _inserts.insert(to_bson(doc))
+        owners.remember(("order", doc["_id"]), {"_id": doc["_id"]})  # its payment notice asks (:func:`exists`)
         return doc["_id"], True
     except DuplicateKeyError:
         existing = collection().find_one({"channel": doc["channel"], "channel_order_id": doc["channel_order_id"]},
@@ -246,7 +247,7 @@ def parcel_status(f: dict, tracking_number: str) -> str:
 
 
 def save_change(order_id: str, version: int, set_fields: dict, timeline: Sequence[dict] = (),
-                unset: tuple[str, ...] = (), current: dict | None = None) -> dict | None:
+                unset: tuple[str, ...] = (), current: dict | None = None, first: Sequence = ()) -> dict | None:
     """Apply one guarded update: it lands only if the order is still at ``version``.
 
     Returns the updated document, or None when someone else changed the order first (the caller
@@ -254,7 +255,9 @@ def save_change(order_id: str, version: int, set_fields: dict, timeline: Sequenc
     result is merged locally instead of read back: one round trip, not two. (findAndModify would
     also be one, but sends back the whole order that the merge already has here; it measured 20x
     slower than update_one on the embedded server.) When the change alters the order's list row
-    too, the row is written in the same round trip (``order_list.with_order_update``).
+    too, the row is written in the same round trip (``order_list.with_order_update``), and so are
+    ``first``: upserts of records the change refers to, as ``(namespace, filter, update)``, written
+    before the order whether or not its guard holds (``documents.routing_inputs.detached``).
     """
     stamp = now()
     update: dict = {"$set": to_bson({**set_fields, "updated_at": stamp}), "$inc": {"version": 1}}
@@ -270,9 +273,10 @@ def save_change(order_id: str, version: int, set_fields: dict, timeline: Sequenc
         if "timeline" in current:
             merged["timeline"] = list(current["timeline"]) + list(timeline)
         if order_list.changed(current, merged, paths):  # the row changes too: both in one round trip
-            landed = order_list.with_order_update(collection(), guard, update, merged)
+            landed = order_list.with_order_update(collection(), guard, update, merged, first)
             if landed is not None:
                 return recent.put(merged) if landed else None
+    upsert_all(first)
     result = collection().update_one(guard, update)
     if result.modified_count != 1:
         return None
@@ -282,6 +286,24 @@ def save_change(order_id: str, version: int, set_fields: dict, timeline: Sequenc
         order_list.sync_change(current, merged, paths)  # writes only if the list row changes
         recent.put(merged)
     return merged
+
+
+def upsert_all(upserts: Sequence) -> None:
+    """``(namespace, filter, update)`` upserts, one round trip per collection; a duplicate key (a
+    concurrent upsert of the same record) is the record being there."""
+    from pymongo import UpdateOne
+    from pymongo.errors import BulkWriteError
+
+    by_collection: dict[str, list] = {}
+    for namespace, filter_, update in upserts:
+        by_collection.setdefault(namespace, []).append(UpdateOne(filter_, update, upsert=True))
+    for namespace, ops in by_collection.items():
+        name = namespace.split(".", 1)[1]
+        try:
+            collection().database[name].bulk_write(ops, ordered=False)
+        except BulkWriteError as exc:
+            if any(e["code"] != 11000 for e in exc.details["writeErrors"]):
+                raise
 
 
 def advance_fulfilment(order_id: str, fulfilment_id: str, expect_status: tuple[str, ...], set_fields: dict,
@@ -332,12 +354,14 @@ def advance_fulfilment(order_id: str, fulfilment_id: str, expect_status: tuple[s
 @dataclass(frozen=True)
 class Unread:
     """What a fulfilment step decided without reading the order (``router.lifecycle.direct_step``)
-    rests on, besides the fulfilment's status: the order's ``status``, no cancel asked, no flag
-    ever raised on the fulfilment; for a warehouse's event, the fulfilment being that
-    ``warehouse_id``'s; for a carrier's, ``tracking_number`` being the fulfilment's waybill, not
-    claimed by a newer parcel since, and no parcel of the fulfilment delivered yet."""
+    rests on, besides the fulfilment's status: the order's ``status`` (and ``shipment_status``,
+    when given), no cancel asked, no flag ever raised on the fulfilment; for a warehouse's event,
+    the fulfilment being that ``warehouse_id``'s; for a carrier's, ``tracking_number`` being the
+    fulfilment's waybill, not claimed by a newer parcel since, and no parcel of the fulfilment
+    delivered yet."""
 
     status: str
+    shipment_status: str | None = None
     warehouse_id: str | None = None
     tracking_number: str | None = None
 
@@ -345,6 +369,8 @@ class Unread:
         """``(order guard, fulfilment guard)``."""
         order = {"status": self.status, "cancel_requested": {"$ne": True},
                  "exceptions.fulfilment_id": {"$ne": fulfilment_id}}
+        if self.shipment_status is not None:
+            order["shipment_status"] = self.shipment_status
         inner: dict = {}
         if self.warehouse_id is not None:
             inner["warehouse_id"] = self.warehouse_id
@@ -618,11 +644,18 @@ class _Owners:
             return hit
         hit = load()
         if hit is not None:
-            with self.lock:
-                self.found[key] = hit
-                while len(self.found) > self.size:
-                    self.found.popitem(last=False)
+            self._keep(key, hit)
         return hit
+
+    def remember(self, key: tuple, found: dict) -> None:
+        """Keep what this process itself just wrote (an order it inserted)."""
+        self._keep((collection().database.name, *key), found)
+
+    def _keep(self, key: tuple, found: dict) -> None:
+        with self.lock:
+            self.found[key] = found
+            while len(self.found) > self.size:
+                self.found.popitem(last=False)
 
 
 owners = _Owners()
@@ -702,11 +735,13 @@ class _RecentParcelOwners:
     An entry may go stale as a number changes hands; the worker makes that harmless: an event
     whose fulfilment's parcel is no longer live (delivered or cancelled), or was claimed by a newer
     parcel (:func:`note_reclaimed`, written before the claim is recorded), goes to the live owner
-    looked up again then (``services.events._to_live_owner``). The expiry bounds anything else
-    (a merged delivery order's members are read together). A number nobody holds is not kept.
+    looked up again then (``services.events._to_live_owner``), and an event applied at the edge is
+    guarded on the parcel being live and unclaimed (``Unread``). The expiry (5 minutes: a parcel's
+    events from its label to its delivery) bounds anything else (a merged delivery order's members
+    are read together). A number nobody holds is not kept.
     Bounded; keyed by database too, as tests share a process across databases."""
 
-    def __init__(self, ttl: float = 30.0, size: int = 20_000):
+    def __init__(self, ttl: float = 300.0, size: int = 20_000):
         self.ttl, self.size, self.lock = ttl, size, threading.Lock()
         self.found: OrderedDict[tuple, tuple[float, list[dict]]] = OrderedDict()
 
@@ -741,7 +776,7 @@ recent_parcel_owners = _RecentParcelOwners()
 def load_summary_by_tracking(tracking_number: str, carrier_id: str | None = None) -> dict | None:
     """The summary of the fulfilment whose parcel ``tracking_number`` (of ``carrier_id``, when
     given) events go to: its live owner (``router.fulfilment_flow.live_owner``); ``carrier_id`` is
-    that parcel's carrier. With a carrier, from its holders read in the last 30 s
+    that parcel's carrier. With a carrier, from its holders read in the last 5 minutes
     (:class:`_RecentParcelOwners`: a number may change hands, and the worker checks the owner
     before applying the event)."""
     found = recent_parcel_owners.get(tracking_number, carrier_id) if carrier_id is not None \

@@ -19,6 +19,8 @@ from datetime import datetime, timedelta
 
 import mongoengine as me
 
+from documents import orders
+
 
 class RoutingInputs(me.DynamicDocument):
     id = me.StringField(primary_key=True)  # "network:<digest>" or "decision:<order id>:<digest>"
@@ -40,11 +42,21 @@ def _digest(value) -> str:
 def detach(order_id: str, explanation: dict, now: datetime, keep_days: int = 0) -> dict:
     """``explanation`` with its ``inputs`` stored here (for ``keep_days``, 0: for good) and replaced
     by ``inputs_ref``; as it is when it holds no inputs."""
-    if "inputs" not in explanation:
-        return explanation
-    from pymongo import UpdateOne
-    from pymongo.errors import BulkWriteError
+    explanation, upserts = detached(order_id, explanation, now, keep_days)
+    orders.upsert_all(upserts)
+    return explanation
 
+
+def detached(order_id: str, explanation: dict, now: datetime, keep_days: int = 0) -> tuple[dict, list]:
+    """``explanation`` with ``inputs_ref`` in place of its ``inputs``, and the upserts that store
+    them, as ``(namespace, filter, update)``, to go first in the order's own round trip
+    (``documents.orders.save_change(first=...)``; alone: ``documents.orders.upsert_all``). Both
+    records are ``$setOnInsert`` upserts by ids that digest their content, so writing them again,
+    or after a concurrent run wrote them, changes nothing. The network is written (a no-op once there) with every decision
+    rather than remembered per process: a remembered record would be missing after its collection
+    was dropped or restored."""
+    if "inputs" not in explanation:
+        return explanation, []
     inputs = dict(explanation["inputs"])
     network = inputs.pop("network")
     inputs["network_ref"] = network_ref = f"network:{_digest(network)}"
@@ -52,19 +64,11 @@ def detach(order_id: str, explanation: dict, now: datetime, keep_days: int = 0) 
     record = {"kind": "decision", "order_id": order_id, "inputs": inputs, "created_at": now}
     if keep_days > 0:
         record["expire_at"] = now + timedelta(days=keep_days)
-    # One round trip for both. The network is written (a no-op once there) with every decision
-    # rather than remembered per process: a remembered record would be missing after its
-    # collection was dropped or restored. Two workers upserting one record at once may see a
-    # duplicate key: the record is there, which is all that is asked.
-    try:
-        collection().bulk_write([
-            UpdateOne({"_id": network_ref}, {"$setOnInsert": {"kind": "network", "network": network,
-                                                              "created_at": now}}, upsert=True),
-            UpdateOne({"_id": ref}, {"$setOnInsert": record}, upsert=True)], ordered=False)
-    except BulkWriteError as exc:
-        if any(e["code"] != 11000 for e in exc.details["writeErrors"]):
-            raise
-    return {**{k: v for k, v in explanation.items() if k != "inputs"}, "inputs_ref": ref}
+    name = collection().full_name
+    upserts = [(name, {"_id": network_ref}, {"$setOnInsert": {"kind": "network", "network": network,
+                                                               "created_at": now}}),
+               (name, {"_id": ref}, {"$setOnInsert": record})]
+    return {**{k: v for k, v in explanation.items() if k != "inputs"}, "inputs_ref": ref}, upserts
 
 
 def inputs_of(explanation: dict) -> dict | None:

@@ -198,7 +198,7 @@ def _holds_live(f: dict, number: str | None) -> bool:
 
 def _to_live_owner(doc: dict, event: dict) -> dict | None:
     """A carrier event as sent to the parcel's live owner, when that is not the fulfilment the API
-    named: the API keeps a number's holders for 30 s (``documents.orders._RecentParcelOwners``),
+    named: the API keeps a number's holders for 5 minutes (``documents.orders._RecentParcelOwners``),
     and a number changes hands when its parcel is delivered or cancelled and the carrier re-issues
     it, or when a newer parcel claims it (``orders.note_reclaimed``). So an event on a parcel no
     longer live or claimed since looks the live owner up again (as the API would have); None when

@@ -75,11 +75,12 @@ def route(doc: dict, now: datetime) -> dict:
         if risks:
             reservations.release_all(holds)
             decision, holds = RoutingDecision(fulfilments=(), explanation=decision.explanation), []
-    decision = replace(decision, explanation=routing_inputs.detach(doc["_id"], decision.explanation, now,
-                                                                   get_settings().routing_inputs_days))
+    explanation, inputs = routing_inputs.detached(doc["_id"], decision.explanation, now,
+                                                  get_settings().routing_inputs_days)
+    decision = replace(decision, explanation=explanation)
     fields, timeline = routed_fields(doc, order, decision, problems, risks, now)
     fields.update(schedule_fields(doc, fields, now))
-    saved = orders.save_change(doc["_id"], doc["version"], fields, timeline, current=doc)
+    saved = orders.save_change(doc["_id"], doc["version"], fields, timeline, current=doc, first=inputs)
     if saved is None:  # a concurrent run of this message won: keep its holds, drop ours
         winner = orders.load(doc["_id"], working=True)
         assert winner is not None, "it saved this order"

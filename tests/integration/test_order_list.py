@@ -146,6 +146,26 @@ def test_a_change_whose_row_is_already_newer_still_lands_and_keeps_the_newer_row
     assert order_list.collection().find_one({"_id": order["_id"]})["version"] == 99
 
 
+def test_records_a_change_refers_to_go_first_in_its_round_trip_and_one_already_there_stops_nothing(placed):
+    # Given a change that refers to two records (a routing decision's inputs), one of them stored
+    # already (another run of the message wrote it)
+    order = next(o for o in placed if o["status"] == "pending_payment")
+    records = orders.collection().database["referred"]
+    records.insert_one({"_id": "r1", "by": "the other run"})
+    first = [(records.full_name, {"_id": f"r{i}"}, {"$setOnInsert": {"by": "this run"}}) for i in (1, 2)]
+    # When it is saved
+    saved = orders.save_change(order["_id"], order["version"], {"status": "awaiting_shipment"}, current=order,
+                               first=first)
+    # Then the order, its row and the missing record landed; the record already there is as it was
+    assert saved is not None and orders.load(order["_id"])["status"] == "awaiting_shipment"
+    assert order_list.collection().find_one({"_id": order["_id"]})["version"] == saved["version"]
+    assert {d["_id"]: d["by"] for d in records.find()} == {"r1": "the other run", "r2": "this run"}
+    # and a change that lost the race writes neither the order nor its row
+    assert orders.save_change(order["_id"], order["version"], {"status": "cancelled"}, current=order,
+                              first=[(records.full_name, {"_id": "r3"}, {"$setOnInsert": {"by": "late"}})]) is None
+    assert order_list.collection().find_one({"_id": order["_id"]})["status"] == "awaiting_shipment"
+
+
 def test_a_row_left_behind_by_a_crash_is_put_right_when_the_change_is_replayed(placed):
     # Given an order whose change landed but whose row write did not (the worker was killed between)
     order = next(o for o in placed if o["status"] == "pending_payment")
