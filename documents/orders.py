@@ -670,6 +670,18 @@ def load_summary_by_fulfilment(fulfilment_id: str) -> dict | None:
     return owners.get(("fulfilment", fulfilment_id), load)
 
 
+def warehouse_owner(fulfilment_id: str) -> dict | None:
+    """``{order_id, warehouse_id}`` of a fulfilment, for its warehouse's events: as an event of
+    that warehouse landing on it showed (:func:`note_warehouse_owner`), else looked up."""
+    return owners.get(("warehouse", fulfilment_id), lambda: load_summary_by_fulfilment(fulfilment_id))
+
+
+def note_warehouse_owner(fulfilment_id: str, order_id: str, warehouse_id: str) -> None:
+    """An event of ``warehouse_id`` landed on fulfilment ``fulfilment_id`` of order ``order_id``
+    (a write guarded on the fulfilment being that warehouse's): its next events need no lookup."""
+    owners.remember(("warehouse", fulfilment_id), {"order_id": order_id, "warehouse_id": warehouse_id})
+
+
 class _RecentOrders:
     """The working set (see :func:`load`) of each order this process read or wrote lately, as it
     left them, so that an in-stage step of a fulfilment (a pick, a scan in transit) can be written

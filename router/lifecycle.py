@@ -252,33 +252,35 @@ def on_fulfilment_event(
 
 
 # The events a warehouse or carrier sends that may be applied without reading the order (at the
-# edge that receives them, services/direct_events.py): event word -> (the fulfilment's status
-# before it, the states of the order it may be applied on, each an order status and, where it
-# matters, a shipment status). Each moves its fulfilment within one stage (label_created only joins
-# the history), so in such a state, with no cancel asked and no open flag on the fulfilment, the
-# lifecycle's change is the same whatever else the order holds (its siblings, backorders, payment):
-# tests/unit/test_direct_steps.py shows it. The write is guarded on exactly these. A parcel with the
-# carrier while the order awaits shipment: something else of it has not shipped (partially_shipped).
+# edge that receives them, services/direct_events.py): event word -> (the statuses the fulfilment
+# may be in before it, the states of the order it may be applied on, each an order status and,
+# where it matters, a shipment status), each list the likeliest first. Each moves its fulfilment
+# within one stage (label_created only joins the history), so in such a state, with no cancel
+# asked and no open flag on the fulfilment, the lifecycle's change is the same whatever else the
+# order holds (its siblings, backorders, payment): tests/unit/test_direct_steps.py shows it. The
+# write is guarded on exactly these. A parcel with the carrier while the order awaits shipment:
+# something else of it has not shipped (partially_shipped). A warehouse's acceptance may come
+# before the router recorded its own dispatch (the fulfilment still reserved).
 _AT_WAREHOUSE_ORDER = ((OrderStatus.AWAITING_SHIPMENT, None),)
 _ON_THE_WAY_ORDER = ((OrderStatus.SHIPPED, None), (OrderStatus.AWAITING_SHIPMENT, ShipmentStatus.PARTIALLY_SHIPPED))
-DIRECT_STEPS: dict[str, tuple[FulfilmentStatus, tuple[tuple[OrderStatus, ShipmentStatus | None], ...]]] = {
-    WmsEventType.ACCEPTED: (FulfilmentStatus.DISPATCHED, _AT_WAREHOUSE_ORDER),
-    WmsEventType.PICKED: (FulfilmentStatus.ACCEPTED, _AT_WAREHOUSE_ORDER),
-    WmsEventType.PACKED: (FulfilmentStatus.PICKED, _AT_WAREHOUSE_ORDER),
-    TrackingStatus.LABEL_CREATED: (FulfilmentStatus.SHIPPED, _ON_THE_WAY_ORDER),
-    TrackingStatus.IN_TRANSIT: (FulfilmentStatus.SHIPPED, _ON_THE_WAY_ORDER),
-    TrackingStatus.OUT_FOR_DELIVERY: (FulfilmentStatus.IN_TRANSIT, _ON_THE_WAY_ORDER),
+DIRECT_STEPS: dict[str, tuple[tuple[FulfilmentStatus, ...], tuple[tuple[OrderStatus, ShipmentStatus | None], ...]]] = {
+    WmsEventType.ACCEPTED: ((FulfilmentStatus.DISPATCHED, FulfilmentStatus.RESERVED), _AT_WAREHOUSE_ORDER),
+    WmsEventType.PICKED: ((FulfilmentStatus.ACCEPTED,), _AT_WAREHOUSE_ORDER),
+    WmsEventType.PACKED: ((FulfilmentStatus.PICKED,), _AT_WAREHOUSE_ORDER),
+    TrackingStatus.LABEL_CREATED: ((FulfilmentStatus.SHIPPED,), _ON_THE_WAY_ORDER),
+    TrackingStatus.IN_TRANSIT: ((FulfilmentStatus.SHIPPED,), _ON_THE_WAY_ORDER),
+    TrackingStatus.OUT_FOR_DELIVERY: ((FulfilmentStatus.IN_TRANSIT,), _ON_THE_WAY_ORDER),
 }
 
 
 def direct_step(order_id: str, fulfilment_id: str, event: str, now: datetime, actor: str,
-                order: tuple[OrderStatus, ShipmentStatus | None]) -> Change:
-    """The change ``event`` (in ``DIRECT_STEPS``) makes on an order in state ``order`` (one of the
-    event's there) whose fulfilment ``fulfilment_id`` is at the status the event's entry names (not
+                before: FulfilmentStatus, order: tuple[OrderStatus, ShipmentStatus | None]) -> Change:
+    """The change ``event`` (in ``DIRECT_STEPS``) makes on an order in state ``order`` whose
+    fulfilment ``fulfilment_id`` is at ``before`` (both among the event's there; not
     cancel-requested, the fulfilment not flagged), decided without the rest of the order."""
-    before, states = DIRECT_STEPS[event]
-    if order not in states:
-        raise ValueError(f"{event} is not applied directly on an order {order}")
+    befores, states = DIRECT_STEPS[event]
+    if before not in befores or order not in states:
+        raise ValueError(f"{event} is not applied directly on a fulfilment {before} of an order {order}")
     status, shipment = order
     outstanding = shipment is ShipmentStatus.PARTIALLY_SHIPPED  # stands for whatever has not shipped
     state = OrderState(order_id=order_id, status=status, fulfilments={fulfilment_id: before},

@@ -108,13 +108,15 @@ def wms_event(warehouse: str):
     payloads = [_wms_payload(u) for u in updates]
     if len(updates) == 1 and updates[0].type:  # an in-stage step lands on its order at once (the
         # write is guarded on the fulfilment being this warehouse's): no lookup, no message
-        done = intake.accept_directly("wms", warehouse, updates[0].event_id, payloads[0],
-                                      order_of_fulfilment(updates[0].fulfilment_id))
+        order_id = order_of_fulfilment(updates[0].fulfilment_id)
+        done = intake.accept_directly("wms", warehouse, updates[0].event_id, payloads[0], order_id)
         if done is not None:
+            if order_id is not None:  # it landed, or did before: the fulfilment is this warehouse's
+                orders.note_warehouse_owner(updates[0].fulfilment_id, order_id, warehouse)
             return _answer_all([done])
     owners = {}
     for u in updates:  # a warehouse reports on its own fulfilments only: check all before storing any
-        owner = orders.load_summary_by_fulfilment(u.fulfilment_id)
+        owner = orders.warehouse_owner(u.fulfilment_id)
         if owner is None or owner["warehouse_id"] != warehouse:
             raise ApiError(404, "not_found", f"warehouse {warehouse!r} has no fulfilment {u.fulfilment_id!r}")
         owners[u.fulfilment_id] = owner
