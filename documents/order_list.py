@@ -124,14 +124,18 @@ DUPLICATE_KEY = 11000
 _NO_CLIENT_BULK_WRITE: set[int] = set()  # the clients (by id) connected to a server older than MongoDB 8.0
 
 
-def with_order_update(orders, order_filter: dict, update: dict, after: dict, first: Sequence = ()) -> bool | None:
+def with_order_update(orders, order_filter: dict, update: dict, after: dict, first: Sequence = (),
+                      then: Sequence = (), then_landed: list | None = None) -> bool | None:
     """The order's guarded update and its row's write, in one round trip: MongoDB 8.0's client
     ``bulkWrite``, ordered, the order's update made an upsert, so that a guard (``order_filter``:
     its id and version) that no longer holds fails with a duplicate key on its ``_id`` and stops
     the batch before the row is touched. (Orders are never deleted, so the upsert never inserts
     one.) ``after`` is the order as the update leaves it. ``first``: upserts of other records the
     change rests on, as ``(namespace, filter, update)``, written before the order (a duplicate key
-    there, another writer's upsert of the same record, goes on with the rest).
+    there, another writer's upsert of the same record, goes on with the rest). ``then``: guarded
+    updates of other records that follow from the change, ``(namespace, filter, update)``, written
+    after the row, only once the order's update landed; ``then_landed`` receives, for each, whether
+    it changed its record.
 
     Returns whether the order's update landed (its row is then written too, unless a row of the
     same or a newer version was there); None, having written nothing, when the server has no
@@ -147,12 +151,17 @@ def with_order_update(orders, order_filter: dict, update: dict, after: dict, fir
            UpdateOne(order_filter, update, upsert=True, namespace=orders.full_name),
            UpdateOne({"_id": row["_id"], "version": {"$lt": row["version"]}},
                      {"$set": {k: v for k, v in row.items() if k != "_id"}}, upsert=True,
-                     namespace=collection().full_name)]
+                     namespace=collection().full_name),
+           *(UpdateOne(f, u, namespace=ns) for ns, f, u in then)]
     guard_at, start = len(first), 0
+    modified: dict[int, bool] = {}
     while start < len(ops):
         try:
-            client.bulk_write(ops[start:], ordered=True, write_concern=orders.write_concern)
-            return True
+            result = client.bulk_write(ops[start:], ordered=True, write_concern=orders.write_concern,
+                                       verbose_results=bool(then))
+            if then:
+                modified.update({start + i: r.modified_count == 1 for i, r in result.update_results.items()})
+            break
         except InvalidOperation as exc:  # pymongo's own check of the server's version, before sending
             if "8.0" not in str(exc):
                 raise
@@ -166,6 +175,8 @@ def with_order_update(orders, order_filter: dict, update: dict, after: dict, fir
             if at == guard_at:
                 return False  # the order's guard failed: nothing after it was written
             start = at + 1  # a record already there, or a newer row: the rest goes on
+    if then_landed is not None:
+        then_landed[:] = [modified.get(i, False) for i in range(len(ops) - len(then), len(ops))]
     return True
 
 

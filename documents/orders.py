@@ -10,7 +10,7 @@ import random
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -246,8 +246,21 @@ def parcel_status(f: dict, tracking_number: str) -> str:
     return FulfilmentStatus.DELIVERED.value if delivered else f["status"]
 
 
+@dataclass
+class Then:
+    """Guarded updates of other records that follow from an order's change, written in its round
+    trip after it (``order_list.with_order_update``): ``make(order as the change leaves it)`` gives
+    them as ``(namespace, filter, update)``. After the save, ``landed`` holds for each whether it
+    changed its record; None when they were not written (the order's change did not land, nothing
+    was to change, or the change went without its row's round trip): the caller writes them."""
+
+    make: Callable[[dict], list]
+    landed: list | None = None
+
+
 def save_change(order_id: str, version: int, set_fields: dict, timeline: Sequence[dict] = (),
-                unset: tuple[str, ...] = (), current: dict | None = None, first: Sequence = ()) -> dict | None:
+                unset: tuple[str, ...] = (), current: dict | None = None, first: Sequence = (),
+                then: Then | None = None) -> dict | None:
     """Apply one guarded update: it lands only if the order is still at ``version``.
 
     Returns the updated document, or None when someone else changed the order first (the caller
@@ -257,7 +270,8 @@ def save_change(order_id: str, version: int, set_fields: dict, timeline: Sequenc
     slower than update_one on the embedded server.) When the change alters the order's list row
     too, the row is written in the same round trip (``order_list.with_order_update``), and so are
     ``first``: upserts of records the change refers to, as ``(namespace, filter, update)``, written
-    before the order whether or not its guard holds (``documents.routing_inputs.detached``).
+    before the order whether or not its guard holds (``documents.routing_inputs.detached``), and
+    ``then``'s updates after it (see :class:`Then`).
     """
     stamp = now()
     update: dict = {"$set": to_bson({**set_fields, "updated_at": stamp}), "$inc": {"version": 1}}
@@ -273,8 +287,12 @@ def save_change(order_id: str, version: int, set_fields: dict, timeline: Sequenc
         if "timeline" in current:
             merged["timeline"] = list(current["timeline"]) + list(timeline)
         if order_list.changed(current, merged, paths):  # the row changes too: both in one round trip
-            landed = order_list.with_order_update(collection(), guard, update, merged, first)
+            following = then.make(merged) if then is not None else []
+            landed_then: list = []
+            landed = order_list.with_order_update(collection(), guard, update, merged, first, following, landed_then)
             if landed is not None:
+                if landed and then is not None:
+                    then.landed = landed_then
                 return recent.put(merged) if landed else None
     upsert_all(first)
     result = collection().update_one(guard, update)
@@ -573,7 +591,8 @@ class ConcurrentUpdate(Exception):
     """The order kept changing under us; the message will be retried."""
 
 
-def update_with(order_id: str, decide, attempts: int = 8, current: dict | None = None) -> tuple[dict | None, Any]:
+def update_with(order_id: str, decide, attempts: int = 8, current: dict | None = None,
+                then: Then | None = None) -> tuple[dict | None, Any]:
     """Load, decide, save with a version guard; on a conflict reload and decide again.
 
     ``decide(doc)`` returns ``(set_fields, timeline, result)``, or ``None`` for "nothing to do".
@@ -581,6 +600,7 @@ def update_with(order_id: str, decide, attempts: int = 8, current: dict | None =
     attempt instead of reading it again; the version guard makes a stale one merely cost a retry.
     Returns ``(document after, result)``; the document is the unchanged one when nothing was done,
     and None when the order does not exist. Raises :class:`ConcurrentUpdate` after ``attempts``.
+    ``then``: see :func:`save_change`.
     """
     for attempt in range(attempts):
         if attempt:  # events for one order arrive together: back off a little, with jitter
@@ -596,7 +616,7 @@ def update_with(order_id: str, decide, attempts: int = 8, current: dict | None =
             return doc, None
         fields, timeline, result = decision
         fields = {**fields, **schedule_fields(doc, fields, now())}
-        saved = save_change(order_id, doc["version"], fields, timeline, current=doc)
+        saved = save_change(order_id, doc["version"], fields, timeline, current=doc, then=then)
         if saved is not None:
             return saved, result
     raise ConcurrentUpdate(order_id)

@@ -7,10 +7,11 @@ into the stock snapshot) and reuses them; holds no longer in the plan are releas
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from documents import stock
-from router.fulfilment_flow import SHIPPED_OR_LATER, unshipped_quantity
+from router.fulfilment_flow import PARTLY_OR_ALL_SHIPPED, SHIPPED_OR_LATER, unshipped_quantity
 from router.model import PlannedFulfilment
 
 
@@ -76,16 +77,30 @@ def holds_of_order(doc: dict, statuses: frozenset[str] | None = None, fulfilment
             for l in f["lines"] if unshipped_quantity(l)]
 
 
-def ship_left(doc: dict, fulfilment_id: str) -> None:
+def ship_left(doc: dict, fulfilment_id: str, landed: Sequence[bool] | None = None) -> None:
     """Ship out of stock what left the warehouse for the fulfilment, as the stored order says:
     all of it once it shipped, else (partly shipped) the units its partial confirmations
-    reported. Converges (see ``stock.ship_all``): a replay ships nothing twice."""
+    reported. Converges (see ``stock.ship_all``): a replay ships nothing twice. ``landed``: the
+    updates :func:`shipping_writes` gave were written with the order's change, and which landed."""
+    stock.ship_all(_left(doc, fulfilment_id), landed)
+
+
+def shipping_writes(fulfilment_id: str) -> Callable[[dict], list]:
+    """For ``documents.orders.Then``: the stock updates that ship what left for the fulfilment,
+    as the order the change leaves says (none unless some or all of it shipped)."""
+    def make(after: dict) -> list:
+        f = next((f for f in after.get("fulfilments", []) if f["id"] == fulfilment_id), None)
+        return stock.ship_writes(_left(after, fulfilment_id)) if f and f["status"] in PARTLY_OR_ALL_SHIPPED else []
+    return make
+
+
+def _left(doc: dict, fulfilment_id: str) -> list[tuple[str, str, str, int, int]]:
     f = next((f for f in doc.get("fulfilments", []) if f["id"] == fulfilment_id), None)
     if f is None:
-        return
+        return []
     whole = f["status"] in SHIPPED_OR_LATER
-    stock.ship_all([(l["sku"], f["warehouse_id"], _key(doc, f, l), l["quantity"], 0 if whole else unshipped_quantity(l))
-                    for l in f["lines"]])
+    return [(l["sku"], f["warehouse_id"], _key(doc, f, l), l["quantity"], 0 if whole else unshipped_quantity(l))
+            for l in f["lines"]]
 
 
 def _key(doc: dict, f: dict, line: dict) -> str:

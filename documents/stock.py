@@ -140,21 +140,32 @@ def _ship(sku: str, warehouse_id: str, key: str, held: int, target: int) -> tupl
             {"$inc": {"on_hand": target - held, "reserved": target - held}, **left})
 
 
-def ship_all(lines: Sequence[tuple[str, str, str, int, int]]) -> None:
+def ship_all(lines: Sequence[tuple[str, str, str, int, int]], landed: Sequence[bool] | None = None) -> None:
     """:func:`ship_down_to` for several lines ``(sku, warehouse_id, key, full, target)``: the
     common case (no line shipped any of its units yet) in one round trip, each guarded on its hold
     being ``full``; when any of them did not land, every line converges on its own (one the batch
-    shipped finds its hold at ``target`` and ships nothing more)."""
+    shipped finds its hold at ``target`` and ships nothing more). ``landed``: those updates were
+    written already (in the order's own round trip, see :func:`ship_writes`), and whether each
+    landed; the others converge."""
     from pymongo import UpdateOne
 
     moving = [line for line in lines if line[3] > line[4]]
     if not moving:
         return
-    ops = [UpdateOne(*_ship(*line)) for line in moving]
-    if collection().bulk_write(ops, ordered=False).modified_count == len(ops):
-        return
-    for sku, wh, key, full, target in moving:
-        ship_down_to(sku, wh, key, full, target)
+    if landed is None:
+        ops = [UpdateOne(*_ship(*line)) for line in moving]
+        if collection().bulk_write(ops, ordered=False).modified_count == len(ops):
+            return
+        landed = [False] * len(moving)
+    for (sku, wh, key, full, target), done in zip(moving, landed, strict=True):
+        if not done:
+            ship_down_to(sku, wh, key, full, target)
+
+
+def ship_writes(lines: Sequence[tuple[str, str, str, int, int]]) -> list[tuple[str, dict, dict]]:
+    """The guarded updates :func:`ship_all` makes first, as ``(namespace, filter, update)``, for
+    another round trip to carry (``documents.orders.Then``); then :func:`ship_all` with what landed."""
+    return [(collection().full_name, *_ship(*line)) for line in lines if line[3] > line[4]]
 
 
 def adjust(sku: str, warehouse_id: str, delta: int) -> dict | None:

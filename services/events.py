@@ -77,11 +77,13 @@ def apply_wms_event(event_key: str, event: dict | None = None) -> None:
     kind = WmsEventType(event["payload"]["type"])
     if kind == WmsEventType.SHIPPED and event["payload"].get("final") is False:
         kind = WmsEventType.PARTIALLY_SHIPPED  # a partial confirmation (Qimen confirmType 1): more will follow
-    doc = _apply_fulfilment_event(event_key, event, kind, f"wms:{event['source']}")
-    if doc is not None and kind in SHIPPING:
+    # what left, out of stock (all of it, or the boxes so far): in the order's own round trip
+    stock = orders.Then(reservations.shipping_writes(event["payload"]["fulfilment_id"])) if kind in SHIPPING else None
+    doc = _apply_fulfilment_event(event_key, event, kind, f"wms:{event['source']}", then=stock)
+    if doc is not None and stock is not None:
         f = next(f for f in doc["fulfilments"] if f["id"] == event["payload"]["fulfilment_id"])
         if f["status"] in PARTLY_OR_ALL_SHIPPED:
-            reservations.ship_left(doc, f["id"])  # what left, out of stock: all of it, or the boxes so far
+            reservations.ship_left(doc, f["id"], stock.landed)  # what did not go with it (a replay: all)
             track_parcels(doc["_id"], f["id"], parcels(f))  # the waybill and every box the WMS reported
     _close(event_key, event)
 
@@ -128,13 +130,15 @@ def _close(event_key: str, event: dict) -> None:
         inbox.mark_processed(event_key)
 
 
-def _apply_fulfilment_event(event_key: str, event: dict, kind, actor: str, owner_checked: bool = False) -> dict | None:
+def _apply_fulfilment_event(event_key: str, event: dict, kind, actor: str, owner_checked: bool = False,
+                            then: orders.Then | None = None) -> dict | None:
     """One WMS or carrier event on one fulfilment. A step that cannot change anything derived at
     order level (accepted, picked, packed; scans in transit) is one positional update guarded on
     that fulfilment's status, so events on sibling fulfilments never collide; anything else is a
     version-guarded update of the order, decided on the document already read unless the
     positional update lost a race. Events of one order take turns within the process (see
-    actors/turns.py). Returns the order (None when the event was refused)."""
+    actors/turns.py). ``then``: writes that follow from an order-level change, in its round trip
+    (``orders.Then``). Returns the order (None when the event was refused)."""
     e, now = event["payload"], datetime.now(timezone.utc)
     claims: dict[str, list[dict]] = {}
 
@@ -157,7 +161,7 @@ def _apply_fulfilment_event(event_key: str, event: dict, kind, actor: str, owner
             step = _fast_step(doc, e, kind, actor, now) if doc is not None and not claims else None
             if step is not None and doc is not None and orders.advance_fulfilment(doc["_id"], *step):
                 return doc
-            doc, outcomes = _guarded(event_key, event, decide, current=None if step else doc)
+            doc, outcomes = _guarded(event_key, event, decide, current=None if step else doc, then=then)
     if moved is not None:  # outside this order's turn: the live owner's order takes its own
         return _apply_fulfilment_event(event_key, moved, kind, actor, owner_checked=True)
     follow_up(doc, outcomes)
@@ -268,13 +272,13 @@ def _refund_case(event_key: str, event: dict) -> None:
         inbox.note(event_key, event, f"refused: {exc}")
 
 
-def _guarded(event_key: str, event: dict, decide, current: dict | None = None):
+def _guarded(event_key: str, event: dict, decide, current: dict | None = None, then: orders.Then | None = None):
     """Apply ``decide`` to the event's order (``current``: its working set, when just read) and
     return it; an event the state forbids is kept in the inbox as refused (not retried: it would be
     refused again) and gives ``(None, None)``; so does an order that does not exist.
     Returns ``(document, outcomes)``."""
     try:
-        doc, outcomes = orders.update_with(event["order_id"], decide, current=current)
+        doc, outcomes = orders.update_with(event["order_id"], decide, current=current, then=then)
     except IllegalTransition as exc:
         log.warning("event_refused", event_key=event_key, reason=str(exc))
         inbox.note(event_key, event, f"refused: {exc}")
