@@ -9,18 +9,29 @@ the fulfilment's status, the event in its tracking history (its id guards agains
 before it answers, so such an event costs one database write and no message. When the guard does
 not hold (a sibling fulfilment not shipped yet, a flag, a cancel asked, an event that overtook the
 one before it, a repeat) nothing is written and the event takes the message path
-(services/intake.accept_event), whose worker reads the order and decides on all of it.
+(services/intake.accept_event), whose worker reads the order and decides on all of it. So does
+every event while the database cannot be reached (:data:`PAUSE_AFTER_OUTAGE` seconds after a
+write found it down): the broker keeps it, as it kept every event before, and no request waits
+on the database's timeouts. A write that timed out may have landed: its event's message then
+finds the event recorded and changes nothing.
 """
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 
+import structlog
+
 from documents import orders
+from documents.connection import DATABASE_DOWN
 from documents.converters import with_details
 from router import lifecycle
 from router.statuses import TrackingStatus, WmsEventType
 
 _WORDS = {"wms": frozenset(WmsEventType), "carrier": frozenset(TrackingStatus)}
+PAUSE_AFTER_OUTAGE = 10.0
+_paused_until = [0.0]  # monotonic time before which every event goes by message
+log = structlog.get_logger(__name__)
 
 
 def apply(kind: str, source: str, order_id: str | None, payload: dict) -> bool:
@@ -40,6 +51,17 @@ def apply(kind: str, source: str, order_id: str | None, payload: dict) -> bool:
         if not payload.get("tracking_number"):
             return False
         scope = {"tracking_number": payload["tracking_number"]}
+    if time.monotonic() < _paused_until[0]:
+        return False
+    try:
+        return _write(kind, source, order_id, fulfilment_id, word, payload, scope)
+    except DATABASE_DOWN as exc:
+        _paused_until[0] = time.monotonic() + PAUSE_AFTER_OUTAGE
+        log.warning("direct_events_paused", seconds=PAUSE_AFTER_OUTAGE, error=str(exc))
+        return False
+
+
+def _write(kind: str, source: str, order_id: str, fulfilment_id: str, word: str, payload: dict, scope: dict) -> bool:
     befores, states = lifecycle.DIRECT_STEPS[word]
     for before in befores:  # the likeliest first; each a guarded write that lands or not
         for status, shipment in states:

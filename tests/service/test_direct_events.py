@@ -182,3 +182,29 @@ def test_a_scan_that_overtook_the_shipment_goes_by_message_and_ships_the_order(s
     stored = orders.load(doc["_id"])
     assert stored["fulfilments"][0]["status"] == "in_transit" and stored["status"] == "shipped"
     assert "direct" not in stored["fulfilments"][0]["tracking"][-1]
+
+
+def test_while_the_database_cannot_be_reached_events_go_by_message_without_waiting_on_it(stub, monkeypatch):
+    from pymongo.errors import AutoReconnect
+
+    doc = routed(stub, [("SKU-A", 1)])
+    (f,) = doc["fulfilments"]
+    tried = []
+    advance = orders.advance_fulfilment
+
+    def down_once(*args, **kwargs):
+        tried.append(args[1])
+        if len(tried) == 1:
+            raise AutoReconnect("connection refused")  # the first direct write finds the database down
+        return advance(*args, **kwargs)
+
+    monkeypatch.setattr(orders, "advance_fulfilment", down_once)
+    monkeypatch.setattr(direct_events, "_paused_until", [0.0])
+    send(doc, "wms", f["warehouse_id"], wms(f, "accepted", "ack-down"))
+    send(doc, "wms", f["warehouse_id"], wms(f, "picked", "pick-down"))  # paused: not tried at all
+    assert tried == [f["id"]]
+
+    stub.settle()  # the broker kept both; the worker applies them
+    assert stub.deliveries("apply_wms_event") == 4
+    (stored,) = orders.load(doc["_id"])["fulfilments"]
+    assert stored["status"] == "picked" and [t["event_id"] for t in stored["tracking"]] == ["ack-down", "pick-down"]
