@@ -12,6 +12,7 @@ inside its merge group's delivery order, under the group id (services/merging.py
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -52,7 +53,8 @@ def dispatch_reserved(doc: dict) -> None:
     which keeps the sender inside its time limit (actors/dispatch.py: one dispatch may take two
     calls of ``outbound_attempts`` tries each). A refusal is recorded by the dispatch itself
     (``dispatch_failed``, which an operator can retry); a fulfilment held for an order merge is not
-    dispatched. A replayed sender finds them dispatched and dispatches nothing twice."""
+    dispatched. The outcomes are recorded together, in one guarded update of the order after the
+    last call. A replayed sender finds them dispatched and dispatches nothing twice."""
     if not lifecycle.ready_for_dispatch(order_state(doc)):
         return
     if not inline_dispatch():  # not a worker (ports.allow_inline_dispatch): every one as a message
@@ -61,7 +63,7 @@ def dispatch_reserved(doc: dict) -> None:
                 send(DispatchFulfilment(doc["_id"], f["id"]))
         return
     started = time.monotonic()
-    current: dict | None = doc
+    outcomes: list[Outcome] = []
     for f in doc.get("fulfilments", []):
         if f["status"] != FulfilmentStatus.RESERVED:
             continue
@@ -69,12 +71,41 @@ def dispatch_reserved(doc: dict) -> None:
             send(DispatchFulfilment(doc["_id"], f["id"]))
             continue
         try:
-            current = dispatch_fulfilment(doc["_id"], f["id"], last_attempt=False, current=current)
+            outcome = _call(doc, f["id"], retry=False, last_attempt=False)
         except Exception as exc:  # whatever failed, the message's retries (and its last attempt) take over
             log.warning("dispatch_deferred", order_id=doc["_id"], fulfilment_id=f["id"], error=str(exc),
                         exc_info=not isinstance(exc, OutboundError))
             send(DispatchFulfilment(doc["_id"], f["id"]))
-            current = None  # what landed before the failure is not known here: read it again
+            continue
+        if isinstance(outcome, Outcome):
+            outcomes.append(outcome)
+    _record(doc, outcomes)
+
+
+def _record(doc: dict, outcomes: list[Outcome]) -> None:
+    """Every outcome of an order's inline dispatches in one guarded update (a crash before it: the
+    reconciler dispatches them again, idempotent at the WMS and the carrier); one that fails is
+    left to the fulfilments' messages, as a failed dispatch is."""
+    if not outcomes:
+        return
+    try:
+        mark_all(doc["_id"], outcomes, current=doc)
+    except Exception as exc:
+        log.warning("dispatch_deferred", order_id=doc["_id"], fulfilment_ids=[o.fulfilment_id for o in outcomes],
+                    error=str(exc), exc_info=True)
+        for o in outcomes:
+            send(DispatchFulfilment(doc["_id"], o.fulfilment_id))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What came of sending one fulfilment: ``command`` (dispatch, or dispatch_failed) and the
+    details to record; ``claims``: other live parcels holding the number just booked."""
+
+    fulfilment_id: str
+    command: FulfilmentCommand
+    details: dict
+    claims: tuple[dict, ...] = ()
 
 
 def dispatch_fulfilment(order_id: str, fulfilment_id: str, retry: bool = False, last_attempt: bool = True,
@@ -84,15 +115,30 @@ def dispatch_fulfilment(order_id: str, fulfilment_id: str, retry: bool = False, 
     ``current``: the order's working set as the caller holds it (just saved), decided on without
     reading it again (the outcome's guarded update makes a stale copy cost only a retry, and the
     far side's idempotency keys a call made again).
-    Returns the order as it stands after, for a caller's next dispatch to decide on; None when
-    that is not known (held for a merge) or the order does not exist."""
+    Returns the order as it stands after; None when that is not known (held for a merge) or the
+    order does not exist."""
     doc = current if current is not None else orders.load(order_id, working=True)
+    outcome = _call(doc, fulfilment_id, retry, last_attempt)
+    if outcome == HELD:
+        return None
+    if not isinstance(outcome, Outcome):
+        return doc
+    return mark_all(order_id, [outcome], current=doc)
+
+
+HELD = "held"  # _call: the fulfilment waits for an order merge
+
+
+def _call(doc: dict | None, fulfilment_id: str, retry: bool, last_attempt: bool) -> Outcome | str | None:
+    """Send fulfilment ``fulfilment_id`` of ``doc`` to its warehouse (booking its carrier first) and
+    return what to record; :data:`HELD` when it waits for an order merge, None when it is not to
+    be sent (not ready, or sent already). Raises a retryable ``OutboundError`` unless ``last_attempt``."""
     f = fulfilment_in(doc, fulfilment_id)
     allowed = RETRYABLE if retry else DISPATCHABLE
     if doc is None or f is None or f["status"] not in allowed or not lifecycle.ready_for_dispatch(order_state(doc)):
-        return doc
+        return None
     if merging.waits(doc, f, datetime.now(timezone.utc)):
-        return None  # held for an order merge: the timer sweep releases it (services/merging.py)
+        return HELD  # the timer sweep releases it (services/merging.py)
     group = (f.get("merge") or {}).get("group")
     sent = merged_fulfilment(f) if group else f  # a merge group's members go as one delivery order
     try:
@@ -106,7 +152,7 @@ def dispatch_fulfilment(order_id: str, fulfilment_id: str, retry: bool = False, 
     except OutboundError as exc:
         if exc.retryable and not last_attempt:
             raise
-        return mark(order_id, fulfilment_id, FulfilmentCommand.DISPATCH_FAILED, {"error": str(exc)}, current=doc)
+        return Outcome(fulfilment_id, FulfilmentCommand.DISPATCH_FAILED, {"error": str(exc)})
     # a number just booked that another live parcel of that carrier still holds: flagged
     claims = live_claims(tracking, fulfilment_id, f.get("carrier_id"), group) \
         if tracking and not f.get("tracking_number") else []
@@ -115,7 +161,7 @@ def dispatch_fulfilment(order_id: str, fulfilment_id: str, retry: bool = False, 
     details = {"tracking_number": tracking, "wms_order_id": wms.get("wms_order_id"), "error": None}
     if label:
         details["label_url"] = label  # the label bought with the waybill (EasyPost), for the warehouse to print
-    return mark(order_id, fulfilment_id, FulfilmentCommand.DISPATCH, details, current=doc, claims=claims)
+    return Outcome(fulfilment_id, FulfilmentCommand.DISPATCH, details, tuple(claims))
 
 
 def register_tracking(order_id: str, fulfilment_id: str, tracking_number: str | None = None,
@@ -178,32 +224,46 @@ def parcels(f: dict | None) -> list[tuple[str, str]]:
     return [(number, carrier) for number, carrier in fulfilment_flow.parcels(f) if carrier]
 
 
-def mark(order_id: str, fulfilment_id: str, command: FulfilmentCommand, details: dict,
-         current: dict | None = None, claims: Sequence[dict] = ()) -> dict | None:
-    """Record the outcome of a dispatch with the lifecycle rules and one guarded update
-    (``current``: the order's working set as the caller read it, to decide on without reading
-    again; ``claims``: other live parcels holding the number just booked, see :func:`live_claims`)."""
+def mark_all(order_id: str, outcomes: Sequence[Outcome], current: dict | None = None) -> dict | None:
+    """Record the outcomes of dispatches with the lifecycle rules, one after the other, in one
+    guarded update (``current``: the order's working set as the caller read it, to decide on
+    without reading again)."""
     now = datetime.now(timezone.utc)
 
     def decide(doc):
-        change = lifecycle.on_fulfilment_event(order_state(doc), fulfilment_id, command, now)
-        f = next(f for f in doc["fulfilments"] if f["id"] == fulfilment_id)
-        if change.is_noop and all(f.get(k) == v for k, v in details.items()):
-            return None  # a replay, or the WMS already answered (its evidence moved the status on)
-        fields = change_fields(doc, change, {fulfilment_id: details}, now)
-        if command == FulfilmentCommand.DISPATCH:
-            fields["papers"] = with_paper(doc.get("papers", []), PaperKind.SHIPPING_NOTE, fulfilment_id, now,
-                                          warehouse_id=f["warehouse_id"], tracking_number=details.get("tracking_number"))
-        timeline = with_details(change.timeline, details)
-        if claims:
-            fields["exceptions"] = claim_flags(doc.get("exceptions"), claims, details["tracking_number"],
-                                               fulfilment_id, now)
-            timeline += timeline_entries(doc.get("exceptions"), fields["exceptions"], now, "system",
-                                         fields.get("status", doc["status"]))
-        return fields, timeline, None
+        fields: dict = {}
+        timeline: list = []
+        for outcome in outcomes:
+            step = _marked(doc, outcome, now)
+            if step is not None:
+                fields.update(step[0])
+                timeline += step[1]
+                doc = {**doc, **step[0]}  # the next outcome is decided on the order as this one leaves it
+        return (fields, timeline, None) if fields else None
 
     saved, _ = orders.update_with(order_id, decide, current=current)
     return saved
+
+
+def _marked(doc: dict, outcome: Outcome, now: datetime) -> tuple[dict, list] | None:
+    """The fields and timeline entries that record ``outcome`` on ``doc``; None when it is recorded
+    already (a replay, or the WMS already answered: its evidence moved the status on)."""
+    fulfilment_id, command, details = outcome.fulfilment_id, outcome.command, outcome.details
+    change = lifecycle.on_fulfilment_event(order_state(doc), fulfilment_id, command, now)
+    f = next(f for f in doc["fulfilments"] if f["id"] == fulfilment_id)
+    if change.is_noop and all(f.get(k) == v for k, v in details.items()):
+        return None
+    fields = change_fields(doc, change, {fulfilment_id: details}, now)
+    if command == FulfilmentCommand.DISPATCH:
+        fields["papers"] = with_paper(doc.get("papers", []), PaperKind.SHIPPING_NOTE, fulfilment_id, now,
+                                      warehouse_id=f["warehouse_id"], tracking_number=details.get("tracking_number"))
+    timeline = with_details(change.timeline, details)
+    if outcome.claims:
+        fields["exceptions"] = claim_flags(doc.get("exceptions"), outcome.claims, details["tracking_number"],
+                                           fulfilment_id, now)
+        timeline += timeline_entries(doc.get("exceptions"), fields["exceptions"], now, "system",
+                                     fields.get("status", doc["status"]))
+    return fields, timeline
 
 
 def delivery_order(doc: dict, f: dict, tracking: str | None, label_url: str | None = None) -> dict:
