@@ -271,7 +271,7 @@ def save_change(order_id: str, version: int, set_fields: dict, timeline: Sequenc
     too, the row is written in the same round trip (``order_list.with_order_update``), and so are
     ``first``: upserts of records the change refers to, as ``(namespace, filter, update)``, written
     before the order whether or not its guard holds (``documents.routing_inputs.detached``), and
-    ``then``'s updates after it (see :class:`Then`).
+    ``then``'s updates after it (see :class:`Then`); either makes it one round trip with the row.
     """
     stamp = now()
     update: dict = {"$set": to_bson({**set_fields, "updated_at": stamp}), "$inc": {"version": 1}}
@@ -286,8 +286,10 @@ def save_change(order_id: str, version: int, set_fields: dict, timeline: Sequenc
         merged.update(set_fields, updated_at=stamp, version=version + 1)
         if "timeline" in current:
             merged["timeline"] = list(current["timeline"]) + list(timeline)
-        if order_list.changed(current, merged, paths):  # the row changes too: both in one round trip
-            following = then.make(merged) if then is not None else []
+        following = then.make(merged) if then is not None else []
+        # the row changes too, or other records follow: all in one round trip (the row rewritten
+        # as it is, with its version, when only the others ask for it)
+        if order_list.changed(current, merged, paths) or following or first:
             landed_then: list = []
             landed = order_list.with_order_update(collection(), guard, update, merged, first, following, landed_then)
             if landed is not None:
