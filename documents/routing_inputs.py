@@ -52,9 +52,9 @@ def detached(order_id: str, explanation: dict, now: datetime, keep_days: int = 0
     them, as ``(namespace, filter, update)``, to go first in the order's own round trip
     (``documents.orders.save_change(first=...)``; alone: ``documents.orders.upsert_all``). Both
     records are ``$setOnInsert`` upserts by ids that digest their content, so writing them again,
-    or after a concurrent run wrote them, changes nothing. The network is written (a no-op once there) with every decision
-    rather than remembered per process: a remembered record would be missing after its collection
-    was dropped or restored."""
+    or after a concurrent run wrote them, changes nothing. The network is written (a no-op once
+    there) with every decision rather than remembered per process: a remembered record would be
+    missing after its collection was dropped or restored."""
     if "inputs" not in explanation:
         return explanation, []
     inputs = dict(explanation["inputs"])

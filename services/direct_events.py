@@ -5,11 +5,11 @@ packed, its carrier's label, in-transit and out-for-delivery scans. ``router.lif
 decides each from the event alone, for an order in the state ``router.lifecycle.DIRECT_STEPS``
 names, and one positional update guarded on that state (``documents.orders.Unread``) records it:
 the fulfilment's status, the event in its tracking history (its id guards against a second copy;
-``direct`` marks it) and the order's timeline entry, as the message path would have written them. The API does this
-before it answers, so such an event costs one database write and no message. When the guard does
-not hold (a sibling fulfilment not shipped yet, a flag, a cancel asked, an event that overtook the
-one before it, a repeat) nothing is written and the event takes the message path
-(services/intake.accept_event), whose worker reads the order and decides on all of it. So does
+``direct`` marks it) and the order's timeline entry, as the message path would have written them.
+The API does this before it answers, so such an event costs one database write and no message.
+When the guard does not hold (a flag, a cancel asked, an event that overtook the one before it, a
+repeat) nothing is written and the event takes the message path (services/intake.accept_event),
+whose worker reads the order and decides on all of it. So does
 every event while the database cannot be reached (:data:`PAUSE_AFTER_OUTAGE` seconds after a
 write found it down): the broker keeps it, as it kept every event before, and no request waits
 on the database's timeouts. A write that timed out may have landed: its event's message then

@@ -78,12 +78,13 @@ def apply_wms_event(event_key: str, event: dict | None = None) -> None:
     if kind == WmsEventType.SHIPPED and event["payload"].get("final") is False:
         kind = WmsEventType.PARTIALLY_SHIPPED  # a partial confirmation (Qimen confirmType 1): more will follow
     # what left, out of stock (all of it, or the boxes so far): in the order's own round trip
-    stock = orders.Then(reservations.shipping_writes(event["payload"]["fulfilment_id"])) if kind in SHIPPING else None
-    doc = _apply_fulfilment_event(event_key, event, kind, f"wms:{event['source']}", then=stock)
-    if doc is not None and stock is not None:
+    shipping = orders.Then(reservations.shipping_writes(event["payload"]["fulfilment_id"])) if kind in SHIPPING \
+        else None
+    doc = _apply_fulfilment_event(event_key, event, kind, f"wms:{event['source']}", then=shipping)
+    if doc is not None and shipping is not None:
         f = next(f for f in doc["fulfilments"] if f["id"] == event["payload"]["fulfilment_id"])
         if f["status"] in PARTLY_OR_ALL_SHIPPED:
-            reservations.ship_left(doc, f["id"], stock.landed)  # what did not go with it (a replay: all)
+            reservations.ship_left(doc, f["id"], shipping.landed)  # what did not go with it (a replay: all)
             track_parcels(doc["_id"], f["id"], parcels(f))  # the waybill and every box the WMS reported
     _close(event_key, event)
 
