@@ -102,3 +102,21 @@ def test_catalog_changes_take_effect_at_once_on_the_next_write(db):
     coll.drop()
     coll.insert_one({"_id": 1, "k": 7})  # the dropped collection's validator went with it
     assert coll.find_one({"_id": 1})["k"] == 7
+
+
+def test_the_servers_document_copy_is_a_deep_copy():
+    # documents/embedded_server.plain_copy stands in for copy.deepcopy in the server's update and
+    # projection code: a change to the copy must never reach the stored document it came from
+    from datetime import datetime, timezone
+
+    from bson import Binary, Decimal128, ObjectId
+    from bson.son import SON
+
+    original = {"_id": ObjectId(), "at": datetime(2026, 12, 5, tzinfo=timezone.utc), "n": Decimal128("1.10"),
+                "lines": [{"sku": "A", "tags": ["x"]}], "raw": Binary(b"\x00\x01", 5), "son": SON([("k", [1])])}
+    copied = embedded_server.plain_copy(original)
+    assert copied == original
+    copied["lines"][0]["tags"].append("y")
+    copied["son"]["k"].append(2)
+    assert original["lines"] == [{"sku": "A", "tags": ["x"]}] and original["son"]["k"] == [1]
+    assert copied["raw"] == original["raw"] and copied["raw"] is not original["raw"]  # not a plain scalar: deep-copied
