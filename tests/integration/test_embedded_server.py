@@ -120,3 +120,22 @@ def test_the_servers_document_copy_is_a_deep_copy():
     copied["son"]["k"].append(2)
     assert original["lines"] == [{"sku": "A", "tags": ["x"]}] and original["son"]["k"] == [1]
     assert copied["raw"] == original["raw"] and copied["raw"] is not original["raw"]  # not a plain scalar: deep-copied
+
+
+def test_a_stop_that_hangs_is_ended_by_the_kernel():
+    # documents/embedded_server.bound_the_stop: the server's stop arms alarm(STOP_LIMIT_S) first, so a
+    # graceful stop that never returns ends the process (SIGALRM's default action) all the same
+    import signal
+    import subprocess
+    import sys
+
+    pytest.importorskip("secantus", reason="the embedded server is not installed")
+    script = ("import time\n"
+              "from secantus import server\n"
+              "from documents import embedded_server\n"
+              "server.SecantusDBServer.stop = lambda self: time.sleep(60)  # a stop that hangs\n"
+              "embedded_server.STOP_LIMIT_S = 1\n"
+              "embedded_server.bound_the_stop()\n"
+              "server.SecantusDBServer.stop(object())\n")
+    done = subprocess.run([sys.executable, "-c", script], timeout=30, cwd=Path(__file__).parents[2])
+    assert done.returncode == -signal.SIGALRM
