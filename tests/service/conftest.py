@@ -140,6 +140,23 @@ def stub(db):
         before.restore(set(wired.broker.actors))
 
 
+@pytest.fixture
+def order_finds(monkeypatch) -> list:
+    """The finds on ``orders`` made from now on, by any thread (a round trip each; find_one too)."""
+    import pymongo
+
+    calls = []
+    original = pymongo.collection.Collection.find
+
+    def find(self, *args, **kwargs):
+        if self.name == "orders":
+            calls.append(args[:1])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(pymongo.collection.Collection, "find", find)
+    return calls
+
+
 class _Wired:
     """What the composition root had put in force before this test (settings, the global broker and
     the actors' binding to it, the message sender, the outbound clients, inline dispatch), to put it

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-import pymongo
 import pytest
 
 from adapters import intake
@@ -46,21 +45,6 @@ def shipped(stub, doc: dict, f: dict) -> None:
     send(doc, "wms", f["warehouse_id"], wms(f, "shipped", f"ship-{f['id']}", tracking_number=f["tracking_number"],
                                              carrier_id=f["carrier_id"], final=True, lines=lines))
     stub.settle()
-
-
-@pytest.fixture
-def order_finds(monkeypatch) -> list:
-    """The finds on ``orders`` made from now on (a round trip each; find_one too)."""
-    calls = []
-    original = pymongo.collection.Collection.find
-
-    def find(self, *args, **kwargs):
-        if self.name == "orders":
-            calls.append(args[:1])
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(pymongo.collection.Collection, "find", find)
-    return calls
 
 
 def _comparable(entries: list[dict]) -> list[dict]:

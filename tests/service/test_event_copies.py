@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-import pymongo
 import pytest
 
 from adapters import intake
@@ -30,21 +29,6 @@ def wms_event(doc: dict, f: dict, kind: str, event_id: str) -> None:
              "final": None, "packages": [], "lines": []}
     intake.accept_event("wms", f["warehouse_id"], event_id, event, True, order_id=doc["_id"],
                         direct=False)  # the message path, where the copy is used
-
-
-@pytest.fixture
-def order_finds(monkeypatch) -> list:
-    """The finds on ``orders`` made from now on, by any thread (a round trip each; find_one too)."""
-    calls = []
-    original = pymongo.collection.Collection.find
-
-    def find(self, *args, **kwargs):
-        if self.name == "orders":
-            calls.append(args[:1])
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(pymongo.collection.Collection, "find", find)
-    return calls
 
 
 def test_an_in_stage_event_on_an_order_this_process_holds_is_written_without_reading_it(stub, order_finds):
