@@ -7,7 +7,7 @@ import mongoengine
 from pymongo import ReadPreference, uri_parser
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import ConnectionFailure, ExecutionTimeout
+from pymongo.errors import BulkWriteError, ConnectionFailure, ExecutionTimeout
 from pymongo.read_preferences import _ServerMode
 
 from documents import wire_quirks
@@ -98,6 +98,14 @@ def quirks() -> wire_quirks.Quirks:
 # The database cannot be reached or did not answer in time (pymongo's ConnectionFailure covers
 # AutoReconnect, NetworkTimeout and ServerSelectionTimeoutError): the caller may try again later.
 DATABASE_DOWN = (ConnectionFailure, ExecutionTimeout)
+
+DUPLICATE_KEY = 11000  # the server's code for a write refused by a unique index
+
+
+def only_duplicates(exc: BulkWriteError) -> bool:
+    """Whether every write a bulk write refused was refused as a duplicate key (the record is
+    there already: what an idempotent insert or upsert asks for)."""
+    return all(e.get("code") == DUPLICATE_KEY for e in exc.details.get("writeErrors", []))
 
 
 def drop_database(name: str) -> None:

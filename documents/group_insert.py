@@ -19,7 +19,8 @@ import threading
 import structlog
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-DUPLICATE_KEY = 11000
+from documents.connection import DUPLICATE_KEY
+
 log = structlog.get_logger(__name__)
 
 

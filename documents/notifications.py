@@ -20,6 +20,7 @@ from pymongo.errors import BulkWriteError
 
 from documents import orders
 from documents.codec import from_bson, to_bson
+from documents.connection import only_duplicates
 from documents.leased_attempts import LeasedAttempts
 from documents.timeline_cursors import TimelineCursors
 from router.notifications import FAILED, PENDING, SENT
@@ -85,7 +86,7 @@ def add(docs: list[dict]) -> list[str]:
         _notes().insert_many(to_bson(docs), ordered=False)
         return [d["_id"] for d in docs]
     except BulkWriteError as exc:
-        if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+        if not only_duplicates(exc):
             raise
         refused = {docs[e["index"]]["_id"] for e in exc.details.get("writeErrors", [])}
         return [d["_id"] for d in docs if d["_id"] not in refused]

@@ -23,6 +23,7 @@ from bson.decimal128 import Decimal128
 from pymongo.errors import DuplicateKeyError
 
 from documents.codec import to_bson
+from documents.connection import DUPLICATE_KEY, only_duplicates
 from router.exceptions import list_flags
 
 # Fields the order list filters on for equality, most selective first (None: no filter).
@@ -120,7 +121,6 @@ def sync(order: dict) -> bool:
     return bool(result.modified_count or result.upserted_id is not None)
 
 
-DUPLICATE_KEY = 11000
 _NO_CLIENT_BULK_WRITE: set[int] = set()  # the clients (by id) connected to a server older than MongoDB 8.0
 
 
@@ -239,7 +239,7 @@ def _write_rows(rows: list[dict]) -> int:
     try:
         result = collection().bulk_write(ops, ordered=False)
     except BulkWriteError as exc:  # rows that moved on meanwhile (a duplicate key on the upsert) stay
-        if any(e["code"] != 11000 for e in exc.details["writeErrors"]):
+        if not only_duplicates(exc):
             raise
         return exc.details["nModified"] + exc.details["nUpserted"]
     return result.modified_count + result.upserted_count

@@ -21,6 +21,7 @@ from pymongo.errors import DuplicateKeyError
 from documents import connection, order_list, wire_quirks
 from documents import order_shape as shape
 from documents.codec import from_bson, to_bson
+from documents.connection import only_duplicates
 from documents.group_insert import GroupInsert
 from documents.schedule import schedule_fields
 from router.fulfilment_flow import LIVE_PARCEL, live_owner, parcels
@@ -322,7 +323,7 @@ def upsert_all(upserts: Sequence) -> None:
         try:
             collection().database[name].bulk_write(ops, ordered=False)
         except BulkWriteError as exc:
-            if any(e["code"] != 11000 for e in exc.details["writeErrors"]):
+            if not only_duplicates(exc):
                 raise
 
 

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 
 import mongoengine as me
 
+from documents.connection import DUPLICATE_KEY
 from router import invariants
 
 
@@ -55,9 +56,6 @@ def hold_key(order_id: str, line_no: int, tag: str | None = None) -> str:
     if "." in key or "$" in key:
         raise ValueError(f"hold key may not contain '.' or '$': {key!r}")
     return key
-
-
-DUPLICATE_KEY = 11000
 
 
 def collection():

@@ -21,6 +21,7 @@ from pymongo.errors import BulkWriteError
 
 from documents import orders
 from documents.codec import from_bson
+from documents.connection import only_duplicates
 from documents.leased_attempts import LeasedAttempts
 from documents.timeline_cursors import TimelineCursors
 from router.webhooks import DELIVERED, FAILED, PENDING
@@ -119,7 +120,7 @@ def add_deliveries(docs: list[dict]) -> int:
     try:
         return len(_deliveries().insert_many(docs, ordered=False).inserted_ids)
     except BulkWriteError as exc:
-        if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+        if not only_duplicates(exc):
             raise
         return exc.details.get("nInserted", 0)
 

@@ -63,15 +63,14 @@ def apply(kind: str, source: str, order_id: str | None, payload: dict) -> bool:
 
 def _write(kind: str, source: str, order_id: str, fulfilment_id: str, word: str, payload: dict, scope: dict) -> bool:
     befores, states = lifecycle.DIRECT_STEPS[word]
+    details, now = event_details(payload), datetime.now(timezone.utc)
+    entry = {**details, "event": str(word), "received_at": now, "direct": True}  # applied here, not by message
     for before in befores:  # the likeliest first; each a guarded write that lands or not
         for status, shipment in states:
-            now = datetime.now(timezone.utc)
             change = lifecycle.direct_step(order_id, fulfilment_id, word, now, f"{kind}:{source}", before,
                                            (status, shipment))
             new = change.fulfilments.get(fulfilment_id)
             set_fields = {} if new is None else {"status": new.value, f"{new.value}_at": now}
-            details = event_details(payload)
-            entry = {**details, "event": str(word), "received_at": now, "direct": True}  # not by message
             unread = orders.Unread(status.value, shipment.value if shipment else None, **scope)
             if orders.advance_fulfilment(order_id, fulfilment_id, (before.value,), set_fields, entry,
                                          with_details(change.timeline, details), unread=unread):
